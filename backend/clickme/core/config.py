@@ -1,0 +1,74 @@
+"""Settings from CLICKME_* environment variables (pydantic-settings)."""
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEMO_SECRET_FILE = "secret_key"
+
+
+class Settings(BaseSettings):
+    """Everything configurable; defaults give the embedded demo (SQLite, in-process scoring)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLICKME_", env_file=None, extra="ignore")
+
+    environment: Literal["demo", "production"] = "demo"
+    data_dir: Path = Path(".clickme")
+    database_url: str | None = None
+    redis_url: str | None = None
+    secret_key: str | None = None
+
+    scorer_backend: Literal["onnx", "torch"] = "onnx"
+    scorer_device: str = "cpu"
+    scorer_threads: int = Field(default=0, ge=0, description="0: as many as the CPU has")
+    batch_max_size: int = Field(default=8, ge=1, le=256)
+    batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    image_cache_size: int = Field(default=512, ge=1)
+
+    max_points_per_batch: int = Field(default=500, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    round_grace_ms: int = Field(default=500, ge=0)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_production(self) -> "Settings":
+        if self.environment == "production":
+            if not self.secret_key or len(self.secret_key) < 32:
+                raise ValueError("CLICKME_SECRET_KEY must be set (32+ characters) in production")
+            if not self.database_url:
+                raise ValueError("CLICKME_DATABASE_URL must be set in production")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The configured URL, or a SQLite file in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'clickme.db').resolve()}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or (demo only) one generated once and kept in the data dir."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / DEMO_SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    @property
+    def images_dir(self) -> Path:
+        return self.data_dir / "images"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

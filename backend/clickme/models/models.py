@@ -1,0 +1,20 @@
+"""Registered DNNs as the database knows them (the code-side spec is in registry.py)."""
+
+from datetime import datetime
+
+from sqlalchemy import String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clickme.core.db import Base, UTCDateTime, utcnow
+
+
+class DnnModel(Base):
+    __tablename__ = "dnn_models"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    version: Mapped[str] = mapped_column(String(100))
+    architecture: Mapped[str] = mapped_column(String(200))
+    weights_sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
