@@ -5,7 +5,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET_FILE = "secret_key"
@@ -22,16 +22,20 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     secret_key: str | None = None
 
+    model: str = "efficientnet-lite0"
     scorer_backend: Literal["onnx", "torch"] = "onnx"
     scorer_device: str = "cpu"
     scorer_threads: int = Field(default=0, ge=0, description="0: as many as the CPU has")
     batch_max_size: int = Field(default=8, ge=1, le=256)
     batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    scorer_timeout_ms: int = Field(default=3000, ge=10)
     image_cache_size: int = Field(default=512, ge=1)
 
     max_points_per_batch: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
+
+    _secret_cache: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> "Settings":
@@ -53,12 +57,14 @@ class Settings(BaseSettings):
         """The configured secret, or (demo only) one generated once and kept in the data dir."""
         if self.secret_key:
             return self.secret_key
-        path = self.data_dir / DEMO_SECRET_FILE
-        if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-            path.write_text(secrets.token_urlsafe(48))
-            path.chmod(0o600)
-        return path.read_text().strip()
+        if self._secret_cache is None:
+            path = self.data_dir / DEMO_SECRET_FILE
+            if not path.exists():
+                self.data_dir.mkdir(parents=True, exist_ok=True)
+                path.write_text(secrets.token_urlsafe(48))
+                path.chmod(0o600)
+            self._secret_cache = path.read_text().strip()
+        return self._secret_cache
 
     @property
     def images_dir(self) -> Path:

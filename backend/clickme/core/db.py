@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 NAMING_CONVENTION = {
@@ -51,13 +52,18 @@ def _tune_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.close()
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, pooled: bool = True) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, pool_size=8)
+        if pooled:
+            pool_args["pool_size"] = 8
+        engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_args)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    if pooled:
+        pool_args.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, **pool_args)
 
 
 class Database:

@@ -1,0 +1,95 @@
+"""The `clickme` command line."""
+
+from typing import Annotated
+
+import typer
+
+from clickme.core.config import get_settings
+from clickme.images.cli import app as images_app
+
+app = typer.Typer(help="ClickMe: a web game in which people teach deep networks how to see.")
+db_app = typer.Typer(help="The database: migrations.")
+app.add_typer(db_app, name="db")
+app.add_typer(images_app, name="images")
+
+HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
+PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
+ImageSetOption = Annotated[
+    str, typer.Option(help="Image set the default campaign plays (import it first).")
+]
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Create or migrate the database to the latest schema."""
+    from clickme.core.migrate import upgrade
+
+    settings = get_settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.resolved_database_url, revision)
+    typer.echo(f"database at {revision}: {settings.resolved_database_url}")
+
+
+def _prepare_default_campaign(image_set_name: str) -> None:
+    from sqlalchemy import func, select
+
+    from clickme.campaigns.service import ensure_default_campaign
+    from clickme.core.db import Database
+    from clickme.images.models import Image, ImageSet
+    from clickme.models.registry import get_model_spec
+    from clickme.models.service import ensure_model_row
+
+    settings = get_settings()
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        image_set = session.scalar(select(ImageSet).where(ImageSet.name == image_set_name))
+        count = session.scalar(
+            select(func.count(Image.id)).where(
+                Image.image_set_id == (image_set.id if image_set else -1)
+            )
+        )
+        if not count:
+            raise typer.BadParameter(
+                f"image set {image_set_name!r} has no images: run `clickme images import DIR` "
+                "or `clickme images import-demo` first",
+                param_hint="--campaign-image-set",
+            )
+        model = ensure_model_row(session, get_model_spec(settings.model))
+        ensure_default_campaign(session, image_set, model)
+    database.dispose()
+
+
+@app.command()
+def serve(
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
+    campaign_image_set: ImageSetOption = "demo",
+) -> None:
+    """Start the game server."""
+    import uvicorn
+
+    from clickme.core.app import create_app
+
+    _prepare_default_campaign(campaign_image_set)
+    typer.echo(f"ClickMe is starting: open http://{host}:{port}")
+    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
+    """Create the database, load the demo photos and start the game server."""
+    from clickme.core.db import Database
+    from clickme.images.service import import_demo_set
+
+    db_upgrade("head")
+    settings = get_settings()
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        report = import_demo_set(session, settings.images_dir)
+    database.dispose()
+    typer.echo(f"demo images: {report.imported} imported, {report.duplicates} already there")
+    serve(host=host, port=port, campaign_image_set="demo")
+
+
+if __name__ == "__main__":
+    app()

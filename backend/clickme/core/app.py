@@ -1,0 +1,80 @@
+"""The app factory: API routes, the game's static files, and the runtime's lifecycle."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI
+from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from clickme import __version__
+from clickme.core.config import Settings, get_settings
+from clickme.core.db import Database
+from clickme.core.errors import install_error_handlers
+from clickme.core.limits import BodySizeLimit
+from clickme.core.runtime import Runtime
+from clickme.game.routes import router as game_router
+from clickme.images.routes import router as images_router
+from clickme.models.registry import get_model_spec
+from clickme.players.routes import router as players_router
+from clickme.scoring.reveal import PreparedImageCache
+from clickme.scoring.scorer import Scorer, build_scorer
+
+FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
+
+
+def load_scorer(settings: Settings) -> Scorer:
+    """The configured DNN on its backend, started and warmed up."""
+    scorer = build_scorer(settings, get_model_spec(settings.model))
+    scorer.start()
+    scorer.classify_batch_sync(np.zeros((1, 224, 224, 3), dtype=np.uint8))
+    return scorer
+
+
+def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
+    """Open the database, load the DNN (unless one is given) and the image cache."""
+    return Runtime(
+        settings=settings,
+        database=Database(settings.resolved_database_url),
+        scorer=scorer or load_scorer(settings),
+        owns_scorer=scorer is None,
+        images=PreparedImageCache(settings.image_cache_size),
+    )
+
+
+def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> FastAPI:
+    """The ASGI app; a given scorer is shared (tests, benchmarks) and left open at shutdown."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.runtime = build_runtime(settings, scorer)
+        try:
+            yield
+        finally:
+            app.state.runtime.close()
+
+    app = FastAPI(
+        title="ClickMe",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=ORJSONResponse,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.include_router(players_router)
+    app.include_router(game_router)
+    app.include_router(images_router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/", include_in_schema=False)
+    async def game_page() -> FileResponse:
+        return FileResponse(FRONTEND_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
+    return app

@@ -1,0 +1,81 @@
+"""Game API schemas."""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, Field
+
+FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
+Point = tuple[FiniteFloat, FiniteFloat, Annotated[int, Field(ge=0, le=3_600_000)]]
+PointerType = Literal["mouse", "touch", "pen"]
+Outcome = Literal["correct", "timeout", "skip"]
+
+
+class RoundCreate(BaseModel):
+    campaign: str | None = Field(default=None, max_length=100)
+    viewport_width: int | None = Field(default=None, ge=1, le=20000)
+    viewport_height: int | None = Field(default=None, ge=1, le=20000)
+
+
+class ImageRef(BaseModel):
+    id: int
+    url: str
+    width: int
+    height: int
+
+
+class Brush(BaseModel):
+    radius_px: float
+    softness: float
+
+
+class RoundOut(BaseModel):
+    round_id: int
+    campaign: str
+    image: ImageRef
+    class_name: str
+    time_limit_ms: int
+    top_k: int
+    brush: Brush
+
+
+class PointBatchIn(BaseModel):
+    seq: int = Field(ge=1, le=1_000_000)
+    points: list[Point] = Field(min_length=1)
+    pointer_type: PointerType | None = None
+
+
+class GuessOut(BaseModel):
+    class_index: int
+    name: str
+    probability: float
+
+
+class RevealOut(BaseModel):
+    seq: int
+    duplicate: bool
+    guesses: list[GuessOut]
+    state: Literal["playing", "correct", "timeout", "skip"]
+    score: int
+    elapsed_ms: int
+    revealed_fraction: float
+
+
+class RoundResult(BaseModel):
+    round_id: int
+    outcome: Outcome | None
+    score: int
+    elapsed_ms: int
+    class_name: str
+    total_score: int
+
+
+class LeaderboardEntry(BaseModel):
+    rank: int
+    display_name: str
+    score: int
+    rounds: int
+
+
+class Leaderboard(BaseModel):
+    top: list[LeaderboardEntry]
+    me: LeaderboardEntry | None

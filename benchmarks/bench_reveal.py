@@ -1,0 +1,187 @@
+"""End-to-end reveal latency over real HTTP beside the bare model's forward time, in one run.
+
+Starts `clickme serve` (embedded default: SQLite, in-process ONNX scoring) on a free port with
+the demo photos, plays simulated players that paint a few points every 200 ms, and prints:
+the bare forward time per backend (batch 1), and the reveal latency p50/p99 for 1 and 8
+concurrent players, with the server's own overhead (end-to-end p50 minus bare ONNX forward).
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_model import bare_forward_ms, load_backends
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+BATCH_INTERVAL_S = 0.2
+POINTS_PER_BATCH = 4
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_server(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "CLICKME_DATA_DIR": str(data_dir)}
+    clickme = [sys.executable, "-m", "clickme.cli"]
+    subprocess.run([*clickme, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*clickme, "images", "import-demo"], env=env, check=True, capture_output=True)
+    server = subprocess.Popen(
+        [*clickme, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.kill()
+    raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+
+
+@dataclass
+class Player:
+    """A simulated player on one keep-alive connection; paints in a small corner, batch by batch."""
+
+    port: int
+    rng: random.Random
+    latencies_ms: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    def __post_init__(self) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        self.cookie = ""
+        self.round: dict | None = None
+        self.seq = 0
+        self.t_ms = 0
+
+    def call(self, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
+        headers = {"content-type": "application/json", "cookie": self.cookie}
+        self.connection.request(
+            method, path, json.dumps(body) if body is not None else None, headers
+        )
+        response = self.connection.getresponse()
+        payload = json.loads(response.read() or b"{}")
+        cookie = response.getheader("set-cookie")
+        if cookie:
+            self.cookie = cookie.split(";", 1)[0]
+        return response.status, payload
+
+    def new_round(self) -> None:
+        status, payload = self.call("POST", "/api/rounds", {"viewport_width": 1280})
+        if status == 401 or (status == 409 and payload["error"]["code"] == "no_images_left"):
+            self.cookie = ""
+            self.call("POST", "/api/players", {"consent": True})
+            status, payload = self.call("POST", "/api/rounds", {"viewport_width": 1280})
+        self.round, self.seq, self.t_ms = payload, 0, 0
+
+    def reveal(self) -> None:
+        if self.round is None:
+            self.new_round()
+        width, height = self.round["image"]["width"], self.round["image"]["height"]
+        points = [
+            [self.rng.uniform(0, width * 0.15), self.rng.uniform(0, height * 0.15), self.t_ms]
+            for _ in range(POINTS_PER_BATCH)
+        ]
+        self.seq += 1
+        self.t_ms += int(BATCH_INTERVAL_S * 1000)
+        path = f"/api/rounds/{self.round['round_id']}/points"
+        started = time.perf_counter()
+        status, payload = self.call("POST", path, {"seq": self.seq, "points": points})
+        elapsed = (time.perf_counter() - started) * 1000
+        if status == 200:
+            self.latencies_ms.append(elapsed)
+            if payload["state"] != "playing":
+                self.round = None
+        elif status == 409:
+            self.round = None
+        else:
+            self.errors += 1
+            self.round = None
+
+
+def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndarray, int]:
+    """Each player sends a batch every 200 ms (or straight after a slower answer)."""
+    crowd = [Player(port, random.Random(seed + i)) for i in range(players)]
+    for player in crowd:
+        player.new_round()
+    bar = tqdm(total=players * reveals_each, desc=f"{players} player(s)", leave=False)
+
+    def run(player: Player) -> None:
+        time.sleep(player.rng.uniform(0, BATCH_INTERVAL_S))
+        for _ in range(reveals_each):
+            started = time.perf_counter()
+            player.reveal()
+            bar.update()
+            time.sleep(max(0.0, BATCH_INTERVAL_S - (time.perf_counter() - started)))
+
+    threads = [threading.Thread(target=run, args=(player,)) for player in crowd]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    bar.close()
+    latencies = np.concatenate([np.array(p.latencies_ms) for p in crowd])
+    return latencies, sum(p.errors for p in crowd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--reveals", type=int, default=150, help="reveal requests per player")
+    parser.add_argument("--forward-repeats", type=int, default=200)
+    args = parser.parse_args()
+
+    forward = {}
+    with tempfile.TemporaryDirectory() as models_dir:
+        for name, scorer in load_backends(Path(models_dir)).items():
+            forward[name] = bare_forward_ms(scorer, args.forward_repeats)
+            scorer.close()
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        port = free_port()
+        server = start_server(Path(data_dir), port)
+        try:
+            play(port, 1, 20, seed=0)  # warm-up: caches, connections
+            results = {n: play(port, n, args.reveals, seed=n) for n in (1, 8)}
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    print("\nBare model forward, batch 1 (ms)")
+    print(f"{'backend':<10}{'p50':>8}{'mean':>8}")
+    for name, figures in forward.items():
+        print(f"{name:<10}{figures['p50_ms']:>8.2f}{figures['mean_ms']:>8.2f}")
+    bare = forward["onnx"]["p50_ms"]
+    print("\nReveal over HTTP (ONNX Runtime, SQLite, in-process scoring; ms)")
+    print(f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}")
+    for players, (latencies, errors) in results.items():
+        p50, p99 = np.percentile(latencies, [50, 99])
+        print(
+            f"{players:<9}{len(latencies):>8}{errors:>7}{p50:>8.2f}{p99:>8.2f}{p50 - bare:>12.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

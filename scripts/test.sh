@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# The whole test suite (what `make test` and .ci/run run): services, browser, lint, pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/services.sh
+if [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's Chromium for the browser tests"
+  (apt-get install -y -q chromium >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
+fi
+export CLICKME_IMAGENET_SAMPLE="${CLICKME_IMAGENET_SAMPLE:-$(cd .. && pwd)/shared/imagenet-sample}"
+
+.venv/bin/ruff check backend tests benchmarks
+.venv/bin/pytest -q -p no:cacheprovider "$@"

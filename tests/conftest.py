@@ -1,0 +1,102 @@
+"""Shared fixtures: a real database per backend (SQLite file and PostgreSQL), settings, paths."""
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from clickme.core.config import Settings
+from clickme.core.db import Database
+from clickme.core.migrate import upgrade
+from clickme.core.tables import Base
+
+pytest_plugins = ["tests.app_fixtures"]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CLICKME_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_TEST_URL = os.environ.get("CLICKME_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def imagenet_sample_path() -> Path:
+    """The ImageNet sample folder (CLICKME_IMAGENET_SAMPLE, else ../shared beside the repo)."""
+    configured = os.environ.get("CLICKME_IMAGENET_SAMPLE")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "imagenet-sample"
+
+
+@pytest.fixture(scope="session")
+def imagenet_sample() -> Path:
+    path = imagenet_sample_path()
+    if not path.is_dir():
+        if os.environ.get("CI"):
+            pytest.fail(f"ImageNet sample folder missing in CI: {path}")
+        pytest.skip(f"ImageNet sample folder not found: {path}")
+    return path
+
+
+def _create_postgres_database(name: str) -> str:
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _drop_postgres_database(name: str) -> None:
+    admin = sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def migrated_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A database of each kind, migrated to head once per test session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'clickme.db'}"
+        upgrade(url)
+        yield url
+        return
+    name = f"clickme_test_{os.getpid()}"
+    url = _create_postgres_database(name)
+    upgrade(url)
+    yield url
+    _drop_postgres_database(name)
+
+
+def _empty_all_tables(database: Database) -> None:
+    with database.engine.begin() as connection:
+        if database.engine.dialect.name == "postgresql":
+            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(Base.metadata.sorted_tables):
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def database(migrated_database_url: str) -> Iterator[Database]:
+    """A migrated, empty database (SQLite and PostgreSQL); emptied again after the test."""
+    db = Database(migrated_database_url)
+    _empty_all_tables(db)
+    yield db
+    _empty_all_tables(db)
+    db.dispose()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_database_url: str) -> Settings:
+    """Demo settings pointing at a fresh data dir and the test database."""
+    return Settings(data_dir=tmp_path / "data", database_url=migrated_database_url)
+
+
+@pytest.fixture(scope="session")
+def models_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data dir shared across the session so the ONNX export happens once."""
+    return tmp_path_factory.mktemp("shared-data")

@@ -1,0 +1,200 @@
+"""The round over HTTP: the server picks, times, judges, scores; points stored once, in order."""
+
+import time
+
+import numpy as np
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from clickme.core.db import Database
+from clickme.game.models import PointBatch, Round
+from clickme.game.points import unpack_points
+from tests.app_fixtures import set_time_limit
+
+
+def start(client: TestClient) -> dict:
+    response = client.post("/api/rounds", json={"viewport_width": 1280, "viewport_height": 800})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def grid_points(width: int, height: int, step: int, t: int = 10) -> list[list[float]]:
+    return [
+        [x, y, t] for y in range(step // 2, height, step) for x in range(step // 2, width, step)
+    ]
+
+
+def send(client: TestClient, round_id: int, seq: int, points: list, **extra: object):
+    body = {"seq": seq, "points": points, "pointer_type": "mouse", **extra}
+    return client.post(f"/api/rounds/{round_id}/points", json=body)
+
+
+def stored_points(database: Database, round_id: int) -> np.ndarray:
+    with database.session() as session:
+        chunks = session.scalars(
+            select(PointBatch.data).where(PointBatch.round_id == round_id).order_by(PointBatch.seq)
+        ).all()
+    return unpack_points(list(chunks))
+
+
+def test_round_starts_with_an_image_the_class_and_the_rules(player: TestClient) -> None:
+    round_ = start(player)
+    assert round_["time_limit_ms"] == 7000 and round_["top_k"] == 5
+    assert round_["image"]["url"] == f"/api/images/{round_['image']['id']}/file"
+    assert round_["class_name"] in {"espresso", "tabby", "tripod", "moped", "missile"}
+    assert round_["brush"]["radius_px"] > 0
+    image = player.get(round_["image"]["url"])
+    assert image.status_code == 200 and len(image.content) > 1000
+
+
+def test_player_never_gets_the_same_image_twice(player: TestClient) -> None:
+    seen = set()
+    for _ in range(5):
+        round_ = start(player)
+        seen.add(round_["image"]["id"])
+        assert player.post(f"/api/rounds/{round_['round_id']}/skip").status_code == 200
+    assert len(seen) == 5
+    response = player.post("/api/rounds", json={})
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "no_images_left"
+
+
+def test_least_played_image_goes_first(client: TestClient, game_settings) -> None:
+    first_images = []
+    for _ in range(5):
+        client.cookies.clear()
+        assert client.post("/api/players", json={"consent": True}).status_code == 201
+        first_images.append(start(client)["image"]["id"])
+    assert len(set(first_images)) == 5  # each new player got a not-yet-played image
+
+
+def test_painting_the_object_wins_with_a_time_score(player: TestClient, database: Database) -> None:
+    round_ = start(player)
+    width, height = round_["image"]["width"], round_["image"]["height"]
+    points = grid_points(width, height, step=30)
+    response = send(player, round_["round_id"], 1, points)
+    assert response.status_code == 200, response.text
+    reveal = response.json()
+    assert len(reveal["guesses"]) == 5
+    assert reveal["state"] == "correct"
+    assert 50 <= reveal["score"] <= 100  # answered well inside the 7 s
+    assert reveal["revealed_fraction"] > 0.9
+    with database.session() as session:
+        stored = session.get(Round, round_["round_id"])
+        assert stored.outcome == "correct" and stored.score == reveal["score"]
+        assert stored.pointer_type == "mouse" and stored.viewport_width == 1280
+    result = player.get(f"/api/rounds/{round_['round_id']}").json()
+    assert result["outcome"] == "correct" and result["total_score"] == reveal["score"]
+
+
+def test_a_small_reveal_is_not_enough_and_guesses_change(player: TestClient) -> None:
+    round_ = start(player)
+    first = send(player, round_["round_id"], 1, [[5, 5, 0]]).json()
+    assert first["state"] == "playing" and first["score"] == 0
+    assert first["revealed_fraction"] < 0.05
+    width, height = round_["image"]["width"], round_["image"]["height"]
+    second = send(player, round_["round_id"], 2, grid_points(width, height, 30, t=50)).json()
+    assert second["guesses"] != first["guesses"]
+
+
+def test_points_are_stored_in_order_and_a_repeat_is_stored_once(
+    player: TestClient, database: Database
+) -> None:
+    round_id = start(player)["round_id"]
+    batch1 = [[10.5, 20.25, 0], [11, 21, 16], [12, 22, 33]]
+    batch2 = [[30, 40, 50], [31, 41, 66]]
+    assert send(player, round_id, 1, batch1).json()["duplicate"] is False
+    repeat = send(player, round_id, 1, batch1)
+    assert repeat.status_code == 200 and repeat.json()["duplicate"] is True
+    assert send(player, round_id, 2, batch2).status_code == 200
+    points = stored_points(database, round_id)
+    assert points["x"].tolist() == [10.5, 11, 12, 30, 31]
+    assert points["y"].tolist() == [20.25, 21, 22, 40, 41]
+    assert points["t"].tolist() == [0, 16, 33, 50, 66]
+    with database.session() as session:
+        assert session.get(Round, round_id).n_points == 5
+
+
+def test_sequence_conflicts_and_gaps_are_refused(player: TestClient, database: Database) -> None:
+    round_id = start(player)["round_id"]
+    assert send(player, round_id, 1, [[1, 1, 0]]).status_code == 200
+    changed = send(player, round_id, 1, [[2, 2, 0]])
+    assert changed.status_code == 409 and changed.json()["error"]["code"] == "seq_conflict"
+    gap = send(player, round_id, 3, [[2, 2, 5]])
+    assert gap.status_code == 409 and gap.json()["error"]["code"] == "seq_out_of_order"
+    assert len(stored_points(database, round_id)) == 1
+
+
+def test_skip_ends_the_round_without_points(player: TestClient) -> None:
+    round_id = start(player)["round_id"]
+    result = player.post(f"/api/rounds/{round_id}/skip").json()
+    assert result["outcome"] == "skip" and result["score"] == 0
+    late = send(player, round_id, 1, [[1, 1, 0]])
+    assert late.status_code == 409 and late.json()["error"]["code"] == "round_ended"
+    again = player.post(f"/api/rounds/{round_id}/skip").json()
+    assert again["outcome"] == "skip"
+
+
+def test_the_server_clock_decides_the_timeout(player: TestClient, database: Database) -> None:
+    set_time_limit(database, 300)
+    round_id = start(player)["round_id"]
+    early = player.post(f"/api/rounds/{round_id}/finish")
+    assert early.status_code == 409 and early.json()["error"]["code"] == "round_running"
+    time.sleep(0.35)
+    result = player.post(f"/api/rounds/{round_id}/finish").json()
+    assert result["outcome"] == "timeout" and result["score"] == 0
+
+
+def test_a_batch_after_the_time_and_grace_is_refused(
+    client: TestClient, player: TestClient, database: Database, game_settings
+) -> None:
+    set_time_limit(database, 100)
+    round_id = start(player)["round_id"]
+    time.sleep((100 + game_settings.round_grace_ms) / 1000 + 0.1)
+    late = send(player, round_id, 1, [[1, 1, 0]])
+    assert late.status_code == 409 and late.json()["error"]["code"] == "round_ended"
+    assert player.get(f"/api/rounds/{round_id}").json()["outcome"] == "timeout"
+    assert len(stored_points(database, round_id)) == 0
+
+
+def test_a_batch_inside_the_grace_is_kept_but_cannot_win(
+    player: TestClient, database: Database
+) -> None:
+    set_time_limit(database, 200)
+    round_ = start(player)
+    time.sleep(0.3)
+    width, height = round_["image"]["width"], round_["image"]["height"]
+    reveal = send(player, round_["round_id"], 1, grid_points(width, height, 30)).json()
+    assert reveal["state"] == "timeout" and reveal["score"] == 0
+    assert len(stored_points(database, round_["round_id"])) > 0
+
+
+def test_another_players_round_is_not_found(client: TestClient) -> None:
+    client.post("/api/players", json={"consent": True})
+    round_id = start(client)["round_id"]
+    client.cookies.clear()
+    client.post("/api/players", json={"consent": True})
+    for response in (
+        send(client, round_id, 1, [[1, 1, 0]]),
+        client.post(f"/api/rounds/{round_id}/skip"),
+        client.get(f"/api/rounds/{round_id}"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "round_not_found"
+
+
+def test_leaderboard_ranks_players_and_shows_mine(client: TestClient) -> None:
+    scores = []
+    for _ in range(3):
+        client.cookies.clear()
+        client.post("/api/players", json={"consent": True})
+        round_ = start(client)
+        width, height = round_["image"]["width"], round_["image"]["height"]
+        scores.append(
+            send(client, round_["round_id"], 1, grid_points(width, height, 30)).json()["score"]
+        )
+    board = client.get("/api/leaderboard").json()
+    assert [entry["score"] for entry in board["top"]] == sorted(scores, reverse=True)
+    assert [entry["rank"] for entry in board["top"]] == [1, 2, 3]
+    assert board["me"]["score"] == scores[-1]
+    assert board["me"]["rank"] == 1 + sum(s > scores[-1] for s in scores)

@@ -1,0 +1,40 @@
+"""Players: consent creates an anonymous player with a generated name, kept in a signed cookie."""
+
+from fastapi.testclient import TestClient
+
+from clickme.players.identity import sign_player_id, verify_player_token
+
+
+def test_first_visit_needs_consent(client: TestClient) -> None:
+    response = client.get("/api/players/me")
+    assert response.status_code == 401 and response.json()["error"]["code"] == "no_player"
+    refused = client.post("/api/players", json={"consent": False})
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "consent_required"
+
+
+def test_consent_creates_a_named_player_with_an_httponly_cookie(client: TestClient) -> None:
+    response = client.post("/api/players", json={"consent": True})
+    assert response.status_code == 201
+    player = response.json()
+    assert player["display_name"] and player["total_score"] == 0 and player["rounds_played"] == 0
+    cookie = response.headers["set-cookie"]
+    assert "clickme_player=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    assert client.get("/api/players/me").json()["id"] == player["id"]
+
+
+def test_player_can_change_name_within_limits(client: TestClient) -> None:
+    client.post("/api/players", json={"consent": True})
+    renamed = client.patch("/api/players/me", json={"display_name": "  Ada  "})
+    assert renamed.status_code == 200 and renamed.json()["display_name"] == "Ada"
+    for bad in ("", "x" * 41, "<script>"):
+        response = client.patch("/api/players/me", json={"display_name": bad})
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+def test_player_tokens_cannot_be_forged() -> None:
+    token = sign_player_id("secret-a", 42)
+    assert verify_player_token("secret-a", token) == 42
+    assert verify_player_token("secret-b", token) is None
+    assert verify_player_token("secret-a", token.replace("42.", "43.")) is None
+    for junk in (None, "", "42", "x.y", "9" * 30 + ".abc"):
+        assert verify_player_token("secret-a", junk) is None
