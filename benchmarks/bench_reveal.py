@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +25,11 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_model import bare_forward_ms, load_backends
+from bench_model import bare_forward_ms
+
+from clickme.core.config import Settings
+from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.scorer import build_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BATCH_INTERVAL_S = 0.2
@@ -68,7 +73,7 @@ class Player:
     port: int
     rng: random.Random
     latencies_ms: list[float] = field(default_factory=list)
-    errors: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
@@ -118,11 +123,11 @@ class Player:
         elif status == 409:
             self.round = None
         else:
-            self.errors += 1
+            self.errors[f"{status} {payload.get('error', {}).get('code', '')}"] += 1
             self.round = None
 
 
-def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndarray, int]:
+def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndarray, Counter[str]]:
     """Each player sends a batch every 200 ms (or straight after a slower answer)."""
     crowd = [Player(port, random.Random(seed + i)) for i in range(players)]
     for player in crowd:
@@ -144,7 +149,7 @@ def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndar
         thread.join()
     bar.close()
     latencies = np.concatenate([np.array(p.latencies_ms) for p in crowd])
-    return latencies, sum(p.errors for p in crowd)
+    return latencies, sum((p.errors for p in crowd), Counter())
 
 
 def main() -> None:
@@ -154,9 +159,11 @@ def main() -> None:
     args = parser.parse_args()
 
     forward = {}
+    spec = get_model_spec(DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as models_dir:
-        for name, scorer in load_backends(Path(models_dir)).items():
-            forward[name] = bare_forward_ms(scorer, args.forward_repeats)
+        for backend in ("onnx", "torch"):
+            scorer = build_scorer(Settings(data_dir=Path(models_dir), scorer_backend=backend), spec)
+            forward[backend] = bare_forward_ms(scorer, args.forward_repeats)
             scorer.close()
 
     with tempfile.TemporaryDirectory() as data_dir:
@@ -179,7 +186,8 @@ def main() -> None:
     for players, (latencies, errors) in results.items():
         p50, p99 = np.percentile(latencies, [50, 99])
         print(
-            f"{players:<9}{len(latencies):>8}{errors:>7}{p50:>8.2f}{p99:>8.2f}{p50 - bare:>12.2f}"
+            f"{players:<9}{len(latencies):>8}{errors.total():>7}"
+            f"{p50:>8.2f}{p99:>8.2f}{p50 - bare:>12.2f}  {dict(errors) or ''}"
         )
 
 

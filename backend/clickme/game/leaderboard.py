@@ -1,6 +1,6 @@
-"""The leaderboard: players ranked by total score over finished rounds."""
+"""The leaderboard: players ranked by total score over finished rounds (ties share a rank)."""
 
-from sqlalchemy import func, select
+from sqlalchemy import Subquery, func, select
 from sqlalchemy.orm import Session
 
 from clickme.game.models import Round
@@ -8,8 +8,8 @@ from clickme.game.schemas import Leaderboard, LeaderboardEntry
 from clickme.players.models import Player
 
 
-def _totals():
-    return (
+def _ranked_totals() -> Subquery:
+    totals = (
         select(
             Round.player_id.label("player_id"),
             func.sum(Round.score).label("score"),
@@ -19,34 +19,37 @@ def _totals():
         .group_by(Round.player_id)
         .subquery()
     )
+    return (
+        select(
+            totals,
+            Player.display_name,
+            func.rank().over(order_by=totals.c.score.desc()).label("rank"),
+        )
+        .join(Player, Player.id == totals.c.player_id)
+        .subquery()
+    )
+
+
+def _entry(row, player_id: int | None) -> LeaderboardEntry:
+    return LeaderboardEntry(
+        rank=row.rank,
+        display_name=row.display_name,
+        score=row.score,
+        rounds=row.rounds,
+        is_me=row.player_id == player_id,
+    )
 
 
 def leaderboard(session: Session, player_id: int | None, limit: int) -> Leaderboard:
     """The top players, and the asking player's own entry and rank."""
-    totals = _totals()
-    rows = session.execute(
-        select(Player.display_name, totals.c.score, totals.c.rounds)
-        .join(totals, totals.c.player_id == Player.id)
-        .order_by(totals.c.score.desc(), Player.id)
-        .limit(limit)
+    ranked = _ranked_totals()
+    top = session.execute(
+        select(ranked).order_by(ranked.c.rank, ranked.c.player_id).limit(limit)
     ).all()
-    top = [
-        LeaderboardEntry(rank=i + 1, display_name=name, score=score, rounds=rounds)
-        for i, (name, score, rounds) in enumerate(rows)
-    ]
-    return Leaderboard(top=top, me=_own_entry(session, totals, player_id))
-
-
-def _own_entry(session: Session, totals, player_id: int | None) -> LeaderboardEntry | None:
-    if player_id is None:
-        return None
-    mine = session.execute(
-        select(Player.display_name, totals.c.score, totals.c.rounds)
-        .join(totals, totals.c.player_id == Player.id)
-        .where(Player.id == player_id)
-    ).first()
-    if mine is None:
-        return None
-    name, score, rounds = mine
-    ahead = session.scalar(select(func.count()).select_from(totals).where(totals.c.score > score))
-    return LeaderboardEntry(rank=(ahead or 0) + 1, display_name=name, score=score, rounds=rounds)
+    mine = None
+    if player_id is not None:
+        mine = session.execute(select(ranked).where(ranked.c.player_id == player_id)).first()
+    return Leaderboard(
+        top=[_entry(row, player_id) for row in top],
+        me=_entry(mine, player_id) if mine else None,
+    )

@@ -141,10 +141,8 @@ def skip_round(round_id: int, session: DbSession, player_id: PlayerId) -> RoundR
 
 
 @router.post("/rounds/{round_id}/finish")
-def finish_round(
-    round_id: int, session: DbSession, player_id: PlayerId, settings: AppSettings
-) -> RoundResult:
-    return service.finish_round(session, round_id, player_id, settings.round_grace_ms)
+def finish_round(round_id: int, session: DbSession, player_id: PlayerId) -> RoundResult:
+    return service.finish_round(session, round_id, player_id)
 
 
 @router.get("/rounds/{round_id}")

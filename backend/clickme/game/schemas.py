@@ -74,6 +74,7 @@ class LeaderboardEntry(BaseModel):
     display_name: str
     score: int
     rounds: int
+    is_me: bool
 
 
 class Leaderboard(BaseModel):

@@ -248,7 +248,7 @@ def skip_round(session: Session, round_id: int, player_id: int) -> RoundResult:
     return round_result(session, context, now)
 
 
-def finish_round(session: Session, round_id: int, player_id: int, grace_ms: int) -> RoundResult:
+def finish_round(session: Session, round_id: int, player_id: int) -> RoundResult:
     """The client's timer ran out: the server's clock decides whether the round is over."""
     now = utcnow()
     context = load_round(session, round_id, player_id)

@@ -1,0 +1,55 @@
+// The player API of docs/api.md: JSON over fetch, errors as ApiError.
+
+/** A failed request: HTTP status (0 for a network failure) and the server's error code. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+
+  /** Worth sending again unchanged: the network failed or the server had a 5xx. */
+  get retryable() {
+    return this.status === 0 || this.status >= 500;
+  }
+}
+
+async function request(method, path, body) {
+  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    throw new ApiError(0, "network_error", `network error: ${error.message}`);
+  }
+  const payload = await response.json().catch(() => null);
+  if (!response.ok) {
+    const error = payload && payload.error ? payload.error : {};
+    throw new ApiError(
+      response.status,
+      error.code || "http_error",
+      error.message || `HTTP ${response.status}`,
+    );
+  }
+  return payload;
+}
+
+export const api = {
+  me: () => request("GET", "/api/players/me"),
+  createPlayer: () => request("POST", "/api/players", { consent: true }),
+  rename: (displayName) => request("PATCH", "/api/players/me", { display_name: displayName }),
+  startRound: (viewportWidth, viewportHeight) =>
+    request("POST", "/api/rounds", {
+      viewport_width: viewportWidth,
+      viewport_height: viewportHeight,
+    }),
+  sendPoints: (roundId, batch) => request("POST", `/api/rounds/${roundId}/points`, batch),
+  skip: (roundId) => request("POST", `/api/rounds/${roundId}/skip`),
+  finish: (roundId) => request("POST", `/api/rounds/${roundId}/finish`),
+  round: (roundId) => request("GET", `/api/rounds/${roundId}`),
+  leaderboard: (limit = 10) => request("GET", `/api/leaderboard?limit=${limit}`),
+};

@@ -1,0 +1,470 @@
+// The ClickMe game page: consent, rounds of painting, live DNN guesses, scores.
+// The client only reports what the player painted; the server decides time, outcome and score.
+
+import { api } from "./api.js";
+import { farEnough, RevealCanvas } from "./brush.js";
+import { PointSender } from "./sender.js";
+
+const FINISH_RETRY_MS = 200;
+const NARROW_LAYOUT_PX = 900;
+const MAX_UPSCALE = 2.5;
+const POINTER_TYPES = new Set(["mouse", "touch", "pen"]);
+
+const byId = (id) => document.getElementById(id);
+
+const ui = {
+  screens: ["loading-screen", "consent-screen", "game-screen", "done-screen", "error-screen"],
+  game: byId("game-screen"),
+  canvas: byId("game-canvas"),
+  stage: byId("stage"),
+  className: byId("class-name"),
+  timer: byId("round-timer"),
+  timerFill: byId("timer-fill"),
+  busy: byId("busy-notice"),
+  controls: byId("controls"),
+  skip: byId("skip-button"),
+  result: byId("round-result"),
+  resultTitle: byId("result-title"),
+  resultDetail: byId("result-detail"),
+  next: byId("next-button"),
+  roundError: byId("round-error"),
+  guesses: byId("dnn-guesses"),
+  guessesEmpty: byId("guesses-empty"),
+  leaderboard: byId("leaderboard"),
+  leaderboardEmpty: byId("leaderboard-empty"),
+  playerBox: byId("player-box"),
+  playerName: byId("player-name"),
+  playerScore: byId("player-score"),
+  doneScore: byId("done-score"),
+  nameView: byId("name-view"),
+  renameForm: byId("rename-form"),
+  renameInput: byId("rename-input"),
+  renameError: byId("rename-error"),
+};
+
+function showScreen(id) {
+  for (const screen of ui.screens) byId(screen).hidden = screen !== id;
+}
+
+function showError(element, message) {
+  element.textContent = message;
+  element.hidden = !message;
+}
+
+function wait(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function loadPhoto(url) {
+  const photo = new Image();
+  photo.src = url;
+  return photo.decode().then(() => photo);
+}
+
+const RESULT_TITLES = {
+  correct: (score) => `Correct! +${score}`,
+  timeout: () => "Time's up",
+  skip: () => "Skipped",
+};
+
+/** One image to paint: pointer input, batches of points, the timer, and how it ends. */
+class Round {
+  constructor(data, photo, reveal, onEnd) {
+    this.data = data;
+    this.reveal = reveal;
+    this.onEnd = onEnd;
+    this.pointer = null;
+    this.lastPoint = null;
+    this.lastT = 0;
+    this.ended = false;
+    this.acceptsInput = true;
+    this.reveal.setPhoto(photo, data.image.width, data.image.height, data.brush);
+    this.sender = new PointSender((batch) => api.sendPoints(data.round_id, batch), {
+      onReveal: (answer) => this.onReveal(answer),
+      onBusy: () => {
+        ui.busy.hidden = false;
+      },
+      onFailure: () => this.settleFromServer(),
+    });
+  }
+
+  /** Called once the photo is on screen: from now on the clock runs. */
+  begin() {
+    this.shownAt = performance.now();
+    this.tick();
+  }
+
+  elapsedAt(timeStamp) {
+    return timeStamp - this.shownAt;
+  }
+
+  tick() {
+    if (this.ended) return;
+    this.reveal.render();
+    const elapsed = this.elapsedAt(performance.now());
+    const left = Math.max(0, 1 - elapsed / this.data.time_limit_ms);
+    ui.timerFill.style.transform = `scaleX(${left})`;
+    ui.timer.setAttribute("aria-valuenow", String(Math.round(left * 100)));
+    ui.timer.classList.toggle("is-low", left < 0.3);
+    if (left === 0 && this.acceptsInput) this.timeUp();
+    requestAnimationFrame(() => this.tick());
+  }
+
+  pointerDown(event) {
+    if (!this.acceptsInput || this.pointer !== null) return;
+    if (event.pointerType === "mouse" && event.button !== 0) return;
+    event.preventDefault();
+    this.pointer = event.pointerId;
+    ui.canvas.setPointerCapture(event.pointerId);
+    this.paint(event);
+  }
+
+  pointerMove(event) {
+    if (event.pointerId !== this.pointer) return;
+    event.preventDefault();
+    const samples = event.getCoalescedEvents ? event.getCoalescedEvents() : [];
+    for (const sample of samples.length ? samples : [event]) this.paint(sample);
+  }
+
+  pointerUp(event) {
+    if (event.pointerId === this.pointer) this.pointer = null;
+  }
+
+  /** Keeps the sample if it is on the photo, in time, and not a near-duplicate. */
+  paint(sample) {
+    const now = this.elapsedAt(performance.now());
+    if (!this.acceptsInput || now >= this.data.time_limit_ms) return;
+    const position = this.reveal.toNative(sample.clientX, sample.clientY);
+    if (position === null || !farEnough(this.lastPoint, position[0], position[1])) return;
+    // The sample's own time (coalesced samples are older than the event), kept within the round.
+    const sampled = Math.min(now, Math.max(0, this.elapsedAt(sample.timeStamp)));
+    const t = Math.max(this.lastT, Math.round(sampled));
+    this.lastPoint = position;
+    this.lastT = t;
+    this.reveal.addPoint(position[0], position[1]);
+    const pointerType = POINTER_TYPES.has(sample.pointerType) ? sample.pointerType : null;
+    this.sender.add([position[0], position[1], t], pointerType);
+  }
+
+  onReveal(answer) {
+    ui.busy.hidden = true;
+    renderGuesses(answer.guesses, this.data.class_name);
+    if (answer.state !== "playing") {
+      this.end({ outcome: answer.state, score: answer.score, class_name: this.data.class_name });
+    }
+  }
+
+  stopInput() {
+    this.acceptsInput = false;
+    if (this.pointer !== null && ui.canvas.hasPointerCapture(this.pointer)) {
+      ui.canvas.releasePointerCapture(this.pointer);
+    }
+    this.pointer = null;
+  }
+
+  /** The clock ran out here: deliver what is painted, then ask the server to close the round. */
+  async timeUp() {
+    this.stopInput();
+    await this.sender.flush();
+    while (!this.ended) {
+      try {
+        this.end(await api.finish(this.data.round_id));
+      } catch (error) {
+        if (error.code !== "round_running" && !error.retryable) {
+          await this.settleFromServer();
+          return;
+        }
+        await wait(FINISH_RETRY_MS);
+      }
+    }
+  }
+
+  async skip() {
+    if (this.ended || !this.acceptsInput) return;
+    this.stopInput();
+    this.sender.stop();
+    while (!this.ended) {
+      try {
+        this.end(await api.skip(this.data.round_id));
+      } catch (error) {
+        if (!error.retryable) {
+          await this.settleFromServer();
+          return;
+        }
+        await wait(FINISH_RETRY_MS);
+      }
+    }
+  }
+
+  /** The server refused something (the round is likely over): take its word for the outcome. */
+  async settleFromServer() {
+    try {
+      const result = await api.round(this.data.round_id);
+      if (result.outcome) this.end(result);
+    } catch (error) {
+      showError(ui.roundError, `Lost touch with the server: ${error.message}`);
+    }
+  }
+
+  end(result) {
+    if (this.ended) return;
+    this.ended = true;
+    this.stopInput();
+    this.sender.stop();
+    this.reveal.render();
+    this.onEnd(result);
+  }
+
+  /** Redraws at a new canvas size (window resized). */
+  resize(cssWidth, cssHeight, pixelRatio) {
+    this.reveal.resize(cssWidth, cssHeight, pixelRatio);
+    this.reveal.render();
+  }
+}
+
+function renderGuesses(guesses, className) {
+  ui.guessesEmpty.hidden = guesses.length > 0;
+  const rows = guesses.map((guess) => {
+    const row = document.createElement("li");
+    const isTarget = guess.name === className;
+    row.className = isTarget ? "guess is-target" : "guess";
+    const name = document.createElement("span");
+    name.className = "guess-name";
+    name.textContent = guess.name;
+    const percent = document.createElement("span");
+    percent.className = "guess-percent";
+    percent.textContent = `${Math.round(guess.probability * 100)}%`;
+    const bar = document.createElement("span");
+    bar.className = "guess-bar";
+    const fill = document.createElement("span");
+    fill.style.width = `${Math.max(0, Math.min(1, guess.probability)) * 100}%`;
+    bar.append(fill);
+    row.append(name, percent, bar);
+    return row;
+  });
+  ui.guesses.replaceChildren(...rows);
+}
+
+function renderPlayer(player) {
+  ui.playerBox.hidden = false;
+  ui.playerName.textContent = player.display_name;
+  ui.playerScore.textContent = String(player.total_score);
+  ui.doneScore.textContent = String(player.total_score);
+}
+
+function leaderboardRow(entry, isMe) {
+  const row = document.createElement("li");
+  row.className = isMe ? "is-me" : "";
+  const rank = document.createElement("span");
+  rank.className = "rank";
+  rank.textContent = `#${entry.rank}`;
+  const name = document.createElement("span");
+  name.className = "name";
+  name.textContent = isMe ? `${entry.display_name} (you)` : entry.display_name;
+  const score = document.createElement("span");
+  score.className = "score";
+  score.textContent = String(entry.score);
+  row.append(rank, name, score);
+  return row;
+}
+
+function renderLeaderboard(board) {
+  const me = board.me;
+  const isMe = (entry) => entry.is_me;
+  const rows = board.top.map((entry) => leaderboardRow(entry, isMe(entry)));
+  if (me && !board.top.some(isMe)) {
+    const gap = document.createElement("li");
+    gap.className = "gap";
+    gap.setAttribute("aria-hidden", "true");
+    gap.textContent = "\u22ef";
+    rows.push(gap, leaderboardRow(me, true));
+  }
+  ui.leaderboard.replaceChildren(...rows);
+  ui.leaderboardEmpty.hidden = rows.length > 0;
+}
+
+/** The whole page: which screen shows, the player, and one round after another. */
+class Game {
+  constructor() {
+    this.reveal = new RevealCanvas(ui.canvas);
+    this.round = null;
+    this.player = null;
+    this.bindEvents();
+  }
+
+  bindEvents() {
+    byId("consent-accept").addEventListener("click", () => this.acceptConsent());
+    byId("error-retry").addEventListener("click", () => this.start());
+    ui.skip.addEventListener("click", () => this.round && this.round.skip());
+    ui.next.addEventListener("click", () => this.nextRound());
+    byId("rename-button").addEventListener("click", () => this.openRename());
+    byId("rename-cancel").addEventListener("click", () => this.closeRename());
+    ui.renameForm.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.rename(ui.renameInput.value.trim());
+    });
+    const canvas = ui.canvas;
+    canvas.addEventListener("pointerdown", (event) => this.round && this.round.pointerDown(event));
+    canvas.addEventListener("pointermove", (event) => this.round && this.round.pointerMove(event));
+    for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+      canvas.addEventListener(type, (event) => this.round && this.round.pointerUp(event));
+    }
+    canvas.addEventListener("contextmenu", (event) => event.preventDefault());
+    let resizeTimer;
+    window.addEventListener("resize", () => {
+      clearTimeout(resizeTimer);
+      resizeTimer = setTimeout(() => this.fitCanvas(), 100);
+    });
+  }
+
+  async start() {
+    showScreen("loading-screen");
+    try {
+      this.setPlayer(await api.me());
+    } catch (error) {
+      if (error.status === 401) {
+        showScreen("consent-screen");
+        return;
+      }
+      this.fail(error);
+      return;
+    }
+    await this.nextRound();
+  }
+
+  fail(error) {
+    byId("error-message").textContent = error.message;
+    showScreen("error-screen");
+  }
+
+  setPlayer(player) {
+    this.player = player;
+    renderPlayer(player);
+  }
+
+  async acceptConsent() {
+    const button = byId("consent-accept");
+    button.disabled = true;
+    try {
+      this.setPlayer(await api.createPlayer());
+      await this.nextRound();
+    } catch (error) {
+      showError(byId("consent-error"), error.message);
+    } finally {
+      button.disabled = false;
+    }
+  }
+
+  async nextRound() {
+    ui.next.disabled = true;
+    showError(ui.roundError, "");
+    let data;
+    let photo;
+    try {
+      data = await api.startRound(window.innerWidth, window.innerHeight);
+      photo = await loadPhoto(data.image.url);
+    } catch (error) {
+      ui.next.disabled = false;
+      if (error.code === "no_images_left") {
+        showScreen("done-screen");
+      } else if (error.status === 401) {
+        showScreen("consent-screen");
+      } else if (this.round === null) {
+        this.fail(error);
+      } else {
+        showError(ui.roundError, `Could not start a new image: ${error.message}`);
+      }
+      return;
+    }
+    this.showRound(data, photo);
+  }
+
+  showRound(data, photo) {
+    showScreen("game-screen");
+    ui.game.dataset.state = "playing";
+    ui.className.textContent = data.class_name;
+    ui.result.hidden = true;
+    ui.controls.hidden = false;
+    ui.busy.hidden = true;
+    ui.next.disabled = false;
+    renderGuesses([], data.class_name);
+    this.round = new Round(data, photo, this.reveal, (result) => this.showResult(result));
+    this.fitCanvas();
+    this.refreshLeaderboard();
+    this.round.begin();
+  }
+
+  /** Sizes the canvas to the photo's aspect within the room the layout leaves. */
+  fitCanvas() {
+    if (!this.round) return;
+    const { width, height } = this.round.data.image;
+    const narrow = window.innerWidth < NARROW_LAYOUT_PX;
+    const stageTop = ui.stage.getBoundingClientRect().top + window.scrollY;
+    const reserved = narrow ? 250 : 96;
+    const maxHeight = Math.max(160, window.innerHeight - stageTop - reserved);
+    const maxWidth = ui.stage.clientWidth;
+    const scale = Math.min(maxWidth / width, maxHeight / height, MAX_UPSCALE);
+    const cssWidth = Math.floor(width * scale);
+    const cssHeight = Math.floor(height * scale);
+    this.round.resize(cssWidth, cssHeight, window.devicePixelRatio || 1);
+  }
+
+  showResult(result) {
+    ui.game.dataset.state = "over";
+    ui.resultTitle.textContent = RESULT_TITLES[result.outcome](result.score);
+    ui.result.dataset.outcome = result.outcome;
+    ui.resultDetail.textContent =
+      result.outcome === "correct"
+        ? `The DNN saw the ${result.class_name} thanks to you.`
+        : `It was: ${result.class_name}.`;
+    ui.controls.hidden = true;
+    ui.busy.hidden = true;
+    ui.result.hidden = false;
+    ui.next.focus({ preventScroll: true });
+    this.refreshPlayer();
+    this.refreshLeaderboard();
+  }
+
+  async refreshPlayer() {
+    try {
+      this.setPlayer(await api.me());
+    } catch {
+      // The score shown stays the last known one; the next round refreshes it again.
+    }
+  }
+
+  async refreshLeaderboard() {
+    try {
+      renderLeaderboard(await api.leaderboard());
+    } catch {
+      // The leaderboard is a nicety: keep the last one shown.
+    }
+  }
+
+  openRename() {
+    ui.renameInput.value = this.player ? this.player.display_name : "";
+    ui.nameView.hidden = true;
+    ui.renameForm.hidden = false;
+    ui.renameInput.focus();
+    ui.renameInput.select();
+  }
+
+  closeRename() {
+    ui.renameForm.hidden = true;
+    ui.nameView.hidden = false;
+    showError(ui.renameError, "");
+  }
+
+  async rename(displayName) {
+    if (!displayName) return;
+    try {
+      this.setPlayer(await api.rename(displayName));
+      this.closeRename();
+      this.refreshLeaderboard();
+    } catch (error) {
+      showError(ui.renameError, `That name didn't work: ${error.message}`);
+    }
+  }
+}
+
+new Game().start();

@@ -1,0 +1,362 @@
+"""Rounds in a real Chromium against the real server: painting, live guesses, result, data."""
+
+import itertools
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
+
+from tests.browser.conftest import LiveServer
+
+pytestmark = pytest.mark.browser
+
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
+PHONE = {
+    "viewport": {"width": 390, "height": 844},
+    "has_touch": True,
+    "is_mobile": True,
+    "device_scale_factor": 3,
+}
+# Stored points: little-endian float32 x, float32 y, int32 t (docs of point_batches).
+STORED_POINT = np.dtype([("x", "<f4"), ("y", "<f4"), ("t", "<i4")])
+MIN_POINT_SPACING_PX = 4.0
+MATCH_TOLERANCE_PX = 0.75
+Position = tuple[int, int]
+RESULT_TEXT = re.compile(r"^(Correct! \+\d+|Time's up)$")
+
+
+@dataclass(frozen=True)
+class PlayedRound:
+    """The round the page started, as the server announced it, and where its photo is on screen."""
+
+    round_id: int
+    width: int
+    height: int
+    time_limit_ms: int
+    class_name: str
+    box: dict[str, float]
+
+    def to_client(self, fx: float, fy: float) -> tuple[int, int]:
+        """Whole CSS pixel on the page at a fraction (fx, fy) of the photo."""
+        return (
+            round(self.box["x"] + fx * self.box["width"]),
+            round(self.box["y"] + fy * self.box["height"]),
+        )
+
+    def to_native(self, position: tuple[float, float]) -> tuple[float, float]:
+        x, y = position
+        return (
+            (x - self.box["x"]) / self.box["width"] * self.width,
+            (y - self.box["y"]) / self.box["height"] * self.height,
+        )
+
+
+@pytest.fixture
+def desktop(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(**DESKTOP)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def phone(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(**PHONE)
+    yield context
+    context.close()
+
+
+def _is_round_start(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/api/rounds")
+
+
+def _is_reveal(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/points")
+
+
+def accept_consent_and_start(page: Page, live_server: LiveServer) -> PlayedRound:
+    """Opens the game as a first-time visitor, accepts consent, and waits for the photo."""
+    page.goto(live_server.base_url)
+    expect(page.get_by_test_id("consent-accept")).to_be_visible()
+    with page.expect_response(_is_round_start) as started:
+        page.get_by_test_id("consent-accept").click()
+    assert started.value.status == 201, started.value.text()
+    body = started.value.json()
+    expect(page.locator("#game-screen[data-state='playing']")).to_be_visible()
+    canvas = page.get_by_test_id("game-canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    return PlayedRound(
+        round_id=body["round_id"],
+        width=body["image"]["width"],
+        height=body["image"]["height"],
+        time_limit_ms=body["time_limit_ms"],
+        class_name=body["class_name"],
+        box=box,
+    )
+
+
+def line(start: Position, end: Position, step: float) -> list[Position]:
+    """Whole-pixel positions from start to end, about `step` CSS pixels apart."""
+    (x0, y0), (x1, y1) = start, end
+    count = max(1, round(np.hypot(x1 - x0, y1 - y0) / step))
+    return [
+        (round(x0 + (x1 - x0) * i / count), round(y0 + (y1 - y0) * i / count))
+        for i in range(count + 1)
+    ]
+
+
+def zigzag(
+    played: PlayedRound, rows: list[float], x_span: tuple[float, float], step: float
+) -> list[Position]:
+    """One continuous stroke sweeping left and right over the rows (fractions of the photo)."""
+    corners = []
+    for index, fy in enumerate(rows):
+        xs = x_span if index % 2 == 0 else x_span[::-1]
+        corners += [played.to_client(xs[0], fy), played.to_client(xs[1], fy)]
+    path = [corners[0]]
+    for start, end in itertools.pairwise(corners):
+        path += line(start, end, step)[1:]
+    return path
+
+
+def round_is_over(page: Page) -> bool:
+    return page.get_by_test_id("round-result").is_visible()
+
+
+def paint_with_mouse(page: Page, positions: list[Position]) -> list[Position]:
+    """Presses, moves through the positions, releases; returns the positions actually visited."""
+    page.mouse.move(*positions[0])
+    page.mouse.down()
+    visited = [positions[0]]
+    for index, position in enumerate(positions[1:], start=1):
+        if index % 25 == 0 and round_is_over(page):
+            break
+        page.mouse.move(*position)
+        visited.append(position)
+    page.mouse.up()
+    return visited
+
+
+def paint_with_touch(page: Page, positions: list[Position]) -> list[Position]:
+    """One finger down, along the positions, and up, through the DevTools touch input."""
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, points: list[Position]) -> None:
+        touch_points = [{"x": x, "y": y, "radiusX": 4, "radiusY": 4} for x, y in points]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
+
+    touch("touchStart", positions[:1])
+    visited = [positions[0]]
+    for index, position in enumerate(positions[1:], start=1):
+        if index % 25 == 0 and round_is_over(page):
+            break
+        touch("touchMove", [position])
+        visited.append(position)
+    touch("touchEnd", [])
+    cdp.detach()
+    return visited
+
+
+def stored_batches(engine: sa.Engine, round_id: int) -> list[sa.Row]:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT seq, n_points, data FROM point_batches WHERE round_id = :id ORDER BY seq"
+            ),
+            {"id": round_id},
+        ).all()
+
+
+def stored_round(engine: sa.Engine, round_id: int) -> sa.Row:
+    with engine.connect() as connection:
+        return connection.execute(
+            sa.text(
+                "SELECT outcome, score, pointer_type, n_points, last_seq FROM rounds WHERE id = :id"
+            ),
+            {"id": round_id},
+        ).one()
+
+
+def stored_points(engine: sa.Engine, round_id: int) -> np.ndarray:
+    """Every point of the round in the order stored, checking each batch's declared size."""
+    batches = stored_batches(engine, round_id)
+    assert [row.seq for row in batches] == list(range(1, len(batches) + 1))
+    chunks = []
+    for row in batches:
+        chunk = np.frombuffer(row.data, dtype=STORED_POINT)
+        assert len(chunk) == row.n_points
+        chunks.append(chunk)
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=STORED_POINT)
+
+
+def assert_traces_path(points: np.ndarray, played: PlayedRound, visited: list[Position]) -> None:
+    """Each stored point is a painted position (in native pixels), in the order painted."""
+    path = np.array([played.to_native(position) for position in visited])
+    cursor = 0
+    for x, y in zip(points["x"], points["y"], strict=True):
+        distances = np.hypot(path[cursor:, 0] - x, path[cursor:, 1] - y)
+        matches = np.flatnonzero(distances <= MATCH_TOLERANCE_PX)
+        assert matches.size, f"({x:.1f}, {y:.1f}) is not on the painted path after #{cursor}"
+        cursor += int(matches[0])
+    steps = np.hypot(np.diff(points["x"]), np.diff(points["y"]))
+    assert steps.min() >= MIN_POINT_SPACING_PX - 0.01, "near-duplicate points were sent"
+    assert np.all(np.diff(points["t"]) >= 0), "t decreased"
+    assert points["t"][0] >= 0 and points["t"][-1] <= played.time_limit_ms
+
+
+def reveal_bodies(responses: list[Response]) -> list[dict]:
+    return [json.loads(response.text()) for response in responses if response.ok]
+
+
+def test_desktop_round_paints_guesses_and_stores_the_path(
+    desktop: BrowserContext, live_server: LiveServer, shots_dir: Path
+) -> None:
+    page = desktop.new_page()
+    reveals: list[Response] = []
+    page.on("response", lambda response: reveals.append(response) if _is_reveal(response) else None)
+    played = accept_consent_and_start(page, live_server)
+    page.screenshot(path=shots_dir / "desktop-start.png")
+
+    with page.expect_response(_is_reveal):
+        corner = line(played.to_client(0.03, 0.05), played.to_client(0.12, 0.05), 6)
+        visited = paint_with_mouse(page, corner)
+    guesses = page.get_by_test_id("dnn-guesses").locator("li")
+    expect(guesses).to_have_count(5)
+
+    visited += paint_with_mouse(page, zigzag(played, [0.3, 0.4, 0.5, 0.6, 0.7], (0.12, 0.88), 6))
+    result = page.get_by_test_id("round-result")
+    expect(result).to_be_visible(timeout=played.time_limit_ms + 10_000)
+    page.screenshot(path=shots_dir / "desktop-result.png")
+
+    bodies = reveal_bodies(reveals)
+    assert len(bodies) >= 2
+    assert len({json.dumps(body["guesses"]) for body in bodies}) >= 2, "guesses never changed"
+    shown = page.get_by_test_id("dnn-guesses").locator(".guess-name").all_inner_texts()
+    assert shown == [guess["name"] for guess in bodies[-1]["guesses"]]
+
+    title = page.locator("#result-title").inner_text()
+    assert RESULT_TEXT.match(title), title
+    row = stored_round(live_server.engine, played.round_id)
+    assert row.outcome in {"correct", "timeout"}
+    if row.outcome == "correct":
+        assert title == f"Correct! +{row.score}"
+        assert 0 < row.score <= 100
+    else:
+        assert title == "Time's up"
+    expect(page.get_by_test_id("player-score")).to_have_text(str(row.score))
+    expect(page.get_by_test_id("leaderboard")).to_contain_text("(you)")
+
+    points = stored_points(live_server.engine, played.round_id)
+    assert row.pointer_type == "mouse"
+    assert row.n_points == len(points)
+    assert row.last_seq == len(stored_batches(live_server.engine, played.round_id))
+    assert len(points) >= 10
+    assert_traces_path(points, played, visited)
+
+    page.get_by_test_id("next-button").click()
+    expect(page.get_by_test_id("done-screen")).to_be_visible()
+    expect(page.locator("#done-score")).to_have_text(str(row.score))
+    page.screenshot(path=shots_dir / "desktop-done.png")
+
+
+def test_phone_round_paints_with_touch_without_scrolling(
+    phone: BrowserContext, live_server: LiveServer, shots_dir: Path
+) -> None:
+    page = phone.new_page()
+    played = accept_consent_and_start(page, live_server)
+    assert played.box["x"] >= 0 and played.box["x"] + played.box["width"] <= 390
+    skip_box = page.get_by_test_id("skip-button").bounding_box()
+    assert skip_box is not None and skip_box["height"] >= 44
+    assert skip_box["y"] + skip_box["height"] <= 844, "the skip button is below the fold"
+
+    page.screenshot(path=shots_dir / "phone-start.png")
+    visited = paint_with_touch(page, zigzag(played, [0.3, 0.45, 0.6, 0.75], (0.1, 0.9), 4))
+    assert page.evaluate("window.scrollY") == 0, "painting scrolled the page"
+    expect(page.get_by_test_id("round-result")).to_be_visible(timeout=played.time_limit_ms + 10_000)
+    page.screenshot(path=shots_dir / "phone-result.png")
+    assert RESULT_TEXT.match(page.locator("#result-title").inner_text())
+
+    row = stored_round(live_server.engine, played.round_id)
+    assert row.outcome in {"correct", "timeout"}
+    assert row.pointer_type == "touch"
+    points = stored_points(live_server.engine, played.round_id)
+    assert len(points) >= 10
+    assert_traces_path(points, played, visited)
+
+
+def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots_dir: Path) -> None:
+    page = desktop.new_page()
+    played = accept_consent_and_start(page, live_server)
+    page.get_by_role("button", name="Change your name").click()
+    page.get_by_role("textbox", name="Your name").fill("Painter of Fish")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_test_id("player-name")).to_have_text("Painter of Fish")
+
+    page.get_by_test_id("skip-button").click()
+    expect(page.locator("#result-title")).to_have_text("Skipped")
+    page.screenshot(path=shots_dir / "desktop-skipped.png")
+    assert stored_round(live_server.engine, played.round_id).outcome == "skip"
+    with live_server.engine.connect() as connection:
+        names = connection.execute(sa.text("SELECT display_name FROM players")).scalars().all()
+    assert "Painter of Fish" in names
+
+
+def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
+    desktop: BrowserContext, live_server: LiveServer, shots_dir: Path
+) -> None:
+    page = desktop.new_page()
+    sent: list[str] = []
+
+    def lose_then_refuse(route: Route) -> None:
+        """1st try: stored, but the answer is lost; 2nd to 4th: scorer busy; then through."""
+        sent.append(route.request.post_data or "")
+        if len(sent) == 1:
+            route.fetch()
+            route.abort("connectionreset")
+        elif len(sent) <= 4:
+            route.fulfill(status=503, json={"error": {"code": "scorer_busy", "message": "busy"}})
+        else:
+            route.continue_()
+
+    finishes: list[str] = []
+
+    def early_first_finish(route: Route) -> None:
+        """The first finish answers as if the server's clock still ran; the page must ask again."""
+        finishes.append(route.request.url)
+        if len(finishes) == 1:
+            body = {"error": {"code": "round_running", "message": "not yet"}}
+            route.fulfill(status=409, json=body)
+        else:
+            route.continue_()
+
+    page.route("**/api/rounds/*/points", lose_then_refuse)
+    page.route("**/api/rounds/*/finish", early_first_finish)
+    played = accept_consent_and_start(page, live_server)
+    busy = page.get_by_text("The DNN partner is busy")
+    # Along the left edge, outside the DNN's centre crop: the DNN cannot get it, time runs out.
+    left_edge = line(played.to_client(0.05, 0.15), played.to_client(0.05, 0.85), 6)
+    with page.expect_response(lambda response: _is_reveal(response) and response.ok) as delivered:
+        paint_with_mouse(page, left_edge)
+        expect(busy).to_be_visible()
+        page.screenshot(path=shots_dir / "desktop-busy.png")
+    reveal = delivered.value.json()
+    assert reveal["seq"] == 1 and reveal["duplicate"] is True
+    assert len(sent) >= 5 and sent[1:5] == [sent[0]] * 4
+    expect(busy).to_be_hidden()
+
+    title = page.locator("#result-title")
+    expect(title).to_have_text("Time's up", timeout=played.time_limit_ms + 10_000)
+    assert stored_round(live_server.engine, played.round_id).outcome == "timeout"
+    assert len(finishes) == 2
+    batches = stored_batches(live_server.engine, played.round_id)
+    first = json.loads(sent[0])
+    assert batches[0].seq == 1 == first["seq"]
+    stored = np.frombuffer(batches[0].data, dtype=STORED_POINT)
+    assert stored["x"].tolist() == pytest.approx([p[0] for p in first["points"]])
+    assert stored["t"].tolist() == [p[2] for p in first["points"]]
