@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, ORJSONResponse
+from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from clickme import __version__
@@ -60,7 +60,6 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         title="ClickMe",
         version=__version__,
         lifespan=lifespan,
-        default_response_class=ORJSONResponse,
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

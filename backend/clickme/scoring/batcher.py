@@ -1,0 +1,145 @@
+"""Dynamic micro-batching: concurrent requests share one forward pass on a dedicated thread."""
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher was closed (or never started) before the request could be answered."""
+
+
+@dataclass
+class _Request:
+    item: np.ndarray
+    future: asyncio.Future[np.ndarray]
+    loop: asyncio.AbstractEventLoop
+    enqueued_at: float = field(default_factory=time.monotonic)
+
+    def answer(self, result: np.ndarray | None, error: BaseException | None) -> None:
+        """Settles the awaiting future from any thread (skipped if the caller gave up)."""
+
+        def settle() -> None:
+            if self.future.done():
+                return
+            if error is not None:
+                self.future.set_exception(error)
+            else:
+                self.future.set_result(result)
+
+        with contextlib.suppress(RuntimeError):  # the caller's event loop is already closed
+            self.loop.call_soon_threadsafe(settle)
+
+
+_STOP = object()
+
+
+class MicroBatcher:
+    """Collects items until ``max_batch`` are waiting or the oldest has waited ``max_wait_ms``,
+    then runs ``run_batch`` on the stacked items in a worker thread and hands each caller its row.
+    """
+
+    def __init__(
+        self, run_batch: Callable[[np.ndarray], np.ndarray], max_batch: int, max_wait_ms: float
+    ) -> None:
+        if max_batch < 1:
+            raise ValueError("max_batch must be at least 1")
+        if max_wait_ms < 0:
+            raise ValueError("max_wait_ms cannot be negative")
+        self.run_batch = run_batch
+        self.max_batch = max_batch
+        self.max_wait_s = max_wait_ms / 1000
+        self._queue: queue.Queue[_Request | object] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        with self._lock:
+            if self._closed:
+                raise BatcherClosedError("a closed batcher cannot be restarted")
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._serve, name="micro-batcher", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Stops the worker after the batch in flight; requests still waiting fail."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._fail_waiting()
+        self._queue.put(_STOP)
+        if thread is not None:
+            thread.join()
+
+    async def submit(self, item: np.ndarray) -> np.ndarray:
+        """The item's row of the batch result (its exception, if the batch failed)."""
+        loop = asyncio.get_running_loop()
+        request = _Request(item=item, future=loop.create_future(), loop=loop)
+        with self._lock:
+            if self._closed or self._thread is None:
+                raise BatcherClosedError("the batcher is not running")
+            self._queue.put(request)
+        return await request.future
+
+    def _serve(self) -> None:
+        while True:
+            batch, stop = self._collect()
+            if batch:
+                self._run(batch)
+            if stop:
+                return
+
+    def _collect(self) -> tuple[list[_Request], bool]:
+        """Blocks for one request, then gathers more until the batch is full or its wait is over."""
+        first = self._queue.get()
+        if first is _STOP:
+            return [], True
+        assert isinstance(first, _Request)
+        batch = [first]
+        deadline = first.enqueued_at + self.max_wait_s
+        while len(batch) < self.max_batch:
+            remaining = deadline - time.monotonic()
+            try:
+                nxt = self._queue.get(timeout=max(remaining, 0.0), block=remaining > 0)
+            except queue.Empty:
+                break
+            if nxt is _STOP:
+                return batch, True
+            assert isinstance(nxt, _Request)
+            batch.append(nxt)
+        return batch, False
+
+    def _run(self, batch: list[_Request]) -> None:
+        live = [request for request in batch if not request.future.done()]
+        if not live:
+            return
+        try:
+            results = self.run_batch(np.stack([request.item for request in live]))
+            if len(results) != len(live):
+                raise ValueError(f"run_batch gave {len(results)} rows for {len(live)} items")
+        except Exception as error:
+            for request in live:
+                request.answer(None, error)
+            return
+        for request, row in zip(live, results, strict=True):
+            request.answer(row, None)
+
+    def _fail_waiting(self) -> None:
+        while True:
+            try:
+                pending = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(pending, _Request):
+                pending.answer(None, BatcherClosedError("the batcher was closed"))

@@ -1,0 +1,172 @@
+"""The one reveal geometry: which part of an image the painted points show, to players and DNNs.
+
+A point reveals a bubble of radius ``rule.radius`` (a fraction of the image's short side): fully
+inside ``radius * (1 - softness)``, fading linearly to nothing at ``radius``; bubbles combine by
+maximum. Masks live in the 224 x 224 evaluation crop (``clickme.images.transform``) and are sampled
+at pixel centres; since bubbles combine by maximum, ``render_mask(a + b)`` equals
+``np.maximum(render_mask(a), render_mask(b))``, so masks can be built up batch by batch.
+"""
+
+import hashlib
+import math
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from clickme.images.transform import EVAL_SIZE, CropGeometry, eval_geometry, load_rgb, to_eval_space
+
+Background = Literal["blur", "grey", "noise"]
+BACKGROUNDS: tuple[str, ...] = ("blur", "grey", "noise")
+GREY_LEVEL = 128
+_POINTS_PER_PASS = 256  # bounds the memory of one vectorised pass
+
+
+@dataclass(frozen=True)
+class RevealRule:
+    """How painting reveals an image, and what the DNN sees where nothing is revealed."""
+
+    radius: float
+    softness: float
+    background: Background
+    blur_sigma: float
+
+    def __post_init__(self) -> None:
+        if not 0 < self.radius <= 1:
+            raise ValueError(f"radius must be in (0, 1] of the short side, got {self.radius}")
+        if not 0 <= self.softness <= 1:
+            raise ValueError(f"softness must be in [0, 1], got {self.softness}")
+        if self.background not in BACKGROUNDS:
+            raise ValueError(f"background must be one of {BACKGROUNDS}, got {self.background!r}")
+        if self.background == "blur" and self.blur_sigma <= 0:
+            raise ValueError(f"a blurred background needs blur_sigma > 0, got {self.blur_sigma}")
+
+    def radius_px(self, width: int, height: int) -> float:
+        """The bubble radius in the native pixels of a ``width`` x ``height`` image."""
+        return self.radius * min(width, height)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """An image ready for revealing: its evaluation crop and the background behind the bubbles."""
+
+    pixels: np.ndarray
+    background: np.ndarray
+    geometry: CropGeometry
+    width: int
+    height: int
+
+
+def _noise_seed(path: Path) -> int:
+    """From the file name (stored images are named by content hash), so every process agrees."""
+    return int.from_bytes(hashlib.sha256(path.name.encode()).digest()[:8], "little")
+
+
+def make_background(pixels: np.ndarray, rule: RevealRule, path: Path) -> np.ndarray:
+    """What the DNN sees outside the bubbles; noise is seeded from the path, so it is fixed."""
+    if rule.background == "blur":
+        sigma = (rule.blur_sigma, rule.blur_sigma, 0)
+        blurred = gaussian_filter(pixels.astype(np.float32), sigma, mode="nearest")
+        return np.clip(np.rint(blurred), 0, 255).astype(np.uint8)
+    if rule.background == "grey":
+        return np.full_like(pixels, GREY_LEVEL)
+    rng = np.random.default_rng(_noise_seed(path))
+    return rng.integers(0, 256, size=pixels.shape, dtype=np.uint8)
+
+
+def prepare_image(path: Path, rule: RevealRule) -> PreparedImage:
+    """Decodes an image file into its evaluation crop and the rule's background."""
+    image = load_rgb(path)
+    pixels = to_eval_space(image)
+    return PreparedImage(
+        pixels=pixels,
+        background=make_background(pixels, rule, path),
+        geometry=eval_geometry(*image.size),
+        width=image.width,
+        height=image.height,
+    )
+
+
+class PreparedImageCache:
+    """A thread-safe LRU of prepared images (decoding and blurring cost milliseconds)."""
+
+    def __init__(self, max_items: int) -> None:
+        if max_items < 1:
+            raise ValueError("the cache must hold at least one image")
+        self.max_items = max_items
+        self._items: OrderedDict[tuple[Path, str, float], PreparedImage] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, rule: RevealRule) -> PreparedImage:
+        sigma = rule.blur_sigma if rule.background == "blur" else 0.0
+        key = (path, rule.background, sigma)
+        with self._lock:
+            prepared = self._items.get(key)
+            if prepared is not None:
+                self._items.move_to_end(key)
+                return prepared
+        prepared = prepare_image(path, rule)
+        with self._lock:
+            self._items[key] = prepared
+            self._items.move_to_end(key)
+            while len(self._items) > self.max_items:
+                self._items.popitem(last=False)
+        return prepared
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._items)
+
+
+def _min_squared_distance(centres: np.ndarray, radius: float) -> np.ndarray:
+    """float32 (224, 224) squared distance from each pixel centre to its nearest centre, inf where
+    that is beyond ``radius``. Each centre only touches its own bounding square: one vectorised
+    pass computes every square's distances, then one in-place minimum per centre."""
+    reach = math.ceil(radius)
+    window = 2 * reach + 1
+    padded = EVAL_SIZE + 2 * window  # room for squares hanging over the edge
+    field = np.full((padded, padded), np.inf, dtype=np.float32)
+    near = centres[(np.abs(centres - EVAL_SIZE / 2) < EVAL_SIZE / 2 + radius).all(axis=1)]
+    steps = np.arange(window, dtype=np.float32)
+    for start in range(0, len(near), _POINTS_PER_PASS):
+        points = near[start : start + _POINTS_PER_PASS]
+        corners = np.floor(points) - reach  # each square's first pixel
+        offsets = points - corners - np.float32(0.5)  # the centre, from that pixel's centre
+        dx2 = np.square(steps - offsets[:, 0:1])
+        dy2 = np.square(steps - offsets[:, 1:2])
+        squares = dy2[:, :, None] + dx2[:, None, :]
+        lefts, tops = (corners.astype(np.int64) + window).T.tolist()
+        for left, top, square in zip(lefts, tops, squares, strict=True):
+            target = field[top : top + window, left : left + window]
+            np.minimum(target, square, out=target)
+    return field[window : window + EVAL_SIZE, window : window + EVAL_SIZE]
+
+
+def render_mask(points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule) -> np.ndarray:
+    """float32 (224, 224) in [0, 1]: how much of each evaluation pixel the points reveal."""
+    points = np.asarray(points_native, dtype=np.float32).reshape(-1, 2)
+    if not np.isfinite(points).all():
+        raise ValueError("points must be finite")
+    centres = prepared.geometry.to_eval(points)
+    radius = rule.radius_px(prepared.width, prepared.height) * prepared.geometry.scale
+    distance = np.sqrt(_min_squared_distance(centres, radius))
+    if rule.softness == 0:
+        return (distance <= radius).astype(np.float32)
+    fade_width = np.float32(radius * rule.softness)
+    return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
+
+
+def revealed_fraction(mask: np.ndarray) -> float:
+    """The share of the evaluation crop revealed (partly revealed pixels count partly)."""
+    return float(np.mean(mask, dtype=np.float64))
+
+
+def compose(prepared: PreparedImage, mask: np.ndarray) -> np.ndarray:
+    """uint8 (224, 224, 3), what the DNN sees: the image where revealed, background elsewhere."""
+    background = prepared.background.astype(np.float32)
+    blended = background + mask[:, :, None] * (prepared.pixels - background)
+    return np.rint(blended).astype(np.uint8)

@@ -1,0 +1,28 @@
+"""EfficientNet-Lite0 keeps its published accuracy on the 1000-image ImageNet sample."""
+
+from pathlib import Path
+
+import pytest
+
+from clickme.core.config import Settings
+from clickme.models.evaluate import evaluate_top1, sample_items
+from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.scorer import build_scorer
+
+EXPECTED_TOP1 = 0.888  # measured once with the reference preprocessing (bicubic 256, crop 224)
+
+
+def test_sample_items_label_files_by_synset(imagenet_sample: Path) -> None:
+    items = sample_items(imagenet_sample)
+    assert len(items) == 1000
+    assert [label for _, label in items] == list(range(1000))
+    assert items[0][0].name.startswith("n01440764_")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["onnx", "torch"])
+def test_top1_on_the_sample(backend: str, imagenet_sample: Path, models_cache_dir: Path) -> None:
+    settings = Settings(data_dir=models_cache_dir, scorer_backend=backend)
+    scorer = build_scorer(settings, get_model_spec(DEFAULT_MODEL))
+    accuracy = evaluate_top1(scorer, sample_items(imagenet_sample), batch_size=16)
+    assert accuracy == pytest.approx(EXPECTED_TOP1, abs=0.01)
