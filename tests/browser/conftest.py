@@ -122,9 +122,10 @@ def live_server(
             server.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """Debian's Chromium, headless, driven by Playwright."""
+    """Debian's Chromium, headless, driven by Playwright (per module: Playwright's sync API holds
+    an event loop on the main thread while it runs, which asyncio tests must not meet)."""
     if not CHROMIUM_PATH.exists():
         if os.environ.get("CI"):
             pytest.fail(f"Chromium missing in CI: {CHROMIUM_PATH}")
