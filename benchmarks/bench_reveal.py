@@ -66,6 +66,12 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
 
 
+def server_timing(header: str) -> tuple[float, float]:
+    """(store ms, dnn ms) from the reveal's Server-Timing header."""
+    durations = dict(part.split(";dur=") for part in header.split(", "))
+    return float(durations["store"]), float(durations["dnn"])
+
+
 @dataclass
 class Player:
     """A simulated player on one keep-alive connection; paints in a small corner, batch by batch."""
@@ -73,6 +79,7 @@ class Player:
     port: int
     rng: random.Random
     latencies_ms: list[float] = field(default_factory=list)
+    server_ms: list[tuple[float, float]] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -92,6 +99,7 @@ class Player:
         cookie = response.getheader("set-cookie")
         if cookie:
             self.cookie = cookie.split(";", 1)[0]
+        self.last_timing = response.getheader("server-timing") or ""
         return response.status, payload
 
     def new_round(self) -> None:
@@ -118,6 +126,7 @@ class Player:
         elapsed = (time.perf_counter() - started) * 1000
         if status == 200:
             self.latencies_ms.append(elapsed)
+            self.server_ms.append(server_timing(self.last_timing))
             if payload["state"] != "playing":
                 self.round = None
         elif status == 409:
@@ -127,7 +136,9 @@ class Player:
             self.round = None
 
 
-def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndarray, Counter[str]]:
+def play(
+    port: int, players: int, reveals_each: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
     """Each player sends a batch every 200 ms (or straight after a slower answer)."""
     crowd = [Player(port, random.Random(seed + i)) for i in range(players)]
     for player in crowd:
@@ -149,7 +160,8 @@ def play(port: int, players: int, reveals_each: int, seed: int) -> tuple[np.ndar
         thread.join()
     bar.close()
     latencies = np.concatenate([np.array(p.latencies_ms) for p in crowd])
-    return latencies, sum((p.errors for p in crowd), Counter())
+    server = np.concatenate([np.array(p.server_ms).reshape(-1, 2) for p in crowd])
+    return latencies, server, sum((p.errors for p in crowd), Counter())
 
 
 def main() -> None:
@@ -182,13 +194,21 @@ def main() -> None:
         print(f"{name:<10}{figures['p50_ms']:>8.2f}{figures['mean_ms']:>8.2f}")
     bare = forward["onnx"]["p50_ms"]
     print("\nReveal over HTTP (ONNX Runtime, SQLite, in-process scoring; ms)")
-    print(f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}")
-    for players, (latencies, errors) in results.items():
+    print(
+        f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
+        f"{'store p50':>11}{'dnn p50':>9}"
+    )
+    for players, (latencies, server, errors) in results.items():
         p50, p99 = np.percentile(latencies, [50, 99])
+        store, dnn = np.median(server, axis=0)
         print(
-            f"{players:<9}{len(latencies):>8}{errors.total():>7}"
-            f"{p50:>8.2f}{p99:>8.2f}{p50 - bare:>12.2f}  {dict(errors) or ''}"
+            f"{players:<9}{len(latencies):>8}{errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
+            f"{p50 - bare:>12.2f}{store:>11.2f}{dnn:>9.2f}  {dict(errors) or ''}"
         )
+    print(
+        "store: the server's own work before the DNN (validate, commit the batch, render the "
+        "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing)."
+    )
 
 
 if __name__ == "__main__":

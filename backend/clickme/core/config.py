@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     scorer_device: str = "cpu"
     scorer_threads: int = Field(default=0, ge=0, description="0: as many as the CPU has")
     batch_max_size: int = Field(default=8, ge=1, le=256)
-    batch_max_wait_ms: float = Field(default=2.0, ge=0, le=1000)
+    batch_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     scorer_timeout_ms: int = Field(default=3000, ge=10)
     image_cache_size: int = Field(default=512, ge=1)
 

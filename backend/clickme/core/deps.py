@@ -26,4 +26,5 @@ def get_db_session(request: Request) -> Iterator[Session]:
 
 AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
-DbSession = Annotated[Session, Depends(get_db_session)]
+# scope="function": commit before the response leaves, so nothing is acknowledged uncommitted.
+DbSession = Annotated[Session, Depends(get_db_session, scope="function")]

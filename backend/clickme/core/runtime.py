@@ -1,11 +1,18 @@
-"""What a running API process holds: settings, database, scorer and image cache."""
+"""What a running API process holds: settings, database, scorer and in-memory caches."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from clickme.core.config import Settings
 from clickme.core.db import Database
+from clickme.core.lru import LruCache
+from clickme.game.service import RoundFacts
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer
+
+LIVE_ROUNDS_KEPT = 4096
+LIVE_MASKS_KEPT = 512
 
 
 @dataclass
@@ -15,6 +22,10 @@ class Runtime:
     scorer: Scorer
     images: PreparedImageCache
     owns_scorer: bool = True
+    rounds: LruCache[int, RoundFacts] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
+    masks: LruCache[int, tuple[int, np.ndarray]] = field(
+        default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
+    )
 
     def close(self) -> None:
         if self.owns_scorer:

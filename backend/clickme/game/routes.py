@@ -1,11 +1,12 @@
 """Game routes: start a round, send painted points (the live reveal), skip, finish, leaderboard."""
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Cookie, Query
+from fastapi import APIRouter, Cookie, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from clickme.campaigns import service as campaigns
@@ -27,7 +28,6 @@ from clickme.game.schemas import (
     RoundResult,
 )
 from clickme.images.labels import class_name
-from clickme.images.service import image_file_path
 from clickme.players.identity import verify_player_token
 from clickme.players.routes import PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
@@ -65,24 +65,53 @@ class PendingReveal:
     revealed: float
 
 
+def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
+    """The round's fixed facts, cached in this process; 404 unless it is this player's."""
+    facts = runtime.rounds.get(round_id)
+    if facts is None:
+        with runtime.database.session() as session:
+            facts = service.load_facts(session, round_id, player_id)
+        runtime.rounds.put(round_id, facts)
+    if facts.player_id != player_id:
+        raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
+    return facts
+
+
+def _reveal_mask(runtime: Runtime, stored: service.StoredBatch) -> np.ndarray:
+    """The round's mask after this batch: the previous mask (kept in memory) grown by the new
+    points, or, when this process has not seen the previous batch, rendered from all points."""
+    facts = stored.facts
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    cached = runtime.masks.get(facts.round_id)
+    if not stored.duplicate and (stored.seq == 1 or (cached and cached[0] == stored.seq - 1)):
+        mask = render_mask(xy_of(stored.points), prepared, facts.rule)
+        if cached and stored.seq > 1:
+            mask = np.maximum(cached[1], mask)
+    else:
+        with runtime.database.session() as session:
+            points = service.round_points(session, facts.round_id, stored.seq)
+        mask = render_mask(xy_of(points), prepared, facts.rule)
+    if stored.outcome is None and not stored.duplicate:
+        runtime.masks.put(facts.round_id, (stored.seq, mask))
+    return mask
+
+
 def _store_and_compose(
     runtime: Runtime, round_id: int, player_id: int, batch: PointBatchIn
 ) -> PendingReveal:
     """Commit the batch, then render what the DNN sees from every point so far."""
     settings = runtime.settings
+    facts = round_facts(runtime, round_id, player_id)
     with runtime.database.session() as session:
         stored = service.store_batch(
             session,
-            round_id,
-            player_id,
+            facts,
             batch,
             max_points=settings.max_points_per_batch,
             grace_ms=settings.round_grace_ms,
         )
-    context = stored.context
-    rule = context.rule
-    prepared = runtime.images.get(image_file_path(settings.images_dir, context.image), rule)
-    mask = render_mask(xy_of(stored.points), prepared, rule)
+    mask = _reveal_mask(runtime, stored)
+    prepared = runtime.images.get(settings.images_dir / facts.image_file, facts.rule)
     return PendingReveal(stored, compose(prepared, mask), revealed_fraction(mask))
 
 
@@ -96,40 +125,42 @@ async def _classify(runtime: Runtime, model_input: np.ndarray) -> np.ndarray:
         raise ClickmeError(503, "scorer_busy", "the DNN partner is busy, try again") from exc
 
 
-def _record_success(runtime: Runtime, round_id: int, elapsed: int, limit: int) -> str:
+def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -> tuple[str, int]:
+    runtime.masks.pop(facts.round_id)
     with runtime.database.session() as session:
-        return service.record_success(session, round_id, elapsed, limit).outcome or "playing"
+        return service.record_success(session, facts, elapsed)
 
 
 @router.post("/rounds/{round_id}/points")
 async def post_points(
-    round_id: int, batch: PointBatchIn, runtime: AppRuntime, player_id: PlayerId
+    round_id: int, batch: PointBatchIn, runtime: AppRuntime, player_id: PlayerId, response: Response
 ) -> RevealOut:
+    started = time.perf_counter()
     pending = await run_in_threadpool(_store_and_compose, runtime, round_id, player_id, batch)
+    stored_at = time.perf_counter()
     probs = await _classify(runtime, pending.model_input)
+    scored_at = time.perf_counter()
+    store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
+    response.headers["Server-Timing"] = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
     stored = pending.stored
-    round_, campaign = stored.context.round, stored.context.campaign
-    true_class = stored.context.image.class_index
-    hit = true_class in {g.class_index for g in top_guesses(probs, campaign.top_k)}
-    state = round_.outcome or "playing"
+    facts = stored.facts
+    state, score = stored.outcome or "playing", stored.score
+    hit = facts.class_index in {g.class_index for g in top_guesses(probs, facts.top_k)}
     if hit and state == "playing":
-        state = await run_in_threadpool(
-            _record_success, runtime, round_.id, stored.elapsed_ms, campaign.time_limit_ms
-        )
-    score = (
-        service.time_score(stored.elapsed_ms, campaign.time_limit_ms) if state == "correct" else 0
-    )
+        state, score = await run_in_threadpool(_record_success, runtime, facts, stored.elapsed_ms)
     return RevealOut(
         seq=batch.seq,
         duplicate=stored.duplicate,
         guesses=[
             GuessOut(
-                class_index=g.class_index, name=class_name(g.class_index), probability=g.probability
+                class_index=g.class_index,
+                name=class_name(g.class_index),
+                probability=g.probability,
             )
             for g in top_guesses(probs, SHOWN_GUESSES)
         ],
         state=state,  # type: ignore[arg-type]
-        score=round_.score if stored.duplicate else score,
+        score=score,
         elapsed_ms=stored.elapsed_ms,
         revealed_fraction=pending.revealed,
     )
@@ -141,15 +172,18 @@ def skip_round(round_id: int, session: DbSession, player_id: PlayerId) -> RoundR
 
 
 @router.post("/rounds/{round_id}/finish")
-def finish_round(round_id: int, session: DbSession, player_id: PlayerId) -> RoundResult:
-    return service.finish_round(session, round_id, player_id)
+def finish_round(
+    round_id: int, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+) -> RoundResult:
+    return service.finish_round(session, round_facts(runtime, round_id, player_id))
 
 
 @router.get("/rounds/{round_id}")
 def read_round(
-    round_id: int, session: DbSession, player_id: PlayerId, settings: AppSettings
+    round_id: int, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
-    return service.read_round(session, round_id, player_id, settings.round_grace_ms)
+    facts = round_facts(runtime, round_id, player_id)
+    return service.read_round(session, facts, runtime.settings.round_grace_ms)
 
 
 @router.get("/leaderboard")

@@ -1,10 +1,14 @@
-"""Game service functions: rounds on the server's clock, point batches stored once, outcomes."""
+"""Game service functions: rounds on the server's clock, point batches stored once, outcomes.
+
+The hot path (a new batch, in order, in time) is one conditional UPDATE and one INSERT; every
+other case (a repeat, a gap, a late or ended round) takes the slow path, which says exactly why.
+"""
 
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns import service as campaigns
@@ -23,30 +27,35 @@ from clickme.scoring.reveal import RevealRule
 
 
 @dataclass(frozen=True)
-class RoundContext:
-    """What a reveal needs to know about its round, as read in one query."""
+class RoundFacts:
+    """What never changes about a round once started: safe to cache in any process."""
 
-    round: Round
-    image: Image
-    campaign: Campaign
+    round_id: int
+    player_id: int
+    started_at: datetime
+    image_file: str
+    width: int
+    height: int
+    class_index: int
+    time_limit_ms: int
+    top_k: int
+    rule: RevealRule
 
-    @property
-    def rule(self) -> RevealRule:
-        return campaigns.reveal_rule(self.campaign)
+    def elapsed_ms(self, now: datetime) -> int:
+        return int((now - self.started_at).total_seconds() * 1000)
 
 
 @dataclass(frozen=True)
 class StoredBatch:
-    """A batch after storing: every point of the round up to it, and the round's state."""
+    """A batch as stored: its own points, and the round's state right after it."""
 
-    context: RoundContext
+    facts: RoundFacts
+    seq: int
     points: np.ndarray
     duplicate: bool
     elapsed_ms: int
-
-
-def elapsed_ms(round_: Round, now: datetime) -> int:
-    return int((now - round_.started_at).total_seconds() * 1000)
+    outcome: str | None
+    score: int
 
 
 def time_score(elapsed: int, time_limit_ms: int) -> int:
@@ -79,7 +88,7 @@ def start_round(
     return round_, image
 
 
-def load_round(session: Session, round_id: int, player_id: int) -> RoundContext:
+def _load_round(session: Session, round_id: int, player_id: int) -> tuple[Round, Image, Campaign]:
     """The player's round with its image and campaign; 404 for anyone else's."""
     row = session.execute(
         select(Round, Image, Campaign)
@@ -89,33 +98,38 @@ def load_round(session: Session, round_id: int, player_id: int) -> RoundContext:
     ).first()
     if row is None or row[0].player_id != player_id:
         raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
-    return RoundContext(*row)
+    return row[0], row[1], row[2]
+
+
+def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
+    round_, image, campaign = _load_round(session, round_id, player_id)
+    return RoundFacts(
+        round_id=round_.id,
+        player_id=round_.player_id,
+        started_at=round_.started_at,
+        image_file=image.file_name,
+        width=image.width,
+        height=image.height,
+        class_index=image.class_index,
+        time_limit_ms=campaign.time_limit_ms,
+        top_k=campaign.top_k,
+        rule=campaigns.reveal_rule(campaign),
+    )
 
 
 def _end_round(
-    session: Session, round_: Round, outcome: str, now: datetime, score: int = 0
-) -> bool:
-    """Set the outcome unless another request already did; True when this call ended it."""
-    ended = session.execute(
+    session: Session, round_id: int, outcome: str, now: datetime, score: int = 0
+) -> None:
+    """Set the outcome unless another request already did."""
+    session.execute(
         update(Round)
-        .where(Round.id == round_.id, Round.outcome.is_(None))
-        .values(outcome=outcome, ended_at=now, score=score)
-    ).rowcount
-    session.refresh(round_)
-    return bool(ended)
+        .where(Round.id == round_id, Round.outcome.is_(None))
+        .values(outcome=outcome, ended_at=now, score=0)
+    )
 
 
-def close_if_expired(session: Session, context: RoundContext, now: datetime, grace_ms: int) -> None:
-    """A round past its time limit (plus the network grace) ends as a timeout."""
-    round_ = context.round
-    if (
-        round_.outcome is None
-        and elapsed_ms(round_, now) > context.campaign.time_limit_ms + grace_ms
-    ):
-        _end_round(session, round_, "timeout", now)
-
-
-def _round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
+def round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
+    """Every point of the round up to a batch, in order (structured x, y, t)."""
     chunks = session.scalars(
         select(PointBatch.data)
         .where(PointBatch.round_id == round_id, PointBatch.seq <= up_to_seq)
@@ -124,144 +138,192 @@ def _round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray
     return unpack_points(list(chunks))
 
 
-def _validate_points(batch: PointBatchIn, image: Image, max_points: int) -> None:
+def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) -> None:
     if len(batch.points) > max_points:
         raise ClickmeError(422, "too_many_points", f"at most {max_points} points per batch")
     previous_t = -1
     for x, y, t in batch.points:
-        if not (0 <= x < image.width and 0 <= y < image.height):
+        if not (0 <= x < facts.width and 0 <= y < facts.height):
             raise ClickmeError(
                 422,
                 "point_out_of_image",
-                f"point ({x}, {y}) is outside the {image.width}x{image.height} image",
+                f"point ({x}, {y}) is outside the {facts.width}x{facts.height} image",
             )
         if t < previous_t:
             raise ClickmeError(422, "points_out_of_order", "point times must not decrease")
         previous_t = t
 
 
-def _acknowledge_repeat(
-    session: Session, context: RoundContext, batch: PointBatchIn, packed: bytes
-) -> StoredBatch:
-    stored = session.scalar(
-        select(PointBatch).where(
-            PointBatch.round_id == context.round.id, PointBatch.seq == batch.seq
-        )
+_ROUNDS = Round.__table__
+_POINT_BATCHES = PointBatch.__table__
+# The hot path's two statements, built once (Core, not ORM: a reveal is a few hundred µs of SQL).
+_CLAIM_NEXT_SEQ = (
+    update(_ROUNDS)
+    .where(
+        _ROUNDS.c.id == bindparam("round_id"),
+        _ROUNDS.c.last_seq == bindparam("previous_seq"),
+        _ROUNDS.c.outcome.is_(None),
     )
-    if stored is None or stored.data != packed:
-        raise ClickmeError(
-            409, "seq_conflict", f"batch {batch.seq} was already stored with other points"
+    .values(
+        last_seq=bindparam("new_seq"),
+        n_points=_ROUNDS.c.n_points + bindparam("added_points"),
+        pointer_type=func.coalesce(_ROUNDS.c.pointer_type, bindparam("new_pointer_type")),
+    )
+)
+_INSERT_BATCH = insert(_POINT_BATCHES)
+
+
+def _claim_next_seq(session: Session, facts: RoundFacts, batch: PointBatchIn) -> bool:
+    """Move the round to this batch if it is the next one and the round still runs."""
+    claimed = (
+        session.connection()
+        .execute(
+            _CLAIM_NEXT_SEQ,
+            {
+                "round_id": facts.round_id,
+                "previous_seq": batch.seq - 1,
+                "new_seq": batch.seq,
+                "added_points": len(batch.points),
+                "new_pointer_type": batch.pointer_type,
+            },
         )
-    points = _round_points(session, context.round.id, batch.seq)
-    return StoredBatch(context, points, duplicate=True, elapsed_ms=stored.received_ms)
+        .rowcount
+    )
+    return bool(claimed)
 
 
 def store_batch(
     session: Session,
-    round_id: int,
-    player_id: int,
+    facts: RoundFacts,
     batch: PointBatchIn,
     max_points: int,
     grace_ms: int,
 ) -> StoredBatch:
     """Store a batch exactly once, in order, while the round runs; answer a repeat as stored."""
     now = utcnow()
-    context = load_round(session, round_id, player_id)
-    round_ = context.round
+    elapsed = facts.elapsed_ms(now)
     packed = pack_points(batch.points)
+    _validate_points(batch, facts, max_points)
+    if elapsed <= facts.time_limit_ms + grace_ms and _claim_next_seq(session, facts, batch):
+        session.connection().execute(
+            _INSERT_BATCH,
+            {
+                "round_id": facts.round_id,
+                "seq": batch.seq,
+                "n_points": len(batch.points),
+                "data": packed,
+                "received_ms": elapsed,
+                "received_at": now,
+            },
+        )
+        outcome = None
+        if elapsed > facts.time_limit_ms:
+            _end_round(session, facts.round_id, "timeout", now)
+            outcome = "timeout"
+        points = unpack_points([packed])
+        return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
+    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms)
+
+
+def _refuse_or_acknowledge(
+    session: Session,
+    facts: RoundFacts,
+    batch: PointBatchIn,
+    packed: bytes,
+    now: datetime,
+    grace_ms: int,
+) -> StoredBatch:
+    """The slow path: a repeat is acknowledged as stored; anything else gets its precise 409."""
+    round_ = session.get_one(Round, facts.round_id, populate_existing=True)
     if batch.seq <= round_.last_seq:
-        return _acknowledge_repeat(session, context, batch, packed)
-    close_if_expired(session, context, now, grace_ms)
-    if round_.outcome is not None:
+        stored = session.scalar(
+            select(PointBatch).where(
+                PointBatch.round_id == facts.round_id, PointBatch.seq == batch.seq
+            )
+        )
+        if stored is None or stored.data != packed:
+            raise ClickmeError(
+                409, "seq_conflict", f"batch {batch.seq} was already stored with other points"
+            )
+        points = unpack_points([stored.data])
+        return StoredBatch(
+            facts, batch.seq, points, True, stored.received_ms, round_.outcome, round_.score
+        )
+    if round_.outcome is None and facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms:
+        _end_round(session, facts.round_id, "timeout", now)
         session.commit()
+        round_.outcome = "timeout"
+    if round_.outcome is not None:
         raise ClickmeError(409, "round_ended", f"the round has ended ({round_.outcome})")
     if batch.seq != round_.last_seq + 1:
         raise ClickmeError(
             409, "seq_out_of_order", f"expected batch {round_.last_seq + 1}, got {batch.seq}"
         )
-    _validate_points(batch, context.image, max_points)
-    elapsed = elapsed_ms(round_, now)
-    claimed = session.execute(
+    raise ClickmeError(409, "seq_conflict", f"batch {batch.seq} raced with another request")
+
+
+def record_success(session: Session, facts: RoundFacts, elapsed: int) -> tuple[str, int]:
+    """The DNN got it in time: end the round as correct with its time score (unless ended)."""
+    score = time_score(elapsed, facts.time_limit_ms)
+    won = session.execute(
         update(Round)
-        .where(Round.id == round_.id, Round.last_seq == batch.seq - 1, Round.outcome.is_(None))
-        .values(
-            last_seq=batch.seq,
-            n_points=Round.n_points + len(batch.points),
-            pointer_type=round_.pointer_type or batch.pointer_type,
-        )
+        .where(Round.id == facts.round_id, Round.outcome.is_(None))
+        .values(outcome="correct", score=score, solved_ms=elapsed, ended_at=utcnow())
     ).rowcount
-    if not claimed:
-        raise ClickmeError(409, "seq_conflict", f"batch {batch.seq} raced with another request")
-    session.add(
-        PointBatch(
-            round_id=round_.id,
-            seq=batch.seq,
-            n_points=len(batch.points),
-            data=packed,
-            received_ms=elapsed,
-            received_at=now,
-        )
-    )
-    session.flush()
-    if elapsed > context.campaign.time_limit_ms:
-        _end_round(session, round_, "timeout", now)
-    else:
-        session.refresh(round_)
-    points = _round_points(session, round_.id, batch.seq)
-    return StoredBatch(context, points, duplicate=False, elapsed_ms=elapsed)
+    if won:
+        return "correct", score
+    round_ = session.get_one(Round, facts.round_id)
+    return round_.outcome or "playing", round_.score
 
 
-def record_success(session: Session, round_id: int, elapsed: int, time_limit_ms: int) -> Round:
-    """The DNN got it: end the round as correct with the time score (unless already ended)."""
-    round_ = session.get_one(Round, round_id)
-    if elapsed <= time_limit_ms:
-        score = time_score(elapsed, time_limit_ms)
-        session.execute(
-            update(Round)
-            .where(Round.id == round_id, Round.outcome.is_(None))
-            .values(outcome="correct", score=score, solved_ms=elapsed, ended_at=utcnow())
-        )
-        session.refresh(round_)
-    return round_
-
-
-def round_result(session: Session, context: RoundContext, now: datetime) -> RoundResult:
-    round_ = context.round
+def _result(session: Session, round_: Round, image: Image, now: datetime) -> RoundResult:
     ended = round_.ended_at or now
     player = session.get_one(Player, round_.player_id)
+    elapsed = round_.solved_ms
+    if elapsed is None:
+        elapsed = int((ended - round_.started_at).total_seconds() * 1000)
     return RoundResult(
         round_id=round_.id,
         outcome=round_.outcome,  # type: ignore[arg-type]
         score=round_.score,
-        elapsed_ms=round_.solved_ms if round_.solved_ms is not None else elapsed_ms(round_, ended),
-        class_name=class_name(context.image.class_index),
+        elapsed_ms=elapsed,
+        class_name=class_name(image.class_index),
         total_score=player_summary(session, player).total_score,
     )
 
 
+def _ended_result(
+    session: Session, round_id: int, player_id: int, outcome: str | None, now: datetime
+) -> RoundResult:
+    """End the round with this outcome (if it runs and one is given), then its result."""
+    round_, image, _campaign = _load_round(session, round_id, player_id)
+    if round_.outcome is None and outcome is not None:
+        _end_round(session, round_id, outcome, now)
+        session.refresh(round_)
+    return _result(session, round_, image, now)
+
+
 def skip_round(session: Session, round_id: int, player_id: int) -> RoundResult:
     """The player skips (odd or mislabelled image): no points; repeating it changes nothing."""
-    now = utcnow()
-    context = load_round(session, round_id, player_id)
-    if context.round.outcome is None:
-        _end_round(session, context.round, "skip", now)
-    return round_result(session, context, now)
+    return _ended_result(session, round_id, player_id, "skip", utcnow())
 
 
-def finish_round(session: Session, round_id: int, player_id: int) -> RoundResult:
+def finish_round(session: Session, facts: RoundFacts) -> RoundResult:
     """The client's timer ran out: the server's clock decides whether the round is over."""
     now = utcnow()
-    context = load_round(session, round_id, player_id)
-    round_ = context.round
-    if round_.outcome is None:
-        if elapsed_ms(round_, now) < context.campaign.time_limit_ms:
-            raise ClickmeError(409, "round_running", "the round's time is not up yet")
-        _end_round(session, round_, "timeout", now)
-    return round_result(session, context, now)
+    timed_out = facts.elapsed_ms(now) >= facts.time_limit_ms
+    result = _ended_result(
+        session, facts.round_id, facts.player_id, "timeout" if timed_out else None, now
+    )
+    if result.outcome is None:
+        raise ClickmeError(409, "round_running", "the round's time is not up yet")
+    return result
 
 
-def read_round(session: Session, round_id: int, player_id: int, grace_ms: int) -> RoundResult:
+def read_round(session: Session, facts: RoundFacts, grace_ms: int) -> RoundResult:
+    """The round's result so far; a round past its time and grace is closed as a timeout."""
     now = utcnow()
-    context = load_round(session, round_id, player_id)
-    close_if_expired(session, context, now, grace_ms)
-    return round_result(session, context, now)
+    expired = facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms
+    return _ended_result(
+        session, facts.round_id, facts.player_id, "timeout" if expired else None, now
+    )

@@ -9,15 +9,15 @@ at pixel centres; since bubbles combine by maximum, ``render_mask(a + b)`` equal
 
 import hashlib
 import math
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
+from clickme.core.lru import LruCache
 from clickme.images.transform import EVAL_SIZE, CropGeometry, eval_geometry, load_rgb, to_eval_space
 
 Background = Literal["blur", "grey", "noise"]
@@ -60,6 +60,11 @@ class PreparedImage:
     width: int
     height: int
 
+    @cached_property
+    def reveal_delta(self) -> np.ndarray:
+        """float32 image minus background: compose adds mask x this to the background."""
+        return self.pixels.astype(np.float32) - self.background
+
 
 def _noise_seed(path: Path) -> int:
     """From the file name (stored images are named by content hash), so every process agrees."""
@@ -95,31 +100,19 @@ class PreparedImageCache:
     """A thread-safe LRU of prepared images (decoding and blurring cost milliseconds)."""
 
     def __init__(self, max_items: int) -> None:
-        if max_items < 1:
-            raise ValueError("the cache must hold at least one image")
-        self.max_items = max_items
-        self._items: OrderedDict[tuple[Path, str, float], PreparedImage] = OrderedDict()
-        self._lock = threading.Lock()
+        self._items: LruCache[tuple[Path, str, float], PreparedImage] = LruCache(max_items)
 
     def get(self, path: Path, rule: RevealRule) -> PreparedImage:
         sigma = rule.blur_sigma if rule.background == "blur" else 0.0
         key = (path, rule.background, sigma)
-        with self._lock:
-            prepared = self._items.get(key)
-            if prepared is not None:
-                self._items.move_to_end(key)
-                return prepared
-        prepared = prepare_image(path, rule)
-        with self._lock:
-            self._items[key] = prepared
-            self._items.move_to_end(key)
-            while len(self._items) > self.max_items:
-                self._items.popitem(last=False)
+        prepared = self._items.get(key)
+        if prepared is None:
+            prepared = prepare_image(path, rule)
+            self._items.put(key, prepared)
         return prepared
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._items)
+        return len(self._items)
 
 
 def _min_squared_distance(centres: np.ndarray, radius: float) -> np.ndarray:
@@ -167,6 +160,6 @@ def revealed_fraction(mask: np.ndarray) -> float:
 
 def compose(prepared: PreparedImage, mask: np.ndarray) -> np.ndarray:
     """uint8 (224, 224, 3), what the DNN sees: the image where revealed, background elsewhere."""
-    background = prepared.background.astype(np.float32)
-    blended = background + mask[:, :, None] * (prepared.pixels - background)
-    return np.rint(blended).astype(np.uint8)
+    blended = mask[:, :, None] * prepared.reveal_delta
+    blended += prepared.background
+    return np.rint(blended, out=blended).astype(np.uint8)
