@@ -31,7 +31,8 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
 
 
 def _prepare_default_campaign(image_set_name: str) -> None:
-    from sqlalchemy import func, select
+    from sqlalchemy import func, inspect, select
+    from sqlalchemy.exc import OperationalError
 
     from clickme.campaigns.service import ensure_default_campaign
     from clickme.core.db import Database
@@ -41,6 +42,12 @@ def _prepare_default_campaign(image_set_name: str) -> None:
 
     settings = get_settings()
     database = Database(settings.resolved_database_url)
+    try:
+        migrated = inspect(database.engine).has_table("campaigns")
+    except OperationalError:
+        migrated = False
+    if not migrated:
+        raise typer.BadParameter("the database is not set up: run `clickme db upgrade` first")
     with database.session() as session:
         image_set = session.scalar(select(ImageSet).where(ImageSet.name == image_set_name))
         count = session.scalar(

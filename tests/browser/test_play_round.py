@@ -12,7 +12,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
 
-from tests.browser.conftest import LiveServer
+from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
 

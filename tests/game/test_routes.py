@@ -3,12 +3,14 @@
 import time
 
 import numpy as np
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clickme.core.db import Database
 from clickme.game.models import PointBatch, Round
-from clickme.game.points import unpack_points
+from clickme.game.points import unpack_points, xy_of
+from clickme.scoring.reveal import render_mask
 from tests.app_fixtures import set_time_limit
 
 
@@ -210,3 +212,24 @@ def test_tied_players_share_a_rank_in_both_lists(client: TestClient) -> None:
     board = client.get("/api/leaderboard").json()
     assert [entry["rank"] for entry in board["top"]] == [1, 1]
     assert board["me"]["rank"] == 1 and board["me"]["score"] == 0
+
+
+def test_incremental_masks_equal_a_full_render_with_or_without_the_cache(
+    player: TestClient, database: Database
+) -> None:
+    round_ = start(player)
+    round_id = round_["round_id"]
+    runtime = player.app.state.runtime
+    assert send(player, round_id, 1, [[10, 10, 0], [14, 12, 20]]).status_code == 200
+    assert send(player, round_id, 2, [[60, 40, 40]]).status_code == 200
+    runtime.masks.pop(round_id)  # as if another API process had taken batches 1 and 2
+    third = send(player, round_id, 3, [[120, 90, 60]]).json()
+    facts = runtime.rounds.get(round_id)
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
+    assert third["revealed_fraction"] == pytest.approx(float(full.mean()), abs=1e-6)
+    assert send(player, round_id, 4, [[200, 150, 80]]).status_code == 200
+    seq, cached = runtime.masks.get(round_id)
+    full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
+    assert seq == 4
+    np.testing.assert_allclose(cached, full, atol=1e-6)

@@ -1,0 +1,117 @@
+"""A real `clickme serve` subprocess on a free port, over a fresh SQLite data dir."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+SERVER_START_TIMEOUT_S = 240.0
+TEST_IMAGE = "n01443537_goldfish.JPEG"
+TEST_IMAGE_SET = "test"
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    base_url: str
+    data_dir: Path
+    engine: sa.Engine
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _clickme(*args: str) -> list[str]:
+    return [sys.executable, "-m", "clickme.cli", *args]
+
+
+def _server_env(data_dir: Path) -> dict[str, str]:
+    """The test's environment pointed at a fresh data dir and its default SQLite database."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CLICKME_")}
+    env["CLICKME_DATA_DIR"] = str(data_dir)
+    return env
+
+
+def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            pytest.fail(f"clickme serve exited ({server.returncode}):\n{log_path.read_text()}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"clickme serve not up after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()}")
+
+
+@contextmanager
+def running_server(
+    root: Path, models_cache_dir: Path, import_args: list[str], image_set: str
+) -> Iterator[LiveServer]:
+    """Migrate, import (`clickme images <import_args>`), serve; stop the server afterwards."""
+    data_dir = root / "data"
+    data_dir.mkdir()
+    shared_models = models_cache_dir / "models"
+    shared_models.mkdir(exist_ok=True)
+    (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
+    env = _server_env(data_dir)
+    subprocess.run(_clickme("db", "upgrade"), env=env, check=True, capture_output=True)
+    subprocess.run(_clickme("images", *import_args), env=env, check=True, capture_output=True)
+    port = _free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    log_path = root / "server.log"
+    command = _clickme(
+        "serve", "--host", "127.0.0.1", "--port", str(port), "--campaign-image-set", image_set
+    )
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'clickme.db'}")
+    try:
+        _wait_until_healthy(base_url, server, log_path)
+        yield LiveServer(base_url, data_dir, engine)
+    finally:
+        engine.dispose()
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture(scope="session")
+def live_server(
+    imagenet_sample: Path, models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`clickme serve` whose default campaign plays one real ImageNet photo (a goldfish)."""
+    root = tmp_path_factory.mktemp("live")
+    photos = root / "photos"
+    photos.mkdir()
+    shutil.copy(imagenet_sample / TEST_IMAGE, photos / TEST_IMAGE)
+    import_args = ["import", str(photos), "--set", TEST_IMAGE_SET]
+    with running_server(root, models_cache_dir, import_args, TEST_IMAGE_SET) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def demo_server(
+    models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`clickme serve` on the five demo photos."""
+    root = tmp_path_factory.mktemp("demo")
+    with running_server(root, models_cache_dir, ["import-demo"], "demo") as server:
+        yield server
