@@ -4,7 +4,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from clickme.scoring.scorer import Scorer
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
@@ -16,6 +15,7 @@ from clickme.core.db import Database
 from clickme.images.service import import_demo_set
 from clickme.models.registry import get_model_spec
 from clickme.models.service import ensure_model_row
+from clickme.scoring.scorer import Scorer
 
 
 @pytest.fixture(scope="session")
