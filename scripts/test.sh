@@ -10,5 +10,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 export CLICKME_IMAGENET_SAMPLE="${CLICKME_IMAGENET_SAMPLE:-$(cd .. && pwd)/shared/imagenet-sample}"
 
-.venv/bin/ruff check backend tests benchmarks
+.venv/bin/ruff check --no-cache backend tests benchmarks
 .venv/bin/pytest -q -p no:cacheprovider "$@"
