@@ -43,7 +43,13 @@ def free_port() -> int:
 
 
 def start_server(data_dir: Path, port: int) -> subprocess.Popen:
-    env = {**os.environ, "CLICKME_DATA_DIR": str(data_dir)}
+    env = {
+        **os.environ,
+        "CLICKME_DATA_DIR": str(data_dir),
+        # Every simulated player comes from 127.0.0.1: lift the per-address limits.
+        "CLICKME_RATE_ROUNDS_PER_MIN": "1000000",
+        "CLICKME_RATE_PLAYERS_PER_MIN": "1000000",
+    }
     clickme = [sys.executable, "-m", "clickme.cli"]
     subprocess.run([*clickme, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*clickme, "images", "import-demo"], env=env, check=True, capture_output=True)

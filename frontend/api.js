@@ -1,11 +1,15 @@
 // The player API of docs/api.md: JSON over fetch, errors as ApiError.
 
-/** A failed request: HTTP status (0 for a network failure) and the server's error code. */
+/**
+ * A failed request: HTTP status (0 for a network failure), the server's error code, and for an
+ * invalid request the server's details (`[{loc, msg}]`).
+ */
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = []) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 
   /** Worth sending again unchanged: the network failed or the server had a 5xx. */
@@ -14,9 +18,16 @@ export class ApiError extends Error {
   }
 }
 
-async function request(method, path, body) {
-  const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
-  if (body !== undefined) {
+/** JSON over fetch (a FormData body goes as a multipart form); `headers` are added. */
+export async function request(method, path, body, headers = {}) {
+  const init = {
+    method,
+    headers: { Accept: "application/json", ...headers },
+    credentials: "same-origin",
+  };
+  if (body instanceof FormData) {
+    init.body = body; // multipart: the browser sets the Content-Type and its boundary
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -33,6 +44,7 @@ async function request(method, path, body) {
       response.status,
       error.code || "http_error",
       error.message || `HTTP ${response.status}`,
+      error.details || [],
     );
   }
   return payload;
@@ -42,8 +54,9 @@ export const api = {
   me: () => request("GET", "/api/players/me"),
   createPlayer: () => request("POST", "/api/players", { consent: true }),
   rename: (displayName) => request("PATCH", "/api/players/me", { display_name: displayName }),
-  startRound: (viewportWidth, viewportHeight) =>
+  startRound: (viewportWidth, viewportHeight, campaign = null) =>
     request("POST", "/api/rounds", {
+      campaign,
       viewport_width: viewportWidth,
       viewport_height: viewportHeight,
     }),

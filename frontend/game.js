@@ -9,6 +9,8 @@ const FINISH_RETRY_MS = 200;
 const NARROW_LAYOUT_PX = 900;
 const MAX_UPSCALE = 2.5;
 const POINTER_TYPES = new Set(["mouse", "touch", "pen"]);
+// The campaign to play (its public slug, `/?campaign=<slug>`); none: the server's default.
+const CAMPAIGN = new URLSearchParams(window.location.search).get("campaign");
 
 const byId = (id) => document.getElementById(id);
 
@@ -361,11 +363,11 @@ class Game {
     let data;
     let photo;
     try {
-      data = await api.startRound(window.innerWidth, window.innerHeight);
+      data = await api.startRound(window.innerWidth, window.innerHeight, CAMPAIGN);
       photo = await loadPhoto(data.image.url);
     } catch (error) {
       ui.next.disabled = false;
-      if (error.code === "no_images_left") {
+      if (["no_images_left", "player_done", "campaign_complete"].includes(error.code)) {
         showScreen("done-screen");
       } else if (error.status === 401) {
         showScreen("consent-screen");

@@ -5,10 +5,11 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import update
+from sqlalchemy import select
 
 from clickme.campaigns.models import Campaign
-from clickme.campaigns.service import ensure_default_campaign
+from clickme.campaigns.schemas import CampaignUpdate
+from clickme.campaigns.service import ensure_default_campaign, update_campaign
 from clickme.core.app import create_app, load_scorer
 from clickme.core.config import Settings
 from clickme.core.db import Database
@@ -54,5 +55,7 @@ def player(client: TestClient) -> TestClient:
 
 
 def set_time_limit(database: Database, milliseconds: int) -> None:
+    """Every campaign's time limit (a new version: rounds started from now on play by it)."""
     with database.session() as session:
-        session.execute(update(Campaign).values(time_limit_ms=milliseconds))
+        for campaign in session.scalars(select(Campaign)):
+            update_campaign(session, campaign, CampaignUpdate(time_limit_ms=milliseconds))

@@ -26,6 +26,18 @@ class LiveServer:
     data_dir: Path
     engine: sa.Engine
 
+    def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        """`clickme <args>` on the server's data dir and database; the test fails if it does."""
+        result = subprocess.run(
+            _clickme(*args),
+            env=_server_env(self.data_dir),
+            input=stdin,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, f"clickme {' '.join(args)}: {result.stderr}"
+        return result
+
 
 def _free_port() -> int:
     with socket.socket() as probe:

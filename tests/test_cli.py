@@ -23,7 +23,17 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["demo"], ["db"], ["db", "upgrade"], ["images"], ["images", "import"]],
+    [
+        [],
+        ["serve"],
+        ["demo"],
+        ["db"],
+        ["db", "upgrade"],
+        ["images"],
+        ["images", "import"],
+        ["players"],
+        ["players", "flag"],
+    ],
 )
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])

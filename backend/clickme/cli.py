@@ -4,13 +4,17 @@ from typing import Annotated
 
 import typer
 
+from clickme.accounts.cli import app as admin_app
 from clickme.core.config import get_settings
 from clickme.images.cli import app as images_app
+from clickme.players.cli import app as players_app
 
 app = typer.Typer(help="ClickMe: a web game in which people teach deep networks how to see.")
 db_app = typer.Typer(help="The database: migrations.")
 app.add_typer(db_app, name="db")
 app.add_typer(images_app, name="images")
+app.add_typer(admin_app, name="admin")
+app.add_typer(players_app, name="players")
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from clickme.core.config import Settings
-from clickme.models.evaluate import evaluate_top1, sample_items
+from clickme.models.evaluate import evaluate_accuracy, sample_items
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import build_scorer
 
@@ -24,5 +24,7 @@ def test_sample_items_label_files_by_synset(imagenet_sample: Path) -> None:
 def test_top1_on_the_sample(backend: str, imagenet_sample: Path, models_cache_dir: Path) -> None:
     settings = Settings(data_dir=models_cache_dir, scorer_backend=backend)
     scorer = build_scorer(settings, get_model_spec(DEFAULT_MODEL))
-    accuracy = evaluate_top1(scorer, sample_items(imagenet_sample), batch_size=16)
-    assert accuracy == pytest.approx(EXPECTED_TOP1, abs=0.01)
+    accuracy = evaluate_accuracy(scorer, sample_items(imagenet_sample), batch_size=16)
+    assert accuracy.n_images == 1000
+    assert accuracy.top1 == pytest.approx(EXPECTED_TOP1, abs=0.01)
+    assert accuracy.top5 > accuracy.top1

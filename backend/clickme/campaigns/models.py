@@ -1,8 +1,9 @@
-"""Campaigns: which images, which DNN, and the rules of the game."""
+"""Campaigns: which images, which DNN, the rules of the game, their versions and image quotas."""
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -14,7 +15,7 @@ class Campaign(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
     name: Mapped[str] = mapped_column(String(200))
-    state: Mapped[str] = mapped_column(String(20), default="active")
+    state: Mapped[str] = mapped_column(String(20), default="draft")
     version: Mapped[int] = mapped_column(Integer, default=1)
     image_set_id: Mapped[int] = mapped_column(ForeignKey("image_sets.id"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("dnn_models.id"))
@@ -24,4 +25,43 @@ class Campaign(Base):
     brush_softness: Mapped[float] = mapped_column(Float)
     reveal_background: Mapped[str] = mapped_column(String(20))
     background_blur_sigma: Mapped[float] = mapped_column(Float)
+    plays_wanted_per_image: Mapped[int] = mapped_column(Integer, default=10, server_default="10")
+    max_images_per_player: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    catch_trial_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    retire_at_reliability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    consent_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    instructions_text: Mapped[str] = mapped_column(Text, default="", server_default="")
+    completion_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    screened_out_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    completion_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CampaignVersion(Base):
+    """The game rules a campaign had from one version on (rounds are played by these)."""
+
+    __tablename__ = "campaign_versions"
+    __table_args__ = (UniqueConstraint("campaign_id", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_by: Mapped[int | None] = mapped_column(
+        ForeignKey("staff_users.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class ImagePlays(Base):
+    """An image's reserved plays in a campaign: its rounds not skipped, finished or in flight."""
+
+    __tablename__ = "image_plays"
+
+    campaign_id: Mapped[int] = mapped_column(
+        ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
+    )
+    image_id: Mapped[int] = mapped_column(
+        ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    plays: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,11 +1,18 @@
-"""Campaign service functions: the default campaign, its reveal rule, fair image assignment."""
+"""Campaign service functions: settings, states, versions, fair image assignment, progress."""
 
+import random
+import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, case, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
-from clickme.campaigns.models import Campaign
+from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
+from clickme.campaigns.schemas import CampaignCreate, CampaignProgress, CampaignUpdate
+from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
@@ -13,33 +20,81 @@ from clickme.models.models import DnnModel
 from clickme.scoring.reveal import RevealRule
 
 DEFAULT_CAMPAIGN_SLUG = "default"
+# The demo campaign never retires its images (the schema's largest quota).
+DEFAULT_CAMPAIGN_PLAYS_WANTED = 100_000
+
+# Changing any of these on an active or paused campaign makes a new version.
+GAME_SETTINGS = (
+    "image_set_id",
+    "model_id",
+    "top_k",
+    "time_limit_ms",
+    "brush_radius",
+    "brush_softness",
+    "reveal_background",
+    "background_blur_sigma",
+    "plays_wanted_per_image",
+    "max_images_per_player",
+    "catch_trial_share",
+    "retire_at_reliability",
+)
+TRANSITIONS = {
+    ("draft", "active"),
+    ("active", "paused"),
+    ("paused", "active"),
+    ("active", "completed"),
+    ("paused", "completed"),
+}
+# Tries to reserve an image while others hold every open one, and the pause between tries.
+RESERVE_ATTEMPTS = 50
+RESERVE_BACKOFF_S = (0.002, 0.02)
+_rng = random.SystemRandom()
 
 
 @dataclass(frozen=True)
-class CampaignDefaults:
-    """The game's default rules (see README: chosen so that a round is winnable in 7 s)."""
+class GameRules:
+    """The rules a round is played by (from its campaign version)."""
 
-    top_k: int = 5
-    time_limit_ms: int = 7000
-    brush_radius: float = 0.06
-    brush_softness: float = 0.5
-    reveal_background: str = "blur"
-    background_blur_sigma: float = 12.0
+    top_k: int
+    time_limit_ms: int
+    reveal: RevealRule
 
 
-DEFAULTS = CampaignDefaults()
+def snapshot(campaign: Campaign) -> dict[str, Any]:
+    """The campaign's game settings as stored in a version."""
+    return {name: getattr(campaign, name) for name in GAME_SETTINGS}
 
 
-def reveal_rule(campaign: Campaign) -> RevealRule:
-    return RevealRule(
-        radius=campaign.brush_radius,
-        softness=campaign.brush_softness,
-        background=campaign.reveal_background,  # type: ignore[arg-type]
-        blur_sigma=campaign.background_blur_sigma,
+def rules_from_settings(settings: Mapping[str, Any]) -> GameRules:
+    return GameRules(
+        top_k=settings["top_k"],
+        time_limit_ms=settings["time_limit_ms"],
+        reveal=RevealRule(
+            radius=settings["brush_radius"],
+            softness=settings["brush_softness"],
+            background=settings["reveal_background"],
+            blur_sigma=settings["background_blur_sigma"],
+        ),
     )
 
 
+def reveal_rule(campaign: Campaign) -> RevealRule:
+    return rules_from_settings(snapshot(campaign)).reveal
+
+
+def get_campaign(session: Session, campaign_id: int) -> Campaign:
+    campaign = session.get(Campaign, campaign_id)
+    if campaign is None:
+        raise ClickmeError(404, "campaign_not_found", f"no campaign {campaign_id}")
+    return campaign
+
+
+def list_campaigns(session: Session) -> list[Campaign]:
+    return list(session.scalars(select(Campaign).order_by(Campaign.id)))
+
+
 def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
+    """The campaign players reach by this slug; 409 unless it is active."""
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
         raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
@@ -48,51 +103,307 @@ def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     return campaign
 
 
-def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnModel) -> Campaign:
-    """The default campaign on this image set and model, created (or re-pointed) as needed."""
-    campaign = session.scalar(select(Campaign).where(Campaign.slug == DEFAULT_CAMPAIGN_SLUG))
-    if campaign is None:
-        campaign = Campaign(
-            slug=DEFAULT_CAMPAIGN_SLUG,
-            name="ClickMe",
-            state="active",
-            version=1,
-            image_set_id=image_set.id,
-            model_id=model.id,
-            top_k=DEFAULTS.top_k,
-            time_limit_ms=DEFAULTS.time_limit_ms,
-            brush_radius=DEFAULTS.brush_radius,
-            brush_softness=DEFAULTS.brush_softness,
-            reveal_background=DEFAULTS.reveal_background,
-            background_blur_sigma=DEFAULTS.background_blur_sigma,
+def versions(session: Session, campaign: Campaign) -> list[CampaignVersion]:
+    return list(
+        session.scalars(
+            select(CampaignVersion)
+            .where(CampaignVersion.campaign_id == campaign.id)
+            .order_by(CampaignVersion.version)
         )
-        session.add(campaign)
-    elif (campaign.image_set_id, campaign.model_id) != (image_set.id, model.id):
-        campaign.image_set_id = image_set.id
-        campaign.model_id = model.id
-        campaign.version += 1
+    )
+
+
+def _check_references(
+    session: Session, values: Mapping[str, Any], campaign_id: int | None = None
+) -> None:
+    """422 for an unknown image set or model, 409 for a slug another campaign has."""
+    if "image_set_id" in values and session.get(ImageSet, values["image_set_id"]) is None:
+        raise ClickmeError(422, "image_set_not_found", f"no image set {values['image_set_id']}")
+    if "model_id" in values and session.get(DnnModel, values["model_id"]) is None:
+        raise ClickmeError(422, "model_not_found", f"no model {values['model_id']}")
+    if "slug" in values:
+        other = session.scalar(select(Campaign.id).where(Campaign.slug == values["slug"]))
+        if other is not None and other != campaign_id:
+            raise ClickmeError(409, "slug_taken", f"the slug {values['slug']!r} is taken")
+
+
+def create_campaign(session: Session, body: CampaignCreate) -> Campaign:
+    """A new campaign in the draft state."""
+    values = body.model_dump()
+    _check_references(session, values)
+    campaign = Campaign(state="draft", version=1, **values)
+    session.add(campaign)
     session.flush()
     return campaign
 
 
-def pick_image(session: Session, campaign: Campaign, player_id: int) -> Image:
-    """The least-played image of the campaign that this player has not seen (ties at random)."""
-    seen = select(Round.image_id).where(
+def _record_version(session: Session, campaign: Campaign, staff_id: int | None) -> None:
+    session.add(
+        CampaignVersion(
+            campaign_id=campaign.id,
+            version=campaign.version,
+            settings=snapshot(campaign),
+            created_by=staff_id,
+        )
+    )
+    session.flush()
+
+
+def update_campaign(
+    session: Session, campaign: Campaign, body: CampaignUpdate, staff_id: int | None = None
+) -> Campaign:
+    """Change settings; a game setting changed while live (active, paused) makes a new version."""
+    if campaign.state == "completed":
+        raise ClickmeError(409, "campaign_completed", "a completed campaign cannot change")
+    changes = {k: v for k, v in body.changes().items() if getattr(campaign, k) != v}
+    _check_references(session, changes, campaign.id)
+    for name, value in changes.items():
+        setattr(campaign, name, value)
+    if campaign.state != "draft" and changes.keys() & set(GAME_SETTINGS):
+        campaign.version += 1
+        _record_version(session, campaign, staff_id)
+        sync_image_plays(session, campaign)
+    session.flush()
+    return campaign
+
+
+def change_state(
+    session: Session, campaign: Campaign, state: str, staff_id: int | None = None
+) -> Campaign:
+    """Move along an allowed transition; the first activation records version 1."""
+    if campaign.state == state:
+        return campaign
+    if (campaign.state, state) not in TRANSITIONS:
+        raise ClickmeError(
+            409, "invalid_transition", f"a {campaign.state} campaign cannot become {state}"
+        )
+    if state == "active":
+        _activate(session, campaign, staff_id)
+    campaign.state = state
+    session.flush()
+    return campaign
+
+
+def _activate(session: Session, campaign: Campaign, staff_id: int | None) -> None:
+    has_images = session.scalar(
+        select(func.count(Image.id)).where(
+            Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False)
+        )
+    )
+    if not has_images:
+        raise ClickmeError(409, "no_images", "the campaign's image set has no images to play")
+    if campaign.state == "draft":
+        _record_version(session, campaign, staff_id)
+    sync_image_plays(session, campaign)
+
+
+def sync_image_plays(session: Session, campaign: Campaign) -> None:
+    """A play counter for each image of the campaign's set that has none yet."""
+    missing = select(literal(campaign.id), Image.id, literal(0)).where(
+        Image.image_set_id == campaign.image_set_id,
+        Image.is_catch.is_(False),
+        Image.id.not_in(select(ImagePlays.image_id).where(ImagePlays.campaign_id == campaign.id)),
+    )
+    session.execute(insert(ImagePlays).from_select(["campaign_id", "image_id", "plays"], missing))
+
+
+def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnModel) -> Campaign:
+    """The default (demo) campaign on this image set and model, created or re-pointed as needed."""
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == DEFAULT_CAMPAIGN_SLUG))
+    if campaign is None:
+        body = CampaignCreate(
+            name="ClickMe",
+            slug=DEFAULT_CAMPAIGN_SLUG,
+            image_set_id=image_set.id,
+            model_id=model.id,
+            plays_wanted_per_image=DEFAULT_CAMPAIGN_PLAYS_WANTED,
+        )
+        campaign = create_campaign(session, body)
+        change_state(session, campaign, "active")
+        return campaign
+    if (campaign.image_set_id, campaign.model_id) != (image_set.id, model.id):
+        body = CampaignUpdate(image_set_id=image_set.id, model_id=model.id)
+        update_campaign(session, campaign, body)
+    return campaign
+
+
+def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
+    """The images this player was shown in the campaign."""
+    return select(Round.image_id).where(
         Round.campaign_id == campaign.id, Round.player_id == player_id
     )
-    plays = (
-        select(Round.image_id, func.count(Round.id).label("plays"))
-        .where(Round.campaign_id == campaign.id)
-        .group_by(Round.image_id)
-        .subquery()
+
+
+def pick_image(
+    session: Session, campaign: Campaign, player_id: int, rng: random.Random | None = None
+) -> Image:
+    """The image for this player's next round, its play reserved (see ``_reserve_image``).
+
+    A share of rounds (``catch_trial_share``) goes to a catch image the player has not seen.
+    """
+    shown = session.scalar(
+        select(func.count()).select_from(_rounds_of_player(campaign, player_id).subquery())
     )
-    image = session.scalar(
-        select(Image)
-        .outerjoin(plays, plays.c.image_id == Image.id)
-        .where(Image.image_set_id == campaign.image_set_id, Image.id.not_in(seen))
-        .order_by(func.coalesce(plays.c.plays, 0), func.random())
+    limit = campaign.max_images_per_player
+    if limit is not None and shown >= limit:
+        raise ClickmeError(409, "player_done", "you have played all the images you can here")
+    if campaign.catch_trial_share and (rng or _rng).random() < campaign.catch_trial_share:
+        catch = session.scalar(
+            select(Image)
+            .where(
+                Image.image_set_id == campaign.image_set_id,
+                Image.is_catch.is_(True),
+                Image.id.not_in(_rounds_of_player(campaign, player_id)),
+            )
+            .order_by(func.random())
+            .limit(1)
+        )
+        if catch is not None:
+            return catch
+    return _reserve_image(session, campaign, player_id)
+
+
+def _reserve_image(session: Session, campaign: Campaign, player_id: int) -> Image:
+    """The least-played open image the player has not seen, its counter taken up by one.
+
+    On PostgreSQL the counter row is locked with ``FOR UPDATE SKIP LOCKED``: a player never
+    waits for a row lock (so never deadlocks), and when every open image is being taken by
+    others, tries again after a few milliseconds. The conditional UPDATE never lets a counter
+    pass the quota on any database. Skipped rounds give their play back (``release_play``).
+    """
+    wanted = campaign.plays_wanted_per_image
+    candidates = (
+        select(ImagePlays.image_id, ImagePlays.plays)
+        .join(Image, Image.id == ImagePlays.image_id)
+        .where(
+            ImagePlays.campaign_id == campaign.id,
+            ImagePlays.plays < wanted,
+            Image.image_set_id == campaign.image_set_id,
+            Image.is_catch.is_(False),
+            Image.id.not_in(_rounds_of_player(campaign, player_id)),
+        )
+        .order_by(ImagePlays.plays, func.random())
         .limit(1)
+        .with_for_update(skip_locked=True, of=ImagePlays)
     )
-    if image is None:
-        raise ClickmeError(409, "no_images_left", "you have played every image of this campaign")
-    return image
+    for _ in range(RESERVE_ATTEMPTS):
+        image_id = _lock_least_played(session, candidates)
+        if image_id is not None and _take_play(session, campaign.id, image_id, wanted):
+            return session.get_one(Image, image_id)
+        refusal = _nothing_left(session, campaign, player_id)
+        if refusal.status != 503:
+            raise refusal
+        time.sleep(_rng.uniform(*RESERVE_BACKOFF_S))
+    raise refusal
+
+
+def _lock_least_played(session: Session, candidates: Select[tuple[int, int]]) -> int | None:
+    """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
+    concurrency), a free candidate strictly less played instead, until there is none."""
+    best = session.execute(candidates).first()
+    while best is not None:
+        better = session.execute(candidates.where(ImagePlays.plays < best.plays)).first()
+        if better is None:
+            return best.image_id
+        best = better
+    return None
+
+
+def _take_play(session: Session, campaign_id: int, image_id: int, wanted: int) -> bool:
+    taken = session.execute(
+        update(ImagePlays)
+        .where(
+            ImagePlays.campaign_id == campaign_id,
+            ImagePlays.image_id == image_id,
+            ImagePlays.plays < wanted,
+        )
+        .values(plays=ImagePlays.plays + 1)
+    ).rowcount
+    return bool(taken)
+
+
+def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> ClickmeError:
+    """Why no image was reserved: the campaign is done, this player is, or others hold them."""
+    open_images = (
+        select(func.count())
+        .select_from(ImagePlays)
+        .join(Image, Image.id == ImagePlays.image_id)
+        .where(
+            ImagePlays.campaign_id == campaign.id,
+            ImagePlays.plays < campaign.plays_wanted_per_image,
+            Image.image_set_id == campaign.image_set_id,
+            Image.is_catch.is_(False),
+        )
+    )
+    if not session.scalar(open_images):
+        return ClickmeError(409, "campaign_complete", "every image of this campaign is done")
+    unseen = open_images.where(Image.id.not_in(_rounds_of_player(campaign, player_id)))
+    if not session.scalar(unseen):
+        return ClickmeError(409, "no_images_left", "you have played every image of this campaign")
+    return ClickmeError(503, "assignment_busy", "every open image is being assigned, try again")
+
+
+def release_play(session: Session, campaign_id: int, image_id: int) -> None:
+    """A skipped round gives its image's play back."""
+    session.execute(
+        update(ImagePlays)
+        .where(
+            ImagePlays.campaign_id == campaign_id,
+            ImagePlays.image_id == image_id,
+            ImagePlays.plays > 0,
+        )
+        .values(plays=ImagePlays.plays - 1)
+    )
+
+
+def campaign_progress(
+    session: Session, campaigns: Sequence[Campaign]
+) -> dict[int, CampaignProgress]:
+    """Progress of each campaign: images retired of total, rounds, recent plays and players."""
+    ids = [c.id for c in campaigns]
+    now = utcnow()
+    finished = Round.outcome.in_(("correct", "timeout"))
+    round_rows = session.execute(
+        select(
+            Round.campaign_id,
+            func.count(Round.id),
+            func.count(case((Round.started_at >= now - timedelta(hours=1), Round.id))),
+            func.count(
+                func.distinct(
+                    case((Round.started_at >= now - timedelta(minutes=5), Round.player_id))
+                )
+            ),
+            func.count(case((finished, Round.id))),
+            func.count(case((Round.outcome == "correct", Round.id))),
+        )
+        .where(Round.campaign_id.in_(ids))
+        .group_by(Round.campaign_id)
+    )
+    rounds = {row[0]: row[1:] for row in round_rows}
+    progress = {}
+    for campaign in campaigns:
+        total, retired = _image_counts(session, campaign)
+        n, last_hour, active, n_finished, n_correct = rounds.get(campaign.id, (0, 0, 0, 0, 0))
+        progress[campaign.id] = CampaignProgress(
+            images_total=total,
+            images_retired=retired,
+            rounds=n,
+            plays_last_hour=last_hour,
+            active_players=active,
+            dnn_success_rate=n_correct / n_finished if n_finished else None,
+        )
+    return progress
+
+
+def _image_counts(session: Session, campaign: Campaign) -> tuple[int, int]:
+    """The campaign's images (catch trials aside) and how many reached their quota."""
+    retired = ImagePlays.plays >= campaign.plays_wanted_per_image
+    total, done = session.execute(
+        select(func.count(Image.id), func.count(case((retired, Image.id))))
+        .outerjoin(
+            ImagePlays,
+            (ImagePlays.image_id == Image.id) & (ImagePlays.campaign_id == campaign.id),
+        )
+        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
+    ).one()
+    return total, done

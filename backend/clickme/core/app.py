@@ -10,14 +10,21 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 from clickme import __version__
+from clickme.accounts.routes import admin_users_router
+from clickme.accounts.routes import router as staff_router
+from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
 from clickme.core.errors import install_error_handlers
 from clickme.core.limits import BodySizeLimit
 from clickme.core.runtime import Runtime
 from clickme.game.routes import router as game_router
+from clickme.images.admin_routes import UPLOAD_PATH
+from clickme.images.admin_routes import router as admin_image_sets_router
 from clickme.images.routes import router as images_router
 from clickme.models.registry import get_model_spec
+from clickme.models.routes import router as admin_models_router
+from clickme.players.admin_routes import router as admin_players_router
 from clickme.players.routes import router as players_router
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer, build_scorer
@@ -62,10 +69,20 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        path_limits={UPLOAD_PATH: settings.max_upload_bytes},
+    )
     app.include_router(players_router)
+    app.include_router(admin_players_router)
     app.include_router(game_router)
     app.include_router(images_router)
+    app.include_router(admin_image_sets_router)
+    app.include_router(admin_models_router)
+    app.include_router(admin_campaigns_router)
+    app.include_router(staff_router)
+    app.include_router(admin_users_router)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, str]:
@@ -74,6 +91,12 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     @app.get("/", include_in_schema=False)
     async def game_page() -> FileResponse:
         return FileResponse(FRONTEND_DIR / "index.html", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/admin", include_in_schema=False)
+    async def admin_console() -> FileResponse:
+        return FileResponse(
+            FRONTEND_DIR / "admin" / "index.html", headers={"Cache-Control": "no-cache"}
+        )
 
     app.mount("/static", StaticFiles(directory=FRONTEND_DIR), name="static")
     return app

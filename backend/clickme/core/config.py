@@ -34,6 +34,15 @@ class Settings(BaseSettings):
     max_points_per_batch: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
+    rate_reveals_per_s: int = Field(default=20, ge=1, description="point batches, per player")
+    rate_rounds_per_min: int = Field(default=60, ge=1, description="rounds started, per IP")
+    rate_players_per_min: int = Field(default=30, ge=1, description="players created, per IP")
+
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024, description="image zips")
+    upload_max_entries: int = Field(default=10_000, ge=1, description="files in an image zip")
+    upload_max_unpacked_bytes: int = Field(default=1024**3, ge=1024, description="zip unpacked")
+    upload_max_ratio: float = Field(default=100.0, ge=1, description="unpacked/packed, per entry")
+    import_root: Path | None = Field(default=None, description="server folders staff may import")
 
     _secret_cache: str | None = PrivateAttr(default=None)
 
@@ -73,6 +82,11 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def uploads_dir(self) -> Path:
+        """Where uploaded zips are unpacked (a temporary folder each) before the import."""
+        return self.data_dir / "uploads"
 
 
 @lru_cache

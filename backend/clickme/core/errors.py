@@ -13,11 +13,14 @@ log = logging.getLogger(__name__)
 class ClickmeError(Exception):
     """An error a client caused or should know about, with its HTTP status and a stable code."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -33,7 +36,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ClickmeError)
     async def _clickme_error(_request: Request, exc: ClickmeError) -> JSONResponse:
-        return JSONResponse(error_body(exc.code, exc.message), status_code=exc.status)
+        body = error_body(exc.code, exc.message)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -1,6 +1,7 @@
 """What a running API process holds: settings, database, scorer and in-memory caches."""
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -8,6 +9,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.lru import LruCache
 from clickme.game.service import RoundFacts
+from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer
 
@@ -26,6 +28,11 @@ class Runtime:
     masks: LruCache[int, tuple[int, np.ndarray]] = field(
         default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
     )
+    limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
+
+    @cached_property
+    def limits(self) -> GameLimits:
+        return GameLimits.from_settings(self.settings)
 
     def close(self) -> None:
         if self.owns_scorer:

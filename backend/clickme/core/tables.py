@@ -1,10 +1,28 @@
 """Imports every domain's tables so that Base.metadata knows them all (Alembic, tests)."""
 
-from clickme.campaigns.models import Campaign
+from clickme.accounts.models import LoginFailure, StaffSession, StaffUser
+from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.core.db import Base
 from clickme.game.models import PointBatch, Round
 from clickme.images.models import Image, ImageSet
-from clickme.models.models import DnnModel
-from clickme.players.models import Player
+from clickme.models.models import DnnModel, ModelEvaluation
+from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 
-__all__ = ["Base", "Campaign", "DnnModel", "Image", "ImageSet", "Player", "PointBatch", "Round"]
+__all__ = [
+    "Base",
+    "Campaign",
+    "CampaignVersion",
+    "DnnModel",
+    "Image",
+    "ImagePlays",
+    "ImageSet",
+    "LoginFailure",
+    "ModelEvaluation",
+    "Player",
+    "PlayerExclusion",
+    "PlayerFlag",
+    "PointBatch",
+    "Round",
+    "StaffSession",
+    "StaffUser",
+]

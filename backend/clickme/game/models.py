@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -10,6 +10,12 @@ from clickme.core.db import Base, UTCDateTime, utcnow
 
 class Round(Base):
     __tablename__ = "rounds"
+    # A player never gets the same image twice in a campaign.
+    __table_args__ = (
+        Index(
+            "uq_rounds_campaign_player_image", "campaign_id", "player_id", "image_id", unique=True
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     player_id: Mapped[int] = mapped_column(ForeignKey("players.id"), index=True)

@@ -29,7 +29,8 @@ from clickme.game.schemas import (
 )
 from clickme.images.labels import class_name
 from clickme.players.identity import verify_player_token
-from clickme.players.routes import PlayerId
+from clickme.players.ratelimit import enforce
+from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
 from clickme.scoring.scorer import top_guesses
 
@@ -38,7 +39,10 @@ SHOWN_GUESSES = 5
 
 
 @router.post("/rounds", status_code=201)
-def start_round(body: RoundCreate, session: DbSession, player_id: PlayerId) -> RoundOut:
+def start_round(
+    body: RoundCreate, session: DbSession, runtime: AppRuntime, player_id: PlayerId, ip_hash: IpHash
+) -> RoundOut:
+    enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
     campaign = campaigns.get_campaign_by_slug(session, slug)
     round_, image = service.start_round(
@@ -136,6 +140,7 @@ async def post_points(
     round_id: int, batch: PointBatchIn, runtime: AppRuntime, player_id: PlayerId, response: Response
 ) -> RevealOut:
     started = time.perf_counter()
+    enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
     pending = await run_in_threadpool(_store_and_compose, runtime, round_id, player_id, batch)
     stored_at = time.perf_counter()
     probs = await _classify(runtime, pending.model_input)

@@ -12,7 +12,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns import service as campaigns
-from clickme.campaigns.models import Campaign
+from clickme.campaigns.models import Campaign, CampaignVersion
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import PointBatch, Round
@@ -88,12 +88,19 @@ def start_round(
     return round_, image
 
 
-def _load_round(session: Session, round_id: int, player_id: int) -> tuple[Round, Image, Campaign]:
-    """The player's round with its image and campaign; 404 for anyone else's."""
+def _load_round(
+    session: Session, round_id: int, player_id: int
+) -> tuple[Round, Image, CampaignVersion]:
+    """The player's round with its image and the campaign version it started under; 404 for
+    anyone else's."""
     row = session.execute(
-        select(Round, Image, Campaign)
+        select(Round, Image, CampaignVersion)
         .join(Image, Image.id == Round.image_id)
-        .join(Campaign, Campaign.id == Round.campaign_id)
+        .join(
+            CampaignVersion,
+            (CampaignVersion.campaign_id == Round.campaign_id)
+            & (CampaignVersion.version == Round.campaign_version),
+        )
         .where(Round.id == round_id)
     ).first()
     if row is None or row[0].player_id != player_id:
@@ -102,7 +109,9 @@ def _load_round(session: Session, round_id: int, player_id: int) -> tuple[Round,
 
 
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
-    round_, image, campaign = _load_round(session, round_id, player_id)
+    """The round's facts under the rules of the campaign version it started with."""
+    round_, image, version = _load_round(session, round_id, player_id)
+    rules = campaigns.rules_from_settings(version.settings)
     return RoundFacts(
         round_id=round_.id,
         player_id=round_.player_id,
@@ -111,21 +120,22 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
         width=image.width,
         height=image.height,
         class_index=image.class_index,
-        time_limit_ms=campaign.time_limit_ms,
-        top_k=campaign.top_k,
-        rule=campaigns.reveal_rule(campaign),
+        time_limit_ms=rules.time_limit_ms,
+        top_k=rules.top_k,
+        rule=rules.reveal,
     )
 
 
 def _end_round(
     session: Session, round_id: int, outcome: str, now: datetime, score: int = 0
-) -> None:
-    """Set the outcome unless another request already did."""
-    session.execute(
+) -> bool:
+    """Set the outcome unless another request already did; whether this call set it."""
+    ended = session.execute(
         update(Round)
         .where(Round.id == round_id, Round.outcome.is_(None))
         .values(outcome=outcome, ended_at=now, score=0)
-    )
+    ).rowcount
+    return bool(ended)
 
 
 def round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
@@ -296,9 +306,10 @@ def _ended_result(
     session: Session, round_id: int, player_id: int, outcome: str | None, now: datetime
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
-    round_, image, _campaign = _load_round(session, round_id, player_id)
+    round_, image, _version = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
-        _end_round(session, round_id, outcome, now)
+        if _end_round(session, round_id, outcome, now) and outcome == "skip":
+            campaigns.release_play(session, round_.campaign_id, round_.image_id)
         session.refresh(round_)
     return _result(session, round_, image, now)
 

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -34,4 +34,6 @@ class Image(Base):
     height: Mapped[int] = mapped_column(Integer)
     synset: Mapped[str] = mapped_column(String(9))
     class_index: Mapped[int] = mapped_column(Integer)
+    # A catch trial: an image used to measure players (campaigns draw them by catch_trial_share).
+    is_catch: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

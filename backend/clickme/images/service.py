@@ -123,6 +123,29 @@ def list_images(session: Session, image_set_name: str) -> list[Image]:
     return list(session.scalars(query))
 
 
+def image_set_page(
+    session: Session, image_set_id: int, offset: int, limit: int
+) -> tuple[list[Image], int]:
+    """A slice of a set's images by id, and how many the set holds."""
+    total = session.scalar(select(func.count(Image.id)).where(Image.image_set_id == image_set_id))
+    query = (
+        select(Image)
+        .where(Image.image_set_id == image_set_id)
+        .order_by(Image.id)
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.scalars(query)), total or 0
+
+
+def labelled_files(session: Session, image_set_id: int, images_dir: Path) -> list[tuple[Path, int]]:
+    """(stored file, class index) of every image of the set, by id."""
+    images = session.scalars(
+        select(Image).where(Image.image_set_id == image_set_id).order_by(Image.id)
+    )
+    return [(image_file_path(images_dir, image), image.class_index) for image in images]
+
+
 def image_file_path(images_dir: Path, image: Image) -> Path:
     return images_dir / image.file_name
 

@@ -1,8 +1,9 @@
-"""Top-1 accuracy of a scorer on labelled image files (decoding overlaps inference)."""
+"""Top-1 and top-5 accuracy of a scorer on labelled image files (decoding overlaps inference)."""
 
 import re
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
@@ -54,23 +55,38 @@ def _decoded_batches(
         yield np.stack([f.result() for f in pending[0]]), np.asarray(pending[1])
 
 
-def evaluate_top1(
+@dataclass(frozen=True)
+class Accuracy:
+    top1: float
+    top5: float
+    n_images: int
+
+
+def _hits(probabilities: np.ndarray, labels: np.ndarray, k: int) -> int:
+    """How many rows have their label among their k most probable classes."""
+    top_k = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
+    return int(np.sum((top_k == labels[:, np.newaxis]).any(axis=1)))
+
+
+def evaluate_accuracy(
     scorer: Scorer,
     items: Iterable[tuple[Path, int]],
     batch_size: int = 32,
     progress: bool = False,
-) -> float:
-    """The share of items whose most probable class is their label."""
+) -> Accuracy:
+    """The share of items whose label is the most probable class (top-1) or among the five
+    most probable (top-5)."""
     items = list(items)
     if not items:
         raise ValueError("no items to evaluate")
-    correct = 0
+    top1 = top5 = 0
     with (
         ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool,
         tqdm(total=len(items), disable=not progress, unit="image") as bar,
     ):
         for pixels, labels in _decoded_batches(items, batch_size, pool):
             probabilities = scorer.classify_batch_sync(pixels)
-            correct += int(np.sum(probabilities.argmax(axis=1) == labels))
+            top1 += _hits(probabilities, labels, 1)
+            top5 += _hits(probabilities, labels, 5)
             bar.update(len(labels))
-    return correct / len(items)
+    return Accuracy(top1=top1 / len(items), top5=top5 / len(items), n_images=len(items))

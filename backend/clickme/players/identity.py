@@ -26,3 +26,8 @@ def verify_player_token(secret: str, token: str | None) -> int | None:
         return None
     player_id = int(raw_id)
     return player_id if hmac.compare_digest(signature, _signature(secret, player_id)) else None
+
+
+def hash_ip(secret: str, ip: str) -> str:
+    """The IP address as the database keeps it: HMAC-SHA256 with the server's secret, in hex."""
+    return hmac.new(secret.encode(), f"ip:{ip}".encode(), hashlib.sha256).hexdigest()

@@ -2,18 +2,22 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, Response
+from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
-from clickme.core.deps import AppSettings, DbSession
+from clickme.core.deps import AppRuntime, AppSettings, DbSession
 from clickme.core.errors import ClickmeError
 from clickme.players import service
 from clickme.players.identity import (
     COOKIE_MAX_AGE_S,
     PLAYER_COOKIE,
+    hash_ip,
     sign_player_id,
     verify_player_token,
 )
 from clickme.players.models import Player
+from clickme.players.ratelimit import enforce
+from clickme.players.recruitment import parse_recruitment
 from clickme.players.schemas import PlayerCreate, PlayerOut, PlayerUpdate
 
 router = APIRouter(prefix="/api/players", tags=["players"])
@@ -42,20 +46,42 @@ def current_player(session: DbSession, player_id: PlayerId) -> Player:
 CurrentPlayer = Annotated[Player, Depends(current_player)]
 
 
-@router.post("", status_code=201)
+async def client_ip_hash(request: Request, settings: AppSettings) -> str:
+    """The caller's address as kept and rate-limited: a salted hash, never the address."""
+    return hash_ip(settings.resolved_secret_key(), request.client.host if request.client else "")
+
+
+IpHash = Annotated[str, Depends(client_ip_hash)]
+
+
+@router.post("", status_code=201, response_model=PlayerOut)
 def create_player(
-    body: PlayerCreate, session: DbSession, settings: AppSettings, response: Response
-) -> PlayerOut:
+    body: PlayerCreate,
+    session: DbSession,
+    runtime: AppRuntime,
+    ip_hash: IpHash,
+    request: Request,
+    response: Response,
+) -> PlayerOut | JSONResponse:
+    """A new player after consent, or the same one for a returning recruited participant (200);
+    an MTurk preview creates nobody."""
+    if body.recruitment_params().is_mturk_preview():
+        return JSONResponse({"preview": True})
     if not body.consent:
         raise ClickmeError(422, "consent_required", "playing requires consent")
-    player = service.create_player(session)
+    recruitment = parse_recruitment(body.recruitment_params())
+    enforce(runtime.limiter, runtime.limits.players_per_ip, ip_hash)
+    player, created = service.create_player(
+        session, recruitment, ip_hash, request.headers.get("user-agent")
+    )
+    response.status_code = 201 if created else 200
     response.set_cookie(
         PLAYER_COOKIE,
-        sign_player_id(settings.resolved_secret_key(), player.id),
+        sign_player_id(runtime.settings.resolved_secret_key(), player.id),
         max_age=COOKIE_MAX_AGE_S,
         httponly=True,
         samesite="lax",
-        secure=settings.environment == "production",
+        secure=runtime.settings.environment == "production",
     )
     return service.player_summary(session, player)
 

@@ -1,23 +1,87 @@
-"""Player service functions."""
+"""Player service functions: creation (recognising returning participants), exclusions."""
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
-from clickme.players.models import Player
+from clickme.players.models import Player, PlayerExclusion
 from clickme.players.names import generate_display_name
+from clickme.players.recruitment import Recruitment
 from clickme.players.schemas import PlayerOut
 
+USER_AGENT_KEPT = 500
 
-def create_player(session: Session) -> Player:
-    player = Player(display_name=generate_display_name())
-    session.add(player)
-    session.flush()
-    return player
+
+def _recruited_player(session: Session, recruitment: Recruitment) -> Player | None:
+    return session.scalar(
+        select(Player).where(
+            Player.source == recruitment.source, Player.external_id == recruitment.external_id
+        )
+    )
+
+
+def _remember_visit(player: Player, recruitment: Recruitment) -> None:
+    """A returning participant keeps their player; the latest study and session are kept."""
+    player.study_id = recruitment.study_id or player.study_id
+    player.session_id = recruitment.session_id or player.session_id
+
+
+def create_player(
+    session: Session,
+    recruitment: Recruitment | None = None,
+    ip_hash: str | None = None,
+    user_agent: str | None = None,
+) -> tuple[Player, bool]:
+    """A new player, or the one this participant already is: (player, created)."""
+    if recruitment is not None and (known := _recruited_player(session, recruitment)):
+        _remember_visit(known, recruitment)
+        session.flush()
+        return known, False
+    player = Player(
+        display_name=generate_display_name(),
+        ip_hash=ip_hash,
+        user_agent=user_agent[:USER_AGENT_KEPT] if user_agent else None,
+    )
+    if recruitment is not None:
+        player.source = recruitment.source
+        player.external_id = recruitment.external_id
+        player.study_id = recruitment.study_id
+        player.session_id = recruitment.session_id
+    try:
+        with session.begin_nested():
+            session.add(player)
+    except IntegrityError:  # the same participant, created by a concurrent request
+        if recruitment is None or (known := _recruited_player(session, recruitment)) is None:
+            raise
+        _remember_visit(known, recruitment)
+        session.flush()
+        return known, False
+    return player, True
+
+
+def recruitment_of(player: Player) -> Recruitment | None:
+    """Where the player was recruited (for completion redirects), None if they came on their own."""
+    if player.source is None or player.external_id is None:
+        return None
+    return Recruitment(
+        source=player.source,  # type: ignore[arg-type]
+        external_id=player.external_id,
+        study_id=player.study_id,
+        session_id=player.session_id,
+    )
 
 
 def get_player(session: Session, player_id: int) -> Player | None:
     return session.get(Player, player_id)
+
+
+def require_player(session: Session, player_id: int) -> Player:
+    player = get_player(session, player_id)
+    if player is None:
+        raise ClickmeError(404, "player_not_found", f"no player {player_id}")
+    return player
 
 
 def rename_player(session: Session, player: Player, display_name: str) -> Player:
@@ -36,3 +100,32 @@ def player_summary(session: Session, player: Player) -> PlayerOut:
     return PlayerOut(
         id=player.id, display_name=player.display_name, total_score=total, rounds_played=played
     )
+
+
+def exclude_player(
+    session: Session, player_id: int, reason: str, excluded_by: int | None
+) -> PlayerExclusion:
+    """Leave the player out of every export from now on; 409 if already excluded."""
+    require_player(session, player_id)
+    if session.scalar(select(PlayerExclusion).where(PlayerExclusion.player_id == player_id)):
+        raise ClickmeError(409, "already_excluded", f"player {player_id} is already excluded")
+    exclusion = PlayerExclusion(player_id=player_id, reason=reason, excluded_by=excluded_by)
+    session.add(exclusion)
+    session.flush()
+    return exclusion
+
+
+def lift_exclusion(session: Session, player_id: int) -> None:
+    """Take the player back into exports; 404 if they were not excluded."""
+    exclusion = session.scalar(
+        select(PlayerExclusion).where(PlayerExclusion.player_id == player_id)
+    )
+    if exclusion is None:
+        raise ClickmeError(404, "not_excluded", f"player {player_id} is not excluded")
+    session.delete(exclusion)
+    session.flush()
+
+
+def excluded_player_ids(session: Session) -> set[int]:
+    """Every excluded player: exports leave their rounds out."""
+    return set(session.scalars(select(PlayerExclusion.player_id)))

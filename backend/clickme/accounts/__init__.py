@@ -1,0 +1,1 @@
+"""Staff accounts: admins and researchers, their sessions, roles and CSRF protection."""

@@ -1,0 +1,163 @@
+"""Campaign admin API schemas: every setting with its bounds."""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+CampaignState = Literal["draft", "active", "paused", "completed"]
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
+]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, StringConstraints(max_length=20_000)]
+Code = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+]
+Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")]
+Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
+TopK = Annotated[int, Field(ge=1, le=20)]
+TimeLimit = Annotated[int, Field(ge=100, le=120_000)]
+Radius = Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False)]
+Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+Sigma = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
+Background = Literal["blur", "grey", "noise"]
+PlaysWanted = Annotated[int, Field(ge=1, le=100_000)]
+MaxImages = Annotated[int, Field(ge=1, le=100_000)]
+CatchShare = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+
+
+class CampaignCreate(BaseModel):
+    """A new campaign (a draft); unset rules take the game's defaults."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    slug: Slug
+    image_set_id: Id
+    model_id: Id
+    top_k: TopK = 5
+    time_limit_ms: TimeLimit = 7000
+    brush_radius: Radius = 0.06
+    brush_softness: Unit = 0.5
+    reveal_background: Background = "blur"
+    background_blur_sigma: Sigma = 12.0
+    plays_wanted_per_image: PlaysWanted = 10
+    max_images_per_player: MaxImages | None = None
+    catch_trial_share: CatchShare = 0.0
+    retire_at_reliability: Unit | None = None
+    consent_text: LongText = ""
+    instructions_text: LongText = ""
+    completion_code: Code | None = None
+    screened_out_code: Code | None = None
+    completion_url: Url | None = None
+
+
+NULLABLE_SETTINGS = frozenset(
+    {
+        "max_images_per_player",
+        "retire_at_reliability",
+        "completion_code",
+        "screened_out_code",
+        "completion_url",
+    }
+)
+
+
+class CampaignUpdate(BaseModel):
+    """Settings to change; only the fields sent change (null clears an optional one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name | None = None
+    slug: Slug | None = None
+    image_set_id: Id | None = None
+    model_id: Id | None = None
+    top_k: TopK | None = None
+    time_limit_ms: TimeLimit | None = None
+    brush_radius: Radius | None = None
+    brush_softness: Unit | None = None
+    reveal_background: Background | None = None
+    background_blur_sigma: Sigma | None = None
+    plays_wanted_per_image: PlaysWanted | None = None
+    max_images_per_player: MaxImages | None = None
+    catch_trial_share: CatchShare | None = None
+    retire_at_reliability: Unit | None = None
+    consent_text: LongText | None = None
+    instructions_text: LongText | None = None
+    completion_code: Code | None = None
+    screened_out_code: Code | None = None
+    completion_url: Url | None = None
+
+    @model_validator(mode="after")
+    def _required_settings_are_not_cleared(self) -> "CampaignUpdate":
+        for name in self.model_fields_set - NULLABLE_SETTINGS:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class StateChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    state: CampaignState
+
+
+class CampaignOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    state: CampaignState
+    version: int
+    created_at: datetime
+    name: str
+    slug: str
+    image_set_id: int
+    model_id: int
+    top_k: int
+    time_limit_ms: int
+    brush_radius: float
+    brush_softness: float
+    reveal_background: Background
+    background_blur_sigma: float
+    plays_wanted_per_image: int
+    max_images_per_player: int | None
+    catch_trial_share: float
+    retire_at_reliability: float | None
+    consent_text: str
+    instructions_text: str
+    completion_code: str | None
+    screened_out_code: str | None
+    completion_url: str | None
+
+
+class CampaignProgress(BaseModel):
+    """How far a campaign is (the median revealed area is not stored per round yet)."""
+
+    images_total: int
+    images_retired: int
+    rounds: int
+    plays_last_hour: int
+    active_players: int
+    dnn_success_rate: float | None
+
+
+class CampaignSummary(CampaignOut):
+    progress: CampaignProgress
+
+
+class VersionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    settings: dict[str, Any]
+    created_at: datetime
+    created_by: int | None
+
+
+class CampaignDetail(CampaignSummary):
+    versions: list[VersionOut]

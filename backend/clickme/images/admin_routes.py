@@ -1,0 +1,102 @@
+"""Staff routes for image sets: the sets and their images (staff), zip and folder imports
+(admins)."""
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated, BinaryIO
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy.orm import Session
+from starlette.datastructures import UploadFile
+
+from clickme.accounts.deps import AdminUser, StaffMember
+from clickme.core.deps import AppSettings, DbSession
+from clickme.core.errors import ClickmeError
+from clickme.images import service
+from clickme.images.models import ImageSet
+from clickme.images.schemas import (
+    FolderImport,
+    ImageOut,
+    ImageSetOut,
+    ImageSetPage,
+    ImportReportOut,
+    UploadFields,
+)
+from clickme.images.upload import import_zip, resolve_import_folder
+
+PREFIX = "/api/admin/image-sets"
+UPLOAD_PATH = f"{PREFIX}/upload"
+
+router = APIRouter(prefix=PREFIX, tags=["admin"])
+
+
+@dataclass(frozen=True)
+class ZipUpload:
+    file: BinaryIO
+    image_set: str
+
+
+async def zip_upload(request: Request, _admin: AdminUser) -> AsyncIterator[ZipUpload]:
+    """The upload form, read only once the caller is known to be an admin."""
+    async with request.form(max_files=1, max_fields=1) as form:
+        try:
+            fields = UploadFields.model_validate({"set": form.get("set")})
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
+            ) from None
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ClickmeError(422, "invalid_request", "file: attach the zip as the `file` field")
+        yield ZipUpload(file=upload.file, image_set=fields.set)
+
+
+def _report(session: Session, report: service.ImportReport) -> ImportReportOut:
+    image_set = service.find_image_set(session, report.image_set)
+    return ImportReportOut.of(report, image_set.id if image_set else None)
+
+
+@router.get("")
+def list_image_sets(session: DbSession, _staff: StaffMember) -> list[ImageSetOut]:
+    return [ImageSetOut.of(image_set, size) for image_set, size in service.image_set_sizes(session)]
+
+
+@router.get("/{image_set_id}/images")
+def list_set_images(
+    image_set_id: int,
+    session: DbSession,
+    _staff: StaffMember,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> ImageSetPage:
+    image_set = session.get(ImageSet, image_set_id)
+    if image_set is None:
+        raise ClickmeError(404, "image_set_not_found", f"no image set {image_set_id}")
+    images, total = service.image_set_page(session, image_set_id, (page - 1) * per_page, per_page)
+    return ImageSetPage(
+        image_set=ImageSetOut.of(image_set, total),
+        total=total,
+        page=page,
+        per_page=per_page,
+        images=[ImageOut.of(image) for image in images],
+    )
+
+
+@router.post("/upload")
+def upload_zip(
+    upload: Annotated[ZipUpload, Depends(zip_upload)], session: DbSession, settings: AppSettings
+) -> ImportReportOut:
+    """A zip of images in ImageNet naming (multipart: `file`, `set`), imported into the set."""
+    return _report(session, import_zip(session, upload.file, upload.image_set, settings))
+
+
+@router.post("/import-folder")
+def import_server_folder(
+    body: FolderImport, session: DbSession, settings: AppSettings, _admin: AdminUser
+) -> ImportReportOut:
+    """A folder inside CLICKME_IMPORT_ROOT, imported into the set."""
+    folder = resolve_import_folder(settings.import_root, body.path)
+    report = service.import_directory(session, folder, body.set, settings.images_dir)
+    return _report(session, report)

@@ -1,0 +1,61 @@
+"""Staff routes for players: the review table (staff), exclusions and flags (admins)."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from clickme.accounts.deps import AdminUser, StaffMember
+from clickme.core.deps import AppRuntime, DbSession
+from clickme.players import service
+from clickme.players.flags import refresh_flags, resolve_flag
+from clickme.players.review import review_page
+from clickme.players.schemas import (
+    ExclusionIn,
+    ExclusionOut,
+    FlagOut,
+    FlagReport,
+    PlayerReviewPage,
+)
+
+router = APIRouter(prefix="/api/admin/players", tags=["admin"])
+
+
+@router.get("")
+def list_players(
+    session: DbSession,
+    runtime: AppRuntime,
+    _staff: StaffMember,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    flagged: bool = False,
+) -> PlayerReviewPage:
+    return review_page(
+        session, runtime.images, runtime.settings.images_dir, page, per_page, flagged
+    )
+
+
+@router.post("/flags/refresh")
+def refresh_all_flags(session: DbSession, runtime: AppRuntime, _admin: AdminUser) -> FlagReport:
+    """Recompute every player's flags now (also `clickme players flag`)."""
+    return refresh_flags(session, runtime.images, runtime.settings.images_dir)
+
+
+@router.post("/{player_id}/flags/{kind}/resolve")
+def resolve_player_flag(
+    player_id: int, kind: str, session: DbSession, _admin: AdminUser
+) -> FlagOut:
+    return FlagOut.model_validate(resolve_flag(session, player_id, kind))
+
+
+@router.post("/{player_id}/exclude", status_code=201)
+def exclude(
+    player_id: int, body: ExclusionIn, session: DbSession, admin: AdminUser
+) -> ExclusionOut:
+    exclusion = service.exclude_player(session, player_id, body.reason, admin.id)
+    return ExclusionOut.model_validate(exclusion)
+
+
+@router.delete("/{player_id}/exclude", status_code=204)
+def lift_exclusion(player_id: int, session: DbSession, _admin: AdminUser) -> Response:
+    service.lift_exclusion(session, player_id)
+    return Response(status_code=204)

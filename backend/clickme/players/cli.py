@@ -1,0 +1,25 @@
+"""`clickme players`: player quality from the command line."""
+
+import typer
+
+from clickme.core.config import get_settings
+from clickme.core.db import Database
+from clickme.players.flags import refresh_flags
+from clickme.scoring.reveal import PreparedImageCache
+
+app = typer.Typer(help="Players: quality flags.", no_args_is_help=True)
+
+
+@app.command("flag")
+def flag() -> None:
+    """(Re)compute every player's automatic flags; running it again changes nothing."""
+    settings = get_settings()
+    database = Database(settings.resolved_database_url)
+    with database.session() as session:
+        report = refresh_flags(
+            session, PreparedImageCache(settings.image_cache_size), settings.images_dir
+        )
+    database.dispose()
+    typer.echo(
+        f"{report.players} players measured: {report.raised} flags raised, {report.cleared} cleared"
+    )

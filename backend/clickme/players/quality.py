@@ -1,0 +1,239 @@
+"""Player quality: measures from a player's rounds and painted points, and the automatic flags.
+
+Measures are computed image by image, so only one image's masks are in memory at a time. A
+player's map of an image is the mean of their rounds' masks on it (pooled to 56 x 56); the
+consensus is the mean of the other players' maps (excluded players left out). A catch trial
+(an image marked ``is_catch``, one the DNN should get) is passed when the round was won.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clickme.campaigns import service as campaigns
+from clickme.campaigns.models import Campaign
+from clickme.game.models import PointBatch, Round
+from clickme.game.points import unpack_points, xy_of
+from clickme.images.models import Image
+from clickme.players.schemas import PlayerMeasures
+from clickme.players.service import excluded_player_ids
+from clickme.scoring.reveal import PreparedImageCache, RevealRule, render_mask, revealed_fraction
+
+CONSENSUS_SIZE = 56
+_FINISHED = Round.outcome.is_not(None)
+
+
+@dataclass(frozen=True)
+class FlagRules:
+    """When a player gets flagged; the defaults are the issue's."""
+
+    max_mean_revealed: float = 0.8
+    min_interval_cv: float = 0.05
+    min_intervals: int = 50
+    max_speed_px_s: float = 20000.0
+    max_consensus_distance: float = 0.8
+    min_consensus_images: int = 5
+    min_catch_accuracy: float = 0.5
+    min_catch_rounds: int = 4
+
+
+@dataclass
+class _Tally:
+    rounds: int = 0
+    wins: int = 0
+    catch_rounds: int = 0
+    catch_wins: int = 0
+    revealed: list[float] = field(default_factory=list)
+    path_px: float = 0.0
+    span_ms: int = 0
+    first_ms: list[int] = field(default_factory=list)
+    intervals: list[np.ndarray] = field(default_factory=list)
+    distances: list[float] = field(default_factory=list)
+
+    def add_painted_round(self, points: np.ndarray, revealed: float) -> None:
+        times = points["t"].astype(np.int64)
+        self.revealed.append(revealed)
+        self.first_ms.append(int(times[0]))
+        if len(points) >= 2:
+            steps = np.diff(xy_of(points).astype(np.float64), axis=0)
+            self.path_px += float(np.hypot(steps[:, 0], steps[:, 1]).sum())
+            self.span_ms += max(int(times[-1] - times[0]), 1)  # same-ms points: 1 ms at most
+            self.intervals.append(np.diff(times))
+
+    def measures(self) -> PlayerMeasures:
+        intervals = np.concatenate(self.intervals) if self.intervals else np.empty(0)
+        return PlayerMeasures(
+            rounds=self.rounds,
+            success_rate=self.wins / self.rounds if self.rounds else None,
+            mean_revealed=float(np.mean(self.revealed)) if self.revealed else None,
+            speed_px_s=1000 * self.path_px / self.span_ms if self.span_ms else None,
+            first_point_ms=float(np.median(self.first_ms)) if self.first_ms else None,
+            intervals=len(intervals),
+            interval_cv=_variation(intervals),
+            consensus_distance=float(np.mean(self.distances)) if self.distances else None,
+            consensus_images=len(self.distances),
+            catch_rounds=self.catch_rounds,
+            catch_accuracy=self.catch_wins / self.catch_rounds if self.catch_rounds else None,
+        )
+
+
+def _variation(intervals: np.ndarray) -> float | None:
+    """Coefficient of variation; 0 when every interval is 0 (perfectly regular)."""
+    if len(intervals) == 0:
+        return None
+    mean = float(intervals.mean())
+    return float(intervals.std()) / mean if mean > 0 else 0.0
+
+
+def consensus_distance(mine: np.ndarray, consensus: np.ndarray) -> float | None:
+    """1 - Pearson correlation of two maps; None when either is flat (no correlation defined)."""
+    a, b = mine.astype(np.float64).ravel(), consensus.astype(np.float64).ravel()
+    if a.std() == 0 or b.std() == 0:
+        return None
+    return 1.0 - float(np.corrcoef(a, b)[0, 1])
+
+
+def pooled(mask: np.ndarray) -> np.ndarray:
+    """A 224 x 224 mask averaged down to 56 x 56."""
+    block = mask.shape[0] // CONSENSUS_SIZE
+    return mask.reshape(CONSENSUS_SIZE, block, CONSENSUS_SIZE, block).mean(axis=(1, 3))
+
+
+def _points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
+    rows = session.execute(
+        select(PointBatch.round_id, PointBatch.data)
+        .where(PointBatch.round_id.in_(round_ids))
+        .order_by(PointBatch.round_id, PointBatch.seq)
+    ).all()
+    return {
+        round_id: unpack_points([row.data for row in batches])
+        for round_id, batches in groupby(rows, key=lambda row: row.round_id)
+    }
+
+
+class _ImageMeasurer:
+    """Renders every painted round of one image at a time and tallies the measured players."""
+
+    def __init__(
+        self, session: Session, images: PreparedImageCache, images_dir: Path, excluded: set[int]
+    ) -> None:
+        self.session = session
+        self.images = images
+        self.images_dir = images_dir
+        self.excluded = excluded
+        self.rules: dict[int, RevealRule] = {}
+
+    def _rule(self, campaign_id: int) -> RevealRule:
+        if campaign_id not in self.rules:
+            campaign = self.session.get_one(Campaign, campaign_id)
+            self.rules[campaign_id] = campaigns.reveal_rule(campaign)
+        return self.rules[campaign_id]
+
+    def tally(self, image_id: int, tallies: dict[int, _Tally]) -> None:
+        image = self.session.get_one(Image, image_id)
+        rounds = [
+            row
+            for row in self.session.execute(
+                select(Round.id, Round.player_id, Round.campaign_id).where(
+                    Round.image_id == image_id, _FINISHED, Round.n_points > 0
+                )
+            ).all()
+            if row.player_id in tallies or row.player_id not in self.excluded
+        ]
+        points = _points_by_round(self.session, [row.id for row in rounds])
+        maps: dict[int, list[np.ndarray]] = defaultdict(list)
+        for row in rounds:
+            rule = self._rule(row.campaign_id)
+            prepared = self.images.get(self.images_dir / image.file_name, rule)
+            mask = render_mask(xy_of(points[row.id]), prepared, rule)
+            maps[row.player_id].append(pooled(mask))
+            if row.player_id in tallies:
+                tallies[row.player_id].add_painted_round(points[row.id], revealed_fraction(mask))
+        self._tally_consensus({p: np.mean(m, axis=0) for p, m in maps.items()}, tallies)
+
+    def _tally_consensus(self, maps: dict[int, np.ndarray], tallies: dict[int, _Tally]) -> None:
+        voters = [p for p in maps if p not in self.excluded]
+        total = np.sum([maps[p] for p in voters], axis=0) if voters else None
+        for player_id in maps.keys() & tallies.keys():
+            others = len(voters) - (player_id in voters)
+            if total is None or others == 0:
+                continue
+            own = maps[player_id] if player_id in voters else 0
+            distance = consensus_distance(maps[player_id], (total - own) / others)
+            if distance is not None:
+                tallies[player_id].distances.append(distance)
+
+
+def measure_players(
+    session: Session, images: PreparedImageCache, images_dir: Path, player_ids: Collection[int]
+) -> dict[int, PlayerMeasures]:
+    """Every measure of each player, from their finished rounds."""
+    tallies = {player_id: _Tally() for player_id in player_ids}
+    if not tallies:
+        return {}
+    rows = session.execute(
+        select(Round.player_id, Round.image_id, Round.outcome, Round.n_points, Image.is_catch)
+        .join(Image, Image.id == Round.image_id)
+        .where(Round.player_id.in_(tallies), _FINISHED)
+    ).all()
+    for row in rows:
+        tally, won = tallies[row.player_id], row.outcome == "correct"
+        tally.rounds += 1
+        tally.wins += won
+        tally.catch_rounds += row.is_catch
+        tally.catch_wins += row.is_catch and won
+    measurer = _ImageMeasurer(session, images, images_dir, excluded_player_ids(session))
+    for image_id in sorted({row.image_id for row in rows if row.n_points}):
+        measurer.tally(image_id, tallies)
+    return {player_id: tally.measures() for player_id, tally in tallies.items()}
+
+
+def flags_for(measures: PlayerMeasures, rules: FlagRules = FlagRules()) -> dict[str, str]:
+    """The flags the measures raise: kind -> reason."""
+    flags: dict[str, str] = {}
+    if measures.mean_revealed is not None and measures.mean_revealed > rules.max_mean_revealed:
+        flags["paints_everything"] = (
+            f"paints {measures.mean_revealed:.0%} of the image on average "
+            f"(over {rules.max_mean_revealed:.0%})"
+        )
+    timing = []
+    cv = measures.interval_cv
+    if cv is not None and measures.intervals >= rules.min_intervals and cv < rules.min_interval_cv:
+        timing.append(
+            f"point intervals too regular (variation {cv:.3f} over {measures.intervals} "
+            f"intervals, under {rules.min_interval_cv})"
+        )
+    if measures.speed_px_s is not None and measures.speed_px_s > rules.max_speed_px_s:
+        timing.append(
+            f"paints impossibly fast ({measures.speed_px_s:,.0f} px/s, "
+            f"over {rules.max_speed_px_s:,.0f})"
+        )
+    if timing:
+        flags["bot_timing"] = "; ".join(timing)
+    catch = measures.catch_accuracy
+    if (
+        catch is not None
+        and measures.catch_rounds >= rules.min_catch_rounds
+        and catch < rules.min_catch_accuracy
+    ):
+        flags["fails_catch_trials"] = (
+            f"the DNN got only {catch:.0%} of {measures.catch_rounds} catch trials "
+            f"(under {rules.min_catch_accuracy:.0%})"
+        )
+    distance = measures.consensus_distance
+    if (
+        distance is not None
+        and measures.consensus_images >= rules.min_consensus_images
+        and distance > rules.max_consensus_distance
+    ):
+        flags["far_from_consensus"] = (
+            f"maps far from the other players' (1 - r = {distance:.2f} over "
+            f"{measures.consensus_images} images, over {rules.max_consensus_distance})"
+        )
+    return flags

@@ -1,0 +1,505 @@
+// The ClickMe staff console: sign-in, campaigns, a campaign's detail, players, image sets, models.
+// Admins may change things; researchers see the same pages without the buttons that write.
+
+import { staffApi } from "./api.js";
+import {
+  clearFormErrors,
+  fillCampaignChoices,
+  fillForm,
+  formChanges,
+  formSettings,
+  renderCampaignDetail,
+  renderCampaignTable,
+  showFormErrors,
+  slugify,
+} from "./campaigns.js";
+import { fillSelect } from "./dom.js";
+import {
+  IMAGES_PER_PAGE,
+  imageSetChoice,
+  renderImageSetPage,
+  renderImageSets,
+  renderImportReport,
+} from "./images.js";
+import { renderEvaluation, renderModels, renderTry } from "./models.js";
+import { renderPlayers } from "./players.js";
+
+const byId = (id) => document.getElementById(id);
+const VIEWS = [
+  "loading-view",
+  "login-view",
+  "campaigns-view",
+  "campaign-view",
+  "players-view",
+  "images-view",
+  "image-set-view",
+  "models-view",
+];
+
+const ui = {
+  tabs: byId("tabs"),
+  who: byId("who"),
+  notice: byId("notice"),
+  loginForm: byId("login-form"),
+  loginError: byId("login-error"),
+  campaignsBody: byId("campaigns-body"),
+  campaignsEmpty: byId("campaigns-empty"),
+  campaignForm: byId("campaign-form"),
+  campaignFormError: byId("campaign-form-error"),
+  campaignView: byId("campaign-view"),
+  playersBody: byId("players-body"),
+  playersSummary: byId("players-summary"),
+  playersPage: byId("players-page"),
+  flaggedOnly: byId("flagged-only"),
+  ask: byId("ask-dialog"),
+  uploadForm: byId("upload-form"),
+  folderForm: byId("folder-form"),
+  importError: byId("import-error"),
+  importReport: byId("import-report"),
+  imageSetView: byId("image-set-view"),
+  accuracyForm: byId("accuracy-form"),
+  tryForm: byId("try-form"),
+};
+
+const state = {
+  me: null,
+  campaigns: [],
+  editing: null, // the campaign the form edits; null: the form creates one
+  playersPage: 1,
+  slugEdited: false,
+  loads: 0,
+};
+
+const isAdmin = () => state.me !== null && state.me.role === "admin";
+
+function showView(id) {
+  for (const view of VIEWS) byId(view).hidden = view !== id;
+}
+
+function notify(message) {
+  ui.notice.textContent = message;
+  ui.notice.hidden = !message;
+}
+
+/** Asks to confirm in a dialog (with `reason`: a reason must be typed); null when cancelled. */
+function ask({ title, text, confirm, reason = false }) {
+  byId("ask-title").textContent = title;
+  byId("ask-text").textContent = text;
+  byId("ask-confirm").textContent = confirm;
+  byId("ask-reason-box").hidden = !reason;
+  byId("ask-reason").value = "";
+  byId("ask-error").hidden = true;
+  ui.ask.dataset.needsReason = reason ? "yes" : "no";
+  ui.ask.returnValue = "";
+  ui.ask.showModal();
+  (reason ? byId("ask-reason") : byId("ask-confirm")).focus();
+  return new Promise((resolve) => {
+    ui.ask.addEventListener(
+      "close",
+      () => resolve(ui.ask.returnValue === "ok" ? byId("ask-reason").value.trim() : null),
+      { once: true },
+    );
+  });
+}
+
+function onAskSubmit(event) {
+  const confirming = event.submitter && event.submitter.value === "ok";
+  if (confirming && ui.ask.dataset.needsReason === "yes" && !byId("ask-reason").value.trim()) {
+    event.preventDefault();
+    byId("ask-error").textContent = "Please give a reason: it is kept with the decision.";
+    byId("ask-error").hidden = false;
+  }
+}
+
+/**
+ * Loads a view's data; resolves undefined when the call failed or a later load started meanwhile
+ * (its answer would be stale), so only the latest load renders.
+ */
+async function load(call) {
+  const ticket = ++state.loads;
+  const data = await guarded(call);
+  return ticket === state.loads ? data : undefined;
+}
+
+/** Runs a call to the API; a lost session leads back to sign-in, other errors to the notice. */
+async function guarded(call) {
+  try {
+    return await call();
+  } catch (error) {
+    if (error.status === 401) {
+      signedOut();
+    } else {
+      notify(error.message);
+    }
+    return undefined;
+  }
+}
+
+function signedIn(me) {
+  state.me = me;
+  byId("who-email").textContent = me.email;
+  byId("who-role").textContent = me.role;
+  ui.who.hidden = false;
+  ui.tabs.hidden = false;
+  for (const button of document.querySelectorAll("[data-admin-only]")) button.hidden = !isAdmin();
+  route();
+}
+
+function signedOut() {
+  state.me = null;
+  ui.who.hidden = true;
+  ui.tabs.hidden = true;
+  notify("");
+  showView("login-view");
+  byId("login-email").focus();
+}
+
+async function login(event) {
+  event.preventDefault();
+  const submit = ui.loginForm.querySelector("button[type=submit]");
+  submit.disabled = true;
+  ui.loginError.hidden = true;
+  try {
+    const me = await staffApi.login(byId("login-email").value, byId("login-password").value);
+    byId("login-password").value = "";
+    signedIn(me);
+  } catch (error) {
+    ui.loginError.textContent =
+      error.code === "bad_credentials" ? "Wrong email or password." : error.message;
+    ui.loginError.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+async function logout() {
+  await guarded(() => staffApi.logout());
+  signedOut();
+}
+
+function markTab(section) {
+  for (const tab of ui.tabs.querySelectorAll("a")) {
+    if (tab.dataset.section === section) tab.setAttribute("aria-current", "page");
+    else tab.removeAttribute("aria-current");
+  }
+}
+
+/**
+ * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #images,
+ * #images/<id> or #models.
+ */
+function route() {
+  if (state.me === null) return;
+  notify("");
+  const [section, id] = window.location.hash.replace(/^#/, "").split("/");
+  if (section === "players") {
+    markTab("players");
+    showPlayers();
+  } else if (section === "images") {
+    markTab("images");
+    if (id) showImageSet(Number(id), 1);
+    else showImages();
+  } else if (section === "models") {
+    markTab("models");
+    showModels();
+  } else if (section === "campaigns" && id) {
+    markTab("campaigns");
+    showCampaign(Number(id));
+  } else {
+    markTab("campaigns");
+    showCampaigns();
+  }
+}
+
+async function showCampaigns() {
+  showView("campaigns-view");
+  const campaigns = await load(() => staffApi.campaigns());
+  if (campaigns === undefined) return;
+  state.campaigns = campaigns;
+  renderCampaignTable(ui.campaignsBody, ui.campaignsEmpty, campaigns, isAdmin(), changeState);
+}
+
+const campaignActions = {
+  get canWrite() {
+    return isAdmin();
+  },
+  changeState: (campaign, newState) => changeState(campaign, newState),
+  edit: (campaign) => openCampaignForm(campaign),
+};
+
+async function showCampaign(id) {
+  const campaign = await load(() => staffApi.campaign(id));
+  if (campaign === undefined) return;
+  renderCampaignDetail(ui.campaignView, campaign, campaignActions);
+  showView("campaign-view");
+}
+
+async function changeState(campaign, newState) {
+  if (newState === "completed") {
+    const answer = await ask({
+      title: `Complete ${campaign.name}?`,
+      text: "Nobody can play a completed campaign again, and its settings are frozen.",
+      confirm: "Complete it",
+    });
+    if (answer === null) return;
+  }
+  const changed = await guarded(() => staffApi.changeState(campaign.id, newState));
+  if (changed !== undefined) route();
+}
+
+const FORM_TEXTS = {
+  create: {
+    title: "New campaign",
+    note: "A new campaign starts as a draft: nobody plays it until you start it.",
+    save: "Create campaign",
+  },
+  edit: {
+    title: "Edit settings",
+    note: "Changing a game setting of a started campaign makes a new version of it.",
+    save: "Save changes",
+  },
+};
+
+/**
+ * Opens the campaign form: to edit `campaign` (in its page), or to create one (in the list, its
+ * image set and model taken from the newest campaign).
+ */
+async function openCampaignForm(campaign = null) {
+  const form = ui.campaignForm;
+  const texts = FORM_TEXTS[campaign ? "edit" : "create"];
+  const choices = await guarded(() => Promise.all([staffApi.imageSets(), staffApi.models()]));
+  if (choices === undefined) return;
+  fillCampaignChoices(form, ...choices);
+  form.reset();
+  clearFormErrors(form, ui.campaignFormError);
+  state.editing = campaign;
+  state.slugEdited = campaign !== null;
+  byId("campaign-form-title").textContent = texts.title;
+  byId("campaign-form-note").textContent = texts.note;
+  byId("campaign-save").textContent = texts.save;
+  if (campaign) {
+    fillForm(form, campaign);
+    ui.campaignView.querySelector(".view-head").after(form);
+  } else {
+    const newest = state.campaigns.reduce((a, b) => (a && a.id > b.id ? a : b), null);
+    if (newest) {
+      form.elements.image_set_id.value = String(newest.image_set_id);
+      form.elements.model_id.value = String(newest.model_id);
+    }
+    byId("campaigns-table-wrap").before(form);
+  }
+  form.hidden = false;
+  form.elements.name.focus();
+}
+
+async function saveCampaign(event) {
+  event.preventDefault();
+  const form = ui.campaignForm;
+  const submit = form.querySelector("button[type=submit]");
+  const editing = state.editing;
+  submit.disabled = true;
+  try {
+    if (editing) {
+      await staffApi.updateCampaign(editing.id, formChanges(form, editing));
+    } else {
+      await staffApi.createCampaign(formSettings(form));
+    }
+    form.hidden = true;
+    await (editing ? showCampaign(editing.id) : showCampaigns());
+  } catch (error) {
+    if (error.status === 401) signedOut();
+    else showFormErrors(form, ui.campaignFormError, error);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
+const playerActions = {
+  get canWrite() {
+    return isAdmin();
+  },
+  async exclude(player) {
+    const reason = await ask({
+      title: `Exclude ${player.display_name}?`,
+      text: "Their data stays stored but every export leaves it out. You can reinstate them.",
+      confirm: "Exclude",
+      reason: true,
+    });
+    if (reason === null) return;
+    if ((await guarded(() => staffApi.exclude(player.id, reason))) !== undefined) showPlayers();
+  },
+  async reinstate(player) {
+    await guarded(() => staffApi.reinstate(player.id));
+    showPlayers();
+  },
+  async resolveFlag(player, flag) {
+    if ((await guarded(() => staffApi.resolveFlag(player.id, flag.kind))) !== undefined) {
+      showPlayers();
+    }
+  },
+};
+
+async function showPlayers() {
+  showView("players-view");
+  const page = await load(() => staffApi.players(state.playersPage, ui.flaggedOnly.checked));
+  if (page === undefined) return;
+  const pages = Math.max(1, Math.ceil(page.total / page.per_page));
+  ui.playersSummary.textContent = `${page.total} player${page.total === 1 ? "" : "s"}${
+    ui.flaggedOnly.checked ? " with an open flag" : ""
+  }.`;
+  ui.playersPage.textContent = `Page ${page.page} of ${pages}`;
+  byId("players-prev").disabled = page.page <= 1;
+  byId("players-next").disabled = page.page >= pages;
+  renderPlayers(ui.playersBody, page.players, playerActions);
+}
+
+function turnPlayersPage(step) {
+  state.playersPage = Math.max(1, state.playersPage + step);
+  showPlayers();
+}
+
+async function refreshFlags() {
+  const report = await guarded(() => staffApi.refreshFlags());
+  if (report === undefined) return;
+  await showPlayers();
+  notify(
+    `Flags recomputed for ${report.players} players: ` +
+      `${report.raised} raised, ${report.cleared} cleared.`,
+  );
+}
+
+async function showImages() {
+  showView("images-view");
+  const imageSets = await load(() => staffApi.imageSets());
+  if (imageSets === undefined) return;
+  renderImageSets(byId("image-sets-body"), byId("image-sets-empty"), imageSets);
+}
+
+async function showImageSet(id, page) {
+  const images = await load(() => staffApi.imageSetPage(id, page, IMAGES_PER_PAGE));
+  if (images === undefined) return;
+  renderImageSetPage(ui.imageSetView, images, (next) => showImageSet(id, next));
+  showView("image-set-view");
+}
+
+/** Runs an import from one of the image forms; shows its report, or why it was refused. */
+async function runImport(form, call) {
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  submit.dataset.label = submit.textContent;
+  submit.textContent = "Importing\u2026";
+  ui.importError.hidden = true;
+  ui.importReport.hidden = true;
+  try {
+    renderImportReport(ui.importReport, await call());
+    form.reset();
+    await showImages();
+  } catch (error) {
+    if (error.status === 401) {
+      signedOut();
+      return;
+    }
+    ui.importError.textContent = error.message;
+    ui.importError.hidden = false;
+  } finally {
+    submit.disabled = false;
+    submit.textContent = submit.dataset.label;
+  }
+}
+
+function uploadZip(event) {
+  event.preventDefault();
+  const form = ui.uploadForm;
+  if (!form.elements.file.files.length || !form.elements.set.value.trim()) {
+    ui.importError.textContent = "Choose a zip file and name the image set.";
+    ui.importError.hidden = false;
+    return;
+  }
+  runImport(form, () => staffApi.uploadZip(new FormData(form)));
+}
+
+function importFolder(event) {
+  event.preventDefault();
+  const { path, set } = ui.folderForm.elements;
+  runImport(ui.folderForm, () => staffApi.importFolder(path.value.trim(), set.value.trim()));
+}
+
+async function showModels() {
+  showView("models-view");
+  const loaded = await load(() => Promise.all([staffApi.models(), staffApi.imageSets()]));
+  if (loaded === undefined) return;
+  const [models, imageSets] = loaded;
+  renderModels(byId("models-body"), models);
+  const modelChoices = models.map((model) => [model.name, `${model.name} ${model.version}`]);
+  fillSelect(ui.accuracyForm.elements.model, modelChoices);
+  fillSelect(ui.tryForm.elements.model, modelChoices);
+  fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));
+}
+
+async function computeAccuracy(event) {
+  event.preventDefault();
+  const { model, image_set: imageSet } = ui.accuracyForm.elements;
+  const submit = ui.accuracyForm.querySelector("button[type=submit]");
+  const result = byId("accuracy-result");
+  submit.disabled = true;
+  result.textContent = "Computing: every image of the set goes through the DNN\u2026";
+  result.hidden = false;
+  const evaluation = await guarded(() =>
+    staffApi.computeAccuracy(model.value, Number(imageSet.value)),
+  );
+  submit.disabled = false;
+  if (evaluation === undefined) {
+    result.hidden = true;
+    return;
+  }
+  await showModels();
+  renderEvaluation(result, evaluation);
+}
+
+async function tryModel(event) {
+  event.preventDefault();
+  const { model, image_id: imageId } = ui.tryForm.elements;
+  const tried = await guarded(() => staffApi.tryModel(model.value, Number(imageId.value)));
+  if (tried !== undefined) renderTry(byId("try-result"), tried);
+}
+
+function bindEvents() {
+  ui.loginForm.addEventListener("submit", login);
+  byId("logout-button").addEventListener("click", logout);
+  window.addEventListener("hashchange", route);
+  byId("campaign-new").addEventListener("click", () => openCampaignForm());
+  byId("campaign-cancel").addEventListener("click", () => {
+    ui.campaignForm.hidden = true;
+  });
+  ui.campaignForm.addEventListener("submit", saveCampaign);
+  ui.campaignForm.elements.name.addEventListener("input", (event) => {
+    if (!state.slugEdited) ui.campaignForm.elements.slug.value = slugify(event.target.value);
+  });
+  ui.campaignForm.elements.slug.addEventListener("input", () => {
+    state.slugEdited = true;
+  });
+  byId("ask-form").addEventListener("submit", onAskSubmit);
+  ui.flaggedOnly.addEventListener("change", () => {
+    state.playersPage = 1;
+    showPlayers();
+  });
+  byId("players-prev").addEventListener("click", () => turnPlayersPage(-1));
+  byId("players-next").addEventListener("click", () => turnPlayersPage(1));
+  byId("refresh-flags").addEventListener("click", refreshFlags);
+  ui.uploadForm.addEventListener("submit", uploadZip);
+  ui.folderForm.addEventListener("submit", importFolder);
+  ui.accuracyForm.addEventListener("submit", computeAccuracy);
+  ui.tryForm.addEventListener("submit", tryModel);
+}
+
+async function start() {
+  bindEvents();
+  try {
+    signedIn(await staffApi.me());
+  } catch (error) {
+    if (error.status === 401) signedOut();
+    else notify(`Cannot reach the server: ${error.message}`);
+  }
+}
+
+start();

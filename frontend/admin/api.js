@@ -1,0 +1,52 @@
+// The staff API of docs/api.md: the session's CSRF token goes with every state-changing request.
+
+import { request } from "../api.js";
+
+const PLAYERS_PER_PAGE = 50;
+
+let csrfToken = "";
+
+function remember(me) {
+  csrfToken = me.csrf_token;
+  return me;
+}
+
+function write(method, path, body) {
+  return request(method, path, body, { "X-CSRF-Token": csrfToken });
+}
+
+export const staffApi = {
+  playersPerPage: PLAYERS_PER_PAGE,
+  me: async () => remember(await request("GET", "/api/staff/me")),
+  login: async (email, password) =>
+    remember(await request("POST", "/api/staff/login", { email, password })),
+  logout: () => write("POST", "/api/staff/logout"),
+  campaigns: () => request("GET", "/api/admin/campaigns"),
+  campaign: (id) => request("GET", `/api/admin/campaigns/${id}`),
+  createCampaign: (settings) => write("POST", "/api/admin/campaigns", settings),
+  updateCampaign: (id, changes) => write("PATCH", `/api/admin/campaigns/${id}`, changes),
+  changeState: (id, state) => write("POST", `/api/admin/campaigns/${id}/state`, { state }),
+  players: (page, flaggedOnly) =>
+    request(
+      "GET",
+      `/api/admin/players?page=${page}&per_page=${PLAYERS_PER_PAGE}&flagged=${flaggedOnly}`,
+    ),
+  exclude: (playerId, reason) =>
+    write("POST", `/api/admin/players/${playerId}/exclude`, { reason }),
+  reinstate: (playerId) => write("DELETE", `/api/admin/players/${playerId}/exclude`),
+  refreshFlags: () => write("POST", "/api/admin/players/flags/refresh"),
+  resolveFlag: (playerId, kind) =>
+    write("POST", `/api/admin/players/${playerId}/flags/${encodeURIComponent(kind)}/resolve`),
+  imageSets: () => request("GET", "/api/admin/image-sets"),
+  imageSetPage: (id, page, perPage) =>
+    request("GET", `/api/admin/image-sets/${id}/images?page=${page}&per_page=${perPage}`),
+  uploadZip: (formData) => write("POST", "/api/admin/image-sets/upload", formData),
+  importFolder: (path, set) => write("POST", "/api/admin/image-sets/import-folder", { path, set }),
+  models: () => request("GET", "/api/admin/models"),
+  computeAccuracy: (name, imageSetId) =>
+    write("POST", `/api/admin/models/${encodeURIComponent(name)}/accuracy`, {
+      image_set_id: imageSetId,
+    }),
+  tryModel: (name, imageId) =>
+    request("GET", `/api/admin/models/${encodeURIComponent(name)}/try?image_id=${imageId}`),
+};

@@ -1,0 +1,390 @@
+// Campaigns: the table with progress and state buttons, the new-campaign form, the detail view.
+
+import { barChart, progressRows } from "./chart.js";
+import { chooseOption, dateTime, el, fillSelect, percent } from "./dom.js";
+import { imageSetChoice } from "./images.js";
+
+/** The transitions the API allows from each state, as (new state, button label). */
+const STATE_ACTIONS = {
+  draft: [["active", "Start"]],
+  active: [
+    ["paused", "Pause"],
+    ["completed", "Complete"],
+  ],
+  paused: [
+    ["active", "Resume"],
+    ["completed", "Complete"],
+  ],
+  completed: [],
+};
+
+/** Error codes of the API that concern one field of the form. */
+const FIELD_OF_CODE = {
+  slug_taken: "slug",
+  image_set_not_found: "image_set_id",
+  model_not_found: "model_id",
+};
+
+const PATTERN_HINTS = {
+  slug: "use lowercase letters, digits and single hyphens (e.g. spring-study)",
+  completion_url: "an http:// or https:// address",
+  completion_code: "no spaces",
+  screened_out_code: "no spaces",
+};
+
+const SETTINGS_SHOWN = [
+  ["image_set_id", "Image set id"],
+  ["model_id", "DNN model id"],
+  ["top_k", "Top-k"],
+  ["time_limit_ms", "Time limit (ms)"],
+  ["brush_radius", "Brush radius (of the shorter side)"],
+  ["brush_softness", "Brush softness"],
+  ["reveal_background", "Hidden parts look"],
+  ["background_blur_sigma", "Blur sigma"],
+  ["plays_wanted_per_image", "Plays wanted per image"],
+  ["max_images_per_player", "Max images per player"],
+  ["catch_trial_share", "Share of catch trials"],
+  ["retire_at_reliability", "Retire at reliability"],
+  ["completion_url", "Completion URL"],
+  ["completion_code", "Completion code"],
+  ["screened_out_code", "Screened-out code"],
+];
+
+export function playerLink(campaign) {
+  return `/?campaign=${encodeURIComponent(campaign.slug)}`;
+}
+
+function stateBadge(state) {
+  return el("span", { class: `badge state-${state}` }, state);
+}
+
+/** The campaign's state with, for admins, a button for each allowed transition. */
+function stateControls(campaign, canWrite, onChangeState) {
+  const buttons = canWrite
+    ? STATE_ACTIONS[campaign.state].map(([state, label]) =>
+        el(
+          "button",
+          {
+            type: "button",
+            class: state === "completed" ? "small ghost danger" : "small secondary",
+            onclick: () => onChangeState(campaign, state),
+          },
+          label,
+        ),
+      )
+    : [];
+  return el(
+    "div",
+    { class: "state-controls", testid: `campaign-state-${campaign.slug}` },
+    stateBadge(campaign.state),
+    buttons,
+  );
+}
+
+function retiredCell(progress) {
+  const fraction = progress.images_total ? progress.images_retired / progress.images_total : 0;
+  return el(
+    "td",
+    { class: "retired" },
+    el("span", {}, `${progress.images_retired} / ${progress.images_total}`),
+    el(
+      "span",
+      { class: "minibar", "aria-hidden": "true" },
+      el("span", { style: `width: ${(fraction * 100).toFixed(1)}%` }),
+    ),
+  );
+}
+
+function campaignRow(campaign, canWrite, onChangeState) {
+  const { progress } = campaign;
+  return el(
+    "tr",
+    { "data-slug": campaign.slug },
+    el(
+      "td",
+      {},
+      el("a", { href: `#campaigns/${campaign.id}`, class: "strong" }, campaign.name),
+      el("div", { class: "muted small" }, campaign.slug),
+    ),
+    el("td", {}, stateControls(campaign, canWrite, onChangeState)),
+    el("td", { class: "num" }, String(campaign.version)),
+    retiredCell(progress),
+    el("td", { class: "num", testid: `campaign-rounds-${campaign.slug}` }, String(progress.rounds)),
+    el("td", { class: "num" }, String(progress.plays_last_hour)),
+    el("td", { class: "num" }, String(progress.active_players)),
+    el("td", { class: "num" }, percent(progress.dnn_success_rate)),
+  );
+}
+
+/** Fills the campaigns table. */
+export function renderCampaignTable(body, empty, campaigns, canWrite, onChangeState) {
+  body.replaceChildren(...campaigns.map((c) => campaignRow(c, canWrite, onChangeState)));
+  empty.hidden = campaigns.length > 0;
+}
+
+/** Settings an empty field clears (sent as null); other empty fields are left out. */
+const CLEARABLE = new Set([
+  "max_images_per_player",
+  "completion_url",
+  "completion_code",
+  "screened_out_code",
+]);
+const TEXTS = new Set(["consent_text", "instructions_text"]);
+
+function settingFields(form) {
+  return Array.from(form.elements).filter((field) => field.name);
+}
+
+/** A field's value for the API: a number for number inputs (and data-number selects), null when
+ * empty. */
+function fieldValue(field) {
+  const raw = field.value.trim();
+  if (raw === "") return null;
+  return field.type === "number" || "number" in field.dataset ? Number(raw) : raw;
+}
+
+/** A new campaign's settings: empty fields are left out (the API's defaults apply). */
+export function formSettings(form) {
+  const settings = {};
+  for (const field of settingFields(form)) {
+    const value = fieldValue(field);
+    if (value !== null) settings[field.name] = value;
+  }
+  return settings;
+}
+
+/** The settings the form changes on `campaign` (an emptied optional setting: null). */
+export function formChanges(form, campaign) {
+  const changes = {};
+  for (const field of settingFields(form)) {
+    let value = fieldValue(field);
+    if (value === null && TEXTS.has(field.name)) value = "";
+    if (value === null && !CLEARABLE.has(field.name)) continue;
+    if (value !== campaign[field.name]) changes[field.name] = value;
+  }
+  return changes;
+}
+
+/** Puts a campaign's settings into the form. */
+export function fillForm(form, campaign) {
+  for (const field of settingFields(form)) {
+    const value = campaign[field.name];
+    if (field.tagName === "SELECT") chooseOption(field, value, `#${value}`);
+    else field.value = value === null || value === undefined ? "" : String(value);
+  }
+}
+
+/** The image sets and models the form offers, from the image-set and model lists. */
+export function fillCampaignChoices(form, imageSets, models) {
+  fillSelect(form.elements.image_set_id, imageSets.map(imageSetChoice));
+  fillSelect(
+    form.elements.model_id,
+    models.map((model) => [model.id, `${model.name} ${model.version}`]),
+  );
+}
+
+function fieldMessage(name, message) {
+  return message.startsWith("String should match pattern") && PATTERN_HINTS[name]
+    ? PATTERN_HINTS[name]
+    : message;
+}
+
+export function clearFormErrors(form, general) {
+  for (const error of form.querySelectorAll(".field-error")) error.remove();
+  for (const field of form.querySelectorAll("[aria-invalid]")) {
+    field.removeAttribute("aria-invalid");
+  }
+  general.hidden = true;
+  general.textContent = "";
+}
+
+function markField(form, name, message) {
+  const field = form.elements.namedItem(name);
+  if (!field || !field.closest(".field")) return false;
+  field.setAttribute("aria-invalid", "true");
+  const error = el(
+    "p",
+    { class: "field-error", role: "alert", testid: `field-error-${name}` },
+    fieldMessage(name, message),
+  );
+  field.closest(".field").append(error);
+  return true;
+}
+
+/** Shows the API's refusal next to the fields it names, the rest above the buttons. */
+export function showFormErrors(form, general, error) {
+  clearFormErrors(form, general);
+  const unplaced = [];
+  if (error.details && error.details.length) {
+    for (const detail of error.details) {
+      const name = detail.loc.filter((part) => part !== "body").join(".");
+      if (!markField(form, name, detail.msg)) {
+        unplaced.push(name ? `${name}: ${detail.msg}` : detail.msg);
+      }
+    }
+  } else if (!markField(form, FIELD_OF_CODE[error.code], error.message)) {
+    unplaced.push(error.message);
+  }
+  if (unplaced.length) {
+    general.textContent = unplaced.join("; ");
+    general.hidden = false;
+  }
+  const first = form.querySelector("[aria-invalid]");
+  if (first) first.focus();
+}
+
+/** A slug proposed from a name: lowercase words joined by hyphens. */
+export function slugify(name) {
+  return name
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 100);
+}
+
+function settingValue(value) {
+  return value === null || value === undefined || value === ""
+    ? el("span", { class: "muted" }, "none")
+    : String(value);
+}
+
+function settingsList(campaign) {
+  return el(
+    "dl",
+    { class: "settings" },
+    SETTINGS_SHOWN.flatMap(([key, label]) => [
+      el("dt", {}, label),
+      el("dd", {}, settingValue(campaign[key])),
+    ]),
+  );
+}
+
+function textBlock(title, text) {
+  return el(
+    "div",
+    { class: "text-block" },
+    el("h3", {}, title),
+    text ? el("p", { class: "pre" }, text) : el("p", { class: "muted" }, "The game's own text."),
+  );
+}
+
+function changedSettings(version, previous) {
+  if (!previous) return "first version";
+  const keys = Object.keys(version.settings).filter(
+    (key) => JSON.stringify(version.settings[key]) !== JSON.stringify(previous.settings[key]),
+  );
+  return keys.length
+    ? keys
+        .map((key) => `${key}: ${previous.settings[key]} \u2192 ${version.settings[key]}`)
+        .join(", ")
+    : "no game setting changed";
+}
+
+function versionsTable(versions) {
+  if (!versions.length) {
+    return el(
+      "p",
+      { class: "muted" },
+      "No version yet: version 1 is recorded when the campaign starts.",
+    );
+  }
+  const sorted = [...versions].sort((a, b) => a.version - b.version);
+  const rows = sorted.map((version, index) =>
+    el(
+      "tr",
+      {},
+      el("td", { class: "num" }, String(version.version)),
+      el("td", {}, dateTime(version.created_at)),
+      el("td", {}, version.created_by === null ? "system" : `staff #${version.created_by}`),
+      el("td", {}, changedSettings(version, sorted[index - 1])),
+    ),
+  );
+  return el(
+    "table",
+    { class: "data compact", testid: "campaign-versions" },
+    el(
+      "thead",
+      {},
+      el("tr", {}, ["Version", "Since", "By", "Changes"].map((h) => el("th", { scope: "col" }, h))),
+    ),
+    el("tbody", {}, rows.reverse()),
+  );
+}
+
+function stat(label, value) {
+  return el(
+    "div",
+    { class: "stat" },
+    el("span", { class: "stat-value" }, value),
+    el("span", { class: "stat-label" }, label),
+  );
+}
+
+/**
+ * The campaign's page: state, progress chart, settings, texts and versions; `actions`:
+ * {canWrite, changeState(campaign, state), edit(campaign)}.
+ */
+export function renderCampaignDetail(view, campaign, actions) {
+  const { progress } = campaign;
+  const editable = actions.canWrite && campaign.state !== "completed";
+  view.replaceChildren(
+    el("a", { href: "#campaigns", class: "back" }, "\u2190 All campaigns"),
+    el(
+      "div",
+      { class: "view-head" },
+      el("h1", {}, campaign.name),
+      stateControls(campaign, actions.canWrite, actions.changeState),
+      editable
+        ? el(
+            "button",
+            {
+              type: "button",
+              class: "ghost",
+              testid: "campaign-edit",
+              onclick: () => actions.edit(campaign),
+            },
+            "Edit settings",
+          )
+        : null,
+    ),
+    el(
+      "p",
+      { class: "muted" },
+      "Players' link: ",
+      el(
+        "a",
+        { href: playerLink(campaign), target: "_blank", rel: "noopener" },
+        playerLink(campaign),
+      ),
+      ` \u00b7 version ${campaign.version} \u00b7 created ${dateTime(campaign.created_at)}`,
+    ),
+    el(
+      "section",
+      { class: "card" },
+      el("h2", {}, "Progress"),
+      el(
+        "div",
+        { class: "stats" },
+        stat("rounds", String(progress.rounds)),
+        stat("plays in the last hour", String(progress.plays_last_hour)),
+        stat("players active now", String(progress.active_players)),
+        stat("DNN success", percent(progress.dnn_success_rate)),
+      ),
+      barChart(progressRows(campaign), `Progress of ${campaign.name}`),
+    ),
+    el(
+      "div",
+      { class: "columns" },
+      el("section", { class: "card" }, el("h2", {}, "Settings"), settingsList(campaign)),
+      el(
+        "section",
+        { class: "card" },
+        el("h2", {}, "Texts"),
+        textBlock("Consent", campaign.consent_text),
+        textBlock("Instructions", campaign.instructions_text),
+      ),
+    ),
+    el("section", { class: "card" }, el("h2", {}, "Versions"), versionsTable(campaign.versions)),
+  );
+}

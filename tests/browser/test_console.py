@@ -1,0 +1,244 @@
+"""The staff console in a real Chromium against the real server: from sign-in to a counted round."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from playwright.sync_api import Browser, BrowserContext, Page, Response, expect
+
+from tests.browser.test_play_round import DESKTOP, line, paint_with_mouse
+from tests.images.zips import sample_entries, zip_of
+from tests.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+ADMIN_EMAIL = "console-admin@example.org"
+RESEARCHER_EMAIL = "console-researcher@example.org"
+PASSWORD = "a long enough passphrase"
+SLUG = "console-check"
+TIME_LIMIT_MS = 2500
+
+
+@pytest.fixture(scope="module")
+def staff(live_server: LiveServer) -> LiveServer:
+    """The live server with an admin and a researcher, created by `clickme admin create-user`."""
+    for email, role in ((ADMIN_EMAIL, "admin"), (RESEARCHER_EMAIL, "researcher")):
+        live_server.cli(
+            "admin", "create-user", email, "--role", role, "--password-stdin", stdin=PASSWORD
+        )
+    return live_server
+
+
+@pytest.fixture
+def console(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(**DESKTOP)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def player(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(**DESKTOP)
+    yield context
+    context.close()
+
+
+def sign_in(page: Page, server: LiveServer, email: str) -> None:
+    page.goto(f"{server.base_url}/admin")
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(PASSWORD)
+    page.get_by_test_id("login-submit").click()
+    expect(page.get_by_test_id("campaigns-table")).to_be_visible()
+    expect(page.get_by_test_id("staff-email")).to_have_text(email)
+
+
+def _is_round_start(response: Response) -> bool:
+    return response.request.method == "POST" and response.url.endswith("/api/rounds")
+
+
+def play_one_round(page: Page, server: LiveServer, slug: str) -> dict:
+    """Opens the campaign's players' link, consents, paints a stroke and waits for the result."""
+    page.goto(f"{server.base_url}/?campaign={slug}")
+    with page.expect_response(_is_round_start) as started:
+        page.get_by_test_id("consent-accept").click()
+    assert started.value.status == 201, started.value.text()
+    body = started.value.json()
+    box = page.get_by_test_id("game-canvas").bounding_box()
+    assert box is not None
+    left, top, width, height = box["x"], box["y"], box["width"], box["height"]
+    stroke = line(
+        (round(left + 0.2 * width), round(top + 0.5 * height)),
+        (round(left + 0.8 * width), round(top + 0.5 * height)),
+        6,
+    )
+    paint_with_mouse(page, stroke)
+    expect(page.get_by_test_id("round-result")).to_be_visible(timeout=TIME_LIMIT_MS + 15_000)
+    return body
+
+
+def raise_flag(server: LiveServer, player_id: int, kind: str, reason: str) -> None:
+    """An open flag on the player, as `clickme players flag` would leave it."""
+    with server.engine.begin() as connection:
+        connection.execute(
+            sa.text(
+                "INSERT INTO player_flags (player_id, kind, reason, created_at, resolved)"
+                " VALUES (:player_id, :kind, :reason, CURRENT_TIMESTAMP, 0)"
+            ),
+            {"player_id": player_id, "kind": kind, "reason": reason},
+        )
+
+
+def fill_campaign_form(page: Page, name: str, slug: str) -> None:
+    form = page.get_by_test_id("campaign-form")
+    form.get_by_label("Name").fill(name)
+    form.get_by_label("Slug").fill(slug)
+    form.get_by_label("Time limit").fill(str(TIME_LIMIT_MS))
+    form.get_by_label("Plays wanted per image").fill("1")
+    form.get_by_label("Consent text").fill("You agree to paint for science.")
+
+
+def test_admin_creates_starts_and_sees_a_round_counted(
+    console: BrowserContext, player: BrowserContext, staff: LiveServer, shots_dir: Path
+) -> None:
+    page = console.new_page()
+    sign_in(page, staff, ADMIN_EMAIL)
+    default_row = page.get_by_test_id("campaigns-table").locator("tr[data-slug='default']")
+    expect(default_row).to_be_visible()
+    page.screenshot(path=shots_dir / "console-campaigns.png", full_page=True)
+
+    page.get_by_test_id("campaign-new").click()
+    fill_campaign_form(page, "Console check", "Not A Slug")
+    page.get_by_test_id("campaign-form").get_by_label("Top-k").fill("99")
+    page.get_by_test_id("campaign-save").click()
+    expect(page.get_by_test_id("field-error-slug")).to_contain_text("lowercase letters")
+    expect(page.get_by_test_id("field-error-top_k")).to_be_visible()
+    page.screenshot(path=shots_dir / "console-form-errors.png", full_page=True)
+
+    page.get_by_test_id("campaign-form").get_by_label("Slug").fill(SLUG)
+    page.get_by_test_id("campaign-form").get_by_label("Top-k").fill("5")
+    page.get_by_test_id("campaign-save").click()
+    state = page.get_by_test_id(f"campaign-state-{SLUG}")
+    expect(state).to_contain_text("draft")
+    expect(page.get_by_test_id("campaign-form")).to_be_hidden()
+
+    state.get_by_role("button", name="Start").click()
+    expect(state).to_contain_text("active")
+    expect(state.get_by_role("button", name="Pause")).to_be_visible()
+    expect(page.get_by_test_id(f"campaign-rounds-{SLUG}")).to_have_text("0")
+
+    player_page = player.new_page()
+    round_started = play_one_round(player_page, staff, SLUG)
+    assert round_started["campaign"] == SLUG
+    assert round_started["time_limit_ms"] == TIME_LIMIT_MS
+    player_id = player_page.request.get(f"{staff.base_url}/api/players/me").json()["id"]
+
+    page.reload()
+    expect(page.get_by_test_id(f"campaign-rounds-{SLUG}")).to_have_text("1")
+    row = page.get_by_test_id("campaigns-table").locator(f"tr[data-slug='{SLUG}']")
+    expect(row.locator("td.retired")).to_contain_text("1 / 1")
+    page.screenshot(path=shots_dir / "console-counted.png", full_page=True)
+
+    row.get_by_role("link", name="Console check").click()
+    detail = page.get_by_test_id("campaign-detail")
+    expect(detail.get_by_test_id("campaign-chart")).to_contain_text("1 of 1")
+    expect(detail.get_by_test_id("campaign-versions")).to_contain_text("first version")
+    expect(detail).to_contain_text("You agree to paint for science.")
+    page.screenshot(path=shots_dir / "console-detail.png", full_page=True)
+
+    detail.get_by_test_id("campaign-edit").click()
+    form = detail.get_by_test_id("campaign-form")
+    expect(form.get_by_label("Slug")).to_have_value(SLUG)
+    form.get_by_label("Time limit").fill("3000")
+    page.get_by_test_id("campaign-save").click()
+    expect(detail.get_by_test_id("campaign-versions")).to_contain_text("time_limit_ms: 2500 → 3000")
+    expect(detail).to_contain_text("version 2")
+    page.screenshot(path=shots_dir / "console-edited.png", full_page=True)
+
+    raise_flag(staff, player_id, "paints_everything", "paints 93% of the image on average")
+    page.get_by_role("link", name="Players").click()
+    page.get_by_label("Flagged only").check()
+    players = page.get_by_test_id("players-table")
+    played_row = players.locator(f"tr[data-player='{player_id}']")
+    expect(played_row).to_contain_text("paints 93% of the image on average")
+    expect(played_row).to_contain_text("included")
+    page.screenshot(path=shots_dir / "console-flagged.png", full_page=True)
+    played_row.get_by_role("button", name="Resolve").click()
+    expect(played_row).to_have_count(0)  # no open flag left
+    page.get_by_label("Flagged only").uncheck()
+    expect(played_row.locator(".flag.resolved")).to_contain_text("paints_everything")
+    played_row.get_by_test_id(f"player-exclude-{player_id}").click()
+    page.get_by_test_id("ask-confirm").click()
+    expect(page.get_by_test_id("ask-dialog")).to_contain_text("Please give a reason")
+    page.get_by_test_id("ask-reason").fill("painted for the test")
+    page.get_by_test_id("ask-confirm").click()
+    expect(played_row).to_contain_text("excluded")
+    expect(played_row).to_contain_text("painted for the test")
+    page.screenshot(path=shots_dir / "console-players.png", full_page=True)
+
+
+def test_researcher_sees_campaigns_without_write_buttons(
+    console: BrowserContext, staff: LiveServer, shots_dir: Path
+) -> None:
+    page = console.new_page()
+    sign_in(page, staff, RESEARCHER_EMAIL)
+    expect(page.get_by_test_id("staff-role")).to_have_text("researcher")
+    state = page.get_by_test_id("campaign-state-default")
+    expect(state).to_contain_text("active")
+    expect(state.get_by_role("button")).to_have_count(0)
+    expect(page.get_by_test_id("campaign-new")).to_be_hidden()
+    page.get_by_role("link", name="Players").click()
+    expect(page.get_by_test_id("players-table").locator("tbody tr").first).to_be_visible()
+    expect(page.get_by_test_id("players-table").get_by_role("button")).to_have_count(0)
+    page.screenshot(path=shots_dir / "console-researcher.png", full_page=True)
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    page.reload()
+    expect(page.get_by_test_id("login-submit")).to_be_visible()  # the session is gone
+
+
+def test_admin_uploads_a_zip_and_sees_its_images(
+    console: BrowserContext,
+    staff: LiveServer,
+    imagenet_sample: Path,
+    tmp_path: Path,
+    shots_dir: Path,
+) -> None:
+    photos = [imagenet_sample / "n01440764_tench.JPEG", imagenet_sample / "n01443537_goldfish.JPEG"]
+    archive = tmp_path / "fish.zip"
+    archive.write_bytes(zip_of([*sample_entries(photos), ("notes.txt", b"two fish")]))
+    page = console.new_page()
+    sign_in(page, staff, ADMIN_EMAIL)
+    page.get_by_role("link", name="Images").click()
+
+    form = page.get_by_test_id("upload-form")
+    form.get_by_label("Image set").fill("fish")
+    form.get_by_label("Zip of photos").set_input_files(archive)
+    page.get_by_test_id("upload-submit").click()
+    report = page.get_by_test_id("import-report")
+    expect(report).to_contain_text("2 imported, 0 already in the set, 1 problem")
+    expect(report).to_contain_text("notes.txt")
+    fish_row = page.get_by_test_id("image-sets-table").locator("tr[data-set='fish']")
+    expect(fish_row.locator("td.num")).to_have_text("2")
+
+    report.get_by_role("link", name="See the images").click()
+    grid = page.get_by_test_id("image-grid")
+    expect(grid.locator("figure")).to_have_count(2)
+    expect(grid).to_contain_text("tench")
+    expect(grid).to_contain_text("goldfish")
+    for image in grid.locator("img").all():
+        image.scroll_into_view_if_needed()
+        expect(image).to_have_js_property("complete", True)
+        assert image.evaluate("img => img.naturalWidth") > 0
+    page.screenshot(path=shots_dir / "console-images.png", full_page=True)
+
+
+def test_wrong_password_is_refused_on_the_form(console: BrowserContext, staff: LiveServer) -> None:
+    page = console.new_page()
+    page.goto(f"{staff.base_url}/admin")
+    page.get_by_test_id("login-email").fill(ADMIN_EMAIL)
+    page.get_by_test_id("login-password").fill("not the password at all")
+    page.get_by_test_id("login-submit").click()
+    expect(page.locator("#login-error")).to_have_text("Wrong email or password.")
+    expect(page.get_by_test_id("campaigns-table")).to_be_hidden()

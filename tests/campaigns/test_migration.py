@@ -1,0 +1,72 @@
+"""Migration 0003 on a database that already holds a campaign and its rounds."""
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from clickme.core.db import make_engine
+from clickme.core.migrate import downgrade, upgrade
+
+ROWS = """
+INSERT INTO image_sets (id, name, description, created_at) VALUES (1, 'demo', '', '2026-01-01');
+INSERT INTO dnn_models (id, name, version, architecture, weights_sha256, created_at)
+    VALUES (1, 'm', '1', 'a', 'x', '2026-01-01');
+INSERT INTO images (id, image_set_id, sha256, file_name, original_name, width, height, synset,
+    class_index, created_at) VALUES
+    (1, 1, 'a', 'a.jpg', 'a.jpg', 10, 10, 'n01443537', 1, '2026-01-01'),
+    (2, 1, 'b', 'b.jpg', 'b.jpg', 10, 10, 'n01443537', 1, '2026-01-01');
+INSERT INTO campaigns (id, slug, name, state, version, image_set_id, model_id, top_k,
+    time_limit_ms, brush_radius, brush_softness, reveal_background, background_blur_sigma,
+    created_at) VALUES (1, 'default', 'ClickMe', 'active', 2, 1, 1, 5, 7000, 0.06, 0.5, 'blur',
+    12.0, '2026-01-01');
+INSERT INTO players (id, display_name, consented_at, created_at)
+    VALUES (1, 'p', '2026-01-01', '2026-01-01'), (2, 'q', '2026-01-01', '2026-01-01');
+INSERT INTO rounds (player_id, campaign_id, campaign_version, image_id, model_id, model_version,
+    started_at, outcome, score, last_seq, n_points) VALUES
+    (1, 1, 1, 1, 1, '1', '2026-01-01', 'correct', 50, 0, 0),
+    (2, 1, 2, 1, 1, '1', '2026-01-01', 'skip', 0, 0, 0),
+    (1, 1, 2, 2, 1, '1', '2026-01-01', NULL, 0, 0, 0);
+"""
+
+
+def migrated_with_rows(tmp_path: Path) -> str:
+    """A SQLite database at 0002 holding a campaign and its rounds, then migrated to 0003."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002")
+    engine = make_engine(url, pooled=False)
+    with engine.begin() as connection:
+        for statement in ROWS.split(";"):
+            if statement.strip():
+                connection.execute(sa.text(statement))
+    engine.dispose()
+    upgrade(url, "0003")
+    return url
+
+
+def test_existing_campaigns_get_versions_and_play_counters(tmp_path: Path) -> None:
+    url = migrated_with_rows(tmp_path)
+    engine = make_engine(url, pooled=False)
+    with engine.connect() as connection:
+        versions = connection.execute(
+            sa.text("SELECT version, settings FROM campaign_versions ORDER BY version")
+        ).all()
+        plays = connection.execute(
+            sa.text("SELECT image_id, plays FROM image_plays ORDER BY image_id")
+        ).all()
+        wanted = connection.scalar(sa.text("SELECT plays_wanted_per_image FROM campaigns"))
+    engine.dispose()
+    assert [v for v, _settings in versions] == [1, 2]
+    assert '"time_limit_ms": 7000' in versions[0][1]
+    assert plays == [(1, 1), (2, 1)]  # the skip gave its play back; the round in flight counts
+    assert wanted == 100_000  # the demo campaign never retires its images
+
+
+def test_downgrade_keeps_the_rounds(tmp_path: Path) -> None:
+    url = migrated_with_rows(tmp_path)
+    downgrade(url, "0002")
+    engine = make_engine(url, pooled=False)
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM rounds")) == 3
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("campaigns")}
+    engine.dispose()
+    assert "plays_wanted_per_image" not in columns

@@ -1,0 +1,248 @@
+"""Campaign settings, states, versions and fair image assignment (service layer, both DBs)."""
+
+import random
+
+import pytest
+from sqlalchemy import select
+
+from clickme.campaigns import service
+from clickme.campaigns.models import CampaignVersion, ImagePlays
+from clickme.campaigns.schemas import CampaignUpdate
+from clickme.core.errors import ClickmeError
+from clickme.game import service as game
+from clickme.game.models import Round
+from clickme.images.models import ImageSet
+from clickme.models.models import DnnModel
+from tests.campaigns.conftest import World, load
+
+
+def start(world: World, campaign_id: int, player_id: int) -> Round:
+    with world.database.session() as session:
+        round_, _image = game.start_round(session, player_id, load(session, campaign_id), (1, 1))
+        return round_
+
+
+def refusal(world: World, campaign_id: int, player_id: int) -> str:
+    with pytest.raises(ClickmeError) as refused:
+        start(world, campaign_id, player_id)
+    return refused.value.code
+
+
+def plays(world: World, campaign_id: int) -> dict[int, int]:
+    with world.database.session() as session:
+        rows = session.execute(
+            select(ImagePlays.image_id, ImagePlays.plays).where(
+                ImagePlays.campaign_id == campaign_id
+            )
+        )
+        return dict(rows.all())
+
+
+def test_a_new_campaign_is_a_draft_and_gives_no_rounds(world: World) -> None:
+    campaign_id = world.campaign(state="draft")
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        assert (campaign.state, campaign.version, campaign.plays_wanted_per_image) == (
+            "draft",
+            1,
+            10,
+        )
+        with pytest.raises(ClickmeError) as refused:
+            service.get_campaign_by_slug(session, campaign.slug)
+    assert refused.value.status == 409 and refused.value.code == "campaign_not_active"
+
+
+@pytest.mark.parametrize(
+    ("path", "refused_at"),
+    [
+        (["active", "paused", "active", "completed"], None),
+        (["active", "completed"], None),
+        (["active", "paused", "completed"], None),
+        (["paused"], 0),
+        (["completed"], 0),
+        (["active", "draft"], 1),
+        (["active", "completed", "active"], 2),
+    ],
+)
+def test_only_allowed_transitions(world: World, path: list[str], refused_at: int | None) -> None:
+    campaign_id = world.campaign(state="draft")
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        for step, state in enumerate(path):
+            if step == refused_at:
+                with pytest.raises(ClickmeError) as error:
+                    service.change_state(session, campaign, state)
+                assert error.value.code == "invalid_transition"
+                return
+            service.change_state(session, campaign, state)
+        assert campaign.state == path[-1]
+
+
+def test_activation_needs_images(world: World) -> None:
+    campaign_id = world.campaign(state="draft")
+    with world.database.session() as session:
+        empty = ImageSet(name="empty")
+        session.add(empty)
+        session.flush()
+        campaign = load(session, campaign_id)
+        service.update_campaign(session, campaign, CampaignUpdate(image_set_id=empty.id))
+        with pytest.raises(ClickmeError) as refused:
+            service.change_state(session, campaign, "active")
+    assert refused.value.code == "no_images"
+
+
+def test_live_game_changes_make_versions_other_changes_do_not(world: World) -> None:
+    campaign_id = world.campaign(state="draft")
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        service.update_campaign(session, campaign, CampaignUpdate(top_k=3))
+        assert campaign.version == 1 and service.versions(session, campaign) == []
+        service.change_state(session, campaign, "active", staff_id=None)
+        service.update_campaign(session, campaign, CampaignUpdate(name="Renamed", top_k=3))
+        assert campaign.version == 1
+        service.update_campaign(session, campaign, CampaignUpdate(time_limit_ms=5000))
+        service.change_state(session, campaign, "paused")
+        service.update_campaign(session, campaign, CampaignUpdate(max_images_per_player=2))
+        versions = service.versions(session, campaign)
+    assert [v.version for v in versions] == [1, 2, 3]
+    assert versions[0].settings["top_k"] == 3 and versions[0].settings["time_limit_ms"] == 7000
+    assert versions[1].settings["time_limit_ms"] == 5000
+    assert versions[1].settings["max_images_per_player"] is None
+    assert versions[2].settings["max_images_per_player"] == 2
+
+
+def test_a_completed_campaign_cannot_change(world: World) -> None:
+    campaign_id = world.campaign(state="completed")
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        with pytest.raises(ClickmeError) as refused:
+            service.update_campaign(session, campaign, CampaignUpdate(name="x"))
+    assert refused.value.code == "campaign_completed"
+
+
+def test_references_and_slugs_are_checked(world: World) -> None:
+    first, second = world.campaign(state="draft"), world.campaign(state="draft")
+    with world.database.session() as session:
+        campaign = load(session, second)
+        taken = load(session, first).slug
+        for body, code in [
+            (CampaignUpdate(slug=taken), "slug_taken"),
+            (CampaignUpdate(image_set_id=999), "image_set_not_found"),
+            (CampaignUpdate(model_id=999), "model_not_found"),
+        ]:
+            with pytest.raises(ClickmeError) as refused:
+                service.update_campaign(session, campaign, body)
+            assert refused.value.code == code
+        service.update_campaign(session, campaign, CampaignUpdate(slug=campaign.slug))
+
+
+def test_rounds_play_by_the_version_they_started_with(world: World) -> None:
+    campaign_id = world.campaign(time_limit_ms=7000, top_k=5)
+    player_a, player_b = world.add_players(2)
+    before = start(world, campaign_id, player_a)
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        body = CampaignUpdate(time_limit_ms=3000, top_k=1, brush_radius=0.1)
+        service.update_campaign(session, campaign, body)
+    after = start(world, campaign_id, player_b)
+    with world.database.session() as session:
+        old = game.load_facts(session, before.id, player_a)
+        new = game.load_facts(session, after.id, player_b)
+    assert (before.campaign_version, after.campaign_version) == (1, 2)
+    assert (old.time_limit_ms, old.top_k, old.rule.radius) == (7000, 5, 0.06)
+    assert (new.time_limit_ms, new.top_k, new.rule.radius) == (3000, 1, 0.1)
+    assert before.model_version == after.model_version == "1"
+
+
+def test_least_played_first_never_twice_and_retired_never(world: World) -> None:
+    campaign_id = world.campaign(plays_wanted_per_image=2)
+    players = world.add_players(7)
+    got = [start(world, campaign_id, p).image_id for p in players[:3]]
+    assert sorted(got) == sorted(world.image_ids)  # each image once before any twice
+    assert set(plays(world, campaign_id).values()) == {1}
+    again = [start(world, campaign_id, players[0]).image_id for _ in range(2)]
+    assert got[0] not in again and len(set(again)) == 2
+    assert refusal(world, campaign_id, players[0]) == "no_images_left"
+    for player in players[3:4]:
+        start(world, campaign_id, player)
+    assert set(plays(world, campaign_id).values()) == {2}
+    assert refusal(world, campaign_id, players[4]) == "campaign_complete"
+
+
+def test_a_skip_gives_the_play_back(world: World) -> None:
+    campaign_id = world.campaign(plays_wanted_per_image=1)
+    first, second, third, fourth = world.add_players(4)
+    skipped = start(world, campaign_id, first)
+    start(world, campaign_id, second)
+    start(world, campaign_id, third)
+    assert refusal(world, campaign_id, fourth) == "campaign_complete"
+    with world.database.session() as session:
+        game.skip_round(session, skipped.id, first)
+        game.skip_round(session, skipped.id, first)  # a repeat gives nothing back twice
+    assert plays(world, campaign_id)[skipped.image_id] == 0
+    assert start(world, campaign_id, fourth).image_id == skipped.image_id
+
+
+def test_a_player_stops_at_the_campaigns_maximum(world: World) -> None:
+    campaign_id = world.campaign(max_images_per_player=2)
+    (player,) = world.add_players(1)
+    start(world, campaign_id, player)
+    start(world, campaign_id, player)
+    with pytest.raises(ClickmeError) as refused:
+        start(world, campaign_id, player)
+    assert (refused.value.status, refused.value.code) == (409, "player_done")
+
+
+def test_catch_trials_come_at_their_share_and_never_retire(world: World) -> None:
+    catch_ids = set(world.add_images(2, is_catch=True))
+    campaign_id = world.campaign(catch_trial_share=0.5, plays_wanted_per_image=1)
+    players = world.add_players(30)
+    rng = random.Random(7)
+    shown = []
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        for player in players:
+            try:
+                shown.append(service.pick_image(session, campaign, player, rng).id)
+            except ClickmeError as refused:
+                assert refused.code == "campaign_complete"
+    caught = [image for image in shown if image in catch_ids]
+    assert 8 <= len(caught) <= 22  # about half of 30 draws, catch images never run out
+    assert sorted(set(shown) - catch_ids) == sorted(world.image_ids)
+    assert set(plays(world, campaign_id)) == set(world.image_ids)
+
+
+def test_progress_counts_rounds_retired_images_and_success(world: World) -> None:
+    campaign_id = world.campaign(plays_wanted_per_image=1)
+    first, second = world.add_players(2)
+    won, lost = start(world, campaign_id, first), start(world, campaign_id, second)
+    with world.database.session() as session:
+        session.get_one(Round, won.id).outcome = "correct"
+        session.get_one(Round, lost.id).outcome = "timeout"
+    with world.database.session() as session:
+        campaign = load(session, campaign_id)
+        progress = service.campaign_progress(session, [campaign])[campaign_id]
+    assert (progress.images_total, progress.images_retired, progress.rounds) == (3, 2, 2)
+    assert (progress.plays_last_hour, progress.active_players) == (2, 2)
+    assert progress.dnn_success_rate == 0.5
+
+
+def test_the_default_campaign_is_created_active_and_repointed(world: World) -> None:
+    with world.database.session() as session:
+        image_set = session.get_one(ImageSet, world.image_set_id)
+        model = session.get_one(DnnModel, world.model_id)
+        campaign = service.ensure_default_campaign(session, image_set, model)
+        assert (campaign.state, campaign.version) == ("active", 1)
+        assert campaign.plays_wanted_per_image == service.DEFAULT_CAMPAIGN_PLAYS_WANTED
+        assert service.ensure_default_campaign(session, image_set, model).version == 1
+        service.change_state(session, campaign, "completed")  # an admin closed it: serve starts
+        assert service.ensure_default_campaign(session, image_set, model).state == "completed"
+        campaign.state = "active"
+        other = DnnModel(name="m", version="2", architecture="a", weights_sha256="1" * 64)
+        session.add(other)
+        session.flush()
+        campaign = service.ensure_default_campaign(session, image_set, other)
+        versions = session.scalars(
+            select(CampaignVersion.version).where(CampaignVersion.campaign_id == campaign.id)
+        ).all()
+    assert campaign.version == 2 and sorted(versions) == [1, 2]

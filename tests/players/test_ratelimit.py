@@ -1,0 +1,102 @@
+"""Rate limits: exact sliding windows per key, and 429 rate_limited with Retry-After on the
+game routes (point batches per player, rounds and new players per IP)."""
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from clickme.core.app import create_app
+from clickme.core.config import Settings
+from clickme.players.ratelimit import Limit, SlidingWindowLimiter
+from clickme.scoring.scorer import Scorer
+from tests.players.painting import act_as, new_player, start
+
+PER_SECOND = Limit("test", count=3, window_s=1.0)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_a_window_allows_count_hits_then_says_how_long_to_wait() -> None:
+    clock = Clock()
+    limiter = SlidingWindowLimiter(clock=clock)
+    assert [limiter.hit(PER_SECOND, "a") for _ in range(3)] == [0, 0, 0]
+    clock.now += 0.25
+    assert limiter.hit(PER_SECOND, "a") == pytest.approx(0.75)
+    assert limiter.hit(PER_SECOND, "b") == 0  # keys are independent
+    clock.now += 0.75  # the three hits left the window; the refused one never counted
+    assert [limiter.hit(PER_SECOND, "a") for _ in range(3)] == [0, 0, 0]
+    assert limiter.hit(PER_SECOND, "a") == pytest.approx(1.0)
+
+
+def test_idle_keys_drop_out_past_the_key_budget() -> None:
+    limiter = SlidingWindowLimiter(max_keys=2, clock=Clock())
+    for _ in range(3):
+        limiter.hit(PER_SECOND, "old")
+    limiter.hit(PER_SECOND, "b")
+    limiter.hit(PER_SECOND, "c")  # "old" was least recently hit: forgotten
+    assert limiter.hit(PER_SECOND, "old") == 0
+
+
+def test_limits_must_allow_something() -> None:
+    with pytest.raises(ValueError):
+        Limit("none", count=0, window_s=1)
+
+
+@pytest.fixture
+def limited(game_settings: Settings, shared_scorer: Scorer) -> Iterator[tuple[TestClient, Clock]]:
+    """The game with small limits and a clock that only moves when the test says."""
+    settings = game_settings.model_copy(
+        update={"rate_reveals_per_s": 3, "rate_rounds_per_min": 2, "rate_players_per_min": 3}
+    )
+    clock = Clock()
+    with TestClient(create_app(settings, scorer=shared_scorer)) as client:
+        client.app.state.runtime.limiter = SlidingWindowLimiter(clock=clock)
+        yield client, clock
+
+
+def assert_limited(response, seconds: str) -> None:
+    assert response.status_code == 429, response.text
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert response.headers["Retry-After"] == seconds
+
+
+def test_point_batches_are_limited_per_player_before_any_work(
+    limited: tuple[TestClient, Clock], game_settings: Settings
+) -> None:
+    client, clock = limited
+    player_id = new_player(client)
+    round_id = start(client)["round_id"]
+    first = {"seq": 1, "points": [[10, 10, 5]]}
+    assert client.post(f"/api/rounds/{round_id}/points", json=first).status_code == 200
+    for _ in range(2):  # refused batches count too: each one cost the server a request
+        assert client.post("/api/rounds/999999/points", json=first).status_code == 404
+    second = {"seq": 2, "points": [[20, 20, 50]]}
+    assert_limited(client.post(f"/api/rounds/{round_id}/points", json=second), "1")
+
+    new_player(client)  # another player on the same address is not held back
+    assert client.post("/api/rounds/999999/points", json=first).status_code == 404
+    act_as(client, game_settings, player_id)
+    clock.now += 1.0
+    assert client.post(f"/api/rounds/{round_id}/points", json=second).status_code == 200
+
+
+def test_rounds_and_new_players_are_limited_per_address(
+    limited: tuple[TestClient, Clock],
+) -> None:
+    client, clock = limited
+    new_player(client)
+    start(client)
+    new_player(client)  # a new cookie does not escape the address's limit
+    start(client)
+    assert_limited(client.post("/api/rounds", json={}), "60")
+    new_player(client)
+    assert_limited(client.post("/api/players", json={"consent": True}), "60")
+    clock.now += 60
+    start(client)
