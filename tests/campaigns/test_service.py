@@ -11,7 +11,7 @@ from clickme.campaigns.schemas import CampaignUpdate
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
-from clickme.images.models import ImageSet
+from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
 from tests.campaigns.conftest import World, load
 
@@ -246,3 +246,16 @@ def test_the_default_campaign_is_created_active_and_repointed(world: World) -> N
             select(CampaignVersion.version).where(CampaignVersion.campaign_id == campaign.id)
         ).all()
     assert campaign.version == 2 and sorted(versions) == [1, 2]
+
+
+def test_two_starts_racing_to_the_same_image_get_a_clear_409(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    campaign_id = world.campaign(plays_wanted_per_image=5)
+    player = world.add_players(1)[0]
+    first = start(world, campaign_id, player)
+    with world.database.session() as session:  # what the loser of the race would have picked
+        same_image = session.get(Image, first.image_id)
+    monkeypatch.setattr(service, "pick_image", lambda *_args, **_kwargs: same_image)
+    assert refusal(world, campaign_id, player) == "round_conflict"
+    assert plays(world, campaign_id)[first.image_id] == 1  # the loser's claim was rolled back

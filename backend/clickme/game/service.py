@@ -9,6 +9,7 @@ from datetime import datetime
 
 import numpy as np
 from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from clickme.campaigns import service as campaigns
@@ -84,7 +85,12 @@ def start_round(
         viewport_height=viewport[1],
     )
     session.add(round_)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:  # the same player started a round on this image at this moment
+        raise ClickmeError(
+            409, "round_conflict", "another round was starting at the same moment: try again"
+        ) from exc
     return round_, image
 
 
