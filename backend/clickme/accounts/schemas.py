@@ -5,15 +5,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, StringConstraints
 
+from clickme.core.schemas import Text
+
 Role = Literal["admin", "researcher"]
 ROLES: tuple[str, ...] = ("admin", "researcher")
 MIN_PASSWORD_LENGTH = 12
 
 LoginEmail = Annotated[
-    str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
+    Text, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
 ]
 Email = Annotated[
-    str,
+    Text,
     StringConstraints(
         strip_whitespace=True,
         to_lower=True,
@@ -22,8 +24,8 @@ Email = Annotated[
     ),
 ]
 # The upper bound keeps one login from costing the server arbitrary hashing work.
-LoginPassword = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
-NewPassword = Annotated[str, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+LoginPassword = Annotated[Text, StringConstraints(min_length=1, max_length=1024)]
+NewPassword = Annotated[Text, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 
 
 class LoginIn(BaseModel):

@@ -1,23 +1,29 @@
-"""Admin routes for campaigns: list with progress, read, create, change settings and state."""
+"""Campaign routes: the admin's (list with progress, read, create, change settings and state)
+and the participants' (public description, completion code)."""
 
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import AdminUser, StaffMember
-from clickme.campaigns import service
+from clickme.campaigns import public, service
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
     CampaignCreate,
     CampaignDetail,
     CampaignOut,
+    CampaignPublic,
     CampaignSummary,
     CampaignUpdate,
+    Completion,
     StateChange,
     VersionOut,
 )
-from clickme.core.deps import DbSession
+from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.schemas import DbId
+from clickme.players.routes import CurrentPlayer
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
+public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
 
 def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
@@ -40,7 +46,7 @@ def list_campaigns(session: DbSession, _staff: StaffMember) -> list[CampaignSumm
 
 
 @router.get("/{campaign_id}")
-def read_campaign(campaign_id: int, session: DbSession, _staff: StaffMember) -> CampaignDetail:
+def read_campaign(campaign_id: DbId, session: DbSession, _staff: StaffMember) -> CampaignDetail:
     return _detail(session, service.get_campaign(session, campaign_id))
 
 
@@ -51,7 +57,7 @@ def create_campaign(body: CampaignCreate, session: DbSession, _admin: AdminUser)
 
 @router.patch("/{campaign_id}")
 def update_campaign(
-    campaign_id: int, body: CampaignUpdate, session: DbSession, admin: AdminUser
+    campaign_id: DbId, body: CampaignUpdate, session: DbSession, admin: AdminUser
 ) -> CampaignDetail:
     campaign = service.get_campaign(session, campaign_id)
     return _detail(session, service.update_campaign(session, campaign, body, admin.id))
@@ -59,7 +65,25 @@ def update_campaign(
 
 @router.post("/{campaign_id}/state")
 def change_state(
-    campaign_id: int, body: StateChange, session: DbSession, admin: AdminUser
+    campaign_id: DbId, body: StateChange, session: DbSession, admin: AdminUser
 ) -> CampaignDetail:
     campaign = service.get_campaign(session, campaign_id)
     return _detail(session, service.change_state(session, campaign, body.state, admin.id))
+
+
+@public_router.get("/{slug}")
+def read_public_campaign(slug: str, session: DbSession) -> CampaignPublic:
+    """An active campaign as its players' page shows it (no codes, no internal ids)."""
+    return public.public_info(session, service.get_campaign_by_slug(session, slug))
+
+
+@public_router.get("/{slug}/completion")
+def read_completion(
+    slug: str, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
+) -> Completion:
+    """The signed-in player's completion (or screened-out) code once they played the campaign."""
+    campaign = public.campaign_for_completion(session, slug)
+    settings = runtime.settings
+    return public.completion(
+        session, campaign, player, runtime.images, settings.images_dir, settings.round_grace_ms
+    )

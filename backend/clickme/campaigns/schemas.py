@@ -5,17 +5,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from clickme.core.schemas import Text
+
 CampaignState = Literal["draft", "active", "paused", "completed"]
 Slug = Annotated[
-    str,
+    Text,
     StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[str, StringConstraints(max_length=20_000)]
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[Text, StringConstraints(max_length=20_000)]
 Code = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+    Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
 ]
-Url = Annotated[str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")]
+Url = Annotated[Text, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 TopK = Annotated[int, Field(ge=1, le=20)]
 TimeLimit = Annotated[int, Field(ge=100, le=120_000)]
@@ -161,3 +163,67 @@ class VersionOut(BaseModel):
 
 class CampaignDetail(CampaignSummary):
     versions: list[VersionOut]
+
+
+class CampaignPublic(BaseModel):
+    """What a campaign's players may know of it: never its codes or internal ids."""
+
+    slug: str
+    name: str
+    consent_text: str
+    instructions_text: str
+    time_limit_ms: int
+    top_k: int
+    images_per_player: int | None
+    sample_image_url: str | None
+
+
+class Completion(BaseModel):
+    """Where a player who finished goes: the code for the recruiter, and the URL that takes it
+    (none for MTurk-style players, who paste the code)."""
+
+    status: Literal["completed", "screened_out"]
+    code: str | None
+    url: str | None
+
+
+class HourCount(BaseModel):
+    start: datetime
+    rounds: int
+
+
+class RevealedBin(BaseModel):
+    """Finished rounds whose final revealed share of the crop is in [low, high)."""
+
+    low: float
+    high: float
+    rounds: int
+    correct: int
+    success_rate: float | None
+
+
+class CampaignStats(BaseModel):
+    """The pictures of a campaign: rounds started per hour (last 7 days) and, over its latest
+    measured rounds, the DNN's success against the revealed area."""
+
+    hours: list[HourCount]
+    revealed_bins: list[RevealedBin]
+    median_revealed: float | None
+    rounds_measured: int
+
+
+class ImageCard(BaseModel):
+    id: int
+    class_index: int
+    class_name: str
+    plays: int
+    retired: bool
+    mapped_rounds: int
+    map_url: str | None
+
+
+class ImageCardPage(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    images: list[ImageCard]

@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
 from clickme.accounts.routes import router as staff_router
+from clickme.campaigns.picture_routes import router as campaign_pictures_router
+from clickme.campaigns.routes import public_router as campaigns_router
 from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
@@ -80,7 +82,9 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(images_router)
     app.include_router(admin_image_sets_router)
     app.include_router(admin_models_router)
+    app.include_router(campaigns_router)
     app.include_router(admin_campaigns_router)
+    app.include_router(campaign_pictures_router)
     app.include_router(staff_router)
     app.include_router(admin_users_router)
 

@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DataError)
+    async def _unstorable_value(_request: Request, exc: DataError) -> JSONResponse:
+        """Defence in depth: a value the database refuses (schemas should have caught it)."""
+        log.warning("database refused a value: %s", exc.orig)
+        body = error_body("invalid_value", "a value in the request cannot be stored")
+        return JSONResponse(body, status_code=422)
+
     @app.exception_handler(ClickmeError)
     async def _clickme_error(_request: Request, exc: ClickmeError) -> JSONResponse:
         body = error_body(exc.code, exc.message)

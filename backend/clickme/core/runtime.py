@@ -15,6 +15,8 @@ from clickme.scoring.scorer import Scorer
 
 LIVE_ROUNDS_KEPT = 4096
 LIVE_MASKS_KEPT = 512
+# Finished rounds' revealed areas (a float each), for the campaign pictures.
+REVEALED_AREAS_KEPT = 200_000
 
 
 @dataclass
@@ -27,6 +29,9 @@ class Runtime:
     rounds: LruCache[int, RoundFacts] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
     masks: LruCache[int, tuple[int, np.ndarray]] = field(
         default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
+    )
+    revealed: LruCache[int, float] = field(
+        default_factory=lambda: LruCache(REVEALED_AREAS_KEPT)
     )
     limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
 

@@ -13,6 +13,7 @@ from clickme.campaigns import service as campaigns
 from clickme.core.deps import AppRuntime, AppSettings, DbSession
 from clickme.core.errors import ClickmeError
 from clickme.core.runtime import Runtime
+from clickme.core.schemas import DbId
 from clickme.game import service
 from clickme.game.leaderboard import leaderboard
 from clickme.game.points import xy_of
@@ -137,7 +138,11 @@ def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -
 
 @router.post("/rounds/{round_id}/points")
 async def post_points(
-    round_id: int, batch: PointBatchIn, runtime: AppRuntime, player_id: PlayerId, response: Response
+    round_id: DbId,
+    batch: PointBatchIn,
+    runtime: AppRuntime,
+    player_id: PlayerId,
+    response: Response,
 ) -> RevealOut:
     started = time.perf_counter()
     enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
@@ -172,20 +177,20 @@ async def post_points(
 
 
 @router.post("/rounds/{round_id}/skip")
-def skip_round(round_id: int, session: DbSession, player_id: PlayerId) -> RoundResult:
+def skip_round(round_id: DbId, session: DbSession, player_id: PlayerId) -> RoundResult:
     return service.skip_round(session, round_id, player_id)
 
 
 @router.post("/rounds/{round_id}/finish")
 def finish_round(
-    round_id: int, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
     return service.finish_round(session, round_facts(runtime, round_id, player_id))
 
 
 @router.get("/rounds/{round_id}")
 def read_round(
-    round_id: int, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
     facts = round_facts(runtime, round_id, player_id)
     return service.read_round(session, facts, runtime.settings.round_grace_ms)

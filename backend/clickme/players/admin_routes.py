@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.schemas import DbId
 from clickme.players import service
 from clickme.players.flags import refresh_flags, resolve_flag
 from clickme.players.review import review_page
@@ -42,20 +43,20 @@ def refresh_all_flags(session: DbSession, runtime: AppRuntime, _admin: AdminUser
 
 @router.post("/{player_id}/flags/{kind}/resolve")
 def resolve_player_flag(
-    player_id: int, kind: str, session: DbSession, _admin: AdminUser
+    player_id: DbId, kind: str, session: DbSession, _admin: AdminUser
 ) -> FlagOut:
     return FlagOut.model_validate(resolve_flag(session, player_id, kind))
 
 
 @router.post("/{player_id}/exclude", status_code=201)
 def exclude(
-    player_id: int, body: ExclusionIn, session: DbSession, admin: AdminUser
+    player_id: DbId, body: ExclusionIn, session: DbSession, admin: AdminUser
 ) -> ExclusionOut:
     exclusion = service.exclude_player(session, player_id, body.reason, admin.id)
     return ExclusionOut.model_validate(exclusion)
 
 
 @router.delete("/{player_id}/exclude", status_code=204)
-def lift_exclusion(player_id: int, session: DbSession, _admin: AdminUser) -> Response:
+def lift_exclusion(player_id: DbId, session: DbSession, _admin: AdminUser) -> Response:
     service.lift_exclusion(session, player_id)
     return Response(status_code=204)

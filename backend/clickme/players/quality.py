@@ -105,7 +105,7 @@ def pooled(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(CONSENSUS_SIZE, block, CONSENSUS_SIZE, block).mean(axis=(1, 3))
 
 
-def _points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
+def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
     rows = session.execute(
         select(PointBatch.round_id, PointBatch.data)
         .where(PointBatch.round_id.in_(round_ids))
@@ -146,7 +146,7 @@ class _ImageMeasurer:
             ).all()
             if row.player_id in tallies or row.player_id not in self.excluded
         ]
-        points = _points_by_round(self.session, [row.id for row in rounds])
+        points = points_by_round(self.session, [row.id for row in rounds])
         maps: dict[int, list[np.ndarray]] = defaultdict(list)
         for row in rounds:
             rule = self._rule(row.campaign_id)

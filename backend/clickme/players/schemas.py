@@ -5,10 +5,11 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from clickme.core.schemas import Text
 from clickme.players.recruitment import RecruitmentParams
 
 DisplayName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
+    Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
 ]
 
 
@@ -73,7 +74,7 @@ class FlagOut(BaseModel):
 
 
 class ExclusionIn(BaseModel):
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class ExclusionOut(BaseModel):

@@ -1,0 +1,55 @@
+"""Staff routes for a campaign's pictures: statistics, its images and their human maps."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from clickme.accounts.deps import StaffMember
+from clickme.campaigns import service, stats
+from clickme.campaigns.schemas import CampaignStats, ImageCardPage
+from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.schemas import DbId
+
+router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
+
+
+@router.get("/{campaign_id}/stats")
+def campaign_stats(
+    campaign_id: DbId, session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> CampaignStats:
+    campaign = service.get_campaign(session, campaign_id)
+    return stats.campaign_stats(
+        session, campaign, runtime.revealed, runtime.images, runtime.settings.images_dir
+    )
+
+
+@router.get("/{campaign_id}/images")
+def campaign_images(
+    campaign_id: DbId,
+    session: DbSession,
+    _staff: StaffMember,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 24,
+) -> ImageCardPage:
+    campaign = service.get_campaign(session, campaign_id)
+    return stats.image_cards(session, campaign, page, per_page)
+
+
+@router.get(
+    "/{campaign_id}/images/{image_id}/map.png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def image_map(
+    campaign_id: DbId,
+    image_id: DbId,
+    session: DbSession,
+    runtime: AppRuntime,
+    _staff: StaffMember,
+) -> Response:
+    """The image's evaluation crop under the current human map, in heat colours."""
+    campaign = service.get_campaign(session, campaign_id)
+    png = stats.image_map_png(
+        session, campaign, image_id, runtime.images, runtime.settings.images_dir
+    )
+    return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})

@@ -1,0 +1,139 @@
+"""What a campaign's participants see: its public description, and once they have played its
+number of images, the code and URL that tell their recruiter (Prolific, MTurk) they finished."""
+
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clickme.campaigns.models import Campaign
+from clickme.campaigns.schemas import CampaignPublic, Completion
+from clickme.core.errors import ClickmeError
+from clickme.game import service as game
+from clickme.game.models import Round
+from clickme.images.models import Image
+from clickme.players.flags import refresh_flags
+from clickme.players.models import Player, PlayerExclusion, PlayerFlag
+from clickme.scoring.reveal import PreparedImageCache
+
+# Open (unresolved) flags that send a player to the screened-out code: signs of no real effort.
+# "far_from_consensus" is left out: unusual maps are not proof of bad faith.
+SCREENING_FLAGS = ("paints_everything", "bot_timing", "fails_catch_trials")
+# Prolific reads the completion code from this query parameter of its completion URL.
+CODE_PARAMETER = "cc"
+
+
+def public_info(session: Session, campaign: Campaign) -> CampaignPublic:
+    """The campaign as its players' page shows it (the sample image is for MTurk previews)."""
+    sample = session.scalar(
+        select(Image.id)
+        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
+        .order_by(Image.id)
+        .limit(1)
+    )
+    return CampaignPublic(
+        slug=campaign.slug,
+        name=campaign.name,
+        consent_text=campaign.consent_text,
+        instructions_text=campaign.instructions_text,
+        time_limit_ms=campaign.time_limit_ms,
+        top_k=campaign.top_k,
+        images_per_player=campaign.max_images_per_player,
+        sample_image_url=f"/api/images/{sample}/file" if sample is not None else None,
+    )
+
+
+def campaign_for_completion(session: Session, slug: str) -> Campaign:
+    """The campaign by slug in any state but draft: a participant who finished keeps their code
+    after the campaign is paused or completed."""
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None or campaign.state == "draft":
+        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+    return campaign
+
+
+def with_code(url: str, code: str) -> str:
+    """The URL with ``cc=CODE`` in its query (replacing any ``cc`` already there)."""
+    parts = urlsplit(url)
+    query = [
+        (key, value)
+        for key, value in parse_qsl(parts.query, keep_blank_values=True)
+        if key != CODE_PARAMETER
+    ]
+    query.append((CODE_PARAMETER, code))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _close_expired_rounds(
+    session: Session, campaign: Campaign, player_id: int, grace_ms: int
+) -> None:
+    """Rounds left running past their time (the player closed the page) end as timeouts."""
+    running = session.scalars(
+        select(Round.id).where(
+            Round.campaign_id == campaign.id,
+            Round.player_id == player_id,
+            Round.outcome.is_(None),
+        )
+    ).all()
+    for round_id in running:
+        game.read_round(session, game.load_facts(session, round_id, player_id), grace_ms)
+
+
+def _rounds_ended_and_running(
+    session: Session, campaign: Campaign, player_id: int
+) -> tuple[int, int]:
+    ended, running = session.execute(
+        select(
+            func.count(Round.outcome),
+            func.count(Round.id) - func.count(Round.outcome),
+        ).where(Round.campaign_id == campaign.id, Round.player_id == player_id)
+    ).one()
+    return ended, running
+
+
+def is_screened_out(session: Session, player_id: int) -> bool:
+    """Excluded by staff, or an open flag of a screening kind."""
+    excluded = session.scalar(
+        select(PlayerExclusion.id).where(PlayerExclusion.player_id == player_id)
+    )
+    flagged = session.scalar(
+        select(PlayerFlag.id)
+        .where(
+            PlayerFlag.player_id == player_id,
+            PlayerFlag.kind.in_(SCREENING_FLAGS),
+            PlayerFlag.resolved.is_(False),
+        )
+        .limit(1)
+    )
+    return excluded is not None or flagged is not None
+
+
+def completion(
+    session: Session,
+    campaign: Campaign,
+    player: Player,
+    images: PreparedImageCache,
+    images_dir: Path,
+    grace_ms: int,
+) -> Completion:
+    """The player's code once every one of the campaign's images for them has ended; 409
+    ``no_completion`` for a campaign without a number of images, ``not_finished`` before.
+
+    The player's flags are refreshed first, so a bot is screened out at once."""
+    limit = campaign.max_images_per_player
+    if limit is None:
+        raise ClickmeError(409, "no_completion", "this campaign has no number of images to play")
+    _close_expired_rounds(session, campaign, player.id, grace_ms)
+    ended, running = _rounds_ended_and_running(session, campaign, player.id)
+    if running or ended < limit:
+        raise ClickmeError(
+            409, "not_finished", f"{limit - ended} of your {limit} images are still to play"
+        )
+    refresh_flags(session, images, images_dir, [player.id])
+    screened_out = is_screened_out(session, player.id)
+    code = campaign.screened_out_code if screened_out else campaign.completion_code
+    url = None
+    if code is not None and campaign.completion_url and player.source != "mturk":
+        url = with_code(campaign.completion_url, code)
+    return Completion(status="screened_out" if screened_out else "completed", code=code, url=url)
