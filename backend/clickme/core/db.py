@@ -1,13 +1,17 @@
 """Database engine, sessions and the declarative base (SQLite or PostgreSQL)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
+
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -50,6 +54,25 @@ def _tune_sqlite(dbapi_connection: object, _record: object) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+def get_or_create(session: Session, find: Callable[[], T | None], create: Callable[[], T]) -> T:
+    """The row ``find`` returns, else a new one from ``create``; when a concurrent request
+    inserted the same row first (a unique constraint refuses ours), theirs is returned."""
+    found = find()
+    if found is not None:
+        return found
+    try:
+        with session.begin_nested():
+            row = create()
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        found = find()
+        if found is None:
+            raise
+        return found
 
 
 def make_engine(url: str, pooled: bool = True) -> Engine:

@@ -30,9 +30,7 @@ class Runtime:
     masks: LruCache[int, tuple[int, np.ndarray]] = field(
         default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
     )
-    revealed: LruCache[int, float] = field(
-        default_factory=lambda: LruCache(REVEALED_AREAS_KEPT)
-    )
+    revealed: LruCache[int, float] = field(default_factory=lambda: LruCache(REVEALED_AREAS_KEPT))
     limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
 
     @cached_property

@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from tqdm import tqdm
 
+from clickme.core.db import get_or_create
 from clickme.images.labels import index_of_synset, synset_of
 from clickme.images.models import Image, ImageSet
 
@@ -85,12 +86,11 @@ class _Decoded:
 
 
 def get_or_create_image_set(session: Session, name: str, description: str = "") -> ImageSet:
-    image_set = find_image_set(session, name)
-    if image_set is None:
-        image_set = ImageSet(name=name, description=description)
-        session.add(image_set)
-        session.flush()
-    return image_set
+    return get_or_create(
+        session,
+        lambda: find_image_set(session, name),
+        lambda: ImageSet(name=name, description=description),
+    )
 
 
 def find_image_set(session: Session, name: str) -> ImageSet | None:

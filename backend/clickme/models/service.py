@@ -3,6 +3,7 @@
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clickme.core.db import get_or_create
 from clickme.images.models import ImageSet
 from clickme.models.evaluate import Accuracy
 from clickme.models.models import DnnModel, ModelEvaluation
@@ -11,19 +12,18 @@ from clickme.models.registry import ModelSpec
 
 def ensure_model_row(session: Session, spec: ModelSpec) -> DnnModel:
     """The row for this spec's name and version, created on first use."""
-    row = session.scalar(
-        select(DnnModel).where(DnnModel.name == spec.name, DnnModel.version == spec.version)
-    )
-    if row is None:
-        row = DnnModel(
+    return get_or_create(
+        session,
+        lambda: session.scalar(
+            select(DnnModel).where(DnnModel.name == spec.name, DnnModel.version == spec.version)
+        ),
+        lambda: DnnModel(
             name=spec.name,
             version=spec.version,
             architecture=spec.architecture,
             weights_sha256=spec.weights_sha256,
-        )
-        session.add(row)
-        session.flush()
-    return row
+        ),
+    )
 
 
 def record_evaluation(
