@@ -145,6 +145,13 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     expect(detail.get_by_test_id("campaign-versions")).to_contain_text("first version")
     expect(detail).to_contain_text("You agree to paint for science.")
     page.screenshot(path=shots_dir / "console-detail.png", full_page=True)
+    pictures = detail.get_by_test_id("campaign-pictures")
+    expect(pictures.get_by_test_id("plays-chart")).to_contain_text("1 in all")
+    expect(pictures.get_by_test_id("revealed-chart")).to_contain_text("n=1")
+    expect(pictures.get_by_test_id("map-card").locator("img")).to_have_js_property(
+        "naturalWidth", 224
+    )
+    pictures.screenshot(path=shots_dir / "console-maps.png")
 
     detail.get_by_test_id("campaign-edit").click()
     form = detail.get_by_test_id("campaign-form")

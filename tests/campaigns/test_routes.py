@@ -5,8 +5,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clickme.core.db import Database
+from clickme.game.models import Round
+from clickme.game.points import xy_of
+from clickme.game.service import round_points
 from clickme.images.models import ImageSet
 from clickme.models.models import DnnModel
+from clickme.models.registry import get_model_spec
+from clickme.models.service import ensure_model_row
+from clickme.scoring.reveal import compose, render_mask
 from tests.accounts.staff import add_staff_user, staff_headers
 
 URL = "/api/admin/campaigns"
@@ -138,3 +144,30 @@ def test_bad_changes_and_states_are_refused(
         f"{URL}/{campaign_id}", json={"max_images_per_player": None}, headers=admin
     )
     assert cleared.status_code == 200 and cleared.json()["max_images_per_player"] is None
+
+
+def test_a_campaign_plays_with_its_own_dnn(
+    client: TestClient, admin: dict[str, str], refs: dict[str, int], database: Database
+) -> None:
+    with database.session() as session:
+        lite1 = ensure_model_row(session, get_model_spec("efficientnet-lite1")).id
+    campaign = create(client, admin, {**refs, "model_id": lite1}, slug="lite1-study")
+    client.post(f"{URL}/{campaign['id']}/state", json={"state": "active"}, headers=admin)
+    client.post("/api/players", json={"consent": True})
+    round_id = client.post("/api/rounds", json={"campaign": "lite1-study"}).json()["round_id"]
+    body = {"seq": 1, "points": [[x, y, 0] for x in range(10, 300, 25) for y in range(10, 300, 25)]}
+    reveal = client.post(f"/api/rounds/{round_id}/points", json=body).json()
+
+    runtime = client.app.state.runtime
+    scorer = runtime.other_scorers["efficientnet-lite1"]  # loaded for this campaign
+    facts = runtime.rounds.get(round_id)
+    assert facts.model_name == "efficientnet-lite1"
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    with database.session() as session:
+        points = xy_of(round_points(session, round_id, 1))
+    seen = compose(prepared, render_mask(points, prepared, facts.rule))
+    probabilities = scorer.classify_batch_sync(seen[None])[0]
+    best = reveal["guesses"][0]
+    assert probabilities[best["class_index"]] == pytest.approx(best["probability"], abs=1e-5)
+    with database.session() as session:
+        assert session.get(Round, round_id).model_id == lite1

@@ -4,7 +4,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-import numpy as np
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -29,17 +28,14 @@ from clickme.models.routes import router as admin_models_router
 from clickme.players.admin_routes import router as admin_players_router
 from clickme.players.routes import router as players_router
 from clickme.scoring.reveal import PreparedImageCache
-from clickme.scoring.scorer import Scorer, build_scorer
+from clickme.scoring.scorer import Scorer, start_scorer
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
 
 
 def load_scorer(settings: Settings) -> Scorer:
-    """The configured DNN on its backend, started and warmed up."""
-    scorer = build_scorer(settings, get_model_spec(settings.model))
-    scorer.start()
-    scorer.classify_batch_sync(np.zeros((1, 224, 224, 3), dtype=np.uint8))
-    return scorer
+    """The configured default DNN on its backend, started and warmed up."""
+    return start_scorer(settings, get_model_spec(settings.model))
 
 
 def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:

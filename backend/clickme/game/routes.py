@@ -33,7 +33,7 @@ from clickme.players.identity import verify_player_token
 from clickme.players.ratelimit import enforce
 from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
-from clickme.scoring.scorer import top_guesses
+from clickme.scoring.scorer import Scorer, top_guesses
 
 router = APIRouter(prefix="/api", tags=["game"])
 SHOWN_GUESSES = 5
@@ -68,6 +68,7 @@ class PendingReveal:
     stored: service.StoredBatch
     model_input: np.ndarray
     revealed: float
+    scorer: Scorer
 
 
 def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
@@ -117,14 +118,15 @@ def _store_and_compose(
         )
     mask = _reveal_mask(runtime, stored)
     prepared = runtime.images.get(settings.images_dir / facts.image_file, facts.rule)
-    return PendingReveal(stored, compose(prepared, mask), revealed_fraction(mask))
+    scorer = runtime.scorer_for(facts.model_name)
+    return PendingReveal(stored, compose(prepared, mask), revealed_fraction(mask), scorer)
 
 
-async def _classify(runtime: Runtime, model_input: np.ndarray) -> np.ndarray:
+async def _classify(runtime: Runtime, scorer: Scorer, model_input: np.ndarray) -> np.ndarray:
     """The DNN's probabilities, or a clear 503 when the scorer cannot answer in time."""
     try:
         return await asyncio.wait_for(
-            runtime.scorer.classify(model_input), runtime.settings.scorer_timeout_ms / 1000
+            scorer.classify(model_input), runtime.settings.scorer_timeout_ms / 1000
         )
     except TimeoutError as exc:
         raise ClickmeError(503, "scorer_busy", "the DNN partner is busy, try again") from exc
@@ -148,7 +150,7 @@ async def post_points(
     enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
     pending = await run_in_threadpool(_store_and_compose, runtime, round_id, player_id, batch)
     stored_at = time.perf_counter()
-    probs = await _classify(runtime, pending.model_input)
+    probs = await _classify(runtime, pending.scorer, pending.model_input)
     scored_at = time.perf_counter()
     store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
     response.headers["Server-Timing"] = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"

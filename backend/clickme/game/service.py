@@ -41,6 +41,7 @@ class RoundFacts:
     time_limit_ms: int
     top_k: int
     rule: RevealRule
+    model_name: str
 
     def elapsed_ms(self, now: datetime) -> int:
         return int((now - self.started_at).total_seconds() * 1000)
@@ -129,6 +130,7 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
         time_limit_ms=rules.time_limit_ms,
         top_k=rules.top_k,
         rule=rules.reveal,
+        model_name=session.get_one(DnnModel, round_.model_id).name,
     )
 
 

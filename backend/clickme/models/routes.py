@@ -1,8 +1,6 @@
 """Staff routes for the model registry: the registered DNNs with their accuracy (staff), a try on
 one image (staff), computing the accuracy on an image set (admins)."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -10,7 +8,6 @@ from fastapi import APIRouter, Query
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppRuntime, AppSettings, DbSession
 from clickme.core.errors import ClickmeError
-from clickme.core.runtime import Runtime
 from clickme.images import service as images
 from clickme.images.labels import class_name
 from clickme.images.models import ImageSet
@@ -20,7 +17,7 @@ from clickme.models import service
 from clickme.models.evaluate import evaluate_accuracy
 from clickme.models.registry import ModelSpec, get_model_spec, list_model_specs
 from clickme.models.schemas import AccuracyRequest, EvaluationOut, GuessOut, ModelOut, TryOut
-from clickme.scoring.scorer import Scorer, build_scorer, top_guesses
+from clickme.scoring.scorer import top_guesses
 
 router = APIRouter(prefix="/api/admin/models", tags=["admin"])
 
@@ -32,19 +29,6 @@ def _spec(name: str) -> ModelSpec:
         return get_model_spec(name)
     except KeyError:
         raise ClickmeError(404, "model_not_found", f"no registered model {name!r}") from None
-
-
-@contextmanager
-def _scorer_for(runtime: Runtime, spec: ModelSpec) -> Iterator[Scorer]:
-    """The app's running scorer when it runs this model; otherwise one built for the call."""
-    if runtime.scorer.spec == spec:
-        yield runtime.scorer
-        return
-    scorer = build_scorer(runtime.settings, spec)
-    try:
-        yield scorer
-    finally:
-        scorer.close()
 
 
 @router.get("")
@@ -85,8 +69,7 @@ def compute_accuracy(
         raise ClickmeError(
             409, "image_files_missing", f"{len(missing)} image files are missing, e.g. {missing[0]}"
         )
-    with _scorer_for(runtime, spec) as scorer:
-        accuracy = evaluate_accuracy(scorer, items)
+    accuracy = evaluate_accuracy(runtime.scorer_for(spec.name), items)
     evaluation = service.record_evaluation(session, spec, image_set.id, accuracy)
     return EvaluationOut.of(evaluation, image_set.name)
 
@@ -108,8 +91,7 @@ def try_model(
     if not path.is_file():
         raise ClickmeError(404, "image_not_found", f"the file of image {image_id} is missing")
     pixels = to_eval_space(load_rgb(path))
-    with _scorer_for(runtime, spec) as scorer:
-        probabilities = scorer.classify_batch_sync(pixels[None])[0]
+    probabilities = runtime.scorer_for(spec.name).classify_batch_sync(pixels[None])[0]
     guesses = top_guesses(probabilities, TRY_TOP_K)
     ranks = [guess.class_index for guess in guesses]
     return TryOut(

@@ -191,3 +191,11 @@ def build_scorer(settings: Settings, spec: ModelSpec) -> Scorer:
         max_batch=settings.batch_max_size,
         max_wait_ms=settings.batch_max_wait_ms,
     )
+
+
+def start_scorer(settings: Settings, spec: ModelSpec) -> Scorer:
+    """A scorer for the model on the configured backend, started and warmed up."""
+    scorer = build_scorer(settings, spec)
+    scorer.start()
+    scorer.classify_batch_sync(np.zeros((1, 224, 224, 3), dtype=np.uint8))
+    return scorer
