@@ -1,31 +1,26 @@
 """Staff API schemas."""
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel
 
-from clickme.core.schemas import Text
+from clickme.core.schemas import text
 
 Role = Literal["admin", "researcher"]
 ROLES: tuple[str, ...] = ("admin", "researcher")
 MIN_PASSWORD_LENGTH = 12
 
-LoginEmail = Annotated[
-    Text, StringConstraints(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
-]
-Email = Annotated[
-    Text,
-    StringConstraints(
-        strip_whitespace=True,
-        to_lower=True,
-        max_length=254,
-        pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
-    ),
-]
+LoginEmail = text(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
+Email = text(
+    strip_whitespace=True,
+    to_lower=True,
+    max_length=254,
+    pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
+)
 # The upper bound keeps one login from costing the server arbitrary hashing work.
-LoginPassword = Annotated[Text, StringConstraints(min_length=1, max_length=1024)]
-NewPassword = Annotated[Text, StringConstraints(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
+LoginPassword = text(min_length=1, max_length=1024)
+NewPassword = text(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
 
 
 class LoginIn(BaseModel):

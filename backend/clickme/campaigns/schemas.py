@@ -3,21 +3,16 @@
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clickme.core.schemas import Text
+from clickme.core.schemas import text
 
 CampaignState = Literal["draft", "active", "paused", "completed"]
-Slug = Annotated[
-    Text,
-    StringConstraints(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$"),
-]
-Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-LongText = Annotated[Text, StringConstraints(max_length=20_000)]
-Code = Annotated[
-    Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
-]
-Url = Annotated[Text, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")]
+Slug = text(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+Name = text(strip_whitespace=True, min_length=1, max_length=200)
+LongText = text(max_length=20_000)
+Code = text(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+Url = text(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 TopK = Annotated[int, Field(ge=1, le=20)]
 TimeLimit = Annotated[int, Field(ge=100, le=120_000)]

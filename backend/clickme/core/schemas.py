@@ -1,10 +1,10 @@
 """Input types shared by every domain's schemas and routes."""
 
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 ALLOWED_CONTROL = frozenset("\t\n\r")
 MAX_DB_ID = 2**31 - 1
@@ -19,8 +19,10 @@ def no_control_characters(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(no_control_characters)]
-"""A string as any text field takes it: combine with StringConstraints for its bounds."""
+def text(**constraints: Any) -> Any:
+    """A text field's type: its StringConstraints (applied first), then no control characters."""
+    return Annotated[str, StringConstraints(**constraints), AfterValidator(no_control_characters)]
+
 
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 """A row id in a path: out-of-range ids are a 422, never a database error."""

@@ -1,16 +1,13 @@
 """Player API schemas."""
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from clickme.core.schemas import Text
+from clickme.core.schemas import text
 from clickme.players.recruitment import RecruitmentParams
 
-DisplayName = Annotated[
-    Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
-]
+DisplayName = text(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
 
 
 class PlayerCreate(BaseModel):
@@ -74,7 +71,7 @@ class FlagOut(BaseModel):
 
 
 class ExclusionIn(BaseModel):
-    reason: Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+    reason: text(strip_whitespace=True, min_length=1, max_length=500)
 
 
 class ExclusionOut(BaseModel):
