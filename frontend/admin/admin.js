@@ -228,9 +228,12 @@ const campaignActions = {
 };
 
 async function showCampaign(id) {
-  const campaign = await load(() => staffApi.campaign(id));
-  if (campaign === undefined) return;
-  renderCampaignDetail(ui.campaignView, campaign, campaignActions);
+  const loaded = await load(() =>
+    Promise.all([staffApi.campaign(id), staffApi.campaignStats(id), staffApi.campaignImages(id)]),
+  );
+  if (loaded === undefined) return;
+  const [campaign, stats, images] = loaded;
+  renderCampaignDetail(ui.campaignView, campaign, { stats, images }, campaignActions);
   showView("campaign-view");
 }
 

@@ -23,6 +23,8 @@ export const staffApi = {
   logout: () => write("POST", "/api/staff/logout"),
   campaigns: () => request("GET", "/api/admin/campaigns"),
   campaign: (id) => request("GET", `/api/admin/campaigns/${id}`),
+  campaignStats: (id) => request("GET", `/api/admin/campaigns/${id}/stats`),
+  campaignImages: (id) => request("GET", `/api/admin/campaigns/${id}/images?per_page=24`),
   createCampaign: (settings) => write("POST", "/api/admin/campaigns", settings),
   updateCampaign: (id, changes) => write("PATCH", `/api/admin/campaigns/${id}`, changes),
   changeState: (id, state) => write("POST", `/api/admin/campaigns/${id}/state`, { state }),

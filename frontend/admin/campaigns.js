@@ -1,7 +1,7 @@
 // Campaigns: the table with progress and state buttons, the new-campaign form, the detail view.
 
-import { barChart, progressRows } from "./chart.js";
-import { chooseOption, dateTime, el, fillSelect, percent } from "./dom.js";
+import { barChart, playsChart, progressRows, revealedChart } from "./chart.js";
+import { chooseOption, dateTime, el, fillSelect, percent, plural } from "./dom.js";
 import { imageSetChoice } from "./images.js";
 
 /** The transitions the API allows from each state, as (new state, button label). */
@@ -321,11 +321,59 @@ function stat(label, value) {
   );
 }
 
+function mapCard(image) {
+  return el(
+    "figure",
+    { class: "thumb map-card", testid: "map-card" },
+    image.map_url
+      ? el("img", { src: image.map_url, alt: `Human map of a ${image.class_name}`, loading: "lazy" })
+      : el("div", { class: "no-map muted" }, "no finished round yet"),
+    el(
+      "figcaption",
+      {},
+      el("strong", {}, image.class_name),
+      el(
+        "span",
+        { class: "muted" },
+        `${plural(image.plays, "play")}${image.retired ? " \u00b7 retired" : ""}`,
+      ),
+    ),
+  );
+}
+
+/** Plays over time, success against revealed area, and the images with their human maps. */
+function picturesSection({ stats, images }) {
+  return el(
+    "section",
+    { class: "card", testid: "campaign-pictures" },
+    el("h2", {}, "Plays over time"),
+    playsChart(stats.hours),
+    el("h2", {}, "DNN success against revealed area"),
+    el(
+      "p",
+      { class: "muted" },
+      `The latest ${plural(stats.rounds_measured, "finished round")}; median revealed area `,
+      percent(stats.median_revealed),
+      ".",
+    ),
+    revealedChart(stats.revealed_bins),
+    el("h2", {}, "Human maps"),
+    el(
+      "p",
+      { class: "muted" },
+      `The ${images.images.length} most played of ${plural(images.total, "image")}: `,
+      "where players painted, hotter where more of them did.",
+    ),
+    el("div", { class: "thumbs" }, images.images.map(mapCard)),
+  );
+}
+
 /**
- * The campaign's page: state, progress chart, settings, texts and versions; `actions`:
- * {canWrite, changeState(campaign, state), edit(campaign)}.
+ * The campaign's page: state, progress chart, pictures, settings, texts and versions;
+ * `pictures`: {stats, images} from the API; `actions`: {canWrite, changeState(campaign, state),
+ * edit(campaign)}.
  */
-export function renderCampaignDetail(view, campaign, actions) {
+export function renderCampaignDetail(view, campaign, pictures, actions) {
   const { progress } = campaign;
   const editable = actions.canWrite && campaign.state !== "completed";
   view.replaceChildren(
@@ -370,9 +418,11 @@ export function renderCampaignDetail(view, campaign, actions) {
         stat("plays in the last hour", String(progress.plays_last_hour)),
         stat("players active now", String(progress.active_players)),
         stat("DNN success", percent(progress.dnn_success_rate)),
+        stat("median revealed area", percent(pictures.stats.median_revealed)),
       ),
       barChart(progressRows(campaign), `Progress of ${campaign.name}`),
     ),
+    picturesSection(pictures),
     el(
       "div",
       { class: "columns" },

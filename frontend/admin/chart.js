@@ -92,3 +92,96 @@ export function barChart(rows, title) {
     rows.map(barRow),
   );
 }
+
+const PLOT = { width: 640, height: 200, left: 44, right: 12, top: 12, bottom: 34 };
+const PLOT_WIDTH = PLOT.width - PLOT.left - PLOT.right;
+const PLOT_HEIGHT = PLOT.height - PLOT.top - PLOT.bottom;
+
+function plotFrame(title, testid, yMax, yLabel, children) {
+  const ticks = [0, 0.5, 1].map((share) => {
+    const y = PLOT.top + PLOT_HEIGHT * (1 - share);
+    return svg(
+      "g",
+      {},
+      svg("line", { x1: PLOT.left, x2: PLOT.width - PLOT.right, y1: y, y2: y, class: "plot-grid" }),
+      svg(
+        "text",
+        { x: PLOT.left - 6, y, class: "plot-tick", "text-anchor": "end", "dominant-baseline": "middle" },
+        yLabel(share * yMax),
+      ),
+    );
+  });
+  return svg(
+    "svg",
+    { class: "chart", viewBox: `0 0 ${PLOT.width} ${PLOT.height}`, role: "img", "aria-label": title, testid },
+    svg("title", {}, title),
+    ticks,
+    children,
+  );
+}
+
+function xLabel(x, text) {
+  return svg("text", { x, y: PLOT.height - 10, class: "plot-tick", "text-anchor": "middle" }, text);
+}
+
+/** Rounds started per hour (`[{start, rounds}]`, oldest first) as a filled line. */
+export function playsChart(hours) {
+  // An even top, so the middle tick is a whole number of rounds too.
+  const peak = 2 * Math.max(1, Math.ceil(Math.max(...hours.map((hour) => hour.rounds)) / 2));
+  const step = PLOT_WIDTH / Math.max(1, hours.length - 1);
+  const points = hours.map((hour, index) => [
+    PLOT.left + index * step,
+    PLOT.top + PLOT_HEIGHT * (1 - hour.rounds / peak),
+  ]);
+  const path = points.map(([x, y], index) => `${index ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)}`);
+  const bottom = PLOT.top + PLOT_HEIGHT;
+  const area = `${path.join("")}L${points.at(-1)[0]},${bottom}L${PLOT.left},${bottom}Z`;
+  const days = hours
+    .map((hour, index) => [hour, index])
+    .filter(([hour]) => new Date(hour.start).getHours() === 0)
+    .map(([hour, index]) =>
+      xLabel(PLOT.left + index * step, new Date(hour.start).toLocaleDateString(undefined, { weekday: "short" })),
+    );
+  const total = hours.reduce((sum, hour) => sum + hour.rounds, 0);
+  return plotFrame(
+    `Rounds started per hour, last 7 days: ${total} in all`,
+    "plays-chart",
+    peak,
+    (value) => String(value),
+    [
+      svg("path", { d: area, class: "plot-area" }),
+      svg("path", { d: path.join(""), class: "plot-line" }),
+      ...days,
+    ],
+  );
+}
+
+/** The DNN's success rate in each bin of revealed area (`[{low, high, rounds, success_rate}]`). */
+export function revealedChart(bins) {
+  const slot = PLOT_WIDTH / bins.length;
+  const bars = bins.map((bin, index) => {
+    const x = PLOT.left + index * slot;
+    const rate = bin.success_rate ?? 0;
+    const height = PLOT_HEIGHT * rate;
+    return svg(
+      "g",
+      { class: "plot-bin" },
+      svg("rect", { x: x + 3, y: PLOT.top, width: slot - 6, height: PLOT_HEIGHT, class: "chart-track" }),
+      svg("rect", { x: x + 3, y: PLOT.top + PLOT_HEIGHT - height, width: slot - 6, height, class: "chart-bar" }),
+      svg("title", {}, `${Math.round(bin.low * 100)}-${Math.round(bin.high * 100)}% revealed: ${bin.correct} of ${bin.rounds} rounds won`),
+      svg(
+        "text",
+        { x: x + slot / 2, y: PLOT.top + PLOT_HEIGHT - height - 4, class: "plot-count", "text-anchor": "middle" },
+        bin.rounds ? `n=${bin.rounds}` : "",
+      ),
+      xLabel(x + slot / 2, `${Math.round(bin.low * 100)}%`),
+    );
+  });
+  return plotFrame(
+    "DNN success rate by share of the image revealed",
+    "revealed-chart",
+    1,
+    (value) => `${Math.round(value * 100)}%`,
+    bars,
+  );
+}
