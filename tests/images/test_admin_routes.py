@@ -226,3 +226,16 @@ def test_no_bad_upload_input_is_a_server_error(
     statuses = [response.status_code for response in responses]
     assert all(status < 500 for status in statuses), statuses
     assert all("error" in response.json() for response in responses if response.status_code >= 400)
+
+
+def test_an_admin_marks_catch_trials_and_campaigns_see_them(admin: TestClient) -> None:
+    demo = next(s for s in admin.get(URL).json() if s["name"] == "demo")
+    image = admin.get(f"{URL}/{demo['id']}/images").json()["images"][0]
+    marked = admin.patch(f"{URL}/{demo['id']}/images/{image['id']}", json={"is_catch": True})
+    assert marked.status_code == 200 and marked.json()["is_catch"] is True
+    listed = admin.get(f"{URL}/{demo['id']}/images").json()["images"]
+    assert {i["id"]: i["is_catch"] for i in listed}[image["id"]] is True
+    wrong_set = admin.patch(f"{URL}/999/images/{image['id']}", json={"is_catch": True})
+    assert wrong_set.status_code == 404 and error_code(wrong_set) == "image_not_found"
+    bad = admin.patch(f"{URL}/{demo['id']}/images/{image['id']}", json={"is_catch": "maybe"})
+    assert bad.status_code == 422

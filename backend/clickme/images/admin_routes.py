@@ -14,6 +14,7 @@ from starlette.datastructures import UploadFile
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.errors import ClickmeError
+from clickme.core.schemas import DbId
 from clickme.images import service
 from clickme.images.models import ImageSet
 from clickme.images.schemas import (
@@ -21,6 +22,7 @@ from clickme.images.schemas import (
     ImageOut,
     ImageSetOut,
     ImageSetPage,
+    ImageUpdate,
     ImportReportOut,
     UploadFields,
 )
@@ -65,7 +67,7 @@ def list_image_sets(session: DbSession, _staff: StaffMember) -> list[ImageSetOut
 
 @router.get("/{image_set_id}/images")
 def list_set_images(
-    image_set_id: int,
+    image_set_id: DbId,
     session: DbSession,
     _staff: StaffMember,
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
@@ -100,3 +102,16 @@ def import_server_folder(
     folder = resolve_import_folder(settings.import_root, body.path)
     report = service.import_directory(session, folder, body.set, settings.images_dir)
     return _report(session, report)
+
+
+@router.patch("/{image_set_id}/images/{image_id}")
+def update_image(
+    image_set_id: DbId, image_id: DbId, body: ImageUpdate, session: DbSession, _admin: AdminUser
+) -> ImageOut:
+    """Mark an image as a catch trial (a known-easy image used to score players) or not."""
+    image = service.get_image(session, image_id)
+    if image is None or image.image_set_id != image_set_id:
+        raise ClickmeError(404, "image_not_found", f"no image {image_id} in set {image_set_id}")
+    image.is_catch = body.is_catch
+    session.flush()
+    return ImageOut.of(image)

@@ -3,7 +3,7 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from clickme.images.labels import class_name
 from clickme.images.models import Image, ImageSet
@@ -65,6 +65,12 @@ class ImageOut(BaseModel):
             is_catch=image.is_catch,
             thumbnail_url=f"/api/images/{image.id}/file",
         )
+
+
+class ImageUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    is_catch: bool
 
 
 class ImageSetPage(BaseModel):
