@@ -52,7 +52,9 @@ export async function request(method, path, body, headers = {}) {
 
 export const api = {
   me: () => request("GET", "/api/players/me"),
-  createPlayer: () => request("POST", "/api/players", { consent: true }),
+  /** After consent; `recruitment`: the Prolific or MTurk ids from the page's URL. */
+  createPlayer: (recruitment = {}) =>
+    request("POST", "/api/players", { ...recruitment, consent: true }),
   rename: (displayName) => request("PATCH", "/api/players/me", { display_name: displayName }),
   startRound: (viewportWidth, viewportHeight, campaign = null) =>
     request("POST", "/api/rounds", {
@@ -64,5 +66,7 @@ export const api = {
   skip: (roundId) => request("POST", `/api/rounds/${roundId}/skip`),
   finish: (roundId) => request("POST", `/api/rounds/${roundId}/finish`),
   round: (roundId) => request("GET", `/api/rounds/${roundId}`),
+  campaign: (slug) => request("GET", `/api/campaigns/${encodeURIComponent(slug)}`),
+  completion: (slug) => request("GET", `/api/campaigns/${encodeURIComponent(slug)}/completion`),
   leaderboard: (limit = 10) => request("GET", `/api/leaderboard?limit=${limit}`),
 };

@@ -9,13 +9,48 @@ const FINISH_RETRY_MS = 200;
 const NARROW_LAYOUT_PX = 900;
 const MAX_UPSCALE = 2.5;
 const POINTER_TYPES = new Set(["mouse", "touch", "pen"]);
+const URL_PARAMS = new URLSearchParams(window.location.search);
 // The campaign to play (its public slug, `/?campaign=<slug>`); none: the server's default.
-const CAMPAIGN = new URLSearchParams(window.location.search).get("campaign");
+const CAMPAIGN = URL_PARAMS.get("campaign");
+// Recruitment ids a study's URL carries (Prolific, MTurk): sent along with the consent.
+const RECRUITMENT_IDS = [
+  "PROLIFIC_PID",
+  "STUDY_ID",
+  "SESSION_ID",
+  "workerId",
+  "assignmentId",
+  "hitId",
+];
+const RECRUITMENT = Object.fromEntries(
+  RECRUITMENT_IDS.filter((name) => URL_PARAMS.has(name)).map((name) => [
+    name,
+    URL_PARAMS.get(name),
+  ]),
+);
+const MTURK_PREVIEW = RECRUITMENT.assignmentId === "ASSIGNMENT_ID_NOT_AVAILABLE";
+// Who the URL says the participant is; null: whoever holds the player cookie.
+const PARTICIPANT = RECRUITMENT.PROLIFIC_PID
+  ? `prolific:${RECRUITMENT.PROLIFIC_PID}`
+  : RECRUITMENT.workerId
+    ? `mturk:${RECRUITMENT.workerId}`
+    : null;
+const PARTICIPANT_KEY = "clickme-participant";
+// Starting a round answers one of these once there is nothing more for this player to play.
+const END_CODES = new Set(["no_images_left", "player_done", "campaign_complete"]);
+const REDIRECT_DELAY_MS = 5000;
 
 const byId = (id) => document.getElementById(id);
 
 const ui = {
-  screens: ["loading-screen", "consent-screen", "game-screen", "done-screen", "error-screen"],
+  screens: [
+    "loading-screen",
+    "consent-screen",
+    "preview-screen",
+    "game-screen",
+    "complete-screen",
+    "done-screen",
+    "error-screen",
+  ],
   game: byId("game-screen"),
   canvas: byId("game-canvas"),
   stage: byId("stage"),
@@ -61,6 +96,59 @@ function loadPhoto(url) {
   const photo = new Image();
   photo.src = url;
   return photo.decode().then(() => photo);
+}
+
+/** Shows a campaign's own text (as text: it is never read as HTML); hidden when empty. */
+function showText(element, text) {
+  element.textContent = text;
+  element.hidden = !text;
+}
+
+function renderCampaign(campaign) {
+  showText(byId("campaign-consent"), campaign.consent_text);
+  showText(byId("campaign-instructions"), campaign.instructions_text);
+  showText(byId("preview-instructions"), campaign.instructions_text);
+  if (campaign.sample_image_url) {
+    const sample = byId("preview-image");
+    sample.src = campaign.sample_image_url;
+    sample.hidden = false;
+  }
+}
+
+/** Whether the player cookie (if any) is the participant the URL names, who consented here. */
+function isKnownParticipant() {
+  if (PARTICIPANT === null) return true;
+  try {
+    return localStorage.getItem(PARTICIPANT_KEY) === PARTICIPANT;
+  } catch {
+    return false; // no storage: ask for consent; the server recognises a returning participant
+  }
+}
+
+function rememberParticipant() {
+  if (PARTICIPANT === null) return;
+  try {
+    localStorage.setItem(PARTICIPANT_KEY, PARTICIPANT);
+  } catch {
+    // No storage: the consent screen shows again on the next visit.
+  }
+}
+
+/** The end of a recruited study: the code, and the way back to the recruiter (if it has one). */
+function showCompletion(completion) {
+  byId("completion-message").textContent = completion.code
+    ? "Thank you \u2014 your completion code is"
+    : "Thank you \u2014 you have played every image of this study.";
+  showText(byId("completion-code"), completion.code || "");
+  const link = byId("completion-link");
+  link.hidden = !completion.url;
+  byId("completion-redirect").hidden = !completion.url;
+  byId("completion-paste").hidden = !completion.code || Boolean(completion.url);
+  showScreen("complete-screen");
+  if (completion.url) {
+    link.href = completion.url;
+    setTimeout(() => window.location.assign(completion.url), REDIRECT_DELAY_MS);
+  }
 }
 
 const RESULT_TITLES = {
@@ -322,6 +410,15 @@ class Game {
   async start() {
     showScreen("loading-screen");
     try {
+      if (CAMPAIGN) renderCampaign(await api.campaign(CAMPAIGN));
+      if (MTURK_PREVIEW) {
+        showScreen("preview-screen"); // nobody plays (or is created) before accepting the HIT
+        return;
+      }
+      if (!isKnownParticipant()) {
+        showScreen("consent-screen");
+        return;
+      }
       this.setPlayer(await api.me());
     } catch (error) {
       if (error.status === 401) {
@@ -348,7 +445,8 @@ class Game {
     const button = byId("consent-accept");
     button.disabled = true;
     try {
-      this.setPlayer(await api.createPlayer());
+      this.setPlayer(await api.createPlayer(RECRUITMENT));
+      rememberParticipant();
       await this.nextRound();
     } catch (error) {
       showError(byId("consent-error"), error.message);
@@ -367,8 +465,8 @@ class Game {
       photo = await loadPhoto(data.image.url);
     } catch (error) {
       ui.next.disabled = false;
-      if (["no_images_left", "player_done", "campaign_complete"].includes(error.code)) {
-        showScreen("done-screen");
+      if (END_CODES.has(error.code)) {
+        await this.showEnd();
       } else if (error.status === 401) {
         showScreen("consent-screen");
       } else if (this.round === null) {
@@ -379,6 +477,23 @@ class Game {
       return;
     }
     this.showRound(data, photo);
+  }
+
+  /** Nothing more to play: the completion code where the campaign gives one, else a thank-you. */
+  async showEnd() {
+    if (CAMPAIGN) {
+      try {
+        showCompletion(await api.completion(CAMPAIGN));
+        return;
+      } catch (error) {
+        if (error.status !== 409) {
+          this.fail(error);
+          return;
+        }
+        // 409: the campaign gives no code, or this player has not played its images.
+      }
+    }
+    showScreen("done-screen");
   }
 
   showRound(data, photo) {

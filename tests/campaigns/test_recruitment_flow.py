@@ -109,6 +109,11 @@ def test_the_public_description_hides_codes_and_ids(
 
     missing = client.get("/api/campaigns/no-such-study")
     assert missing.status_code == 404 and error_code(missing) == "campaign_not_found"
+    join(client, PROLIFIC)
+    for bad in ("Not%20A%20Slug", "a%00b", "x" * 101):
+        for path in (f"/api/campaigns/{bad}", f"/api/campaigns/{bad}/completion"):
+            response = client.get(path)
+            assert response.status_code == 422, (path, response.text)
 
 
 @pytest.mark.parametrize("state", ["draft", "paused", "completed"])

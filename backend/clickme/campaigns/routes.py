@@ -15,6 +15,7 @@ from clickme.campaigns.schemas import (
     CampaignSummary,
     CampaignUpdate,
     Completion,
+    Slug,
     StateChange,
     VersionOut,
 )
@@ -72,14 +73,14 @@ def change_state(
 
 
 @public_router.get("/{slug}")
-def read_public_campaign(slug: str, session: DbSession) -> CampaignPublic:
+def read_public_campaign(slug: Slug, session: DbSession) -> CampaignPublic:
     """An active campaign as its players' page shows it (no codes, no internal ids)."""
     return public.public_info(session, service.get_campaign_by_slug(session, slug))
 
 
 @public_router.get("/{slug}/completion")
 def read_completion(
-    slug: str, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
+    slug: Slug, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
 ) -> Completion:
     """The signed-in player's completion (or screened-out) code once they played the campaign."""
     campaign = public.campaign_for_completion(session, slug)
