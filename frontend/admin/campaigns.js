@@ -113,6 +113,7 @@ function campaignRow(campaign, canWrite, onChangeState) {
     el("td", { class: "num" }, String(progress.plays_last_hour)),
     el("td", { class: "num" }, String(progress.active_players)),
     el("td", { class: "num" }, percent(progress.dnn_success_rate)),
+    el("td", { class: "num" }, percent(progress.median_revealed)),
   );
 }
 

@@ -94,6 +94,8 @@ def test_stats_images_and_maps_follow_the_rounds(
         b["success_rate"] == (b["correct"] / b["rounds"] if b["rounds"] else None) for b in bins
     )
     assert 0.05 < stats["median_revealed"] < 0.25  # a 0.35 x 0.35 box and the brush's fringe
+    listed = {c["id"]: c for c in client.get("/api/admin/campaigns").json()}[campaign_id]
+    assert listed["progress"]["median_revealed"] == stats["median_revealed"]
 
     page = client.get(f"{base}/images").json()
     assert page["total"] == 5 and len(page["images"]) == 5

@@ -19,6 +19,7 @@ from clickme.campaigns.schemas import (
     StateChange,
     VersionOut,
 )
+from clickme.campaigns.stats import median_revealed
 from clickme.core.deps import AppRuntime, DbSession
 from clickme.core.schemas import DbId
 from clickme.players.routes import CurrentPlayer
@@ -37,9 +38,16 @@ def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
 
 
 @router.get("")
-def list_campaigns(session: DbSession, _staff: StaffMember) -> list[CampaignSummary]:
+def list_campaigns(
+    session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> list[CampaignSummary]:
+    """Every campaign with its progress, the median revealed area included (cached per round)."""
     campaigns = service.list_campaigns(session)
     progress = service.campaign_progress(session, campaigns)
+    for campaign in campaigns:
+        progress[campaign.id].median_revealed = median_revealed(
+            session, campaign.id, runtime.revealed, runtime.images, runtime.settings.images_dir
+        )
     return [
         CampaignSummary(**CampaignOut.model_validate(c).model_dump(), progress=progress[c.id])
         for c in campaigns

@@ -133,7 +133,7 @@ class CampaignOut(BaseModel):
 
 
 class CampaignProgress(BaseModel):
-    """How far a campaign is (the median revealed area is not stored per round yet)."""
+    """How far a campaign is."""
 
     images_total: int
     images_retired: int
@@ -141,6 +141,7 @@ class CampaignProgress(BaseModel):
     plays_last_hour: int
     active_players: int
     dnn_success_rate: float | None
+    median_revealed: float | None = None
 
 
 class CampaignSummary(CampaignOut):
