@@ -381,7 +381,16 @@ async function showImages() {
 async function showImageSet(id, page) {
   const images = await load(() => staffApi.imageSetPage(id, page, IMAGES_PER_PAGE));
   if (images === undefined) return;
-  renderImageSetPage(ui.imageSetView, images, (next) => showImageSet(id, next));
+  const toggleCatch = async (image, checked) => {
+    await guarded(() => staffApi.setCatch(id, image.id, checked));
+    await showImageSet(id, page);
+  };
+  renderImageSetPage(
+    ui.imageSetView,
+    images,
+    (next) => showImageSet(id, next),
+    isAdmin() ? toggleCatch : null,
+  );
   showView("image-set-view");
 }
 

@@ -42,6 +42,8 @@ export const staffApi = {
   imageSets: () => request("GET", "/api/admin/image-sets"),
   imageSetPage: (id, page, perPage) =>
     request("GET", `/api/admin/image-sets/${id}/images?page=${page}&per_page=${perPage}`),
+  setCatch: (setId, imageId, isCatch) =>
+    write("PATCH", `/api/admin/image-sets/${setId}/images/${imageId}`, { is_catch: isCatch }),
   uploadZip: (formData) => write("POST", "/api/admin/image-sets/upload", formData),
   importFolder: (path, set) => write("POST", "/api/admin/image-sets/import-folder", { path, set }),
   models: () => request("GET", "/api/admin/models"),

@@ -54,7 +54,25 @@ export function renderImportReport(box, report) {
   box.hidden = false;
 }
 
-function imageCard(image) {
+/** A catch-trial checkbox for admins (`onToggleCatch(image, checked)`), else a note. */
+function catchControl(image, onToggleCatch) {
+  if (!onToggleCatch) {
+    return image.is_catch ? el("span", { class: "muted small" }, "catch trial") : null;
+  }
+  return el(
+    "label",
+    { class: "small" },
+    el("input", {
+      type: "checkbox",
+      checked: image.is_catch,
+      testid: `image-catch-${image.id}`,
+      onchange: (event) => onToggleCatch(image, event.target.checked),
+    }),
+    " catch trial",
+  );
+}
+
+function imageCard(image, onToggleCatch) {
   const { label } = image;
   return el(
     "figure",
@@ -75,17 +93,15 @@ function imageCard(image) {
         { class: "muted small" },
         `${label.synset} \u00b7 ${image.width}\u00d7${image.height}`,
       ),
-      el(
-        "span",
-        { class: "muted small" },
-        `#${image.id}${image.is_catch ? " \u00b7 catch trial" : ""}`,
-      ),
+      el("span", { class: "muted small" }, `#${image.id}`),
+      catchControl(image, onToggleCatch),
     ),
   );
 }
 
-/** A set's page of images with its pager; `onPage(page)` turns the page. */
-export function renderImageSetPage(view, page, onPage) {
+/** A set's page of images with its pager; `onPage(page)` turns the page; admins get
+ * `onToggleCatch(image, checked)` to mark catch trials. */
+export function renderImageSetPage(view, page, onPage, onToggleCatch = null) {
   const pages = Math.max(1, Math.ceil(page.total / page.per_page));
   const { image_set: imageSet } = page;
   view.replaceChildren(
@@ -97,7 +113,7 @@ export function renderImageSetPage(view, page, onPage) {
       el("span", { class: "muted" }, `${plural(page.total, "image")} \u00b7 set #${imageSet.id}`),
     ),
     page.images.length
-      ? el("div", { class: "thumbs", testid: "image-grid" }, page.images.map(imageCard))
+      ? el("div", { class: "thumbs", testid: "image-grid" }, page.images.map((image) => imageCard(image, onToggleCatch)))
       : el("p", { class: "muted card" }, "No image in this set."),
     el(
       "div",

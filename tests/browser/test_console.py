@@ -240,6 +240,13 @@ def test_admin_uploads_a_zip_and_sees_its_images(
         assert image.evaluate("img => img.naturalWidth") > 0
     page.screenshot(path=shots_dir / "console-images.png", full_page=True)
 
+    first = grid.locator("figure").first
+    first.get_by_role("checkbox", name="catch trial").check()
+    expect(page.get_by_test_id("image-grid").locator("input:checked")).to_have_count(1)
+    with staff.engine.connect() as connection:
+        marked = connection.execute(sa.text("SELECT count(*) FROM images WHERE is_catch")).scalar()
+    assert marked == 1
+
 
 def test_wrong_password_is_refused_on_the_form(console: BrowserContext, staff: LiveServer) -> None:
     page = console.new_page()
