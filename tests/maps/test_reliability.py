@@ -1,0 +1,82 @@
+"""Split-half ceiling and floor, campaign reliability and hold-one-out."""
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from clickme.maps.aggregate import MapSettings, human_map, round_eval_maps, to_eval
+from clickme.maps.reliability import (
+    campaign_reliability,
+    hold_one_out,
+    spearman,
+    split_half,
+    split_half_floor,
+)
+from clickme.maps.simulate import ground_truth_map, simulate_rounds
+from clickme.maps.valid import ImageRounds
+
+WIDTH, HEIGHT = 64, 48
+SETTINGS = MapSettings()
+
+
+def simulated_image(seed: int, n_players: int = 12, careless: float = 0.0) -> ImageRounds:
+    rng = np.random.default_rng(seed)
+    truth = ground_truth_map(rng, WIDTH, HEIGHT)
+    rounds = simulate_rounds(rng, truth, n_players, 30, careless_share=careless)
+    return ImageRounds(seed, WIDTH, HEIGHT, 0, list(range(100, 100 + n_players)), rounds)
+
+
+def test_spearman_ranks_with_ties_averaged() -> None:
+    rng = np.random.default_rng(0)
+    a = np.round(rng.random((224, 224)), 1)  # many ties
+    b = a + rng.normal(0, 0.2, a.shape)
+    assert spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel())[0])
+    assert spearman(a, a) == pytest.approx(1.0) and spearman(a, -a) == pytest.approx(-1.0)
+    assert np.isnan(spearman(np.zeros((4, 4)), a[:4, :4]))
+
+
+def test_half_maps_rank_pixels_as_human_map_does() -> None:
+    image = simulated_image(1, 6)
+    maps = round_eval_maps(image.rounds_points, WIDTH, HEIGHT, SETTINGS)
+    assert maps.shape == (6, 224, 224)
+    half = to_eval(human_map(image.rounds_points[:3], WIDTH, HEIGHT, SETTINGS))
+    assert spearman(maps[:3].sum(axis=0), half) > 0.9999
+
+
+def test_split_half_is_corrected_with_an_interval() -> None:
+    image = simulated_image(2)
+    result = split_half(image.rounds_points, WIDTH, HEIGHT, SETTINGS, 30, np.random.default_rng(0))
+    assert result is not None and result.n_splits == 30
+    assert 0 < result.raw < result.corrected < 1
+    assert result.corrected == pytest.approx(2 * result.raw / (1 + result.raw))
+    assert result.ci_low <= result.corrected <= result.ci_high
+    again = split_half(image.rounds_points, WIDTH, HEIGHT, SETTINGS, 30, np.random.default_rng(0))
+    assert again == result
+    assert split_half(image.rounds_points[:1], WIDTH, HEIGHT, SETTINGS) is None
+
+
+def test_floor_is_far_below_the_ceiling() -> None:
+    images = [simulated_image(seed) for seed in range(5)]
+    rng = np.random.default_rng(0)
+    floor = split_half_floor(images, SETTINGS, 30, rng)
+    report = campaign_reliability(images, SETTINGS, 20, rng)
+    ceiling = report["ceiling"]
+    assert floor is not None and ceiling is not None
+    assert floor.corrected < 0.5 < 0.8 < ceiling.corrected
+    assert report["n_images"] == 5 and set(report["per_image"]) == set(range(5))
+    per_image = [value.corrected for value in report["per_image"].values()]
+    assert ceiling.corrected == pytest.approx(np.mean(per_image))
+    assert ceiling.ci_low <= ceiling.corrected <= ceiling.ci_high
+    assert report["floor"] is not None and report["floor"].corrected < 0.5
+    assert split_half_floor(images[:1], SETTINGS, 10, rng) is None
+
+
+def test_hold_one_out_singles_out_careless_players() -> None:
+    image = simulated_image(3, 10, careless=0.3)
+    scores = hold_one_out(image.rounds_points, image.player_ids, WIDTH, HEIGHT, SETTINGS)
+    assert list(scores) == image.player_ids
+    careful, careless = list(scores.values())[:7], list(scores.values())[7:]
+    assert min(careful) > max(careless)
+    assert (
+        hold_one_out(image.rounds_points[:1], image.player_ids[:1], WIDTH, HEIGHT, SETTINGS) == {}
+    )
