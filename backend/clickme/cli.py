@@ -6,6 +6,7 @@ import typer
 
 from clickme.accounts.cli import app as admin_app
 from clickme.core.config import get_settings
+from clickme.exports.cli import export as export_command
 from clickme.images.cli import app as images_app
 from clickme.players.cli import app as players_app
 
@@ -15,6 +16,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(images_app, name="images")
 app.add_typer(admin_app, name="admin")
 app.add_typer(players_app, name="players")
+app.command("export")(export_command)
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]

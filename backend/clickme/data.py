@@ -1,0 +1,105 @@
+"""``clickme.data``: a torch Dataset over an export's WebDataset shards, for training.
+
+It reads ``webdataset/clickme-*.tar`` of an export (``clickme export --format webdataset``): the
+shards are indexed once (member offsets), then each item is read by seeking, so any index is
+random-access and nothing but the index stays in memory. Each item is ``(image, map, label,
+has_map)``: the photo as a float tensor 3x224x224 in [0, 1] (short side resized to 256, centre
+crop 224, bicubic; no mean/std normalisation), the map as a float tensor 1x224x224 in [0, 1]
+(the same crop, bilinear), the ImageNet class index and whether the image has a human map.
+
+``split``: None for every image, else "train" or "val", a fixed split by image id (every
+``VAL_EVERY``-th image id is validation), the same for every export of the same images.
+"""
+
+import io
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from PIL import Image as PilImage
+from torch.utils.data import Dataset
+
+from clickme.exports.writers import read_map_png
+from clickme.images.transform import EVAL_SIZE, to_eval_space
+from clickme.maps.aggregate import to_eval
+
+VAL_EVERY = 10
+SHARD_GLOB = "webdataset/clickme-*.tar"
+Split = Literal["train", "val"]
+
+
+@dataclass(frozen=True)
+class _Member:
+    offset: int
+    size: int
+
+
+@dataclass(frozen=True)
+class _Sample:
+    shard: Path
+    photo: _Member
+    map: _Member | None
+    meta: _Member
+
+
+def _in_split(image_id: int, split: Split | None) -> bool:
+    if split is None:
+        return True
+    return (image_id % VAL_EVERY == 0) == (split == "val")
+
+
+def _index_shard(shard: Path) -> list[_Sample]:
+    members: dict[str, dict[str, _Member]] = {}
+    with tarfile.open(shard) as tar:
+        for info in tar:
+            key, _, kind = info.name.partition(".")
+            members.setdefault(key, {})[kind] = _Member(info.offset_data, info.size)
+    return [
+        _Sample(shard, parts["jpg"], parts.get("map.png"), parts["json"])
+        for _key, parts in sorted(members.items())
+    ]
+
+
+def _read(shard: Path, member: _Member) -> bytes:
+    with shard.open("rb") as stream:
+        stream.seek(member.offset)
+        return stream.read(member.size)
+
+
+class ClickMeDataset(Dataset):
+    """The images of an export's WebDataset shards with their human maps (see module doc)."""
+
+    def __init__(self, export_dir: Path | str, split: Split | None = None) -> None:
+        if split not in (None, "train", "val"):
+            raise ValueError(f"split must be None, 'train' or 'val', got {split!r}")
+        shards = sorted(Path(export_dir).glob(SHARD_GLOB))
+        if not shards:
+            raise FileNotFoundError(f"no WebDataset shards ({SHARD_GLOB}) in {export_dir}")
+        self.samples: list[_Sample] = []
+        self.image_ids: list[int] = []
+        for shard in shards:
+            for sample in _index_shard(shard):
+                image_id = json.loads(_read(shard, sample.meta))["image_id"]
+                if _in_split(image_id, split):
+                    self.samples.append(sample)
+                    self.image_ids.append(image_id)
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
+        sample = self.samples[index]
+        meta = json.loads(_read(sample.shard, sample.meta))
+        with PilImage.open(io.BytesIO(_read(sample.shard, sample.photo))) as photo:
+            pixels = to_eval_space(photo.convert("RGB"))
+        image = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32) / 255.0)
+        has_map = sample.map is not None and bool(meta.get("has_map", True))
+        if has_map:
+            values = to_eval(read_map_png(_read(sample.shard, sample.map)))
+        else:
+            values = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float32)
+        return image, torch.from_numpy(values[None].copy()), int(meta["class_index"]), has_map

@@ -1,0 +1,1 @@
+"""Research exports: maps and raw rounds in NPZ, HDF5, PNG, CSV, Parquet and WebDataset."""

@@ -1,0 +1,106 @@
+"""`clickme export`: a campaign's maps and rounds to files, with a progress bar."""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from tqdm import tqdm
+
+from clickme.core.config import get_settings
+from clickme.exports.service import (
+    DEFAULT_SHARD_SIZE,
+    DEFAULT_SPLITS,
+    ExportError,
+    ExportRequest,
+    run_export,
+)
+
+
+class _Bar:
+    """The export's progress as a tqdm bar on stderr."""
+
+    def __init__(self) -> None:
+        self.bar: tqdm | None = None
+
+    def start(self, total: int) -> None:
+        self.bar = tqdm(total=total, unit="image", desc="export")
+
+    def advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _classes(text: str | None) -> tuple[int, ...] | None:
+    if text is None:
+        return None
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as error:
+        raise typer.BadParameter("classes are comma-separated class indices, e.g. 1,2") from error
+
+
+def export(
+    campaign: Annotated[str, typer.Option(help="Campaign slug.")],
+    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
+    formats: Annotated[
+        list[str],
+        typer.Option("--format", help="npz, hdf5, png, csv, parquet or webdataset (repeatable)."),
+    ],
+    campaign_version: Annotated[
+        int | None, typer.Option(help="Only rounds of this version.")
+    ] = None,
+    min_rounds: Annotated[int | None, typer.Option(help="Valid rounds an image needs.")] = None,
+    classes: Annotated[str | None, typer.Option(help="Class indices, e.g. 1,2.")] = None,
+    min_reliability: Annotated[
+        float | None, typer.Option(help="Minimum corrected split-half value per image.")
+    ] = None,
+    pointer_type: Annotated[str | None, typer.Option(help="mouse, touch or pen.")] = None,
+    shard_size: Annotated[int, typer.Option(help="Images per WebDataset shard.")] = (
+        DEFAULT_SHARD_SIZE
+    ),
+    splits: Annotated[int, typer.Option(help="Random splits per split-half value (0: none).")] = (
+        DEFAULT_SPLITS
+    ),
+) -> None:
+    """Export a campaign's human maps and rounds (excluded players are always left out)."""
+    from clickme.core.db import Database
+
+    request = ExportRequest(
+        campaign=campaign,
+        formats=tuple(formats),
+        campaign_version=campaign_version,
+        min_rounds=min_rounds,
+        classes=_classes(classes),
+        min_reliability=min_reliability,
+        pointer_type=pointer_type,
+        shard_size=shard_size,
+        n_splits=splits,
+    )
+    settings = get_settings()
+    database = Database(settings.resolved_database_url)
+    bar = _Bar()
+    try:
+        with database.session() as session:
+            manifest = run_export(
+                session,
+                request,
+                out,
+                secret=settings.resolved_secret_key(),
+                images_dir=settings.images_dir,
+                progress=bar,
+            )
+    except ExportError as error:
+        typer.echo(f"export failed: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    finally:
+        bar.close()
+        database.dispose()
+    counts = manifest["counts"]
+    typer.echo(
+        f"exported {counts['images']} images, {counts['valid_rounds']} valid rounds "
+        f"from {counts['players']} players to {out}"
+    )

@@ -1,0 +1,336 @@
+"""Export writers: each takes one image at a time (bounded memory) and writes deterministic bytes.
+
+Every writer writes under a staging folder (see ``service``); the service renames the finished
+files into the export folder. Determinism: members in image-id order, fixed zip/tar time stamps
+and modes, HDF5 without time stamps and with tracked creation order, sorted JSON keys.
+"""
+
+import csv
+import io
+import json
+import tarfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import h5py
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image as PilImage
+
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+FILE_MODE = 0o644
+MAP_PNG_MAX = 65535
+OVERLAY_ALPHA = 0.6
+PARQUET_ROWS_PER_GROUP = 10_000
+# zlib level of NPZ members, HDF5 datasets and PNGs: float maps barely shrink past level 1.
+COMPRESS_LEVEL = 1
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One round of an exported image, its player known only by a pseudonym."""
+
+    round_id: int
+    player: str
+    image_id: int
+    points: np.ndarray  # structured x, y, t (native pixels, ms)
+    outcome: str | None
+    pointer_type: str | None
+    campaign_version: int
+    model_version: str
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """Everything the writers need about one exported image."""
+
+    image_id: int
+    width: int
+    height: int
+    class_index: int
+    label: str
+    synset: str
+    image_path: Path
+    n_players: int
+    split_half: float  # Spearman-Brown corrected split-half value, NaN when not computable
+    map_native: np.ndarray  # float32 (height, width) in [0, 1]
+    map_eval: np.ndarray  # float32 (224, 224) in [0, 1]
+    rounds: list[RoundRecord] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return f"{self.image_id:09d}"
+
+    def metadata(self) -> dict[str, Any]:
+        return {
+            "image_id": self.image_id,
+            "width": self.width,
+            "height": self.height,
+            "class_index": self.class_index,
+            "label": self.label,
+            "synset": self.synset,
+            "n_players": self.n_players,
+            "split_half": None if np.isnan(self.split_half) else self.split_half,
+            "has_map": True,
+        }
+
+
+class Writer(Protocol):
+    def add(self, item: ExportItem) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _zip_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.external_attr = (0o100000 | FILE_MODE) << 16
+    info.compress_type = zipfile.ZIP_DEFLATED
+    return info
+
+
+def _tar_info(name: str, size: int) -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.size, info.mtime, info.mode = size, 0, FILE_MODE
+    info.uid = info.gid = 0
+    info.uname = info.gname = ""
+    return info
+
+
+def map_png_bytes(values: np.ndarray) -> bytes:
+    """A [0, 1] map as a 16-bit greyscale PNG."""
+    grey = np.round(np.clip(values, 0.0, 1.0) * MAP_PNG_MAX).astype(np.uint16)
+    buffer = io.BytesIO()
+    PilImage.fromarray(grey).save(buffer, format="PNG", compress_level=COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+def read_map_png(data: bytes) -> np.ndarray:
+    """The float32 [0, 1] map of ``map_png_bytes``."""
+    with PilImage.open(io.BytesIO(data)) as image:
+        return np.asarray(image, dtype=np.float32) / MAP_PNG_MAX
+
+
+def _heat(values: np.ndarray) -> np.ndarray:
+    """A simple blue -> red heat colouring of a [0, 1] map, uint8 (H, W, 3)."""
+    v = np.clip(values, 0.0, 1.0)
+    rgb = np.stack([v, 1.0 - np.abs(2.0 * v - 1.0), 1.0 - v], axis=-1)
+    return (rgb * 255).astype(np.uint8)
+
+
+def overlay_png_bytes(photo: PilImage.Image, values: np.ndarray) -> bytes:
+    """The photo with the map's heat blended in where the map is high."""
+    base = np.asarray(photo.convert("RGB"), dtype=np.float32)
+    alpha = (OVERLAY_ALPHA * np.clip(values, 0.0, 1.0))[..., None]
+    mixed = base * (1.0 - alpha) + _heat(values).astype(np.float32) * alpha
+    buffer = io.BytesIO()
+    overlay = PilImage.fromarray(np.round(mixed).astype(np.uint8))
+    overlay.save(buffer, format="PNG", compress_level=COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
+class NpzWriter:
+    """``maps.npz``: per image ``{key}/map`` (native), ``{key}/map_224``, ``{key}/label``,
+    ``{key}/class_index``, ``{key}/n_players``, ``{key}/split_half``; members written one by one."""
+
+    def __init__(self, folder: Path) -> None:
+        self.archive = zipfile.ZipFile(folder / "maps.npz", "w", zipfile.ZIP_DEFLATED)
+
+    def _member(self, name: str, array: np.ndarray) -> None:
+        self.archive.writestr(
+            _zip_info(f"{name}.npy"), _npy_bytes(array), compresslevel=COMPRESS_LEVEL
+        )
+
+    def add(self, item: ExportItem) -> None:
+        self._member(f"{item.key}/map", item.map_native.astype(np.float32, copy=False))
+        self._member(f"{item.key}/map_224", item.map_eval.astype(np.float32, copy=False))
+        self._member(f"{item.key}/label", np.array(item.label))
+        self._member(f"{item.key}/class_index", np.array(item.class_index, dtype=np.int64))
+        self._member(f"{item.key}/n_players", np.array(item.n_players, dtype=np.int64))
+        self._member(f"{item.key}/split_half", np.array(item.split_half, dtype=np.float64))
+
+    def close(self) -> None:
+        self.archive.close()
+
+
+class Hdf5Writer:
+    """``maps.h5``: one group per image key with datasets ``map``, ``map_224`` and attributes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.file = h5py.File(folder / "maps.h5", "w", track_order=True, libver="earliest")
+
+    def add(self, item: ExportItem) -> None:
+        group = self.file.create_group(item.key, track_order=True)
+        for name, values in (("map", item.map_native), ("map_224", item.map_eval)):
+            group.create_dataset(
+                name, data=values.astype(np.float32, copy=False), track_times=False,
+                compression="gzip", compression_opts=COMPRESS_LEVEL, chunks=True,
+            )  # fmt: skip
+        group.attrs["image_id"] = item.image_id
+        group.attrs["label"] = item.label
+        group.attrs["class_index"] = item.class_index
+        group.attrs["n_players"] = item.n_players
+        group.attrs["split_half"] = item.split_half
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class PngWriter:
+    """``png/maps/{key}.png`` (16-bit grey, native size) and ``png/overlays/{key}.png``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.maps = folder / "png" / "maps"
+        self.overlays = folder / "png" / "overlays"
+        self.maps.mkdir(parents=True)
+        self.overlays.mkdir(parents=True)
+
+    def add(self, item: ExportItem) -> None:
+        (self.maps / f"{item.key}.png").write_bytes(map_png_bytes(item.map_native))
+        with PilImage.open(item.image_path) as photo:
+            overlay = overlay_png_bytes(photo, item.map_native)
+        (self.overlays / f"{item.key}.png").write_bytes(overlay)
+
+    def close(self) -> None:
+        return None
+
+
+ROUND_COLUMNS = (
+    "round_id", "player", "image_id", "x", "y", "t",
+    "outcome", "pointer_type", "campaign_version", "model_version",
+)  # fmt: skip
+
+
+def _floats(values: np.ndarray) -> list[float]:
+    return [float(value) for value in values]
+
+
+def _round_row(record: RoundRecord) -> dict[str, Any]:
+    return {
+        "round_id": record.round_id,
+        "player": record.player,
+        "image_id": record.image_id,
+        "x": _floats(record.points["x"]),
+        "y": _floats(record.points["y"]),
+        "t": [int(value) for value in record.points["t"]],
+        "outcome": record.outcome,
+        "pointer_type": record.pointer_type,
+        "campaign_version": record.campaign_version,
+        "model_version": record.model_version,
+    }
+
+
+class CsvWriter:
+    """``rounds.csv``: one row per round; x, y and t are JSON lists."""
+
+    def __init__(self, folder: Path) -> None:
+        self.stream = (folder / "rounds.csv").open("w", newline="", encoding="utf-8")
+        self.csv = csv.DictWriter(self.stream, fieldnames=ROUND_COLUMNS, lineterminator="\n")
+        self.csv.writeheader()
+
+    def add(self, item: ExportItem) -> None:
+        for record in item.rounds:
+            row = _round_row(record)
+            for name in ("x", "y", "t"):
+                row[name] = json.dumps(row[name], separators=(",", ":"))
+            self.csv.writerow(row)
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+ROUND_SCHEMA = pa.schema(
+    [
+        ("round_id", pa.int64()),
+        ("player", pa.string()),
+        ("image_id", pa.int64()),
+        ("x", pa.list_(pa.float32())),
+        ("y", pa.list_(pa.float32())),
+        ("t", pa.list_(pa.int32())),
+        ("outcome", pa.string()),
+        ("pointer_type", pa.string()),
+        ("campaign_version", pa.int32()),
+        ("model_version", pa.string()),
+    ]
+)
+
+
+class ParquetWriter:
+    """``rounds.parquet``: the same columns as the CSV, points as typed lists; row groups of
+    ``PARQUET_ROWS_PER_GROUP`` rounds written as they fill."""
+
+    def __init__(self, folder: Path) -> None:
+        self.writer = pq.ParquetWriter(folder / "rounds.parquet", ROUND_SCHEMA)
+        self.rows: list[dict[str, Any]] = []
+
+    def _flush(self) -> None:
+        if self.rows:
+            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=ROUND_SCHEMA))
+            self.rows = []
+
+    def add(self, item: ExportItem) -> None:
+        self.rows.extend(_round_row(record) for record in item.rounds)
+        if len(self.rows) >= PARQUET_ROWS_PER_GROUP:
+            self._flush()
+
+    def close(self) -> None:
+        self._flush()
+        self.writer.close()
+
+
+class WebDatasetWriter:
+    """``webdataset/clickme-{n:06d}.tar`` shards of ``shard_size`` images: ``{key}.jpg`` (the
+    photo file as stored, JPEG or PNG bytes under the ``.jpg`` name PIL opens either way),
+    ``{key}.map.png`` (16-bit native-size map) and ``{key}.json`` (metadata)."""
+
+    def __init__(self, folder: Path, shard_size: int) -> None:
+        self.folder = folder / "webdataset"
+        self.folder.mkdir()
+        self.shard_size = shard_size
+        self.count = 0
+        self.tar: tarfile.TarFile | None = None
+
+    def _shard(self) -> tarfile.TarFile:
+        if self.tar is None or self.count % self.shard_size == 0:
+            self.close()
+            name = self.folder / f"clickme-{self.count // self.shard_size:06d}.tar"
+            self.tar = tarfile.open(name, "w", format=tarfile.USTAR_FORMAT)  # noqa: SIM115
+        return self.tar
+
+    def _member(self, tar: tarfile.TarFile, name: str, data: bytes) -> None:
+        tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
+
+    def add(self, item: ExportItem) -> None:
+        tar = self._shard()
+        self._member(tar, f"{item.key}.jpg", item.image_path.read_bytes())
+        self._member(tar, f"{item.key}.map.png", map_png_bytes(item.map_native))
+        meta = json.dumps(item.metadata(), sort_keys=True).encode()
+        self._member(tar, f"{item.key}.json", meta)
+        self.count += 1
+
+    def close(self) -> None:
+        if self.tar is not None:
+            self.tar.close()
+            self.tar = None
+
+
+WriterFactory = Callable[[Path, int], Writer]
+
+FORMATS: dict[str, WriterFactory] = {
+    "npz": lambda folder, _shard: NpzWriter(folder),
+    "hdf5": lambda folder, _shard: Hdf5Writer(folder),
+    "png": lambda folder, _shard: PngWriter(folder),
+    "csv": lambda folder, _shard: CsvWriter(folder),
+    "parquet": lambda folder, _shard: ParquetWriter(folder),
+    "webdataset": WebDatasetWriter,
+}
+ROUND_FORMATS = frozenset({"csv", "parquet"})
