@@ -15,6 +15,8 @@ class Round(Base):
         Index(
             "uq_rounds_campaign_player_image", "campaign_id", "player_id", "image_id", unique=True
         ),
+        # A player's first round on an image, across campaigns (the maps' valid rounds).
+        Index("ix_rounds_player_image", "player_id", "image_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
