@@ -14,7 +14,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.images.models import Image
-from clickme.maps.service import human_map, mapped_rounds
+from clickme.maps.service import mapped_rounds, mean_reveal_map
 from clickme.scoring.reveal import PreparedImageCache
 from tests.accounts.staff import add_staff_user, sign_in
 from tests.app_fixtures import set_time_limit
@@ -66,7 +66,7 @@ def map_of(database: Database, settings: Settings, campaign_id: int, image_id: i
         image = session.get_one(Image, image_id)
         query = mapped_rounds(session, campaign_id).where(Round.image_id == image_id)
         rounds = list(session.scalars(query))
-        return human_map(session, image, rounds, PreparedImageCache(2), settings.images_dir)
+        return mean_reveal_map(session, image, rounds, PreparedImageCache(2), settings.images_dir)
 
 
 def photo_crop(database: Database, settings: Settings, campaign_id: int, image_id: int):

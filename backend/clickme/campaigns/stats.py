@@ -22,7 +22,7 @@ from clickme.core.lru import LruCache
 from clickme.game.models import Round
 from clickme.images.labels import class_name
 from clickme.images.models import Image
-from clickme.maps.service import human_map, mapped_rounds, overlay_png, revealed_areas
+from clickme.maps.service import mapped_rounds, mean_reveal_map, overlay_png, revealed_areas
 from clickme.scoring.reveal import PreparedImageCache
 
 HOURS_SHOWN = 7 * 24
@@ -166,6 +166,6 @@ def image_map_png(
     )
     if not rounds:
         raise ClickmeError(404, "no_map_yet", f"no finished round of image {image_id} yet")
-    human = human_map(session, image, rounds, images, images_dir)
+    human = mean_reveal_map(session, image, rounds, images, images_dir)
     prepared = images.get(images_dir / image.file_name, campaigns.reveal_rule(campaign))
     return overlay_png(prepared.pixels, human)

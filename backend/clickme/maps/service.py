@@ -1,4 +1,6 @@
-"""Human maps: the mean of the final reveal masks players painted on an image, and their pictures.
+"""The console's picture of an image: the mean of the final reveal masks painted on it.
+
+(The research maps, in the published convention, are `clickme.maps.aggregate.human_map`.)
 
 A round's final mask is rendered from all its points under the reveal rule of the campaign
 version it was played by (``clickme.scoring.reveal``), in the 224 x 224 evaluation crop. A map
@@ -74,7 +76,7 @@ class RoundMasks:
             yield round_, render_mask(xy, prepared, rule)
 
 
-def human_map(
+def mean_reveal_map(
     session: Session,
     image: Image,
     rounds: Sequence[Round],
