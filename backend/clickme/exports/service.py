@@ -26,12 +26,12 @@ from clickme.campaigns.models import Campaign
 from clickme.exports.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from clickme.exports.writers import FORMATS, ROUND_FORMATS, ExportItem, RoundRecord, Writer
 from clickme.game.models import Round
+from clickme.game.service import points_by_round
 from clickme.images.labels import class_name, synset_of
 from clickme.images.models import Image
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
 from clickme.maps.reliability import split_half
 from clickme.maps.valid import ImageRounds, valid_rounds
-from clickme.players.quality import points_by_round
 from clickme.players.service import excluded_player_ids
 
 DEFAULT_SHARD_SIZE = 1000

@@ -6,6 +6,7 @@ other case (a repeat, a gap, a late or ended round) takes the slow path, which s
 
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 import numpy as np
 from sqlalchemy import bindparam, func, insert, select, update
@@ -346,3 +347,15 @@ def read_round(session: Session, facts: RoundFacts, grace_ms: int) -> RoundResul
     return _ended_result(
         session, facts.round_id, facts.player_id, "timeout" if expired else None, now
     )
+
+
+def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
+    rows = session.execute(
+        select(PointBatch.round_id, PointBatch.data)
+        .where(PointBatch.round_id.in_(round_ids))
+        .order_by(PointBatch.round_id, PointBatch.seq)
+    ).all()
+    return {
+        round_id: unpack_points([row.data for row in batches])
+        for round_id, batches in groupby(rows, key=lambda row: row.round_id)
+    }

@@ -21,10 +21,10 @@ from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import CampaignVersion
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
-from clickme.game.points import xy_of
+from clickme.game.points import unpack_points, xy_of
+from clickme.game.service import points_by_round
 from clickme.images.models import Image
 from clickme.images.transform import EVAL_SIZE
-from clickme.players.quality import points_by_round
 from clickme.players.service import excluded_player_ids
 from clickme.scoring.reveal import PreparedImageCache, RevealRule, render_mask, revealed_fraction
 
@@ -65,15 +65,18 @@ class RoundMasks:
             self._rules[key] = campaigns.rules_from_settings(version.settings).reveal
         return self._rules[key]
 
-    def of_image(self, image: Image, rounds: Sequence[Round]) -> Iterator[tuple[Round, np.ndarray]]:
-        """Each round of this image with its final mask (all zeros for a round with no point)."""
+    def of_image(
+        self, image: Image, rounds: Sequence[Round]
+    ) -> Iterator[tuple[Round, np.ndarray, np.ndarray]]:
+        """Each round of this image with its points (structured x, y, t) and its final mask
+        (all zeros for a round with no point)."""
         points = points_by_round(self.session, [round_.id for round_ in rounds])
-        no_points = np.empty((0, 2), dtype=np.float32)
+        no_points = unpack_points([])
         for round_ in rounds:
             rule = self._rule(round_)
             prepared = self.images.get(self.images_dir / image.file_name, rule)
-            xy = xy_of(points[round_.id]) if round_.id in points else no_points
-            yield round_, render_mask(xy, prepared, rule)
+            painted = points.get(round_.id, no_points)
+            yield round_, painted, render_mask(xy_of(painted), prepared, rule)
 
 
 def mean_reveal_map(
@@ -88,7 +91,7 @@ def mean_reveal_map(
     if not rounds:
         raise ValueError("a human map needs at least one round")
     total = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float64)
-    for _round, mask in RoundMasks(session, images, images_dir).of_image(image, rounds):
+    for _round, _points, mask in RoundMasks(session, images, images_dir).of_image(image, rounds):
         total += mask
     return (total / len(rounds)).astype(np.float32)
 
@@ -110,7 +113,7 @@ def revealed_areas(
     masks = RoundMasks(session, images, images_dir)
     for image_id, image_rounds in missing.items():
         image = session.get_one(Image, image_id)
-        for round_, mask in masks.of_image(image, image_rounds):
+        for round_, _points, mask in masks.of_image(image, image_rounds):
             areas[round_.id] = revealed_fraction(mask)
             cache.put(round_.id, areas[round_.id])
     return {round_id: area for round_id, area in areas.items() if area is not None}

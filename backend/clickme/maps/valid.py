@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, aliased
 
 from clickme.game.models import Round
 from clickme.game.points import xy_of
+from clickme.game.service import points_by_round
 from clickme.images.models import Image
 from clickme.maps.aggregate import MapSettings
-from clickme.players.quality import points_by_round
 from clickme.players.service import excluded_player_ids
 
 # Images whose rounds and points are loaded together: memory stays bounded by this many images.

@@ -9,21 +9,19 @@ consensus is the mean of the other players' maps (excluded players left out). A 
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from itertools import groupby
 from pathlib import Path
 
 import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clickme.campaigns import service as campaigns
-from clickme.campaigns.models import Campaign
-from clickme.game.models import PointBatch, Round
-from clickme.game.points import unpack_points, xy_of
+from clickme.game.models import Round
+from clickme.game.points import xy_of
 from clickme.images.models import Image
+from clickme.maps.service import RoundMasks
 from clickme.players.schemas import PlayerMeasures
 from clickme.players.service import excluded_player_ids
-from clickme.scoring.reveal import PreparedImageCache, RevealRule, render_mask, revealed_fraction
+from clickme.scoring.reveal import PreparedImageCache, revealed_fraction
 
 CONSENSUS_SIZE = 56
 _FINISHED = Round.outcome.is_not(None)
@@ -105,18 +103,6 @@ def pooled(mask: np.ndarray) -> np.ndarray:
     return mask.reshape(CONSENSUS_SIZE, block, CONSENSUS_SIZE, block).mean(axis=(1, 3))
 
 
-def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
-    rows = session.execute(
-        select(PointBatch.round_id, PointBatch.data)
-        .where(PointBatch.round_id.in_(round_ids))
-        .order_by(PointBatch.round_id, PointBatch.seq)
-    ).all()
-    return {
-        round_id: unpack_points([row.data for row in batches])
-        for round_id, batches in groupby(rows, key=lambda row: row.round_id)
-    }
-
-
 class _ImageMeasurer:
     """Renders every painted round of one image at a time and tallies the measured players."""
 
@@ -124,37 +110,23 @@ class _ImageMeasurer:
         self, session: Session, images: PreparedImageCache, images_dir: Path, excluded: set[int]
     ) -> None:
         self.session = session
-        self.images = images
-        self.images_dir = images_dir
+        self.masks = RoundMasks(session, images, images_dir)
         self.excluded = excluded
-        self.rules: dict[int, RevealRule] = {}
-
-    def _rule(self, campaign_id: int) -> RevealRule:
-        if campaign_id not in self.rules:
-            campaign = self.session.get_one(Campaign, campaign_id)
-            self.rules[campaign_id] = campaigns.reveal_rule(campaign)
-        return self.rules[campaign_id]
 
     def tally(self, image_id: int, tallies: dict[int, _Tally]) -> None:
         image = self.session.get_one(Image, image_id)
         rounds = [
-            row
-            for row in self.session.execute(
-                select(Round.id, Round.player_id, Round.campaign_id).where(
-                    Round.image_id == image_id, _FINISHED, Round.n_points > 0
-                )
-            ).all()
-            if row.player_id in tallies or row.player_id not in self.excluded
+            round_
+            for round_ in self.session.scalars(
+                select(Round).where(Round.image_id == image_id, _FINISHED, Round.n_points > 0)
+            )
+            if round_.player_id in tallies or round_.player_id not in self.excluded
         ]
-        points = points_by_round(self.session, [row.id for row in rounds])
         maps: dict[int, list[np.ndarray]] = defaultdict(list)
-        for row in rounds:
-            rule = self._rule(row.campaign_id)
-            prepared = self.images.get(self.images_dir / image.file_name, rule)
-            mask = render_mask(xy_of(points[row.id]), prepared, rule)
-            maps[row.player_id].append(pooled(mask))
-            if row.player_id in tallies:
-                tallies[row.player_id].add_painted_round(points[row.id], revealed_fraction(mask))
+        for round_, points, mask in self.masks.of_image(image, rounds):
+            maps[round_.player_id].append(pooled(mask))
+            if round_.player_id in tallies:
+                tallies[round_.player_id].add_painted_round(points, revealed_fraction(mask))
         self._tally_consensus({p: np.mean(m, axis=0) for p, m in maps.items()}, tallies)
 
     def _tally_consensus(self, maps: dict[int, np.ndarray], tallies: dict[int, _Tally]) -> None:
