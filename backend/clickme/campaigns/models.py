@@ -3,7 +3,17 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    false,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -65,3 +75,10 @@ class ImagePlays(Base):
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     plays: Mapped[int] = mapped_column(Integer, default=0)
+    # The image's corrected split-half value when last measured, on how many valid rounds.
+    reliability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    reliability_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Retired before its play count because its reliability reached the campaign's target.
+    retired_by_reliability: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )

@@ -3,6 +3,7 @@
 from clickme.accounts.models import LoginFailure, StaffSession, StaffUser
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.core.db import Base
+from clickme.exports.models import ExportJob
 from clickme.game.models import PointBatch, Round
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel, ModelEvaluation
@@ -13,6 +14,7 @@ __all__ = [
     "Campaign",
     "CampaignVersion",
     "DnnModel",
+    "ExportJob",
     "Image",
     "ImagePlays",
     "ImageSet",
