@@ -147,9 +147,9 @@ def render_mask(points_native: np.ndarray, prepared: PreparedImage, rule: Reveal
     centres = prepared.geometry.to_eval(points)
     radius = rule.radius_px(prepared.width, prepared.height) * prepared.geometry.scale
     distance = np.sqrt(_min_squared_distance(centres, radius))
-    if rule.softness == 0:
-        return (distance <= radius).astype(np.float32)
     fade_width = np.float32(radius * rule.softness)
+    if fade_width == 0:  # a hard edge (softness 0, or too small to count in float32)
+        return (distance <= radius).astype(np.float32)
     return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
 
 
