@@ -1,7 +1,7 @@
 // Campaigns: the table with progress and state buttons, the new-campaign form, the detail view.
 
-import { barChart, playsChart, progressRows, revealedChart } from "./chart.js";
-import { chooseOption, dateTime, el, fillSelect, percent, plural } from "./dom.js";
+import { barChart, playsChart, progressRows, reliabilityChart, revealedChart } from "./chart.js";
+import { DASH, chooseOption, dateTime, decimal, el, fillSelect, percent, plural } from "./dom.js";
 import { imageSetChoice } from "./images.js";
 
 /** The transitions the API allows from each state, as (new state, button label). */
@@ -369,10 +369,103 @@ function picturesSection({ stats, images }) {
   );
 }
 
+const TARGET_SOURCES = {
+  query: "the target asked for",
+  campaign: "the campaign's target",
+  default: "a usual bar; the campaign sets no target",
+};
+
+/** "0.93 (0.91–0.95)": a value with its 95% interval. */
+function withInterval(found) {
+  return found ? `${decimal(found.value, 2)} (${decimal(found.ci_low, 2)}${DASH}${decimal(found.ci_high, 2)})` : DASH;
+}
+
+/** The sentence on the plays the target needs (medians over the measured images). */
+function estimateSentence(estimate) {
+  const target = estimate.target.toFixed(2);
+  if (estimate.more_plays_per_image === null) {
+    return `At this consistency no number of plays reaches ${target}.`;
+  }
+  if (estimate.more_plays_per_image === 0) {
+    return `The maps reach ${target}: no more plays needed (${estimate.images_at_target} of ${plural(estimate.images, "image")} measured are there).`;
+  }
+  return `~${plural(estimate.more_plays_per_image, "more play")} per image to reach ${target} (${estimate.players_needed} per image in all; median over the images measured).`;
+}
+
+/** The card's content from the API's answer: the latest measurement, if any. */
+function reliabilityBody(answer) {
+  const measuring = answer.measuring
+    ? el("p", { class: "muted" }, "Measuring\u2026 (this can take a minute)")
+    : null;
+  const measurement = answer.measurement;
+  if (!measurement) return [measuring];
+  if (!measurement.images_mapped) {
+    return [el("p", { class: "muted" }, "No image has two valid rounds yet."), measuring];
+  }
+  const { estimate } = measurement;
+  return [
+    el(
+      "div",
+      { class: "stats" },
+      stat("ceiling (split-half, 95% CI)", withInterval(measurement.ceiling)),
+      stat("floor (other images)", measurement.floor ? decimal(measurement.floor.value, 2) : DASH),
+      stat("images retired by reliability", String(answer.images_retired_by_reliability)),
+    ),
+    estimate && measurement.curve.length ? reliabilityChart(measurement.curve, estimate.target) : null,
+    estimate
+      ? el(
+          "p",
+          { testid: "reliability-estimate" },
+          estimateSentence(estimate),
+          el("span", { class: "muted" }, ` Target: ${TARGET_SOURCES[estimate.target_source]}.`),
+        )
+      : null,
+    el(
+      "p",
+      { class: "muted small" },
+      `Measured ${dateTime(measurement.measured_at)} on ${measurement.images_measured} of the `,
+      `${plural(measurement.images_mapped, "image")} with a map `,
+      `(${plural(measurement.rounds_measured, "finished round")}), at most `,
+      `${measurement.max_players_measured} players each; the curve on ${measurement.curve_images} of them.`,
+    ),
+    measuring,
+  ];
+}
+
+const RELIABILITY_POLL_MS = 3000;
+
 /**
- * The campaign's page: state, progress chart, pictures, settings, texts and versions;
- * `pictures`: {stats, images} from the API; `actions`: {canWrite, changeState(campaign, state),
- * edit(campaign)}.
+ * The reliability card, filled from `load()` (a promise of the API's answer); while a newer
+ * measurement is under way and the card is shown, it asks again until that one arrives.
+ */
+function reliabilitySection(load) {
+  const body = el("div", {});
+  const section = el(
+    "section",
+    { class: "card", testid: "campaign-reliability" },
+    el("h2", {}, "Reliability"),
+    body,
+  );
+  const refresh = (shown) =>
+    load().then(
+      (answer) => {
+        const measuredAt = answer.measurement ? answer.measurement.measured_at : null;
+        body.replaceChildren(...reliabilityBody(answer).filter(Boolean));
+        const waiting = answer.measuring && (shown === undefined || measuredAt === shown);
+        if (waiting && section.isConnected) {
+          setTimeout(() => refresh(measuredAt), RELIABILITY_POLL_MS);
+        }
+      },
+      (error) => body.replaceChildren(el("p", { class: "form-error" }, error.message)),
+    );
+  refresh(undefined);
+  return section;
+}
+
+/**
+ * The campaign's page: state, progress chart, pictures, reliability, settings, texts and
+ * versions; `pictures`: {stats, images} from the API and `reliability`, a function returning a
+ * promise of its answer; `actions`: {canWrite, changeState(campaign, state), edit(campaign)}.
  */
 export function renderCampaignDetail(view, campaign, pictures, actions) {
   const { progress } = campaign;
@@ -396,6 +489,11 @@ export function renderCampaignDetail(view, campaign, pictures, actions) {
             "Edit settings",
           )
         : null,
+      el(
+        "a",
+        { href: `#exports/${campaign.id}`, class: "button-link", testid: "campaign-export" },
+        "Export\u2026",
+      ),
     ),
     el(
       "p",
@@ -424,6 +522,7 @@ export function renderCampaignDetail(view, campaign, pictures, actions) {
       barChart(progressRows(campaign), `Progress of ${campaign.name}`),
     ),
     picturesSection(pictures),
+    reliabilitySection(pictures.reliability),
     el(
       "div",
       { class: "columns" },

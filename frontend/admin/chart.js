@@ -185,3 +185,97 @@ export function revealedChart(bins) {
     bars,
   );
 }
+
+/**
+ * Reliability against players per image (`[{players, reliability, images}]`, by players) as a
+ * line with a dot per point, and the target as a dashed horizontal line.
+ */
+export function reliabilityChart(curve, target) {
+  const first = curve[0].players;
+  const span = Math.max(1, curve.at(-1).players - first);
+  const x = (players) => PLOT.left + (PLOT_WIDTH * (players - first)) / span;
+  const y = (value) => PLOT.top + PLOT_HEIGHT * (1 - Math.max(0, Math.min(1, value)));
+  const path = curve.map(
+    (point, index) => `${index ? "L" : "M"}${x(point.players).toFixed(1)},${y(point.reliability).toFixed(1)}`,
+  );
+  const every = Math.ceil(curve.length / 10);
+  const dots = curve.map((point, index) =>
+    svg(
+      "g",
+      { class: "plot-point" },
+      svg("circle", { cx: x(point.players), cy: y(point.reliability), r: 3.5, class: "plot-dot" }),
+      svg(
+        "title",
+        {},
+        `${point.players} players: ${point.reliability.toFixed(2)} (mean of ${point.images} images)`,
+      ),
+      index % every === 0 || index === curve.length - 1 ? xLabel(x(point.players), String(point.players)) : null,
+    ),
+  );
+  const targetY = y(target);
+  return plotFrame(
+    `Reliability of the maps against players per image; target ${target.toFixed(2)}`,
+    "reliability-chart",
+    1,
+    (value) => value.toFixed(1),
+    [
+      svg("line", { x1: PLOT.left, x2: PLOT.width - PLOT.right, y1: targetY, y2: targetY, class: "plot-target" }),
+      svg(
+        "text",
+        { x: PLOT.width - PLOT.right, y: targetY - 5, class: "plot-tick", "text-anchor": "end" },
+        `target ${target.toFixed(2)}`,
+      ),
+      svg("path", { d: path.join(""), class: "plot-line" }),
+      ...dots,
+    ],
+  );
+}
+
+/**
+ * Each model's top-1 (x) against its human alignment (y: mean Spearman, with its 95% interval),
+ * the campaign's human ceiling as a dashed line (`rows`: alignment rows that have a top-1).
+ */
+export function accuracyAlignmentChart(rows, setName) {
+  const x = (value) => PLOT.left + PLOT_WIDTH * Math.max(0, Math.min(1, value));
+  const y = (value) => PLOT.top + PLOT_HEIGHT * (1 - Math.max(0, Math.min(1, value)));
+  const ceilings = rows.map((row) => row.ceiling).filter((value) => value !== null);
+  const ceiling = ceilings.length ? ceilings.reduce((sum, value) => sum + value, 0) / ceilings.length : null;
+  const ceilingLine =
+    ceiling === null
+      ? []
+      : [
+          svg("line", { x1: PLOT.left, x2: PLOT.width - PLOT.right, y1: y(ceiling), y2: y(ceiling), class: "plot-target" }),
+          svg(
+            "text",
+            { x: PLOT.width - PLOT.right, y: y(ceiling) - 5, class: "plot-tick", "text-anchor": "end" },
+            `human ceiling ${ceiling.toFixed(2)}`,
+          ),
+        ];
+  const points = rows.map((row) =>
+    svg(
+      "g",
+      { class: "plot-point", testid: `alignment-point-${row.model_name}` },
+      svg("line", { x1: x(row.top1), x2: x(row.top1), y1: y(row.ci_low), y2: y(row.ci_high), class: "plot-error" }),
+      svg("circle", { cx: x(row.top1), cy: y(row.mean), r: 4, class: "plot-dot" }),
+      svg("text", { x: x(row.top1) + 7, y: y(row.mean) - 6, class: "plot-tick" }, row.model_name),
+      svg(
+        "title",
+        {},
+        `${row.model_name} ${row.model_version}: top-1 ${(row.top1 * 100).toFixed(1)}%, ` +
+          `alignment ${row.mean.toFixed(3)} [${row.ci_low.toFixed(3)}, ${row.ci_high.toFixed(3)}]`,
+      ),
+    ),
+  );
+  return plotFrame(
+    `Top-1 on ${setName} (across) against human alignment (Spearman, up)`,
+    "alignment-chart",
+    1,
+    (value) => value.toFixed(1),
+    [
+      ...ceilingLine,
+      ...[0, 0.25, 0.5, 0.75].map((share) => xLabel(x(share), `${share * 100}%`)),
+      svg("text", { x: x(1), y: PLOT.height - 10, class: "plot-tick", "text-anchor": "end" }, "100%"),
+      ...points,
+    ],
+  );
+}

@@ -26,6 +26,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text(), nullable=True),
         sa.Column("folder", sa.String(length=200), nullable=False),
         sa.Column("manifest", sa.JSON(), nullable=True),
+        sa.Column("owner", sa.String(length=64), nullable=True),
+        sa.Column("heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
@@ -45,6 +47,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("export_jobs", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_export_jobs_campaign_id"), ["campaign_id"])
+        batch_op.create_index(batch_op.f("ix_export_jobs_state"), ["state"])
     with op.batch_alter_table("image_plays", schema=None) as batch_op:
         batch_op.add_column(sa.Column("reliability", sa.Float(), nullable=True))
         batch_op.add_column(
@@ -63,5 +66,6 @@ def downgrade() -> None:
         batch_op.drop_column("reliability_rounds")
         batch_op.drop_column("reliability")
     with op.batch_alter_table("export_jobs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_export_jobs_state"))
         batch_op.drop_index(batch_op.f("ix_export_jobs_campaign_id"))
     op.drop_table("export_jobs")

@@ -152,6 +152,8 @@ def test_admin_creates_starts_and_sees_a_round_counted(
         "naturalWidth", 224
     )
     pictures.screenshot(path=shots_dir / "console-maps.png")
+    reliability = detail.get_by_test_id("campaign-reliability")
+    expect(reliability).to_contain_text("No image has two valid rounds yet.", timeout=20_000)
 
     detail.get_by_test_id("campaign-edit").click()
     form = detail.get_by_test_id("campaign-form")
@@ -241,7 +243,9 @@ def test_admin_uploads_a_zip_and_sees_its_images(
     page.screenshot(path=shots_dir / "console-images.png", full_page=True)
 
     first = grid.locator("figure").first
-    first.get_by_role("checkbox", name="catch trial").check()
+    with page.expect_response(lambda response: response.request.method == "PATCH") as marking:
+        first.get_by_role("checkbox", name="catch trial").check()
+    assert marking.value.ok
     expect(page.get_by_test_id("image-grid").locator("input:checked")).to_have_count(1)
     with staff.engine.connect() as connection:
         marked = connection.execute(sa.text("SELECT count(*) FROM images WHERE is_catch")).scalar()

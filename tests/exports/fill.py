@@ -3,18 +3,19 @@
 Used by the export tests and by ``benchmarks/bench_exports.py``.
 """
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PilImage
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.campaigns.service import create_campaign
 from clickme.game.models import PointBatch, Round
-from clickme.game.points import pack_points
+from clickme.game.points import POINT_DTYPE
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
 from clickme.players.models import Player
@@ -47,7 +48,7 @@ def add_photos(
     images = []
     for index in range(n):
         file_name = f"synthetic-{seed}-{index}.jpg"
-        pixels = rng.integers(0, 256, size=(size[1], size[0], 3), dtype=np.uint8)
+        pixels = np.frombuffer(rng.bytes(size[0] * size[1] * 3), np.uint8).reshape(*size[::-1], 3)
         PilImage.fromarray(pixels).save(images_dir / file_name, quality=80)
         images.append(
             Image(
@@ -72,8 +73,10 @@ def stroke(image: Image, rng: np.random.Generator) -> bytes:
     """Points around the image's upper-left third, with times."""
     centre = np.array([image.width / 3, image.height / 3])
     xy = centre + rng.normal(0, image.height / 10, size=(POINTS_PER_ROUND, 2))
-    xy = np.clip(xy, 0, [image.width - 1, image.height - 1])
-    return pack_points([(float(x), float(y), 20 * i) for i, (x, y) in enumerate(xy)])
+    points = np.zeros(POINTS_PER_ROUND, dtype=POINT_DTYPE)
+    points["x"], points["y"] = np.clip(xy, 0, [image.width - 1, image.height - 1]).T
+    points["t"] = 20 * np.arange(POINTS_PER_ROUND)
+    return points.tobytes()
 
 
 def add_rounds(
@@ -85,26 +88,32 @@ def add_rounds(
     seed: int = 0,
     pointer_type: str = "mouse",
     outcome: str = "timeout",
+    painter: Callable[[Image, np.random.Generator], bytes] = stroke,
 ) -> list[int]:
-    """One finished round per player and image, each with one batch of points."""
+    """One finished round per player and image, each with one batch of POINTS_PER_ROUND points
+    from ``painter``; bulk inserts (a benchmark fills 100,000 rounds)."""
     rng = np.random.default_rng(seed)
     rounds, strokes = [], []
     for image in images:
         for player_id in player_ids:
             rounds.append(
-                Round(
-                    player_id=player_id, campaign_id=campaign.id,
-                    campaign_version=campaign.version, image_id=image.id,
-                    model_id=campaign.model_id, model_version=MODEL_VERSION, outcome=outcome,
-                    last_seq=1, n_points=POINTS_PER_ROUND, pointer_type=pointer_type,
-                )
+                {
+                    "player_id": player_id, "campaign_id": campaign.id,
+                    "campaign_version": campaign.version, "image_id": image.id,
+                    "model_id": campaign.model_id, "model_version": MODEL_VERSION,
+                    "outcome": outcome, "last_seq": 1, "n_points": POINTS_PER_ROUND,
+                    "pointer_type": pointer_type,
+                }
             )  # fmt: skip
-            strokes.append(stroke(image, rng))
-    session.add_all(rounds)
-    session.flush()
-    session.add_all(
-        PointBatch(round_id=round_.id, seq=1, n_points=POINTS_PER_ROUND, data=data, received_ms=100)
-        for round_, data in zip(rounds, strokes, strict=True)
-    )
-    session.flush()
-    return [round_.id for round_ in rounds]
+            strokes.append(painter(image, rng))
+    if not rounds:
+        return []
+    new_rounds = insert(Round).returning(Round.id, sort_by_parameter_order=True)
+    round_ids = list(session.scalars(new_rounds, rounds))
+    batches = [
+        {"round_id": round_id, "seq": 1, "n_points": POINTS_PER_ROUND, "data": data,
+         "received_ms": 100}
+        for round_id, data in zip(round_ids, strokes, strict=True)
+    ]  # fmt: skip
+    session.execute(insert(PointBatch), batches)
+    return round_ids

@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 from PIL import Image as PilImage
+from sqlalchemy import select
 from typer.testing import CliRunner
 
+from clickme.campaigns.models import Campaign
 from clickme.cli import app
 from clickme.core.config import Settings
 from clickme.core.db import Database
@@ -22,6 +24,8 @@ from clickme.data import ClickMeDataset
 from clickme.exports import writers
 from clickme.exports.manifest import file_sha256, read_manifest
 from clickme.exports.service import ExportError, ExportRequest, player_pseudonym, run_export
+from clickme.maps.aggregate import MapSettings, human_map, to_eval
+from clickme.maps.valid import valid_rounds
 from clickme.players.service import exclude_player
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 
@@ -125,6 +129,24 @@ def test_every_format_is_written_and_readable(study: Study, tmp_path: Path) -> N
         assert file_sha256(out / name) == digest
 
 
+def test_npz_and_hdf5_hold_the_human_maps_exactly(study: Study, tmp_path: Path) -> None:
+    """Their maps are compressed on the worker threads and written as ready-made bytes."""
+    out = tmp_path / "export"
+    export(study, out, formats=("npz", "hdf5"))
+    with study.database.session() as session:
+        campaign_id = session.scalar(select(Campaign.id).where(Campaign.slug == "study"))
+        images = list(valid_rounds(session, campaign_id, MapSettings()))
+    with np.load(out / "maps.npz") as npz, h5py.File(out / "maps.h5") as h5:
+        for image in images:
+            native = human_map(image.rounds_points, image.width, image.height)
+            key = f"{image.image_id:09d}"
+            for name, values in {"map": native, "map_224": to_eval(native)}.items():
+                np.testing.assert_array_equal(npz[f"{key}/{name}"], values)
+                np.testing.assert_array_equal(h5[key][name][()], values)
+    with zipfile.ZipFile(out / "maps.npz") as archive:
+        assert archive.testzip() is None
+
+
 def test_the_dataset_reads_the_shards_with_the_eval_transform(study: Study, tmp_path: Path) -> None:
     out = tmp_path / "export"
     export(study, out, formats=("webdataset",), shard_size=3)
@@ -225,11 +247,11 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(
     seen: list[list[str]] = []
     real_add = writers.NpzWriter.add
 
-    def failing_add(self, item) -> None:
+    def failing_add(self, item, encoded) -> None:
         seen.append(sorted(path.name for path in out.iterdir()))
         if len(seen) == 3:
             raise OSError(28, "No space left on device")
-        real_add(self, item)
+        real_add(self, item, encoded)
 
     monkeypatch.setattr(writers.NpzWriter, "add", failing_add)
     with pytest.raises(ExportError, match="No space left on device"):
@@ -259,3 +281,20 @@ def test_the_cli_exports_with_a_progress_bar(
                                  "npz"])  # fmt: skip
     assert failed.exit_code == 1
     assert "no campaign 'nope'" in failed.output
+
+
+def test_the_image_set_filter_names_the_campaign_s_set(
+    study: Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kept = export(study, tmp_path / "same", formats=("npz",), image_set="synthetic-0")
+    assert kept["counts"]["images"] == 4
+    assert kept["filters"]["image_set"] == "synthetic-0"
+    assert export(study, tmp_path / "any", formats=("npz",))["filters"]["image_set"] is None
+    other = "campaign 'study' plays image set 'synthetic-0', not 'other'"
+    with pytest.raises(ExportError, match=other):
+        export(study, tmp_path / "other", formats=("npz",), image_set="other")
+
+    monkeypatch.setattr("clickme.exports.cli.get_settings", lambda: study.settings)
+    args = ["export", "--campaign", "study", "--out", str(tmp_path / "cli"), "--format", "npz"]
+    result = CliRunner().invoke(app, [*args, "--image-set", "other"])
+    assert result.exit_code == 1 and other in result.output

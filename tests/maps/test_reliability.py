@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from scipy.stats import spearmanr
+from scipy.stats import rankdata, spearmanr
 
 from clickme.maps.aggregate import MapSettings, human_map, round_eval_maps, to_eval
 from clickme.maps.reliability import (
+    average_ranks,
     campaign_reliability,
     hold_one_out,
     spearman,
@@ -33,6 +34,53 @@ def test_spearman_ranks_with_ties_averaged() -> None:
     assert spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel())[0])
     assert spearman(a, a) == pytest.approx(1.0) and spearman(a, -a) == pytest.approx(-1.0)
     assert np.isnan(spearman(np.zeros((4, 4)), a[:4, :4]))
+
+
+def test_average_ranks_are_scipy_s_with_ties_zeros_and_negatives() -> None:
+    rng = np.random.default_rng(4)
+    for size in (1, 2, 7, 1000, 224 * 224):
+        values = np.round(rng.normal(size=size), 1)  # many ties, some of them at 0
+        values[rng.random(size) < 0.5] = 0.0
+        values[rng.random(size) < 0.1] = -0.0
+        np.testing.assert_array_equal(average_ranks(values), rankdata(values))
+    sparse = np.zeros(224 * 224)
+    sparse[rng.integers(0, sparse.size, 500)] = rng.random(500)
+    np.testing.assert_array_equal(average_ranks(sparse), rankdata(sparse))
+    np.testing.assert_array_equal(average_ranks(np.zeros(9)), np.full(9, 5.0))
+
+
+def reference_spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ranks_a, ranks_b = rankdata(np.ravel(a)), rankdata(np.ravel(b))
+    if ranks_a.std() == 0 or ranks_b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+
+
+def reference_split_values(image: ImageRounds, n_splits: int, rng) -> list[float]:
+    """The per-split correlations, made the plain way (scipy ranks, one split at a time)."""
+    maps = round_eval_maps(image.rounds_points, WIDTH, HEIGHT, SETTINGS)
+    values = []
+    for _ in range(n_splits):
+        order = rng.permutation(len(maps))
+        first, second = order[: len(maps) // 2], order[len(maps) // 2 :]
+        values.append(reference_spearman(maps[first].sum(axis=0), maps[second].sum(axis=0)))
+    return values
+
+
+def test_split_half_and_hold_one_out_match_a_plain_reference() -> None:
+    for seed, n_players in ((5, 2), (6, 7), (7, 10)):
+        image = simulated_image(seed, n_players, careless=0.2)
+        rng, same_rng = np.random.default_rng(seed), np.random.default_rng(seed)
+        found = split_half(image.rounds_points, WIDTH, HEIGHT, SETTINGS, 20, rng)
+        expected = np.mean(reference_split_values(image, 20, same_rng))
+        assert found is not None
+        assert found.raw == pytest.approx(expected, abs=1e-9)
+        assert found.corrected == pytest.approx(2 * expected / (1 + expected), abs=1e-9)
+        maps = round_eval_maps(image.rounds_points, WIDTH, HEIGHT, SETTINGS)
+        held_out = hold_one_out(image.rounds_points, image.player_ids, WIDTH, HEIGHT, SETTINGS)
+        for index, value in enumerate(held_out.values()):
+            rest = maps.sum(axis=0) - maps[index]
+            assert value == pytest.approx(reference_spearman(maps[index], rest), abs=1e-9)
 
 
 def test_half_maps_rank_pixels_as_human_map_does() -> None:

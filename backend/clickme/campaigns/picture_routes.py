@@ -1,12 +1,13 @@
-"""Staff routes for a campaign's pictures: statistics, its images and their human maps."""
+"""Staff routes for a campaign's pictures: statistics, reliability, its images and their human
+maps."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import StaffMember
-from clickme.campaigns import service, stats
-from clickme.campaigns.schemas import CampaignStats, ImageCardPage
+from clickme.campaigns import reliability, service, stats
+from clickme.campaigns.schemas import CampaignReliability, CampaignStats, ImageCardPage
 from clickme.core.deps import AppRuntime, DbSession
 from clickme.core.schemas import DbId
 
@@ -21,6 +22,21 @@ def campaign_stats(
     return stats.campaign_stats(
         session, campaign, runtime.revealed, runtime.images, runtime.settings.images_dir
     )
+
+
+@router.get("/{campaign_id}/reliability")
+def campaign_reliability(
+    campaign_id: DbId,
+    session: DbSession,
+    runtime: AppRuntime,
+    _staff: StaffMember,
+    target: Annotated[float | None, Query(gt=0, lt=1)] = None,
+) -> CampaignReliability:
+    """Ceiling and floor, the reliability curve and the plays per image the target needs, as
+    last measured; a measurement no longer fresh is made again in the background (``measuring``:
+    ask again in a few seconds)."""
+    campaign = service.get_campaign(session, campaign_id)
+    return reliability.reliability_report(session, campaign, runtime.reliability, target)
 
 
 @router.get("/{campaign_id}/images")

@@ -223,3 +223,62 @@ class ImageCardPage(BaseModel):
     page: int
     per_page: int
     images: list[ImageCard]
+
+
+class ReliabilityValue(BaseModel):
+    """A corrected split-half value with its 95% bootstrap interval."""
+
+    value: float
+    ci_low: float
+    ci_high: float
+
+
+class ReliabilityPoint(BaseModel):
+    """The mean corrected split-half of ``images`` images' maps made of ``players`` players."""
+
+    players: int
+    reliability: float
+    images: int
+
+
+class PlaysNeeded(BaseModel):
+    """By the Spearman-Brown prophecy from each measured image's reliability: the medians over
+    those images of the players a map needs for the target and of the plays still to collect
+    (null: the target is out of reach)."""
+
+    target: float
+    target_source: Literal["query", "campaign", "default"]
+    images: int
+    images_at_target: int
+    players_needed: int | None
+    more_plays_per_image: int | None
+
+
+class ReliabilityMeasurement(BaseModel):
+    """How far a campaign's human maps can be trusted, measured at ``measured_at`` on a bounded
+    sample: at most ``images_measured`` images of the ``images_mapped`` with a map, each on at
+    most ``max_players_measured`` players and ``splits`` split halves; the curve (reliability
+    against players per image) on ``curve_images`` of them, ``curve_splits`` random choices of
+    players per point. ``rounds_measured``: the campaign's finished rounds then."""
+
+    measured_at: datetime
+    rounds_measured: int
+    images_mapped: int
+    images_measured: int
+    max_players_measured: int
+    splits: int
+    ceiling: ReliabilityValue | None
+    floor: ReliabilityValue | None
+    curve: list[ReliabilityPoint]
+    curve_images: int
+    curve_splits: int
+    estimate: PlaysNeeded | None
+
+
+class CampaignReliability(BaseModel):
+    """The latest measurement (null before the first), whether a newer one is under way (ask
+    again in a few seconds), and the images retired by reliability now."""
+
+    measuring: bool
+    measurement: ReliabilityMeasurement | None
+    images_retired_by_reliability: int

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Select, case, func, insert, literal, select, update
+from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
@@ -163,8 +163,23 @@ def update_campaign(
         campaign.version += 1
         _record_version(session, campaign, staff_id)
         sync_image_plays(session, campaign)
+    if "retire_at_reliability" in changes:
+        _apply_reliability_target(session, campaign)
     session.flush()
     return campaign
+
+
+def _apply_reliability_target(session: Session, campaign: Campaign) -> None:
+    """Retire by reliability exactly the images whose last measured value reaches the campaign's
+    target (none without one): a changed target applies at once to the stored values."""
+    target = campaign.retire_at_reliability
+    reached = false() if target is None else ImagePlays.reliability >= target
+    session.execute(
+        update(ImagePlays)
+        .where(ImagePlays.campaign_id == campaign.id)
+        .values(retired_by_reliability=case((reached, True), else_=False))
+        .execution_options(synchronize_session=False)
+    )
 
 
 def change_state(
@@ -227,6 +242,11 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
     return campaign
 
 
+def _open(wanted: int) -> ColumnElement[bool]:
+    """An image still played: under its play count and not retired by reliability."""
+    return (ImagePlays.plays < wanted) & ImagePlays.retired_by_reliability.is_(False)
+
+
 def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
     """The images this player was shown in the campaign."""
     return select(Round.image_id).where(
@@ -277,7 +297,7 @@ def _reserve_image(session: Session, campaign: Campaign, player_id: int) -> Imag
         .join(Image, Image.id == ImagePlays.image_id)
         .where(
             ImagePlays.campaign_id == campaign.id,
-            ImagePlays.plays < wanted,
+            _open(wanted),
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
             Image.id.not_in(_rounds_of_player(campaign, player_id)),
@@ -315,7 +335,7 @@ def _take_play(session: Session, campaign_id: int, image_id: int, wanted: int) -
         .where(
             ImagePlays.campaign_id == campaign_id,
             ImagePlays.image_id == image_id,
-            ImagePlays.plays < wanted,
+            _open(wanted),
         )
         .values(plays=ImagePlays.plays + 1)
     ).rowcount
@@ -330,7 +350,7 @@ def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> Click
         .join(Image, Image.id == ImagePlays.image_id)
         .where(
             ImagePlays.campaign_id == campaign.id,
-            ImagePlays.plays < campaign.plays_wanted_per_image,
+            _open(campaign.plays_wanted_per_image),
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
         )
@@ -396,8 +416,11 @@ def campaign_progress(
 
 
 def _image_counts(session: Session, campaign: Campaign) -> tuple[int, int]:
-    """The campaign's images (catch trials aside) and how many reached their quota."""
-    retired = ImagePlays.plays >= campaign.plays_wanted_per_image
+    """The campaign's images (catch trials aside) and how many retired (play count reached or
+    retired by reliability)."""
+    retired = (ImagePlays.plays >= campaign.plays_wanted_per_image) | (
+        ImagePlays.retired_by_reliability.is_(True)
+    )
     total, done = session.execute(
         select(func.count(Image.id), func.count(case((retired, Image.id))))
         .outerjoin(

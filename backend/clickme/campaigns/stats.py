@@ -124,7 +124,12 @@ def image_cards(session: Session, campaign: Campaign, page: int, per_page: int) 
     in_campaign = (Image.image_set_id == campaign.image_set_id) & Image.is_catch.is_(False)
     total = session.scalar(select(func.count(Image.id)).where(in_campaign)) or 0
     rows = session.execute(
-        select(Image, func.coalesce(ImagePlays.plays, 0), func.coalesce(mapped.c.n, 0))
+        select(
+            Image,
+            func.coalesce(ImagePlays.plays, 0),
+            func.coalesce(ImagePlays.retired_by_reliability, False),
+            func.coalesce(mapped.c.n, 0),
+        )
         .outerjoin(
             ImagePlays,
             (ImagePlays.image_id == Image.id) & (ImagePlays.campaign_id == campaign.id),
@@ -141,11 +146,11 @@ def image_cards(session: Session, campaign: Campaign, page: int, per_page: int) 
             class_index=image.class_index,
             class_name=class_name(image.class_index),
             plays=plays,
-            retired=plays >= campaign.plays_wanted_per_image,
+            retired=plays >= campaign.plays_wanted_per_image or reliable,
             mapped_rounds=n,
             map_url=map_url(campaign.id, image.id, n) if n else None,
         )
-        for image, plays, n in rows
+        for image, plays, reliable, n in rows
     ]
     return ImageCardPage(total=total, page=page, per_page=per_page, images=cards)
 

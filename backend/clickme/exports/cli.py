@@ -53,6 +53,9 @@ def export(
     campaign_version: Annotated[
         int | None, typer.Option(help="Only rounds of this version.")
     ] = None,
+    image_set: Annotated[
+        str | None, typer.Option(help="The image set the campaign plays (checked).")
+    ] = None,
     min_rounds: Annotated[int | None, typer.Option(help="Valid rounds an image needs.")] = None,
     classes: Annotated[str | None, typer.Option(help="Class indices, e.g. 1,2.")] = None,
     min_reliability: Annotated[
@@ -73,6 +76,7 @@ def export(
         campaign=campaign,
         formats=tuple(formats),
         campaign_version=campaign_version,
+        image_set=image_set,
         min_rounds=min_rounds,
         classes=_classes(classes),
         min_reliability=min_reliability,

@@ -10,11 +10,12 @@ import hmac
 import os
 import shutil
 import uuid
-from collections import deque
-from collections.abc import Iterator
+from collections import defaultdict, deque
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
+from itertools import islice
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,10 +29,10 @@ from clickme.exports.writers import FORMATS, ROUND_FORMATS, ExportItem, RoundRec
 from clickme.game.models import Round
 from clickme.game.service import points_by_round
 from clickme.images.labels import class_name, synset_of
-from clickme.images.models import Image
+from clickme.images.models import Image, ImageSet
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
 from clickme.maps.reliability import split_half
-from clickme.maps.valid import ImageRounds, valid_rounds
+from clickme.maps.valid import IMAGES_PER_CHUNK, ImageRounds, valid_rounds
 from clickme.players.service import excluded_player_ids
 
 DEFAULT_SHARD_SIZE = 1000
@@ -41,6 +42,8 @@ STAGING_PREFIX = ".export-staging-"
 WORKERS = os.cpu_count() or 1
 # Images whose maps are being made or wait to be written.
 WINDOW = 4 * WORKERS
+# An exported image with each writer's encoding of it (in the writers' order).
+Encoded = tuple[ExportItem, list[Any]]
 
 
 class ExportError(Exception):
@@ -57,11 +60,12 @@ class Progress(Protocol):
 class ExportRequest:
     """What to export. ``min_rounds`` None keeps ``MapSettings``'s default; the other filters
     None mean no filter. Excluded players are always left out. ``n_splits`` 0 skips the
-    split-half values (NaN in the export; the costly part: ~7 ms per split per image)."""
+    split-half values (NaN in the export; the costly part: ~2 ms per split per image)."""
 
     campaign: str
     formats: tuple[str, ...]
     campaign_version: int | None = None
+    image_set: str | None = None
     min_rounds: int | None = None
     classes: tuple[int, ...] | None = None
     min_reliability: float | None = None
@@ -81,6 +85,7 @@ class ExportRequest:
         return {
             "campaign": self.campaign,
             "campaign_version": self.campaign_version,
+            "image_set": self.image_set,
             "classes": sorted(self.classes) if self.classes is not None else None,
             "min_reliability": self.min_reliability,
             "pointer_type": self.pointer_type,
@@ -113,7 +118,8 @@ def player_pseudonym(secret: str, player_id: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def _check_request(request: ExportRequest) -> None:
+def check_request(request: ExportRequest) -> None:
+    """Refuses a request whose formats or filters make no sense, before any data is read."""
     unknown = sorted(set(request.formats) - set(FORMATS))
     if not request.formats or unknown:
         raise ExportError(f"unknown format(s) {unknown}: choose from {', '.join(FORMATS)}")
@@ -137,6 +143,17 @@ def _campaign(session: Session, slug: str) -> Campaign:
     if not played:
         raise ExportError(f"campaign {slug!r} has no finished rounds: nothing to export")
     return campaign
+
+
+def check_image_set(session: Session, campaign: Campaign, image_set: str | None) -> None:
+    """A campaign plays one image set: a filter naming another one is an error."""
+    if image_set is None:
+        return
+    played = session.scalar(select(ImageSet.name).where(ImageSet.id == campaign.image_set_id))
+    if played != image_set:
+        raise ExportError(
+            f"campaign {campaign.slug!r} plays image set {played!r}, not {image_set!r}"
+        )
 
 
 def _staging_folder(out_dir: Path) -> Path:
@@ -175,36 +192,48 @@ class _Exporter:
         )
         return int(count or 0)
 
-    def _pointer_filtered(self, image: ImageRounds) -> ImageRounds:
+    def _pointer_players(self, image_ids: list[int]) -> set[tuple[int, int]] | None:
+        """(image id, player id) of the images' rounds played with the requested pointer type;
+        None without a pointer filter."""
         if self.request.pointer_type is None:
-            return image
-        players = set(
-            self.session.scalars(
-                select(Round.player_id).where(
-                    Round.campaign_id == self.campaign.id,
-                    Round.image_id == image.image_id,
-                    Round.pointer_type == self.request.pointer_type,
-                )
+            return None
+        rows = self.session.execute(
+            select(Round.image_id, Round.player_id).where(
+                Round.campaign_id == self.campaign.id,
+                Round.image_id.in_(image_ids),
+                Round.pointer_type == self.request.pointer_type,
             )
         )
-        kept = [i for i, player in enumerate(image.player_ids) if player in players]
+        return {(row.image_id, row.player_id) for row in rows}
+
+    def _pointer_filtered(
+        self, image: ImageRounds, pointer_players: set[tuple[int, int]] | None
+    ) -> ImageRounds:
+        if pointer_players is None:
+            return image
+        kept = [
+            i
+            for i, player in enumerate(image.player_ids)
+            if (image.image_id, player) in pointer_players
+        ]
         return replace(
             image,
             player_ids=[image.player_ids[i] for i in kept],
             rounds_points=[image.rounds_points[i] for i in kept],
         )
 
-    def _round_records(self, image_id: int) -> list[RoundRecord]:
-        """Every finished round of the image by players not excluded (the raw data)."""
+    def _round_records(self, image_ids: list[int]) -> dict[int, list[RoundRecord]]:
+        """Every finished round of the images by players not excluded (the raw data), by
+        image."""
         query = select(
-            Round.id, Round.player_id, Round.outcome, Round.pointer_type,
+            Round.id, Round.image_id, Round.player_id, Round.outcome, Round.pointer_type,
             Round.campaign_version, Round.model_version,
         ).where(
             Round.campaign_id == self.campaign.id,
-            Round.image_id == image_id,
+            Round.image_id.in_(image_ids),
             Round.outcome.is_not(None),
             Round.player_id.not_in(self.excluded),
-        ).order_by(Round.id)  # fmt: skip
+        ).order_by(Round.image_id, Round.id)  # fmt: skip
         if self.request.pointer_type is not None:
             query = query.where(Round.pointer_type == self.request.pointer_type)
         if self.request.campaign_version is not None:
@@ -212,19 +241,21 @@ class _Exporter:
         rows = self.session.execute(query).all()
         points = points_by_round(self.session, [row.id for row in rows])
         empty = np.zeros(0, dtype=np.dtype([("x", "<f4"), ("y", "<f4"), ("t", "<i4")]))
-        return [
-            RoundRecord(
-                round_id=row.id,
-                player=player_pseudonym(self.secret, row.player_id),
-                image_id=image_id,
-                points=points.get(row.id, empty),
-                outcome=row.outcome,
-                pointer_type=row.pointer_type,
-                campaign_version=row.campaign_version,
-                model_version=row.model_version,
+        records: dict[int, list[RoundRecord]] = defaultdict(list)
+        for row in rows:
+            records[row.image_id].append(
+                RoundRecord(
+                    round_id=row.id,
+                    player=player_pseudonym(self.secret, row.player_id),
+                    image_id=row.image_id,
+                    points=points.get(row.id, empty),
+                    outcome=row.outcome,
+                    pointer_type=row.pointer_type,
+                    campaign_version=row.campaign_version,
+                    model_version=row.model_version,
+                )
             )
-            for row in rows
-        ]
+        return records
 
     def _split_half(self, image: ImageRounds) -> float:
         """The image's corrected split-half value (seeded by its id); NaN without splits or
@@ -238,23 +269,46 @@ class _Exporter:
         )  # fmt: skip
         return reliability.corrected if reliability is not None else float("nan")
 
-    def _selected(self, image: ImageRounds) -> ImageRounds | None:
+    def _selected(
+        self, image: ImageRounds, pointer_players: set[tuple[int, int]] | None
+    ) -> ImageRounds | None:
         """The image's rounds after the class, pointer and minimum-rounds filters."""
         if self.request.classes is not None and image.class_index not in self.request.classes:
             return None
-        image = self._pointer_filtered(image)
+        image = self._pointer_filtered(image, pointer_players)
         return image if len(image.rounds_points) >= max(1, self.settings.min_rounds) else None
 
+    def _prepared(
+        self, batch: list[ImageRounds]
+    ) -> Iterator[tuple[ImageRounds, Path, list[RoundRecord]]]:
+        """The batch's selected images with their photo paths and (for the round formats)
+        round records: a few queries per batch of images, none per image."""
+        pointer_players = self._pointer_players([image.image_id for image in batch])
+        selected = [
+            kept for image in batch if (kept := self._selected(image, pointer_players)) is not None
+        ]
+        image_ids = [image.image_id for image in selected]
+        rows = self.session.execute(
+            select(Image.id, Image.file_name).where(Image.id.in_(image_ids))
+        )
+        file_names = {row.id: row.file_name for row in rows}
+        records = self._round_records(image_ids) if self.with_rounds and image_ids else {}
+        for image in selected:
+            path = self.images_dir / file_names[image.image_id]
+            yield image, path, records.get(image.image_id, [])
+
     def _with_maps(
-        self, image: ImageRounds, image_path: Path, rounds: list[RoundRecord]
-    ) -> ExportItem | None:
-        """The image's maps and split-half value, None below the minimum reliability. No
-        database access: it runs on worker threads (NumPy, SciPy and zlib release the GIL)."""
+        self, image: ImageRounds, image_path: Path, rounds: list[RoundRecord],
+        writers: Sequence[Writer],
+    ) -> Encoded | None:  # fmt: skip
+        """The image's maps and split-half value, with each writer's encoding of them; None
+        below the minimum reliability. No database access: it runs on worker threads (NumPy,
+        SciPy, ISA-L and PIL release the GIL)."""
         value = self._split_half(image)
         if self.request.min_reliability is not None and not value >= self.request.min_reliability:
             return None
         native = human_map(image.rounds_points, image.width, image.height, self.settings)
-        return ExportItem(
+        item = ExportItem(
             image_id=image.image_id,
             width=image.width,
             height=image.height,
@@ -268,38 +322,33 @@ class _Exporter:
             map_eval=to_eval(native),
             rounds=rounds,
         )
+        return item, [writer.encode(item) for writer in writers]
 
-    def _accepted(
-        self, future: "Future[ExportItem | None]", players: list[int]
-    ) -> list[ExportItem]:
-        item = future.result()
-        if item is None:
+    def _accepted(self, future: "Future[Encoded | None]", players: list[int]) -> list[Encoded]:
+        result = future.result()
+        if result is None:
             return []
+        item = result[0]
         self.counts.images += 1
         self.counts.valid_rounds += item.n_players
         self.counts.exported_rounds += len(item.rounds)
         self.counts.players.update(players)
-        return [item]
+        return [result]
 
-    def items(self) -> Iterator[ExportItem]:
-        """The exported images in image-id order; at most ``WINDOW`` are in memory at once."""
-        campaign_id, version = self.campaign.id, self.request.campaign_version
-        pending: deque[tuple[Future[ExportItem | None], list[int]]] = deque()
+    def items(self, writers: Sequence[Writer]) -> Iterator[Encoded]:
+        """The exported images in image-id order, each with its writers' encodings; at most
+        ``WINDOW`` are in memory at once."""
+        images = valid_rounds(
+            self.session, self.campaign.id, self.settings, self.request.campaign_version
+        )
+        pending: deque[tuple[Future[Encoded | None], list[int]]] = deque()
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
-            for image in valid_rounds(self.session, campaign_id, self.settings, version):
-                selected = self._selected(image)
-                if selected is None:
-                    continue
-                file_name = self.session.scalar(
-                    select(Image.file_name).where(Image.id == selected.image_id)
-                )
-                rounds = self._round_records(selected.image_id) if self.with_rounds else []
-                job = pool.submit(
-                    self._with_maps, selected, self.images_dir / str(file_name), rounds
-                )
-                pending.append((job, selected.player_ids))
-                if len(pending) >= WINDOW:
-                    yield from self._accepted(*pending.popleft())
+            while batch := list(islice(images, IMAGES_PER_CHUNK)):
+                for image, image_path, rounds in self._prepared(batch):
+                    job = pool.submit(self._with_maps, image, image_path, rounds, writers)
+                    pending.append((job, image.player_ids))
+                    if len(pending) >= WINDOW:
+                        yield from self._accepted(*pending.popleft())
             while pending:
                 yield from self._accepted(*pending.popleft())
 
@@ -335,8 +384,9 @@ def run_export(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Writes the export into ``out_dir`` and returns its manifest (also in manifest.json)."""
-    _check_request(request)
+    check_request(request)
     campaign = _campaign(session, request.campaign)
+    check_image_set(session, campaign, request.image_set)
     exporter = _Exporter(session, campaign, request, secret, images_dir)
     staging = _staging_folder(out_dir)
     try:
@@ -348,9 +398,9 @@ def run_export(
                 writer = FORMATS[name](staging, request.shard_size)
                 stack.callback(writer.close)
                 writers.append(writer)
-            for item in exporter.items():
-                for writer in writers:
-                    writer.add(item)
+            for item, encoded in exporter.items(writers):
+                for writer, data in zip(writers, encoded, strict=True):
+                    writer.add(item, data)
                 if progress is not None:
                     progress.advance()
         if exporter.counts.images == 0:

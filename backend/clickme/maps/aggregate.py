@@ -14,7 +14,7 @@ from typing import Literal
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage, signal
+from scipy import fft, ndimage, signal
 
 from clickme.images.transform import EVAL_SIZE, eval_geometry
 
@@ -63,6 +63,20 @@ def _twice_disc(short_side: int) -> np.ndarray:
     return signal.convolve2d(kernel, kernel)
 
 
+@lru_cache(maxsize=16)
+def _twice_disc_spectrum(height: int, width: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """The twice-disc's real FFT at the padded size that blurring a (height, width) map takes
+    (no wrap-around), with that size; cached, as a campaign's images share a few sizes."""
+    kernel = _twice_disc(min(height, width))
+    shape = (
+        fft.next_fast_len(height + kernel.shape[0] - 1, real=True),
+        fft.next_fast_len(width + kernel.shape[1] - 1, real=True),
+    )
+    spectrum = fft.rfft2(kernel, shape)
+    spectrum.flags.writeable = False
+    return spectrum, shape
+
+
 def points_map(points_xy: np.ndarray, width: int, height: int) -> np.ndarray:
     """float32 (height, width): how many points fall in each native pixel (outside ones dropped)."""
     xy = np.asarray(points_xy, dtype=np.float64).reshape(-1, 2)
@@ -80,9 +94,11 @@ def blur(maps: np.ndarray, settings: MapSettings) -> np.ndarray:
         sigma = disc_diameter(short_side) / 4
         sigmas = (0.0,) * (stack.ndim - 2) + (sigma, sigma)
         return ndimage.gaussian_filter(stack, sigmas, mode="constant", cval=0.0)
-    twice = _twice_disc(short_side)
-    kernel = twice.reshape((1,) * (stack.ndim - 2) + twice.shape)
-    blurred = signal.fftconvolve(stack, kernel, mode="same", axes=(-2, -1))
+    height, width = stack.shape[-2:]
+    spectrum, shape = _twice_disc_spectrum(height, width)
+    margin = _twice_disc(short_side).shape[0] // 2
+    full = fft.irfft2(fft.rfft2(stack, shape) * spectrum, shape)
+    blurred = full[..., margin : margin + height, margin : margin + width]
     peaks = blurred.max(axis=(-2, -1), keepdims=True)
     blurred[blurred <= peaks * ROUND_OFF] = 0.0
     return blurred
@@ -101,10 +117,9 @@ def human_map(
 ) -> np.ndarray:
     """float32 (height, width) in [0, 1]: the rounds' point-count maps averaged, blurred and
     normalised to a maximum of 1 (all zeros when there is no point)."""
-    total = np.zeros((height, width), dtype=np.float64)
-    for points in rounds_points:
-        total += points_map(points, width, height)
-    mean = total / max(1, len(rounds_points))
+    every_point = [np.asarray(points, dtype=np.float64).reshape(-1, 2) for points in rounds_points]
+    total = points_map(np.concatenate([np.empty((0, 2)), *every_point]), width, height)
+    mean = total.astype(np.float64) / max(1, len(rounds_points))
     return _normalised(blur(mean, settings))
 
 

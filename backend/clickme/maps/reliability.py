@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.stats import rankdata
 
 from clickme.maps.aggregate import MapSettings, round_eval_maps
 from clickme.maps.valid import ImageRounds
 
 BOOTSTRAP_SAMPLES = 1000
+MAGNITUDE_BITS = np.int64(0x7FFF_FFFF_FFFF_FFFF)
 
 
 @dataclass(frozen=True)
@@ -30,12 +30,53 @@ class SplitHalf:
     n_splits: int
 
 
+def _average_tied(sorted_values: np.ndarray, ranks: np.ndarray) -> None:
+    """Replaces, in place, the ranks (sorted positions + 1) of each run of equal sorted values
+    by the run's mean rank; the work grows with the number of tied values only."""
+    tied = np.flatnonzero(sorted_values[1:] == sorted_values[:-1]) + 1
+    if tied.size == 0:
+        return
+    run_starts = np.flatnonzero(np.diff(tied, prepend=-2) != 1)
+    first = tied[run_starts] - 1
+    last = tied[np.append(run_starts[1:], tied.size) - 1]
+    counts = last - first + 1
+    members = np.repeat(first - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    ranks[members] = np.repeat((first + last) / 2 + 1, counts)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """float64 1-based ranks of the values, ties averaged, as scipy's ``rankdata`` (~5x faster
+    on maps). Only the non-zero values are sorted (maps are mostly 0), as integer keys: a
+    value's float64 bits made order-preserving, their lowest log2(n) bits replaced by its
+    position; so values that differ only in those bits (under 2**-36 relative at 224 x 224)
+    count as tied."""
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    index_bits = max(1, (flat.size - 1).bit_length())
+    nonzero = np.flatnonzero(flat != 0)  # (a bool mask is faster to scan)
+    keys = flat[nonzero].view(np.int64)
+    keys ^= (keys >> 63) & MAGNITUDE_BITS  # negative floats: reversed, as their values go
+    keys &= np.int64(-1 << index_bits)
+    keys |= nonzero
+    keys.sort()
+    key_values = keys >> index_bits
+    sorted_ranks = np.arange(1.0, len(keys) + 1)
+    _average_tied(key_values, sorted_ranks)
+    negatives, zeros = int(np.searchsorted(key_values, 0)), flat.size - len(keys)
+    sorted_ranks[negatives:] += zeros
+    ranks = np.full(flat.size, negatives + (zeros + 1) / 2)
+    ranks[keys & np.int64((1 << index_bits) - 1)] = sorted_ranks
+    return ranks
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two maps' pixels (ties averaged); nan if either is flat."""
-    ranks_a, ranks_b = rankdata(np.ravel(a)), rankdata(np.ravel(b))
-    if ranks_a.std() == 0 or ranks_b.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(ranks_a, ranks_b)[0, 1])
+    ranks_a, ranks_b = average_ranks(a), average_ranks(b)
+    centre = (ranks_a.size + 1) / 2
+    ranks_a -= centre
+    ranks_b -= centre
+    # einsum, not BLAS: no BLAS threads fighting the export's own worker threads
+    scale = np.sqrt(np.einsum("i,i", ranks_a, ranks_a) * np.einsum("i,i", ranks_b, ranks_b))
+    return float(np.einsum("i,i", ranks_a, ranks_b) / scale) if scale > 0 else float("nan")
 
 
 def spearman_brown(r: float) -> float:

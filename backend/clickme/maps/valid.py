@@ -1,7 +1,7 @@
 """The valid rounds of a campaign, image by image, as the importance maps count them."""
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -61,15 +61,34 @@ def valid_rounds(
     campaign_id: int,
     settings: MapSettings,
     campaign_version: int | None = None,
+    image_ids: Collection[int] | None = None,
 ) -> Iterator[ImageRounds]:
     """Each image of the campaign with at least ``settings.min_rounds`` valid rounds, by image id.
 
     Valid: an outcome in ``settings.outcomes``, a player not excluded, at least
     ``settings.min_points`` points, and (``first_round_only``) the player's first round on the
-    image in any campaign; only rounds of ``campaign_version`` when given.
+    image in any campaign; only rounds of ``campaign_version`` when given; only the images of
+    ``image_ids`` when given.
     """
+    query = _valid_rounds_query(session, campaign_id, settings, campaign_version)
+    if image_ids is not None:
+        query = query.where(Round.image_id.in_(image_ids))
+    valid = query.subquery()
+    mapped_ids = _mapped_ids(session, valid, settings)
+    for start in range(0, len(mapped_ids), IMAGES_PER_CHUNK):
+        yield from _chunk(session, valid, mapped_ids[start : start + IMAGES_PER_CHUNK])
+
+
+def mapped_image_ids(
+    session: Session, campaign_id: int, settings: MapSettings, campaign_version: int | None = None
+) -> list[int]:
+    """The ids of the images ``valid_rounds`` yields, in order, without loading their rounds."""
     valid = _valid_rounds_query(session, campaign_id, settings, campaign_version).subquery()
-    image_ids = list(
+    return _mapped_ids(session, valid, settings)
+
+
+def _mapped_ids(session: Session, valid, settings: MapSettings) -> list[int]:
+    return list(
         session.scalars(
             select(valid.c.image_id)
             .group_by(valid.c.image_id)
@@ -77,8 +96,6 @@ def valid_rounds(
             .order_by(valid.c.image_id)
         )
     )
-    for start in range(0, len(image_ids), IMAGES_PER_CHUNK):
-        yield from _chunk(session, valid, image_ids[start : start + IMAGES_PER_CHUNK])
 
 
 def _chunk(session: Session, valid, image_ids: list[int]) -> Iterator[ImageRounds]:

@@ -1,0 +1,164 @@
+// Exports: the form that starts one, and the jobs with their progress, files and errors.
+
+import { dateTime, el, fillSelect, plural } from "./dom.js";
+
+/** Job states in which the export may still change (the page polls while one is shown). */
+export const ACTIVE_STATES = new Set(["queued", "running"]);
+
+const NUMBER_FILTERS = ["campaign_version", "min_rounds", "min_reliability", "splits"];
+const CHOICE_FILTERS = ["image_set", "pointer_type"];
+
+/** The campaigns and image sets the form offers; `campaignId` is chosen when given. */
+export function fillExportChoices(form, campaigns, imageSets, campaignId = null) {
+  fillSelect(
+    form.elements.campaign_id,
+    campaigns.map((campaign) => [campaign.id, `${campaign.name} (${campaign.slug})`]),
+  );
+  if (campaignId !== null) form.elements.campaign_id.value = String(campaignId);
+  fillSelect(form.elements.image_set, [
+    ["", "any (no check)"],
+    ...imageSets.map((imageSet) => [imageSet.name, imageSet.name]),
+  ]);
+}
+
+/** The form as the API's export request: empty filters are left out (no filter). */
+export function exportRequest(form) {
+  const { elements } = form;
+  const body = {
+    campaign_id: Number(elements.campaign_id.value),
+    formats: Array.from(form.querySelectorAll("input[name=formats]:checked"), (box) => box.value),
+  };
+  for (const name of NUMBER_FILTERS) {
+    const raw = elements[name].value.trim();
+    if (raw !== "") body[name] = Number(raw);
+  }
+  for (const name of CHOICE_FILTERS) {
+    if (elements[name].value) body[name] = elements[name].value;
+  }
+  const classes = elements.classes.value.split(",").map((part) => part.trim());
+  if (classes.some(Boolean)) body.classes = classes.filter(Boolean).map(Number);
+  return body;
+}
+
+/** The filters a job was asked with, in words ("" when none). */
+function filtersText(request) {
+  const parts = [];
+  if (request.campaign_version !== null) parts.push(`version ${request.campaign_version}`);
+  if (request.image_set !== null) parts.push(`set ${request.image_set}`);
+  if (request.classes !== null) parts.push(`classes ${request.classes.join(", ")}`);
+  if (request.min_rounds !== null) parts.push(`\u2265 ${plural(request.min_rounds, "round")}`);
+  if (request.min_reliability !== null) parts.push(`reliability \u2265 ${request.min_reliability}`);
+  if (request.pointer_type !== null) parts.push(request.pointer_type);
+  return parts.join(" \u00b7 ");
+}
+
+function progressCell(job) {
+  const fraction = job.total ? job.done / job.total : 0;
+  return el(
+    "td",
+    { class: "export-progress" },
+    el(
+      "span",
+      {
+        class: "progressbar",
+        role: "progressbar",
+        "aria-valuemin": 0,
+        "aria-valuemax": job.total,
+        "aria-valuenow": job.done,
+        testid: `export-progress-${job.id}`,
+      },
+      el("span", { style: `width: ${(fraction * 100).toFixed(1)}%` }),
+    ),
+    el("span", { class: "small muted" }, `${job.done} / ${plural(job.total, "image")}`),
+  );
+}
+
+function countsText(counts) {
+  return [
+    plural(counts.images, "image"),
+    plural(counts.valid_rounds, "valid round"),
+    plural(counts.players, "player"),
+  ].join(" \u00b7 ");
+}
+
+/** What the job gave: the zip when done, why it failed, a cancel button while it may run. */
+function resultCell(job, actions) {
+  if (job.state === "done") {
+    return el(
+      "td",
+      {},
+      el(
+        "a",
+        {
+          href: `/api/admin/exports/${job.id}/download`,
+          download: "",
+          testid: `export-download-${job.id}`,
+        },
+        "Download zip",
+      ),
+      el("div", { class: "small muted" }, countsText(job.counts)),
+    );
+  }
+  if (job.state === "failed") {
+    return el(
+      "td",
+      {},
+      el("span", { class: "export-error", testid: `export-error-${job.id}` }, job.error),
+    );
+  }
+  if (ACTIVE_STATES.has(job.state)) {
+    return el(
+      "td",
+      {},
+      el(
+        "button",
+        {
+          type: "button",
+          class: "small ghost danger",
+          testid: `export-cancel-${job.id}`,
+          onclick: () => actions.cancel(job),
+        },
+        "Cancel",
+      ),
+    );
+  }
+  return el("td", { class: "muted" }, "no files");
+}
+
+function jobRow(job, actions) {
+  return el(
+    "tr",
+    { "data-export": job.id },
+    el(
+      "td",
+      {},
+      el("div", { class: "strong" }, `#${job.id}`),
+      el("div", { class: "muted small" }, dateTime(job.created_at)),
+    ),
+    el(
+      "td",
+      {},
+      el("a", { href: `#campaigns/${job.campaign_id}` }, job.campaign_name),
+      el("div", { class: "muted small" }, job.campaign_slug),
+    ),
+    el(
+      "td",
+      {},
+      job.request.formats.join(", "),
+      el("div", { class: "muted small" }, filtersText(job.request)),
+    ),
+    el(
+      "td",
+      {},
+      el("span", { class: `badge job-${job.state}`, testid: `export-state-${job.id}` }, job.state),
+    ),
+    progressCell(job),
+    resultCell(job, actions),
+  );
+}
+
+/** Fills the jobs table (newest first); `actions`: {cancel(job)}. */
+export function renderExports(body, empty, jobs, actions) {
+  body.replaceChildren(...jobs.map((job) => jobRow(job, actions)));
+  empty.hidden = jobs.length > 0;
+}
