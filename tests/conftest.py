@@ -12,7 +12,7 @@ from clickme.core.db import Database
 from clickme.core.migrate import upgrade
 from clickme.core.tables import Base
 
-pytest_plugins = ["tests.app_fixtures", "tests.live_server"]
+pytest_plugins = ["tests.app_fixtures", "tests.live_server", "tests.redis_server"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 POSTGRES_ADMIN_URL = os.environ.get(

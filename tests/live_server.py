@@ -83,20 +83,28 @@ def running_server(
     env = _server_env(data_dir)
     subprocess.run(_clickme("db", "upgrade"), env=env, check=True, capture_output=True)
     subprocess.run(_clickme("images", *import_args), env=env, check=True, capture_output=True)
+    engine = sa.create_engine(f"sqlite:///{data_dir / 'clickme.db'}")
+    try:
+        with serving(env, root / "server.log", image_set) as base_url:
+            yield LiveServer(base_url, data_dir, engine)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str]:
+    """`clickme serve` with this environment on a free port, up (its base URL) until the end."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
-    log_path = root / "server.log"
     command = _clickme(
         "serve", "--host", "127.0.0.1", "--port", str(port), "--campaign-image-set", image_set
     )
     with log_path.open("wb") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-    engine = sa.create_engine(f"sqlite:///{data_dir / 'clickme.db'}")
     try:
         _wait_until_healthy(base_url, server, log_path)
-        yield LiveServer(base_url, data_dir, engine)
+        yield base_url
     finally:
-        engine.dispose()
         server.terminate()
         try:
             server.wait(timeout=20)

@@ -1,14 +1,23 @@
 """Rate limits: exact sliding windows per key, and 429 rate_limited with Retry-After on the
-game routes (point batches per player, rounds and new players per IP)."""
+game routes (point batches per player, rounds and new players per IP); the same behaviour in
+this process and in Redis (shared by every process)."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
 from clickme.core.app import create_app
 from clickme.core.config import Settings
-from clickme.players.ratelimit import Limit, SlidingWindowLimiter
+from clickme.core.shared_store import redis_key
+from clickme.players.ratelimit import (
+    IDLE_KEY_SLACK_S,
+    Limit,
+    RateLimiter,
+    RedisRateLimiter,
+    SlidingWindowLimiter,
+)
 from clickme.scoring.scorer import Scorer
 from tests.players.painting import act_as, new_player, start
 
@@ -23,9 +32,22 @@ class Clock:
         return self.now
 
 
-def test_a_window_allows_count_hits_then_says_how_long_to_wait() -> None:
+NewLimiter = Callable[[Clock], RateLimiter]
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def new_limiter(request: pytest.FixtureRequest) -> NewLimiter:
+    """Makes limiters on a clock of the test's, of each kind."""
+    if request.param == "in-process":
+        return lambda clock: SlidingWindowLimiter(clock=clock)
+    client = request.getfixturevalue("redis_client")
+    prefix = request.getfixturevalue("redis_prefix")
+    return lambda clock: RedisRateLimiter(client, prefix, clock=clock)
+
+
+def test_a_window_allows_count_hits_then_says_how_long_to_wait(new_limiter: NewLimiter) -> None:
     clock = Clock()
-    limiter = SlidingWindowLimiter(clock=clock)
+    limiter = new_limiter(clock)
     assert [limiter.hit(PER_SECOND, "a") for _ in range(3)] == [0, 0, 0]
     clock.now += 0.25
     assert limiter.hit(PER_SECOND, "a") == pytest.approx(0.75)
@@ -44,20 +66,36 @@ def test_idle_keys_drop_out_past_the_key_budget() -> None:
     assert limiter.hit(PER_SECOND, "old") == 0
 
 
+def test_processes_share_one_window_in_redis(redis_client: redis.Redis, redis_prefix: str) -> None:
+    """Two API processes (two limiters) on Redis's own clock count against one window."""
+    first, second = (RedisRateLimiter(redis_client, redis_prefix) for _ in range(2))
+    assert [limiter.hit(PER_SECOND, "a") for limiter in (first, second, first)] == [0, 0, 0]
+    assert 0 < second.hit(PER_SECOND, "a") <= 1.0
+    assert second.hit(PER_SECOND, "b") == 0
+
+
+def test_idle_keys_expire_in_redis(redis_client: redis.Redis, redis_prefix: str) -> None:
+    RedisRateLimiter(redis_client, redis_prefix).hit(PER_SECOND, "a")
+    ttl_ms = redis_client.pttl(redis_key(redis_prefix, "rate", PER_SECOND.name, "a"))
+    assert 0 < ttl_ms <= (PER_SECOND.window_s + IDLE_KEY_SLACK_S) * 1000
+
+
 def test_limits_must_allow_something() -> None:
     with pytest.raises(ValueError):
         Limit("none", count=0, window_s=1)
 
 
 @pytest.fixture
-def limited(game_settings: Settings, shared_scorer: Scorer) -> Iterator[tuple[TestClient, Clock]]:
+def limited(
+    game_settings: Settings, shared_scorer: Scorer, new_limiter: NewLimiter
+) -> Iterator[tuple[TestClient, Clock]]:
     """The game with small limits and a clock that only moves when the test says."""
     settings = game_settings.model_copy(
         update={"rate_reveals_per_s": 3, "rate_rounds_per_min": 2, "rate_players_per_min": 3}
     )
     clock = Clock()
     with TestClient(create_app(settings, scorer=shared_scorer)) as client:
-        client.app.state.runtime.limiter = SlidingWindowLimiter(clock=clock)
+        client.app.state.runtime.limiter = new_limiter(clock)
         yield client, clock
 
 

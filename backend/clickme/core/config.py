@@ -20,6 +20,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path(".clickme")
     database_url: str | None = None
     redis_url: str | None = None
+    log_format: Literal["json", "text"] | None = Field(
+        default=None, description="None: json in production, text in the demo"
+    )
+    redis_key_prefix: str = Field(default="clickme", min_length=1, description="Redis key names")
     secret_key: str | None = None
 
     model: str = "efficientnet-lite0"
@@ -29,6 +33,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=8, ge=1, le=256)
     batch_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     scorer_timeout_ms: int = Field(default=3000, ge=10)
+    inprocess_scoring: bool = Field(default=False, description="score here even with Redis")
+    worker_claim_timeout_ms: int = Field(default=1000, ge=10, description="then take it over")
+    score_queue_max: int = Field(default=2000, ge=1, description="waiting requests per model")
     image_cache_size: int = Field(default=512, ge=1)
 
     max_points_per_batch: int = Field(default=500, ge=1)
@@ -74,6 +81,17 @@ class Settings(BaseSettings):
                 path.chmod(0o600)
             self._secret_cache = path.read_text().strip()
         return self._secret_cache
+
+    @property
+    def remote_scoring(self) -> bool:
+        """Images are scored by `clickme worker` processes through Redis, not in this process."""
+        return bool(self.redis_url) and not self.inprocess_scoring
+
+    @property
+    def resolved_log_format(self) -> Literal["json", "text"]:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.environment == "production" else "text"
 
     @property
     def images_dir(self) -> Path:

@@ -24,7 +24,18 @@ def get_db_session(request: Request) -> Iterator[Session]:
         yield session
 
 
+# Requests holding a session at once, per process; the others wait on the event loop, not in a
+# worker thread. FastAPI validates a sync route's response in the thread pool before the session
+# commits, so a finished request keeps its connection until a worker thread is free: with more
+# sessions than connections, those requests and routes waiting in every worker thread for a
+# connection would block each other until the pool's timeout (500s). Kept below the smallest
+# pool (SQLite 8 + 10 overflow, PostgreSQL 10 + 20) to leave connections to the reveals and
+# the background threads.
+SESSIONS_AT_ONCE = 8
+
 AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 # scope="function": commit before the response leaves, so nothing is acknowledged uncommitted.
-DbSession = Annotated[Session, Depends(get_db_session, scope="function")]
+DbSession = Annotated[
+    Session, Depends(get_db_session, scope="function", max_concurrency=SESSIONS_AT_ONCE)
+]

@@ -5,6 +5,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis import RedisError
 from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -41,6 +42,13 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("database refused a value: %s", exc.orig)
         body = error_body("invalid_value", "a value in the request cannot be stored")
         return JSONResponse(body, status_code=422)
+
+    @app.exception_handler(RedisError)
+    async def _store_unavailable(_request: Request, exc: RedisError) -> JSONResponse:
+        """Redis (rate limits, leaderboard) is out of reach: a clear 503, never a bare 500."""
+        log.warning("Redis failed: %r", exc)
+        body = error_body("store_unavailable", "the shared store is unreachable, try again soon")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
     @app.exception_handler(ClickmeError)
     async def _clickme_error(_request: Request, exc: ClickmeError) -> JSONResponse:

@@ -2,23 +2,33 @@
 
 import threading
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, partial
 
 import numpy as np
+from redis import Redis
 
+from clickme.campaigns.reliability import CampaignMeasurements
+from clickme.core.background import BackgroundWorker
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.lru import LruCache
-from clickme.game.service import RoundFacts
+from clickme.core.metrics import ROUNDS_FINISHED
+from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
+from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended
+from clickme.maps.aggregate import MapSettings
+from clickme.maps.retirement import measure_after_round
 from clickme.models.registry import get_model_spec
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
+from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
-from clickme.scoring.scorer import Scorer, start_scorer
+from clickme.scoring.scorer import Scorer
 
 LIVE_ROUNDS_KEPT = 4096
 LIVE_MASKS_KEPT = 512
 # Finished rounds' revealed areas (a float each), for the campaign pictures.
 REVEALED_AREAS_KEPT = 200_000
+# Images waiting to be measured for retirement by reliability; more wait for their next round.
+MEASUREMENTS_WAITING = 1000
 
 
 @dataclass
@@ -34,9 +44,31 @@ class Runtime:
     )
     revealed: LruCache[int, float] = field(default_factory=lambda: LruCache(REVEALED_AREAS_KEPT))
     limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
+    leaderboard: LeaderboardStore = field(default_factory=SqlLeaderboard)
+    redis: Redis | None = None
+    retirement: BackgroundWorker = field(
+        default_factory=lambda: BackgroundWorker("retirement", MEASUREMENTS_WAITING)
+    )
+    reliability: CampaignMeasurements = field(init=False)
 
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.reliability = CampaignMeasurements(self.database)
+        on_rounds_ended(self.database.sessionmaker, self._rounds_ended)
+
+    def _rounds_ended(self, ended: list[EndedRound]) -> None:
+        """Count the rounds a commit ended, measure their images again for retirement by
+        reliability (after the response, see ``clickme.maps.retirement``), and update their
+        players' leaderboard entries."""
+        for round_ in ended:
+            ROUNDS_FINISHED.labels(round_.outcome).inc()
+            if round_.outcome in MapSettings().outcomes:
+                job = partial(measure_after_round, self.database, round_.round_id)
+                self.retirement.submit(round_.round_id, job)
+        for player_id in {round_.player_id for round_ in ended}:
+            self.leaderboard.player_changed(player_id)
 
     @cached_property
     def limits(self) -> GameLimits:
@@ -50,13 +82,17 @@ class Runtime:
         with self._scorers_lock:
             scorer = self.other_scorers.get(model_name)
             if scorer is None:
-                scorer = start_scorer(self.settings, get_model_spec(model_name))
+                scorer = open_scorer(self.settings, get_model_spec(model_name))
                 self.other_scorers[model_name] = scorer
         return scorer
 
     def close(self) -> None:
+        self.retirement.close()
+        self.reliability.close()
         for scorer in self.other_scorers.values():
             scorer.close()
         if self.owns_scorer:
             self.scorer.close()
+        if self.redis is not None:
+            self.redis.close()
         self.database.dispose()

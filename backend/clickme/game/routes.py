@@ -15,7 +15,6 @@ from clickme.core.errors import ClickmeError
 from clickme.core.runtime import Runtime
 from clickme.core.schemas import DbId
 from clickme.game import service
-from clickme.game.leaderboard import leaderboard
 from clickme.game.points import xy_of
 from clickme.game.schemas import (
     Brush,
@@ -33,7 +32,7 @@ from clickme.players.identity import verify_player_token
 from clickme.players.ratelimit import enforce
 from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
-from clickme.scoring.scorer import Scorer, top_guesses
+from clickme.scoring.scorer import Scorer, ScorerBusyError, top_guesses
 
 router = APIRouter(prefix="/api", tags=["game"])
 SHOWN_GUESSES = 5
@@ -105,7 +104,9 @@ def _reveal_mask(runtime: Runtime, stored: service.StoredBatch) -> np.ndarray:
 def _store_and_compose(
     runtime: Runtime, round_id: int, player_id: int, batch: PointBatchIn
 ) -> PendingReveal:
-    """Commit the batch, then render what the DNN sees from every point so far."""
+    """Count the batch against the player's rate limit (a Redis call, off the event loop),
+    commit it, then render what the DNN sees from every point so far."""
+    enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
     settings = runtime.settings
     facts = round_facts(runtime, round_id, player_id)
     with runtime.database.session() as session:
@@ -129,7 +130,7 @@ async def _classify(runtime: Runtime, scorer: Scorer, model_input: np.ndarray) -
             scorer.classify(model_input), runtime.settings.scorer_timeout_ms / 1000
         )
     except TimeoutError as exc:
-        raise ClickmeError(503, "scorer_busy", "the DNN partner is busy, try again") from exc
+        raise ScorerBusyError() from exc
 
 
 def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -> tuple[str, int]:
@@ -147,7 +148,6 @@ async def post_points(
     response: Response,
 ) -> RevealOut:
     started = time.perf_counter()
-    enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
     pending = await run_in_threadpool(_store_and_compose, runtime, round_id, player_id, batch)
     stored_at = time.perf_counter()
     probs = await _classify(runtime, pending.scorer, pending.model_input)
@@ -201,9 +201,10 @@ def read_round(
 @router.get("/leaderboard")
 def get_leaderboard(
     session: DbSession,
+    runtime: AppRuntime,
     settings: AppSettings,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     clickme_player: Annotated[str | None, Cookie()] = None,
 ) -> Leaderboard:
     player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
-    return leaderboard(session, player_id, limit)
+    return runtime.leaderboard.read(session, player_id, limit)

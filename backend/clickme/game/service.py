@@ -4,19 +4,21 @@ The hot path (a new batch, in order, in time) is one conditional UPDATE and one 
 other case (a repeat, a gap, a late or ended round) takes the slow path, which says exactly why.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import bindparam, event, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
+from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
 from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import PointBatchIn, RoundResult
@@ -135,8 +137,36 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     )
 
 
+@dataclass(frozen=True)
+class EndedRound:
+    round_id: int
+    player_id: int
+    outcome: str
+
+
+# session.info key: the rounds the session's transaction ended.
+_ENDED_ROUNDS = "clickme.ended_rounds"
+
+
+def _note_ended(session: Session, round_id: int, player_id: int, outcome: str) -> None:
+    session.info.setdefault(_ENDED_ROUNDS, []).append(EndedRound(round_id, player_id, outcome))
+
+
+def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]], None]) -> None:
+    """After each commit that ended rounds, ``listener`` gets them (from whichever route or
+    code path ended them); a rollback forgets them."""
+
+    def committed(session: Session) -> None:
+        ended = session.info.pop(_ENDED_ROUNDS, None)
+        if ended:
+            listener(ended)
+
+    event.listen(sessions, "after_commit", committed)
+    event.listen(sessions, "after_rollback", lambda session: session.info.pop(_ENDED_ROUNDS, None))
+
+
 def _end_round(
-    session: Session, round_id: int, outcome: str, now: datetime, score: int = 0
+    session: Session, round_id: int, player_id: int, outcome: str, now: datetime
 ) -> bool:
     """Set the outcome unless another request already did; whether this call set it."""
     ended = session.execute(
@@ -144,6 +174,8 @@ def _end_round(
         .where(Round.id == round_id, Round.outcome.is_(None))
         .values(outcome=outcome, ended_at=now, score=0)
     ).rowcount
+    if ended:
+        _note_ended(session, round_id, player_id, outcome)
     return bool(ended)
 
 
@@ -235,9 +267,10 @@ def store_batch(
                 "received_at": now,
             },
         )
+        POINTS_STORED.inc(len(batch.points))
         outcome = None
         if elapsed > facts.time_limit_ms:
-            _end_round(session, facts.round_id, "timeout", now)
+            _end_round(session, facts.round_id, facts.player_id, "timeout", now)
             outcome = "timeout"
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
@@ -269,7 +302,7 @@ def _refuse_or_acknowledge(
             facts, batch.seq, points, True, stored.received_ms, round_.outcome, round_.score
         )
     if round_.outcome is None and facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms:
-        _end_round(session, facts.round_id, "timeout", now)
+        _end_round(session, facts.round_id, facts.player_id, "timeout", now)
         session.commit()
         round_.outcome = "timeout"
     if round_.outcome is not None:
@@ -290,6 +323,7 @@ def record_success(session: Session, facts: RoundFacts, elapsed: int) -> tuple[s
         .values(outcome="correct", score=score, solved_ms=elapsed, ended_at=utcnow())
     ).rowcount
     if won:
+        _note_ended(session, facts.round_id, facts.player_id, "correct")
         return "correct", score
     round_ = session.get_one(Round, facts.round_id)
     return round_.outcome or "playing", round_.score
@@ -317,7 +351,7 @@ def _ended_result(
     """End the round with this outcome (if it runs and one is given), then its result."""
     round_, image, _version = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
-        if _end_round(session, round_id, outcome, now) and outcome == "skip":
+        if _end_round(session, round_id, player_id, outcome, now) and outcome == "skip":
             campaigns.release_play(session, round_.campaign_id, round_.image_id)
         session.refresh(round_)
     return _result(session, round_, image, now)

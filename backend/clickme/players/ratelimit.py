@@ -1,11 +1,16 @@
 """Rate limits: at most ``count`` hits per ``window_s`` seconds per key (a player, an IP hash).
 
 ``RateLimiter`` is the interface; ``SlidingWindowLimiter`` keeps exact sliding windows in this
-process (amortised O(1) a hit, no I/O). A shared store (Redis) can implement the same interface
-when the game runs in several processes.
+process (amortised O(1) a hit, no I/O); ``RedisRateLimiter`` keeps the same windows in Redis,
+shared by every API process (one atomic script a hit). Without Redis a limit holds per process.
+
+When Redis cannot be reached the Redis limiter fails closed: its error becomes a 503
+``store_unavailable`` (see ``clickme.core.errors``), because the limits protect the database and
+the DNN, and several processes without a shared count would have no limit at all.
 """
 
 import math
+import secrets
 import threading
 import time
 from collections import OrderedDict, deque
@@ -13,8 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from redis import Redis
+
 from clickme.core.config import Settings
 from clickme.core.errors import ClickmeError
+from clickme.core.shared_store import redis_key
 
 KEYS_KEPT = 100_000
 
@@ -79,6 +87,60 @@ class SlidingWindowLimiter:
                 return hits[0] + limit.window_s - now
             hits.append(now)
             return 0.0
+
+
+# KEYS[1]: the key's allowed hits (a sorted set of times); ARGV: count, window_s, a unique
+# member, the time now (seconds; empty: the Redis server's clock, the same for every process),
+# how long an idle key outlives its window.
+# The same rule as SlidingWindowLimiter: refused while the key holds `count` hits and the oldest
+# of them is younger than the window; a refused hit is not counted.
+_SLIDING_WINDOW_HIT = """
+local count = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local now_s = ARGV[4]
+if now_s == '' then
+  local time = redis.call('TIME')
+  now_s = time[1] .. '.' .. string.format('%06d', tonumber(time[2]))
+end
+local now = tonumber(now_s)
+local held = redis.call('ZCARD', KEYS[1])
+if held >= count then
+  local first = held - count
+  local oldest = tonumber(redis.call('ZRANGE', KEYS[1], first, first, 'WITHSCORES')[2])
+  if now - oldest < window then
+    return string.format('%.6f', oldest + window - now)
+  end
+end
+redis.call('ZADD', KEYS[1], now_s, ARGV[3])
+redis.call('ZREMRANGEBYRANK', KEYS[1], 0, -(count + 1))
+redis.call('PEXPIRE', KEYS[1], math.ceil((window + tonumber(ARGV[5])) * 1000))
+return '0'
+"""
+# Idle keys expire this long after their window: the expiry only frees memory (answers come from
+# the stored times), so the slack changes no answer.
+IDLE_KEY_SLACK_S = 60
+
+
+class RedisRateLimiter:
+    """Sliding windows in Redis, shared by every process; ``clock`` (tests) replaces Redis's."""
+
+    def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] | None = None) -> None:
+        self._hit = redis.register_script(_SLIDING_WINDOW_HIT)
+        self._prefix = prefix
+        self._clock = clock
+
+    def hit(self, limit: Limit, key: str) -> float:
+        now = repr(self._clock()) if self._clock else ""
+        wait_s = self._hit(
+            keys=[redis_key(self._prefix, "rate", limit.name, key)],
+            args=[limit.count, limit.window_s, secrets.token_hex(8), now, IDLE_KEY_SLACK_S],
+        )
+        return float(wait_s)
+
+
+def rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:
+    """Windows in Redis when there is one (shared by the processes), else in this process."""
+    return RedisRateLimiter(redis, prefix) if redis is not None else SlidingWindowLimiter()
 
 
 def enforce(limiter: RateLimiter, limit: Limit, key: str) -> None:

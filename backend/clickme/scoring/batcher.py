@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from clickme.core import metrics
+
 
 class BatcherClosedError(RuntimeError):
     """The batcher was closed (or never started) before the request could be answered."""
@@ -89,6 +91,7 @@ class MicroBatcher:
         with self._lock:
             if self._closed or self._thread is None:
                 raise BatcherClosedError("the batcher is not running")
+            metrics.INFERENCE_QUEUE_DEPTH.inc()  # before the put: the worker may take it at once
             self._queue.put(request)
         return await request.future
 
@@ -121,9 +124,12 @@ class MicroBatcher:
         return batch, False
 
     def _run(self, batch: list[_Request]) -> None:
+        metrics.INFERENCE_QUEUE_DEPTH.dec(len(batch))
         live = [request for request in batch if not request.future.done()]
         if not live:
             return
+        now = time.monotonic()
+        metrics.record_batch(now - request.enqueued_at for request in live)
         try:
             results = self.run_batch(np.stack([request.item for request in live]))
             if len(results) != len(live):
@@ -142,4 +148,5 @@ class MicroBatcher:
             except queue.Empty:
                 return
             if isinstance(pending, _Request):
+                metrics.INFERENCE_QUEUE_DEPTH.dec()
                 pending.answer(None, BatcherClosedError("the batcher was closed"))

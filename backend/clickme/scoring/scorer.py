@@ -13,12 +13,20 @@ import onnxruntime as ort
 import torch
 
 from clickme.core.config import Settings
+from clickme.core.errors import ClickmeError
 from clickme.images.transform import EVAL_SIZE
 from clickme.models.registry import ModelSpec
 from clickme.scoring.batcher import MicroBatcher
 
 ONNX_OPSET = 17
 IMAGE_SHAPE = (EVAL_SIZE, EVAL_SIZE, 3)
+
+
+class ScorerBusyError(ClickmeError):
+    """503 ``scorer_busy``: the DNN cannot answer now (too slow, or out of reach); try again."""
+
+    def __init__(self, message: str = "the DNN partner is busy, try again") -> None:
+        super().__init__(503, "scorer_busy", message)
 
 
 @dataclass(frozen=True)
@@ -59,7 +67,8 @@ def top_guesses(probs: np.ndarray, k: int) -> list[Guess]:
     return [Guess(class_index=int(i), probability=float(probs[i])) for i in ordered]
 
 
-def _check_batch(images: np.ndarray) -> np.ndarray:
+def check_batch(images: np.ndarray) -> np.ndarray:
+    """The batch itself, or ValueError unless it is uint8 (B, 224, 224, 3)."""
     if images.dtype != np.uint8 or images.shape[1:] != IMAGE_SHAPE:
         raise ValueError(
             f"expected uint8 (B, {EVAL_SIZE}, {EVAL_SIZE}, 3), got {images.dtype} {images.shape}"
@@ -79,11 +88,11 @@ class _BatchedScorer(ABC):
         """Normalised float32 (B, 3, 224, 224) -> (B, num_classes) logits."""
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
-        inputs = self.spec.preprocessing.normalise(_check_batch(images))
+        inputs = self.spec.preprocessing.normalise(check_batch(images))
         return softmax(self._logits(inputs))
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
-        _check_batch(image[np.newaxis])
+        check_batch(image[np.newaxis])
         return await self._batcher.submit(image)
 
     def start(self) -> None:

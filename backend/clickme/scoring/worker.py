@@ -1,0 +1,251 @@
+"""`clickme worker`: answers one model's scoring requests from Redis, a batch at a time.
+
+Each worker is a consumer of the model's group: it takes what is waiting (up to its batch size,
+gathering for at most ``batch_max_wait_ms``), runs one forward pass and publishes each answer
+before acknowledging and deleting the entries. Entries another worker read but never
+acknowledged for ``worker_claim_timeout_ms`` (it died) are taken over (XAUTOCLAIM); entries past
+their deadline are dropped unscored, since nobody waits for them any more.
+"""
+
+import logging
+import os
+import signal
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from clickme.core import metrics
+from clickme.core.config import Settings
+from clickme.models.registry import get_model_spec
+from clickme.scoring.remote import (
+    GROUP,
+    RECONNECT_DELAY_S,
+    ScoreRequest,
+    connect,
+    encode_answer,
+    stream_key,
+)
+from clickme.scoring.scorer import Scorer, start_scorer
+
+log = logging.getLogger(__name__)
+
+IDLE_BLOCK_MS = 500  # the longest wait for new entries: bounds how late a stop is noticed
+
+_Entry = tuple[bytes, dict[bytes, bytes] | None]
+
+
+@dataclass
+class WorkerStats:
+    answered: int = 0
+    batches: int = 0
+    taken_over: int = 0
+    expired: int = 0
+
+
+def consumer_name() -> str:
+    """This process's name in the group: host and pid."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ScoringWorker:
+    """Serves the scorer's model from its Redis stream until ``stop()``."""
+
+    def __init__(self, settings: Settings, scorer: Scorer, consumer: str) -> None:
+        if not settings.redis_url:
+            raise ValueError("a worker needs CLICKME_REDIS_URL")
+        self.scorer = scorer
+        self.consumer = consumer
+        self.stream = stream_key(settings.redis_key_prefix, scorer.spec.name)
+        self.batch_size = settings.batch_max_size
+        self.max_wait_s = settings.batch_max_wait_ms / 1000
+        self.claim_timeout_ms = settings.worker_claim_timeout_ms
+        self.block_ms = max(1, min(IDLE_BLOCK_MS, self.claim_timeout_ms // 2))
+        self.stats = WorkerStats()
+        self._redis = connect(
+            settings.redis_url,
+            f"clickme-worker:{consumer}",
+            socket_timeout=self.block_ms / 1000 + 5,
+        )
+        self._stopping = False  # a plain flag: an Event's lock is not safe in a signal handler
+        self._reachable = True
+        self._next_claim = 0.0
+        self._claim_cursor: bytes | str = "0-0"
+
+    def stop(self) -> None:
+        """Stops after the batch in hand (safe from a signal handler)."""
+        self._stopping = True
+
+    def run(self) -> WorkerStats:
+        while not self._stopping:
+            try:
+                self._serve_once()
+                self._note_reachable(None)
+            except ResponseError as error:
+                if not str(error).startswith("NOGROUP"):
+                    raise
+                self._create_group()
+            except (RedisConnectionError, RedisTimeoutError) as error:
+                self._note_reachable(error)
+                time.sleep(RECONNECT_DELAY_S)
+        self._leave_group()
+        self._redis.close()
+        return self.stats
+
+    def _serve_once(self) -> None:
+        entries = self._take_over_stale() or self._read_new()
+        if entries:
+            self._answer(entries)
+
+    def _create_group(self) -> None:
+        """The group (and the stream), reading from the start: requests queued before the first
+        worker came are served too."""
+        try:
+            self._redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+            log.info("created the consumer group of %s", self.stream)
+        except ResponseError as error:
+            if not str(error).startswith("BUSYGROUP"):
+                raise
+
+    def _take_over_stale(self) -> list[_Entry]:
+        """Entries read but left unacknowledged longer than the claim timeout (checked every
+        half timeout, or at once while a previous scan has more to see)."""
+        now = time.monotonic()
+        if now < self._next_claim:
+            return []
+        cursor, entries, _deleted = self._redis.xautoclaim(
+            self.stream,
+            GROUP,
+            self.consumer,
+            min_idle_time=self.claim_timeout_ms,
+            start_id=self._claim_cursor,
+            count=self.batch_size,
+        )
+        self._claim_cursor = cursor
+        more = cursor not in (b"0-0", "0-0")
+        self._next_claim = now if more else now + self.claim_timeout_ms / 2000
+        if entries:
+            self.stats.taken_over += len(entries)
+            log.info("took over %d requests left unanswered", len(entries))
+        return entries
+
+    def _read_new(self) -> list[_Entry]:
+        """What is waiting, up to a batch; for at most ``batch_max_wait_ms`` more to fill it."""
+        entries = self._read(self.batch_size, self.block_ms)
+        gather_until = time.monotonic() + self.max_wait_s
+        while entries and len(entries) < self.batch_size:
+            remaining_ms = int((gather_until - time.monotonic()) * 1000)
+            if remaining_ms < 1:
+                break
+            more = self._read(self.batch_size - len(entries), remaining_ms)
+            if not more:
+                break
+            entries += more
+        return entries
+
+    def _read(self, count: int, block_ms: int) -> list[_Entry]:
+        response = self._redis.xreadgroup(
+            GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        )
+        return list(response[0][1]) if response else []
+
+    def _answer(self, entries: list[_Entry]) -> None:
+        """Scores the live requests in one pass, publishes the answers, then acks and deletes
+        every entry (answered, expired or malformed)."""
+        requests = self._live_requests(entries)
+        answers = self._score(requests)
+        ids = [entry_id for entry_id, _ in entries]
+        with self._redis.pipeline(transaction=False) as pipe:
+            for request, answer in zip(requests, answers, strict=True):
+                pipe.publish(request.reply_to, answer)
+            pipe.xack(self.stream, GROUP, *ids)
+            pipe.xdel(self.stream, *ids)
+            pipe.execute()
+        if requests:
+            self.stats.answered += len(requests)
+            self.stats.batches += 1
+
+    def _live_requests(self, entries: list[_Entry]) -> list[ScoreRequest]:
+        """The requests still awaited (malformed entries and expired ones are left out); their
+        waits since queued (the entry id's Redis time) go to the metrics."""
+        now_ms = time.time() * 1000
+        live, waits_ms = [], []
+        for entry_id, fields in entries:
+            try:
+                request = ScoreRequest.parse(fields)
+            except ValueError as error:
+                log.warning("dropped entry %s: %s", entry_id.decode(), error)
+                continue
+            if request.deadline_ms < now_ms:
+                self.stats.expired += 1
+            else:
+                live.append(request)
+                waits_ms.append(max(0.0, now_ms - int(entry_id.split(b"-")[0])))
+        if live:
+            metrics.record_batch(wait_ms / 1000 for wait_ms in waits_ms)
+        return live
+
+    def _score(self, requests: list[ScoreRequest]) -> list[bytes]:
+        """One forward pass; if it fails, each request is answered with the error."""
+        if not requests:
+            return []
+        try:
+            probs = self.scorer.classify_batch_sync(np.stack([r.image for r in requests]))
+        except Exception as error:  # answered as a failure rather than left to time out
+            log.exception("scoring a batch of %d failed", len(requests))
+            message = f"{type(error).__name__}: {error}"
+            return [encode_answer(r.request_id, error=message) for r in requests]
+        return [encode_answer(r.request_id, row) for r, row in zip(requests, probs, strict=True)]
+
+    def _note_reachable(self, error: RedisError | None) -> None:
+        """Logs when Redis goes out of reach and when it is back (not every retry)."""
+        if error is not None and self._reachable:
+            log.warning("Redis is out of reach (%s): retrying", error)
+        elif error is None and not self._reachable:
+            log.info("Redis is back")
+        self._reachable = error is None
+
+    def _leave_group(self) -> None:
+        """Removes this consumer from the group when it holds nothing unacknowledged."""
+        try:
+            mine = self._redis.xpending_range(
+                self.stream, GROUP, "-", "+", count=1, consumername=self.consumer
+            )
+            if not mine:
+                self._redis.xgroup_delconsumer(self.stream, GROUP, self.consumer)
+        except RedisError as error:
+            log.warning("could not leave the consumer group: %s", error)
+
+
+def run_worker(settings: Settings) -> WorkerStats:
+    """Loads the model, serves its stream until SIGTERM or SIGINT, and says what it did."""
+    scorer = start_scorer(settings, get_model_spec(settings.model))
+    worker = ScoringWorker(settings, scorer, consumer_name())
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: worker.stop())
+    log.info(
+        "worker %s scoring %s (%s on %s) from %s, batches of up to %d",
+        worker.consumer,
+        settings.model,
+        settings.scorer_backend,
+        settings.scorer_device,
+        worker.stream,
+        worker.batch_size,
+    )
+    try:
+        stats = worker.run()
+    finally:
+        scorer.close()
+    log.info(
+        "worker %s stopped: answered=%d batches=%d taken_over=%d expired=%d",
+        worker.consumer,
+        stats.answered,
+        stats.batches,
+        stats.taken_over,
+        stats.expired,
+    )
+    return stats
