@@ -7,6 +7,7 @@ function build(node, props, children) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") node.setAttribute("class", value);
     else if (key === "testid") node.dataset.testid = value;
+    else if (key === "style") node.style.cssText = value; // CSSOM: allowed by the CSP
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
     else node.setAttribute(key, value === true ? "" : String(value));
   }

@@ -31,8 +31,40 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM_PATH), args=CHROMIUM_ARGS
         )
+        _watch_csp(chromium)
         yield chromium
         chromium.close()
+
+
+# What the browser refused under the Content-Security-Policy, in every context of every test.
+CSP_VIOLATIONS: list[str] = []
+
+
+def _watch_csp(chromium: Browser) -> None:
+    """Every context made from this browser records the CSP violations its pages report."""
+    new_context = chromium.new_context
+
+    def watched_context(**options):
+        context = new_context(**options)
+        context.on(
+            "console",
+            lambda message: (
+                CSP_VIOLATIONS.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        return context
+
+    chromium.new_context = watched_context  # type: ignore[method-assign]
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    """The game and the console work under their CSP: nothing is refused by it."""
+    CSP_VIOLATIONS.clear()
+    yield
+    assert not CSP_VIOLATIONS, CSP_VIOLATIONS
 
 
 @pytest.fixture(scope="session")

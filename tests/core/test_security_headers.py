@@ -1,0 +1,43 @@
+"""Security headers: a CSP on every response, framing only of the game page and only by MTurk,
+no MIME sniffing, no referrer, HSTS in production only."""
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from clickme.core.security_headers import SecurityHeaders, content_security_policy
+
+
+@pytest.mark.parametrize("path", ["/", "/admin", "/api/leaderboard", "/static/game.js", "/nope"])
+def test_every_response_carries_the_headers(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "object-src 'none'" in policy
+    assert "'unsafe-inline'" not in policy and "'unsafe-eval'" not in policy
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    assert "strict-transport-security" not in response.headers  # the demo runs on plain HTTP
+
+
+def test_only_the_game_page_may_be_framed_and_only_by_mturk(client: TestClient) -> None:
+    game = client.get("/")
+    assert "frame-ancestors 'self' https://www.mturk.com" in game.headers["content-security-policy"]
+    assert "x-frame-options" not in game.headers
+    console = client.get("/admin")
+    assert "frame-ancestors 'none'" in console.headers["content-security-policy"]
+    assert console.headers["x-frame-options"] == "DENY"
+
+
+def test_production_pins_https() -> None:
+    async def ok(_request: Request) -> Response:
+        return Response()
+
+    app = Starlette(routes=[Route("/", ok)])
+    app.add_middleware(SecurityHeaders, production=True)
+    with TestClient(app) as production:
+        response = production.get("/")
+    assert response.headers["strict-transport-security"].startswith("max-age=31536000")
+    assert content_security_policy("/x").endswith("frame-ancestors 'none'")
