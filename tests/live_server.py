@@ -70,19 +70,29 @@ def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log_path
     pytest.fail(f"clickme serve not up after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()}")
 
 
-@contextmanager
-def running_server(
-    root: Path, models_cache_dir: Path, import_args: list[str], image_set: str
-) -> Iterator[LiveServer]:
-    """Migrate, import (`clickme images <import_args>`), serve; stop the server afterwards."""
+def prepared_env(
+    root: Path, models_cache_dir: Path, import_args: list[str], **overrides: str
+) -> dict[str, str]:
+    """The environment of a server on a new data dir under root (the session's model cache,
+    CLICKME_* overrides), its database migrated and `clickme images <import_args>` run."""
     data_dir = root / "data"
     data_dir.mkdir()
     shared_models = models_cache_dir / "models"
     shared_models.mkdir(exist_ok=True)
     (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
-    env = _server_env(data_dir)
+    env = _server_env(data_dir) | overrides
     subprocess.run(_clickme("db", "upgrade"), env=env, check=True, capture_output=True)
     subprocess.run(_clickme("images", *import_args), env=env, check=True, capture_output=True)
+    return env
+
+
+@contextmanager
+def running_server(
+    root: Path, models_cache_dir: Path, import_args: list[str], image_set: str
+) -> Iterator[LiveServer]:
+    """Migrate, import (`clickme images <import_args>`), serve; stop the server afterwards."""
+    env = prepared_env(root, models_cache_dir, import_args)
+    data_dir = root / "data"
     engine = sa.create_engine(f"sqlite:///{data_dir / 'clickme.db'}")
     try:
         with serving(env, root / "server.log", image_set) as base_url:
@@ -91,18 +101,31 @@ def running_server(
         engine.dispose()
 
 
-@contextmanager
-def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str]:
-    """`clickme serve` with this environment on a free port, up (its base URL) until the end."""
+def start_server(
+    env: dict[str, str], log_path: Path, image_set: str
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`clickme serve` with this environment on a free port, once healthy: its process and URL."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}"
     command = _clickme(
         "serve", "--host", "127.0.0.1", "--port", str(port), "--campaign-image-set", image_set
     )
-    with log_path.open("wb") as log:
+    with log_path.open("ab") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_until_healthy(base_url, server, log_path)
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return server, base_url
+
+
+@contextmanager
+def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str]:
+    """`clickme serve` with this environment on a free port, up (its base URL) until the end."""
+    server, base_url = start_server(env, log_path, image_set)
+    try:
         yield base_url
     finally:
         server.terminate()

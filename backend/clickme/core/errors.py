@@ -1,12 +1,15 @@
 """One JSON shape for every error: {"error": {"code", "message"}}; no bare 500 for bad input."""
 
 import logging
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from redis import RedisError
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger(__name__)
@@ -23,6 +26,31 @@ class ClickmeError(Exception):
         self.code = code
         self.message = message
         self.headers = headers
+
+
+class ValidationIssue(BaseModel):
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorDetail(BaseModel):
+    """What went wrong: a stable code for programs, a message for people."""
+
+    code: str
+    message: str
+    details: list[ValidationIssue] | None = None  # invalid_request: the first offending fields
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+# Every error status the API answers, each with the one error body: declared once for all routes.
+ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
+    for status in ERROR_STATUSES
+}
 
 
 def error_body(code: str, message: str, **extra: object) -> dict[str, object]:
@@ -50,6 +78,17 @@ def install_error_handlers(app: FastAPI) -> None:
         body = error_body("store_unavailable", "the shared store is unreachable, try again soon")
         return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
 
+    @app.exception_handler(DBAPIError)
+    async def _database_unavailable(_request: Request, exc: DBAPIError) -> JSONResponse:
+        """The database is out of reach (down, restarting, the connection lost): a clear 503
+        and nothing acknowledged; the client repeats the request (a batch whose commit got
+        through is then acknowledged as a duplicate). Other database errors stay 500s."""
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            raise exc
+        log.warning("database unavailable: %s", exc.orig)
+        body = error_body("database_unavailable", "the database is unreachable, try again soon")
+        return JSONResponse(body, status_code=503, headers={"Retry-After": "5"})
+
     @app.exception_handler(ClickmeError)
     async def _clickme_error(_request: Request, exc: ClickmeError) -> JSONResponse:
         body = error_body(exc.code, exc.message)
@@ -65,5 +104,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        codes = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
         return JSONResponse(error_body(code, str(exc.detail)), status_code=exc.status_code)

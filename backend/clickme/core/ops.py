@@ -7,11 +7,13 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable
+from typing import Literal
 
 import numpy as np
 from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -113,7 +115,16 @@ async def _check(name: str, check: Awaitable[object], timeout_s: float) -> str:
     return "ok"
 
 
-@router.get("/readyz", responses={503: {"description": "a check failed"}})
+class Readiness(BaseModel):
+    status: Literal["ready", "unready"]
+    checks: dict[str, str]
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a check failed"}},
+)
 async def readyz(runtime: AppRuntime) -> JSONResponse:
     """Ready: the database answers SELECT 1, Redis (when configured) PING, and the default DNN
     classifies an image (in this process, or through a worker with remote scoring)."""
@@ -134,7 +145,11 @@ async def readyz(runtime: AppRuntime) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+@router.get(
+    "/metrics",
+    response_class=Response,  # errors stay documented as JSON; the metrics are plain text
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 async def metrics() -> Response:
     """This process's metrics in the Prometheus text format."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

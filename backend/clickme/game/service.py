@@ -253,8 +253,8 @@ def store_batch(
     """Store a batch exactly once, in order, while the round runs; answer a repeat as stored."""
     now = utcnow()
     elapsed = facts.elapsed_ms(now)
-    packed = pack_points(batch.points)
     _validate_points(batch, facts, max_points)
+    packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
     if elapsed <= facts.time_limit_ms + grace_ms and _claim_next_seq(session, facts, batch):
         session.connection().execute(
             _INSERT_BATCH,

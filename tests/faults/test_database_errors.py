@@ -1,0 +1,35 @@
+"""The database error handler: out of reach is a clear 503 to retry; any other error a 500."""
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from clickme.core.errors import install_error_handlers
+
+LOST = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
+INVALIDATED = DBAPIError("SELECT 1", {}, Exception("closed"), connection_invalidated=True)
+BROKEN = IntegrityError("INSERT", {}, Exception("duplicate key"))
+
+
+def client_raising(error: Exception) -> TestClient:
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/")
+    def fail() -> None:
+        raise error
+
+    return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.mark.parametrize("error", [LOST, INVALIDATED], ids=["operational", "invalidated"])
+def test_a_database_out_of_reach_is_a_503_to_retry(error: DBAPIError) -> None:
+    response = client_raising(error).get("/")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "database_unavailable"
+    assert response.headers["Retry-After"] == "5"
+
+
+def test_other_database_errors_stay_server_errors() -> None:
+    assert client_raising(BROKEN).get("/").status_code == 500
