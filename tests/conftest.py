@@ -1,5 +1,7 @@
 """Shared fixtures: a real database per backend (SQLite file and PostgreSQL), settings, paths."""
 
+import io
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -100,3 +102,14 @@ def settings(tmp_path: Path, migrated_database_url: str) -> Settings:
 def models_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir shared across the session so the ONNX export happens once."""
     return tmp_path_factory.mktemp("shared-data")
+
+
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """What the process logs, captured (the root logger is restored afterwards)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    stream = io.StringIO()
+    yield stream
+    root.handlers[:] = handlers
+    root.setLevel(level)

@@ -2,12 +2,9 @@
 one log line per request (JSON or text), with nothing secret in it."""
 
 import io
-import logging
-from collections.abc import Iterator
 
 import numpy as np
 import orjson
-import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -144,17 +141,6 @@ def test_a_request_id_is_kept_when_tame_and_made_otherwise(client: TestClient) -
         made = client.get("/healthz", headers={"X-Request-ID": untame}).headers["X-Request-ID"]
         assert made != untame and len(made) == 32
     assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
-
-
-@pytest.fixture
-def log_lines() -> Iterator[io.StringIO]:
-    """What the process logs, captured (the root logger is restored afterwards)."""
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    yield stream
-    root.handlers[:] = handlers
-    root.setLevel(level)
 
 
 def test_json_logs_one_line_per_request_with_its_id_and_no_secrets(
