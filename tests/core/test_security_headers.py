@@ -41,3 +41,15 @@ def test_production_pins_https() -> None:
         response = production.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=31536000")
     assert content_security_policy("/x").endswith("frame-ancestors 'none'")
+
+
+def test_static_files_cannot_be_read_outside_their_folder(client: TestClient) -> None:
+    for path in (
+        "/static/../pyproject.toml",
+        "/static/..%2f..%2fpyproject.toml",
+        "/static/%2e%2e/%2e%2e/pyproject.toml",
+        "/static//etc/passwd",
+        "/static/admin/../../README.md",
+    ):
+        response = client.get(path)
+        assert response.status_code == 404, path
