@@ -10,16 +10,22 @@ import os
 import sys
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 from tqdm import tqdm
 
-from clickme.campaigns.service import DEFAULTS
+from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.config import Settings
 from clickme.models.evaluate import sample_items
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.reveal import RevealRule, compose, prepare_image, render_mask
 from clickme.scoring.scorer import build_scorer, top_guesses
+
+# The game settings a new campaign gets.
+DEFAULTS = SimpleNamespace(
+    **{name: field.default for name, field in CampaignCreate.model_fields.items()}
+)
 
 SAMPLE_RATE_HZ = 60
 REVEAL_EVERY_MS = 200
