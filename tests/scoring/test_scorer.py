@@ -14,12 +14,14 @@ from clickme.core.config import Settings
 from clickme.images.transform import to_eval_space
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import (
+    ONNX_ALLOW_SPINNING,
     Guess,
     OnnxScorer,
     Scorer,
     TorchScorer,
     build_scorer,
     onnx_model_path,
+    onnx_session_options,
     top_guesses,
 )
 
@@ -126,6 +128,11 @@ def test_onnx_export_is_cached_and_reused(tmp_path: Path, coffee: np.ndarray) ->
     np.testing.assert_array_equal(
         first.classify_batch_sync(coffee[None]), second.classify_batch_sync(coffee[None])
     )
+
+
+def test_onnx_threads_sleep_when_idle_rather_than_spin() -> None:
+    """Spinning intra-op threads take the CPU that API processes on the same cores need."""
+    assert onnx_session_options(2).get_session_config_entry(ONNX_ALLOW_SPINNING) == "0"
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")

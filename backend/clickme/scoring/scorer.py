@@ -19,6 +19,7 @@ from clickme.models.registry import ModelSpec
 from clickme.scoring.batcher import MicroBatcher
 
 ONNX_OPSET = 17
+ONNX_ALLOW_SPINNING = "session.intra_op.allow_spinning"
 IMAGE_SHAPE = (EVAL_SIZE, EVAL_SIZE, 3)
 
 
@@ -136,12 +137,16 @@ def export_onnx(spec: ModelSpec, models_dir: Path) -> Path:
 
 
 def onnx_session_options(threads: int) -> ort.SessionOptions:
-    """Full graph optimisation (conv/BN/clip fusion, NCHWc layout), one sequential intra-op pool."""
+    """Full graph optimisation (conv/BN/clip fusion, NCHWc layout), one sequential intra-op pool
+    whose threads sleep when idle: spinning ones burn the cores the API processes share (on the
+    2-core machine, beside other work: 90 CPU ms per image instead of 20 at one image per
+    100 ms, and batches of 8 a third slower; benchmarks/bench_load.py)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
+    options.add_session_config_entry(ONNX_ALLOW_SPINNING, "0")
     return options
 
 
