@@ -214,7 +214,7 @@ def production_client(
 ) -> Iterator[TestClient]:
     settings = Settings(
         environment="production",
-        secret_key="s" * 40,
+        secret_key="k3Jd9xP2mQ7vL5tR8wZ1nB4cF6hY0aE2gU9iO3sK",
         database_url=game_settings.database_url,
         data_dir=tmp_path / "production",
     )

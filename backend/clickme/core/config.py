@@ -9,6 +9,9 @@ from pydantic import Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET_FILE = "secret_key"
+# A production secret with fewer distinct symbols, or holding one of these words, is a placeholder.
+MIN_SECRET_SYMBOLS = 12
+PLACEHOLDER_WORDS = ("change", "secret", "example", "default", "password", "xxxx")
 
 
 class Settings(BaseSettings):
@@ -58,6 +61,13 @@ class Settings(BaseSettings):
         if self.environment == "production":
             if not self.secret_key or len(self.secret_key) < 32:
                 raise ValueError("CLICKME_SECRET_KEY must be set (32+ characters) in production")
+            if len(set(self.secret_key)) < MIN_SECRET_SYMBOLS or any(
+                word in self.secret_key.lower() for word in PLACEHOLDER_WORDS
+            ):
+                raise ValueError(
+                    "CLICKME_SECRET_KEY looks like a placeholder: generate one, e.g. "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                )
             if not self.database_url:
                 raise ValueError("CLICKME_DATABASE_URL must be set in production")
         return self

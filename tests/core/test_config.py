@@ -1,0 +1,41 @@
+"""Production refuses to start on a missing, short or placeholder secret, or without a database;
+the demo needs nothing."""
+
+import pytest
+from pydantic import ValidationError
+
+from clickme.core.config import Settings
+
+DATABASE = "postgresql+psycopg://postgres@127.0.0.1/clickme"
+GOOD_SECRET = "k3Jd9xP2mQ7vL5tR8wZ1nB4cF6hY0aE2gU9iO3sK"
+
+
+def production(**values: object) -> Settings:
+    return Settings(environment="production", **values)
+
+
+def test_production_starts_with_its_own_secret_and_database() -> None:
+    settings = production(secret_key=GOOD_SECRET, database_url=DATABASE)
+    assert settings.resolved_secret_key() == GOOD_SECRET
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [None, "", "tooShort1", "x" * 40, "change-me-change-me-change-me-change-me",
+     "my-super-secret-key-for-production-0123", "abababababababababababababababababab"],
+)  # fmt: skip
+def test_production_refuses_a_missing_short_or_placeholder_secret(secret: str | None) -> None:
+    with pytest.raises(ValidationError, match="CLICKME_SECRET_KEY"):
+        production(secret_key=secret, database_url=DATABASE)
+
+
+def test_production_refuses_to_run_without_a_database() -> None:
+    with pytest.raises(ValidationError, match="CLICKME_DATABASE_URL"):
+        production(secret_key=GOOD_SECRET)
+
+
+def test_the_demo_needs_no_configuration(tmp_path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert settings.environment == "demo"
+    assert len(settings.resolved_secret_key()) >= 32
+    assert settings.resolved_database_url.startswith("sqlite:///")
