@@ -5,6 +5,8 @@ from typing import Annotated
 import typer
 
 from clickme.accounts.cli import app as admin_app
+from clickme.alignment.cli import align as align_command
+from clickme.alignment.cli import harmonize as harmonize_command
 from clickme.core.config import get_settings
 from clickme.exports.cli import export as export_command
 from clickme.images.cli import app as images_app
@@ -17,6 +19,8 @@ app.add_typer(images_app, name="images")
 app.add_typer(admin_app, name="admin")
 app.add_typer(players_app, name="players")
 app.command("export")(export_command)
+app.command("align")(align_command)
+app.command("harmonize")(harmonize_command)
 
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
@@ -82,10 +86,14 @@ def serve(
     import uvicorn
 
     from clickme.core.app import create_app
+    from clickme.core.logs import configure_logging
 
     _prepare_default_campaign(campaign_image_set)
+    settings = get_settings()
+    configure_logging(settings.resolved_log_format)
     typer.echo(f"ClickMe is starting: open http://{host}:{port}")
-    uvicorn.run(create_app(get_settings()), host=host, port=port, log_level="warning")
+    # Requests are logged by the app (one line each, with its id), not by uvicorn.
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
 
 
 @app.command()
@@ -102,6 +110,56 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     database.dispose()
     typer.echo(f"demo images: {report.imported} imported, {report.duplicates} already there")
     serve(host=host, port=port, campaign_image_set="demo")
+
+
+@app.command()
+def worker(
+    model: Annotated[str | None, typer.Option(help="Model to serve [CLICKME_MODEL].")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Most images per forward pass [CLICKME_BATCH_MAX_SIZE].")
+    ] = None,
+    backend: Annotated[
+        str | None, typer.Option(help="onnx or torch [CLICKME_SCORER_BACKEND].")
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="Torch device, e.g. cuda:1 [CLICKME_SCORER_DEVICE].")
+    ] = None,
+    threads: Annotated[
+        int | None, typer.Option(help="CPU threads, 0: all [CLICKME_SCORER_THREADS].")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus metrics on this port.")
+    ] = None,
+) -> None:
+    """Score images for the API processes, taken from Redis (one worker per GPU or CPU pool)."""
+    from pydantic import ValidationError
+
+    from clickme.core.config import Settings
+    from clickme.core.logs import configure_logging
+    from clickme.models.registry import list_model_specs
+    from clickme.scoring.worker import run_worker
+
+    options = {
+        "model": model,
+        "batch_max_size": batch_size,
+        "scorer_backend": backend,
+        "scorer_device": device,
+        "scorer_threads": threads,
+    }
+    try:
+        settings = Settings(**{name: value for name, value in options.items() if value is not None})
+    except ValidationError as error:
+        raise typer.BadParameter(str(error)) from None
+    if not settings.redis_url:
+        raise typer.BadParameter("set CLICKME_REDIS_URL: the worker takes its requests from Redis")
+    if settings.model not in {spec.name for spec in list_model_specs()}:
+        raise typer.BadParameter(f"no registered model {settings.model!r}", param_hint="--model")
+    configure_logging(settings.resolved_log_format)
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
+    run_worker(settings)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 // The ClickMe staff console: sign-in, campaigns, a campaign's detail, players, image sets, models.
 // Admins may change things; researchers see the same pages without the buttons that write.
 
+import { renderAlignment } from "./alignment.js";
 import { staffApi } from "./api.js";
 import {
   clearFormErrors,
@@ -13,7 +14,8 @@ import {
   showFormErrors,
   slugify,
 } from "./campaigns.js";
-import { fillSelect } from "./dom.js";
+import { chooseOption, fillSelect } from "./dom.js";
+import { ACTIVE_STATES, exportRequest, fillExportChoices, renderExports } from "./exports.js";
 import {
   IMAGES_PER_PAGE,
   imageSetChoice,
@@ -34,6 +36,7 @@ const VIEWS = [
   "images-view",
   "image-set-view",
   "models-view",
+  "exports-view",
 ];
 
 const ui = {
@@ -59,6 +62,10 @@ const ui = {
   imageSetView: byId("image-set-view"),
   accuracyForm: byId("accuracy-form"),
   tryForm: byId("try-form"),
+  alignmentForm: byId("alignment-form"),
+  exportForm: byId("export-form"),
+  exportFormError: byId("export-form-error"),
+  exportsView: byId("exports-view"),
 };
 
 const state = {
@@ -68,6 +75,7 @@ const state = {
   playersPage: 1,
   slugEdited: false,
   loads: 0,
+  exportsPoll: 0, // the timer of the next look at the export jobs
 };
 
 const isAdmin = () => state.me !== null && state.me.role === "admin";
@@ -186,7 +194,7 @@ function markTab(section) {
 
 /**
  * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #images,
- * #images/<id> or #models.
+ * #images/<id>, #models, #exports or #exports/<campaign id> (the form set to that campaign).
  */
 function route() {
   if (state.me === null) return;
@@ -202,6 +210,9 @@ function route() {
   } else if (section === "models") {
     markTab("models");
     showModels();
+  } else if (section === "exports") {
+    markTab("exports");
+    showExports(id ? Number(id) : null);
   } else if (section === "campaigns" && id) {
     markTab("campaigns");
     showCampaign(Number(id));
@@ -233,7 +244,8 @@ async function showCampaign(id) {
   );
   if (loaded === undefined) return;
   const [campaign, stats, images] = loaded;
-  renderCampaignDetail(ui.campaignView, campaign, { stats, images }, campaignActions);
+  const reliability = () => staffApi.campaignReliability(id);
+  renderCampaignDetail(ui.campaignView, campaign, { stats, images, reliability }, campaignActions);
   showView("campaign-view");
 }
 
@@ -438,14 +450,36 @@ function importFolder(event) {
 
 async function showModels() {
   showView("models-view");
-  const loaded = await load(() => Promise.all([staffApi.models(), staffApi.imageSets()]));
+  const loaded = await load(() =>
+    Promise.all([staffApi.models(), staffApi.imageSets(), staffApi.campaigns()]),
+  );
   if (loaded === undefined) return;
-  const [models, imageSets] = loaded;
+  const [models, imageSets, campaigns] = loaded;
   renderModels(byId("models-body"), models);
   const modelChoices = models.map((model) => [model.name, `${model.name} ${model.version}`]);
   fillSelect(ui.accuracyForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.model, modelChoices);
   fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));
+  fillSelect(ui.alignmentForm.elements.image_set, imageSets.map(imageSetChoice));
+  fillSelect(
+    ui.alignmentForm.elements.campaign,
+    campaigns.map((campaign) => [campaign.id, campaign.name]),
+  );
+  await showAlignment(null);
+}
+
+/** The chosen campaign's alignment table, top-1 on the chosen set (null: the server's pick). */
+async function showAlignment(imageSetId) {
+  const { campaign, image_set: imageSet } = ui.alignmentForm.elements;
+  if (!campaign.value) return;
+  const table = await guarded(() => staffApi.alignment(Number(campaign.value), imageSetId));
+  if (table === undefined) return;
+  if (table.accuracy_set === null) imageSet.value = "";
+  else chooseOption(imageSet, table.accuracy_set.id, table.accuracy_set.name);
+  renderAlignment(
+    { body: byId("alignment-body"), empty: byId("alignment-empty"), plot: byId("alignment-plot") },
+    table,
+  );
 }
 
 async function computeAccuracy(event) {
@@ -475,6 +509,56 @@ async function tryModel(event) {
   if (tried !== undefined) renderTry(byId("try-result"), tried);
 }
 
+async function showExports(campaignId) {
+  showView("exports-view");
+  const loaded = await load(() =>
+    Promise.all([staffApi.campaigns(), staffApi.imageSets(), staffApi.exports()]),
+  );
+  if (loaded === undefined) return;
+  const [campaigns, imageSets, jobs] = loaded;
+  state.campaigns = campaigns;
+  fillExportChoices(ui.exportForm, campaigns, imageSets, campaignId);
+  showExportJobs(jobs);
+}
+
+const exportActions = {
+  async cancel(job) {
+    if ((await guarded(() => staffApi.cancelExport(job.id))) !== undefined) await pollExports();
+  },
+};
+
+/** Renders the jobs; while one may still change, looks again in a second. */
+function showExportJobs(jobs) {
+  renderExports(byId("exports-body"), byId("exports-empty"), jobs, exportActions);
+  clearTimeout(state.exportsPoll);
+  if (jobs.some((job) => ACTIVE_STATES.has(job.state))) {
+    state.exportsPoll = setTimeout(pollExports, 1000);
+  }
+}
+
+async function pollExports() {
+  if (ui.exportsView.hidden) return;
+  const jobs = await guarded(() => staffApi.exports());
+  if (jobs !== undefined && !ui.exportsView.hidden) showExportJobs(jobs);
+}
+
+async function startExport(event) {
+  event.preventDefault();
+  const form = ui.exportForm;
+  const submit = form.querySelector("button[type=submit]");
+  submit.disabled = true;
+  try {
+    await staffApi.startExport(exportRequest(form));
+    clearFormErrors(form, ui.exportFormError);
+    await pollExports();
+  } catch (error) {
+    if (error.status === 401) signedOut();
+    else showFormErrors(form, ui.exportFormError, error);
+  } finally {
+    submit.disabled = false;
+  }
+}
+
 function bindEvents() {
   ui.loginForm.addEventListener("submit", login);
   byId("logout-button").addEventListener("click", logout);
@@ -502,6 +586,11 @@ function bindEvents() {
   ui.folderForm.addEventListener("submit", importFolder);
   ui.accuracyForm.addEventListener("submit", computeAccuracy);
   ui.tryForm.addEventListener("submit", tryModel);
+  ui.alignmentForm.elements.campaign.addEventListener("change", () => showAlignment(null));
+  ui.alignmentForm.elements.image_set.addEventListener("change", (event) =>
+    showAlignment(Number(event.target.value)),
+  );
+  ui.exportForm.addEventListener("submit", startExport);
 }
 
 async function start() {

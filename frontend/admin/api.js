@@ -24,6 +24,7 @@ export const staffApi = {
   campaigns: () => request("GET", "/api/admin/campaigns"),
   campaign: (id) => request("GET", `/api/admin/campaigns/${id}`),
   campaignStats: (id) => request("GET", `/api/admin/campaigns/${id}/stats`),
+  campaignReliability: (id) => request("GET", `/api/admin/campaigns/${id}/reliability`),
   campaignImages: (id) => request("GET", `/api/admin/campaigns/${id}/images?per_page=24`),
   createCampaign: (settings) => write("POST", "/api/admin/campaigns", settings),
   updateCampaign: (id, changes) => write("PATCH", `/api/admin/campaigns/${id}`, changes),
@@ -53,4 +54,13 @@ export const staffApi = {
     }),
   tryModel: (name, imageId) =>
     request("GET", `/api/admin/models/${encodeURIComponent(name)}/try?image_id=${imageId}`),
+  alignment: (campaignId, imageSetId) =>
+    request(
+      "GET",
+      `/api/admin/campaigns/${campaignId}/alignment` +
+        (imageSetId ? `?image_set_id=${imageSetId}` : ""),
+    ),
+  exports: () => request("GET", "/api/admin/exports"),
+  startExport: (body) => write("POST", "/api/admin/exports", body),
+  cancelExport: (id) => write("POST", `/api/admin/exports/${id}/cancel`),
 };

@@ -28,12 +28,20 @@ ROLE_TABLE: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/campaigns"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}/stats"): RESEARCHER,
+    ("GET", "/api/admin/campaigns/{campaign_id}/reliability"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}/images"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}/images/{image_id}/map.png"): RESEARCHER,
+    ("GET", "/api/admin/campaigns/{campaign_id}/alignment"): RESEARCHER,
     ("GET", "/api/admin/image-sets"): RESEARCHER,
     ("GET", "/api/admin/image-sets/{image_set_id}/images"): RESEARCHER,
     ("GET", "/api/admin/models"): RESEARCHER,
     ("GET", "/api/admin/models/{name}/try"): RESEARCHER,
+    ("GET", "/api/admin/exports"): RESEARCHER,
+    ("POST", "/api/admin/exports"): RESEARCHER,
+    ("GET", "/api/admin/exports/{job_id}"): RESEARCHER,
+    ("POST", "/api/admin/exports/{job_id}/cancel"): RESEARCHER,
+    ("GET", "/api/admin/exports/{job_id}/download"): RESEARCHER,
+    ("GET", "/api/admin/exports/{job_id}/files/{file_path:path}"): RESEARCHER,
 }
 
 

@@ -11,14 +11,22 @@ from fastapi.staticfiles import StaticFiles
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
 from clickme.accounts.routes import router as staff_router
+from clickme.alignment.routes import router as admin_alignment_router
 from clickme.campaigns.picture_routes import router as campaign_pictures_router
 from clickme.campaigns.routes import public_router as campaigns_router
 from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
-from clickme.core.errors import install_error_handlers
+from clickme.core.errors import ERROR_RESPONSES, install_error_handlers
 from clickme.core.limits import BodySizeLimit
+from clickme.core.ops import RequestObserver
+from clickme.core.ops import router as ops_router
 from clickme.core.runtime import Runtime
+from clickme.core.security_headers import SecurityHeaders
+from clickme.core.shared_store import connect_redis
+from clickme.exports.jobs import ExportJobs
+from clickme.exports.routes import router as admin_exports_router
+from clickme.game.leaderboard import leaderboard_store
 from clickme.game.routes import router as game_router
 from clickme.images.admin_routes import UPLOAD_PATH
 from clickme.images.admin_routes import router as admin_image_sets_router
@@ -26,26 +34,34 @@ from clickme.images.routes import router as images_router
 from clickme.models.registry import get_model_spec
 from clickme.models.routes import router as admin_models_router
 from clickme.players.admin_routes import router as admin_players_router
+from clickme.players.ratelimit import rate_limiter
 from clickme.players.routes import router as players_router
+from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
-from clickme.scoring.scorer import Scorer, start_scorer
+from clickme.scoring.scorer import Scorer
 
 FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
 
 
 def load_scorer(settings: Settings) -> Scorer:
-    """The configured default DNN on its backend, started and warmed up."""
-    return start_scorer(settings, get_model_spec(settings.model))
+    """The configured default DNN: its workers' queue (remote scoring) or loaded here, warm."""
+    return open_scorer(settings, get_model_spec(settings.model))
 
 
 def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
-    """Open the database, load the DNN (unless one is given) and the image cache."""
+    """Open the database, load the DNN (unless one is given) and the image cache; rate limits
+    and the leaderboard in Redis when configured, else in this process."""
+    database = Database(settings.resolved_database_url)
+    redis = connect_redis(settings)
     return Runtime(
         settings=settings,
-        database=Database(settings.resolved_database_url),
+        database=database,
         scorer=scorer or load_scorer(settings),
         owns_scorer=scorer is None,
         images=PreparedImageCache(settings.image_cache_size),
+        redis=redis,
+        limiter=rate_limiter(redis, settings.redis_key_prefix),
+        leaderboard=leaderboard_store(redis, settings.redis_key_prefix, database),
     )
 
 
@@ -56,15 +72,18 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(settings, scorer)
+        app.state.export_jobs = ExportJobs.start(app.state.runtime.database, settings)
         try:
             yield
         finally:
+            app.state.export_jobs.close()
             app.state.runtime.close()
 
     app = FastAPI(
         title="ClickMe",
         version=__version__,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     install_error_handlers(app)
     app.add_middleware(
@@ -72,6 +91,9 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         max_bytes=settings.max_body_bytes,
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
+    app.add_middleware(SecurityHeaders, production=settings.environment == "production")
+    app.add_middleware(RequestObserver)  # outermost: times and logs every request
+    app.include_router(ops_router)
     app.include_router(players_router)
     app.include_router(admin_players_router)
     app.include_router(game_router)
@@ -83,10 +105,8 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(campaign_pictures_router)
     app.include_router(staff_router)
     app.include_router(admin_users_router)
-
-    @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(admin_exports_router)
+    app.include_router(admin_alignment_router)
 
     @app.get("/", include_in_schema=False)
     async def game_page() -> FileResponse:

@@ -1,0 +1,1 @@
+"""Alignment of DNNs with the human maps: saliency, alignment score, the neural harmonizer."""

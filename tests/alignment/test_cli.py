@@ -1,0 +1,121 @@
+"""`clickme align` and `clickme harmonize` on a played campaign, with a tiny registered model."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from clickme.alignment.schemas import AlignmentResult
+from clickme.alignment.service import result_path
+from clickme.cli import app
+from clickme.exports.service import ExportRequest, run_export
+from clickme.models import registry
+from clickme.models.models import ModelEvaluation
+from clickme.models.registry import ModelSpec, register_model
+from tests.alignment.conftest import Played
+from tests.alignment.tiny import tiny_spec
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def tiny(played: Played, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
+    """A registered tiny model (for this test only), the CLI on the played campaign's settings."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    spec = tiny_spec(tmp_path)
+    register_model(spec)
+    monkeypatch.setattr("clickme.alignment.cli.get_settings", lambda: played.settings)
+    return spec
+
+
+@pytest.mark.parametrize("command", ["align", "harmonize"])
+def test_the_commands_have_help(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"])
+    assert result.exit_code == 0 and "Usage" in result.output
+
+
+def invoke(*args: str) -> str:
+    result = runner.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_align_scores_keeps_the_result_and_records_top1(played: Played, tiny: ModelSpec) -> None:
+    output = invoke("align", "--campaign", played.slug, "--model", tiny.name, "--splits", "3",
+                    "--accuracy-set", played.image_set, "--device", "cpu")  # fmt: skip
+    assert f"tiny-net 1 on 'study' ({len(played.image_ids)} images): alignment" in output
+    assert "of ceiling" in output and f"top-1 on '{played.image_set}'" in output
+    path = result_path(played.settings.data_dir, played.campaign_id, tiny.name, tiny.version)
+    result = AlignmentResult.model_validate_json(path.read_text())
+    assert (result.campaign_slug, result.model_name, result.method) == ("study", "tiny-net",
+                                                                        "gradient")  # fmt: skip
+    assert result.n_images == len(played.image_ids) and result.blur == "disc"
+    assert result.ci_low <= result.mean <= result.ci_high
+    assert result.of_ceiling == pytest.approx(result.mean / result.ceiling)
+    with played.database.session() as session:
+        evaluation = session.scalar(select(ModelEvaluation))
+        assert (evaluation.model_name, evaluation.n_images) == ("tiny-net", len(played.image_ids))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--campaign", "nope", "--model", "tiny-net"], "no campaign 'nope'"),
+        (["--campaign", "study", "--model", "nope"], "unknown model 'nope'"),
+        (["--campaign", "study", "--model", "tiny-net", "--method", "nope"], "unknown saliency"),
+        (["--campaign", "study", "--model", "tiny-net", "--accuracy-set", "nope"], "no image in"),
+    ],
+)
+def test_align_refuses_clearly(tiny: ModelSpec, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["align", "--splits", "2", "--device", "cpu", *args])
+    assert result.exit_code != 0
+    assert message in " ".join(result.output.split())
+
+
+def test_harmonize_reports_before_and_after_and_resumes(
+    played: Played, tiny: ModelSpec, tmp_path: Path
+) -> None:
+    export = tmp_path / "export"
+    with played.database.session() as session:
+        request = ExportRequest(campaign=played.slug, formats=("webdataset",), n_splits=0)
+        run_export(session, request, export, secret="s", images_dir=played.settings.images_dir)
+    out = tmp_path / "harmonized"
+    args = ["harmonize", "--export", str(export), "--model", tiny.name, "--out", str(out),
+            "--batch-size", "4", "--lr", "0.001", "--accuracy-set", played.image_set,
+            "--device", "cpu"]  # fmt: skip
+    output = invoke(*args)
+    assert "before: top-1" in output and "after: top-1" in output
+    report = json.loads((out / "report.json").read_text())
+    assert report["training_images"] == len(played.image_ids) - 2  # two held out
+    for label in ("before", "after"):
+        assert report[label]["n_held_out"] == 2 and report[label]["top1"] is not None
+    change = report["alignment_change"]
+    assert change["n_images"] == 2 and "alignment change:" in output
+    per_image = [report[label]["per_image"] for label in ("before", "after")]
+    assert change["mean"] == pytest.approx(
+        sum(per_image[1][key] - per_image[0][key] for key in per_image[0]) / 2
+    )
+    assert report["before"]["model_name"] == "tiny-net"
+    assert report["after"]["model_name"] == "tiny-net-harmonized"
+    weights = Path(report["weights"])
+    trained = torch.load(weights, weights_only=True)
+
+    invoke(*args, "--resume")  # the checkpoint has finished its one epoch: nothing more to do
+    for name, value in torch.load(weights, weights_only=True).items():
+        torch.testing.assert_close(value, trained[name], rtol=0, atol=0)
+
+    invoke("align", "--campaign", played.slug, "--model", tiny.name, "--weights", str(weights),
+           "--splits", "2", "--device", "cpu")  # fmt: skip
+    version = report["after"]["model_version"]
+    assert result_path(played.settings.data_dir, played.campaign_id, "tiny-net-harmonized",
+                       version).is_file()  # fmt: skip
+
+
+def test_harmonize_needs_an_export_with_shards(tiny: ModelSpec, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["harmonize", "--export", str(tmp_path), "--model", tiny.name,
+                                 "--out", str(tmp_path / "out")])  # fmt: skip
+    assert result.exit_code != 0
+    assert "no WebDataset shards" in " ".join(result.output.split())
