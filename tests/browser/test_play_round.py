@@ -286,7 +286,8 @@ def test_phone_round_paints_with_touch_without_scrolling(
     assert row.outcome in {"correct", "timeout"}
     assert row.pointer_type == "touch"
     points = stored_points(live_server.engine, played.round_id)
-    assert len(points) >= 10
+    # A DNN that guesses early ends the round (later points are not sent): a few points at least.
+    assert len(points) >= (10 if row.outcome == "timeout" else 3)
     assert_traces_path(points, played, visited)
 
 
