@@ -99,7 +99,7 @@ function resultCell(job, actions) {
       el("div", { class: "small muted" }, countsText(job.counts)),
     );
   }
-  if (job.state === "failed") {
+  if (job.state === "failed" || job.state === "expired") {
     return el(
       "td",
       {},

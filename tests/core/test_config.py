@@ -39,3 +39,9 @@ def test_the_demo_needs_no_configuration(tmp_path) -> None:
     assert settings.environment == "demo"
     assert len(settings.resolved_secret_key()) >= 32
     assert settings.resolved_database_url.startswith("sqlite:///")
+
+
+def test_export_jobs_are_not_called_silent_within_three_beats(tmp_path) -> None:
+    assert Settings(data_dir=tmp_path, export_heartbeat_s=2, export_stale_after_s=6)
+    with pytest.raises(ValidationError, match="CLICKME_EXPORT_STALE_AFTER_S"):
+        Settings(data_dir=tmp_path, export_heartbeat_s=5, export_stale_after_s=10)

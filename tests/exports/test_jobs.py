@@ -482,3 +482,47 @@ def test_the_files_route_serves_only_the_export_s_own_files(
         assert response.status_code == 404, path
         assert b"secret content" not in response.content
     assert client.get(f"{base}/maps.npz", headers=headers).status_code == 200
+
+
+def test_a_done_export_expires_after_the_retention_days(
+    client: TestClient,
+    headers: dict[str, str],
+    campaign_id: int,
+    database: Database,
+    game_settings: Settings,
+) -> None:
+    job_id = finished(client, headers, start(client, headers, campaign_id)["id"])["id"]
+    folder = job_folder(game_settings, job_id)
+
+    def finished_days_ago(days: float) -> None:
+        with database.session() as session:
+            session.get_one(ExportJob, job_id).finished_at = utcnow() - timedelta(days=days)
+
+    sweep = client.app.state.export_jobs.sweep
+    finished_days_ago(game_settings.export_retention_days - 1)
+    sweep()
+    assert row(database, job_id).state == "done" and (folder / "maps.npz").is_file()
+
+    finished_days_ago(game_settings.export_retention_days + 1)
+    sweep()
+    job = client.get(f"/api/admin/exports/{job_id}", headers=headers).json()
+    assert job["state"] == "expired"
+    assert f"deleted after {game_settings.export_retention_days:g} days" in job["error"]
+    assert not folder.exists()
+    for path in ("download", "files/maps.npz"):
+        response = client.get(f"/api/admin/exports/{job_id}/{path}", headers=headers)
+        assert response.status_code == 410
+        assert response.json()["error"]["code"] == "export_expired"
+
+
+def test_a_retention_of_zero_keeps_exports_forever(
+    database: Database, game_settings: Settings, campaign_id: int, researcher_id: int
+) -> None:
+    job_id = queue(database, campaign_id, researcher_id)
+    with database.session() as session:
+        jobs.move(session, job_id, ("queued",), state="done",
+                  finished_at=utcnow() - timedelta(days=3650))  # fmt: skip
+    forever = game_settings.model_copy(update={"export_retention_days": 0})
+    with database.session() as session:
+        assert jobs.expire_old(session, forever) == 0
+        assert jobs.expire_old(session, game_settings) == 1

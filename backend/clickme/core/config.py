@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     score_queue_max: int = Field(default=2000, ge=1, description="waiting requests per model")
     image_cache_size: int = Field(default=512, ge=1)
 
+    export_retention_days: float = Field(default=30.0, ge=0, description="0: keep forever")
+    export_heartbeat_s: float = Field(default=5.0, gt=0, description="running job's beat")
+    export_stale_after_s: float = Field(default=30.0, gt=0, description="silent: interrupted")
+
     max_points_per_batch: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
@@ -70,6 +74,15 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("CLICKME_DATABASE_URL must be set in production")
+        return self
+
+    @model_validator(mode="after")
+    def _stale_after_several_beats(self) -> "Settings":
+        if self.export_stale_after_s < 3 * self.export_heartbeat_s:
+            raise ValueError(
+                "CLICKME_EXPORT_STALE_AFTER_S must be at least 3 x CLICKME_EXPORT_HEARTBEAT_S "
+                "(a busy process would have its running exports failed)"
+            )
         return self
 
     @property
@@ -106,6 +119,11 @@ class Settings(BaseSettings):
     @property
     def images_dir(self) -> Path:
         return self.data_dir / "images"
+
+    @property
+    def prepared_dir(self) -> Path:
+        """Photos prepared for revealing (crop and background), shared by the processes."""
+        return self.data_dir / "prepared"
 
     @property
     def models_dir(self) -> Path:

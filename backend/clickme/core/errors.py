@@ -46,7 +46,7 @@ class ErrorBody(BaseModel):
 
 
 # Every error status the API answers, each with the one error body: declared once for all routes.
-ERROR_STATUSES = (400, 401, 403, 404, 409, 413, 422, 429, 503)
+ERROR_STATUSES = (400, 401, 403, 404, 409, 410, 413, 422, 429, 503)
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": HTTPStatus(status).phrase}
     for status in ERROR_STATUSES

@@ -13,8 +13,11 @@ A keeper thread writes the running job's ``heartbeat_at`` every ``Timing.heartbe
 the export is doing, and sweeps: a running job whose process has been silent for
 ``Timing.stale_after_s`` (killed, or its machine gone) is failed ("interrupted: the server
 stopped") and its files removed; the sweep also runs when a process starts. Jobs of live
-processes are never touched. A clean shutdown puts the process's running job back in the queue
-(progress reset, partial files removed) for another process, or the next start, to run.
+processes are never touched. The sweep also expires finished exports: a done job older than
+``CLICKME_EXPORT_RETENTION_DAYS`` has its files deleted and its row marked ``expired`` (kept,
+so the console still says what was exported and when). A clean shutdown puts the process's
+running job back in the queue (progress reset, partial files removed) for another process, or
+the next start, to run.
 """
 
 import logging
@@ -53,6 +56,7 @@ log = logging.getLogger(__name__)
 EXPORTS_FOLDER = "exports"
 ACTIVE_STATES = ("queued", "running")
 INTERRUPTED = "interrupted: the server stopped"
+EXPIRED = "expired: its files were deleted after {days:g} days (CLICKME_EXPORT_RETENTION_DAYS)"
 UNEXPECTED = "unexpected error: see the server log"
 # The progress in a job's row is written at most this often (and at the start and the end).
 PROGRESS_EVERY_S = 0.5
@@ -71,6 +75,12 @@ class Timing:
     poll_s: float = 1.0
     heartbeat_s: float = 5.0
     stale_after_s: float = 30.0
+
+    @classmethod
+    def of(cls, settings: Settings) -> "Timing":
+        """The configured timing (``CLICKME_EXPORT_HEARTBEAT_S``, ``..._STALE_AFTER_S``)."""
+        return cls(heartbeat_s=settings.export_heartbeat_s,
+                   stale_after_s=settings.export_stale_after_s)  # fmt: skip
 
 
 class _Stopped(Exception):
@@ -195,14 +205,32 @@ def fail_silent(session: Session, settings: Settings, stale_after_s: float) -> i
     return failed
 
 
+def expire_old(session: Session, settings: Settings) -> int:
+    """Marks the done jobs that finished more than ``export_retention_days`` ago expired and
+    deletes their files (none with a retention of 0); how many there were."""
+    if not settings.export_retention_days:
+        return 0
+    old = ExportJob.finished_at < utcnow() - timedelta(days=settings.export_retention_days)
+    jobs = session.scalars(select(ExportJob).where(ExportJob.state == "done", old)).all()
+    error = EXPIRED.format(days=settings.export_retention_days)
+    expired = 0
+    for job in jobs:
+        if move(session, job.id, ("done",), old, state="expired", error=error):
+            shutil.rmtree(job_folder(settings, job), ignore_errors=True)
+            expired += 1
+    return expired
+
+
 class ExportJobs:
     """An API process's export worker: a thread that claims queued jobs and runs them one at a
     time, and a keeper thread that beats for the running job and sweeps up silent processes'."""
 
-    def __init__(self, database: Database, settings: Settings, timing: Timing = Timing()) -> None:
+    def __init__(
+        self, database: Database, settings: Settings, timing: Timing | None = None
+    ) -> None:
         self.database = database
         self.settings = settings
-        self.timing = timing
+        self.timing = timing or Timing.of(settings)
         self.owner = owner_token()
         self._current: JobProgress | None = None
         self._lock = threading.Lock()
@@ -214,7 +242,7 @@ class ExportJobs:
 
     @classmethod
     def start(
-        cls, database: Database, settings: Settings, timing: Timing = Timing()
+        cls, database: Database, settings: Settings, timing: Timing | None = None
     ) -> "ExportJobs":
         """The running worker, after failing the jobs of processes gone silent."""
         jobs = cls(database, settings, timing)
@@ -235,11 +263,15 @@ class ExportJobs:
                 self._current.stop.set()
 
     def sweep(self) -> int:
-        """``fail_silent`` in a transaction of its own, logged."""
+        """``fail_silent`` and ``expire_old`` in a transaction of their own, logged; how many
+        jobs were failed."""
         with self.database.session() as session:
             failed = fail_silent(session, self.settings, self.timing.stale_after_s)
+            expired = expire_old(session, self.settings)
         if failed:
             log.warning("%d export job(s) of a stopped server marked failed", failed)
+        if expired:
+            log.info("%d finished export(s) expired, their files deleted", expired)
         return failed
 
     def close(self) -> None:
@@ -410,7 +442,10 @@ def _size(path: Path) -> int | None:
 
 
 def finished_files(settings: Settings, job: ExportJob) -> tuple[Path, list[str]]:
-    """A done job's folder and the files it holds, the manifest first (409 before it is done)."""
+    """A done job's folder and the files it holds, the manifest first (409 before it is done,
+    410 once expired)."""
+    if job.state == "expired":
+        raise ClickmeError(410, "export_expired", f"export {job.id} {job.error}")
     if job.state != "done" or job.manifest is None:
         raise ClickmeError(409, "export_not_done", f"export {job.id} is {job.state}")
     folder = job_folder(settings, job)
