@@ -233,3 +233,11 @@ def test_incremental_masks_equal_a_full_render_with_or_without_the_cache(
     full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
     assert seq == 4
     np.testing.assert_allclose(cached, full, atol=1e-6)
+
+
+def test_the_photo_prepared_for_a_round_is_kept_for_other_processes(
+    player: TestClient, game_settings
+) -> None:
+    round_ = start(player)
+    assert send(player, round_["round_id"], 1, [[10.0, 10.0, 10]]).status_code == 200
+    assert len(list(game_settings.prepared_dir.glob("*.npz"))) == 1

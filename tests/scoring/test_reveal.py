@@ -9,6 +9,7 @@ import pytest
 from PIL import Image
 
 from clickme.images.transform import EVAL_SIZE
+from clickme.scoring import reveal
 from clickme.scoring.reveal import (
     GREY_LEVEL,
     PreparedImage,
@@ -222,3 +223,52 @@ def test_cache_reuses_and_evicts(photo_path: Path, tmp_path: Path) -> None:
     cache.get(other, SOFT)  # evicts the least recently used: the blurred photo
     assert len(cache) == 2
     assert cache.get(photo_path, SOFT) is not first
+
+
+def assert_same_prepared(one: PreparedImage, other: PreparedImage) -> None:
+    np.testing.assert_array_equal(one.pixels, other.pixels)
+    np.testing.assert_array_equal(one.background, other.background)
+    assert (one.width, one.height, one.geometry) == (other.width, other.height, other.geometry)
+
+
+def test_prepared_images_kept_on_disk_serve_another_process_without_decoding(
+    photo_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "prepared"
+    fresh = PreparedImageCache(4, folder).get(photo_path, SOFT)
+    assert_same_prepared(fresh, prepare_image(photo_path, SOFT))
+    assert len(list(folder.glob("*.npz"))) == 1 and not list(folder.glob(".*"))
+
+    def no_decoding(_path: Path) -> None:
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(reveal, "load_rgb", no_decoding)
+    kept = PreparedImageCache(4, folder).get(photo_path, SOFT)  # a new process's cache
+    assert_same_prepared(kept, fresh)
+    with pytest.raises(AssertionError, match="decoded again"):  # another background: prepared
+        PreparedImageCache(4, folder).get(photo_path, RevealRule(0.05, 0.5, "grey", 0.0))
+
+
+def test_a_changed_or_damaged_prepared_file_is_prepared_anew(
+    photo_path: Path, tmp_path: Path
+) -> None:
+    folder, photo = tmp_path / "prepared", tmp_path / "photo.png"
+    shutil.copy(photo_path, photo)
+    PreparedImageCache(4, folder).get(photo, SOFT)
+    (kept,) = folder.glob("*.npz")
+    kept.write_bytes(kept.read_bytes()[:1000])  # cut short, as by a crash of an old version
+    assert_same_prepared(PreparedImageCache(4, folder).get(photo, SOFT), prepare_image(photo, SOFT))
+    assert kept.stat().st_size > 1000  # written again
+
+    flipped = Image.open(photo_path).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    time.sleep(0.01)
+    flipped.save(photo)  # the same path, another photo
+    assert_same_prepared(PreparedImageCache(4, folder).get(photo, SOFT), prepare_image(photo, SOFT))
+    assert len(list(folder.glob("*.npz"))) == 2
+
+
+def test_an_unwritable_folder_only_costs_the_preparation(photo_path: Path, tmp_path: Path) -> None:
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    prepared = PreparedImageCache(4, blocked / "prepared").get(photo_path, SOFT)
+    assert_same_prepared(prepared, prepare_image(photo_path, SOFT))

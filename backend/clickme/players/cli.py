@@ -2,8 +2,7 @@
 
 import typer
 
-from clickme.core.config import get_settings
-from clickme.core.db import Database
+from clickme.core.db import configured_session
 from clickme.players.flags import refresh_flags
 from clickme.players.privacy import forget_player
 from clickme.scoring.reveal import PreparedImageCache
@@ -14,13 +13,9 @@ app = typer.Typer(help="Players: quality flags, forgetting personal data.", no_a
 @app.command("flag")
 def flag() -> None:
     """(Re)compute every player's automatic flags; running it again changes nothing."""
-    settings = get_settings()
-    database = Database(settings.resolved_database_url)
-    with database.session() as session:
-        report = refresh_flags(
-            session, PreparedImageCache(settings.image_cache_size), settings.images_dir
-        )
-    database.dispose()
+    with configured_session() as (session, settings):
+        images = PreparedImageCache(settings.image_cache_size, settings.prepared_dir)
+        report = refresh_flags(session, images, settings.images_dir)
     typer.echo(
         f"{report.players} players measured: {report.raised} flags raised, {report.cleared} cleared"
     )
@@ -30,13 +25,8 @@ def flag() -> None:
 def forget(player_id: int = typer.Argument(help="The player's number.")) -> None:
     """Remove a player's personal data (recruitment ids, IP hash, browser, chosen name); their
     anonymised strokes stay."""
-    settings = get_settings()
-    database = Database(settings.resolved_database_url)
-    try:
-        with database.session() as session:
-            report = forget_player(session, player_id)
-    finally:
-        database.dispose()
+    with configured_session() as (session, _settings):
+        report = forget_player(session, player_id)
     if report is None:
         typer.echo(f"no player {player_id}", err=True)
         raise typer.Exit(code=1)
