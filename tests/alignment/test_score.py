@@ -10,6 +10,7 @@ from clickme.alignment.score import (
     Explainer,
     blur_like_human_maps,
     campaign_alignment,
+    campaign_ceiling,
     campaign_images,
     dataset_alignment,
     image_alignments,
@@ -82,15 +83,17 @@ def test_a_campaign_s_alignment_covers_its_mapped_images_with_their_ceiling(
         chosen = set(played.image_ids[:5])
         assert {i.image_id for i in campaign_images(session, played.campaign_id, SETTINGS, chosen)
                 } == chosen  # fmt: skip
+        ceiling = campaign_ceiling(images, SETTINGS, 5, np.random.default_rng(3))
         score = campaign_alignment(
-            session, images, tiny_explainer(), played.settings.images_dir, SETTINGS, 5,
+            session, images, tiny_explainer(), played.settings.images_dir, SETTINGS, ceiling,
             np.random.default_rng(3),
         )  # fmt: skip
     assert sorted(score.per_image) == played.image_ids
     assert all(-1 <= value <= 1 for value in score.per_image.values())
-    ceiling = campaign_reliability(images, SETTINGS, 5, np.random.default_rng(3))["ceiling"]
-    assert score.ceiling == pytest.approx(ceiling.corrected)
-    assert score.of_ceiling()[0] == pytest.approx(score.mean / ceiling.corrected)
+    reliability = campaign_reliability(images, SETTINGS, 5, np.random.default_rng(3))
+    assert ceiling == pytest.approx(reliability["ceiling"].corrected)
+    assert score.ceiling == ceiling
+    assert score.of_ceiling()[0] == pytest.approx(score.mean / ceiling)
 
 
 def test_an_export_scores_as_its_campaign(played: Played, tmp_path: Path) -> None:
@@ -99,7 +102,7 @@ def test_an_export_scores_as_its_campaign(played: Played, tmp_path: Path) -> Non
         run_export(session, request, tmp_path, secret="s", images_dir=played.settings.images_dir)
         images = campaign_images(session, played.campaign_id, SETTINGS)
         from_campaign = campaign_alignment(
-            session, images, tiny_explainer(), played.settings.images_dir, SETTINGS, 2,
+            session, images, tiny_explainer(), played.settings.images_dir, SETTINGS, None,
             np.random.default_rng(0),
         )  # fmt: skip
     dataset = ClickMeDataset(tmp_path)

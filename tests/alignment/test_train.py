@@ -84,6 +84,16 @@ def test_batch_norm_statistics_stay_frozen(tmp_path: Path) -> None:
     assert not torch.equal(after["norm.weight"], before["norm.weight"])  # still trained
 
 
+def test_a_frozen_classifier_keeps_its_weights_while_the_rest_trains(tmp_path: Path) -> None:
+    weights, _ = train(tmp_path, Items(4), epochs=2, freeze_classifier=True)
+    before, after = tiny_model().state_dict(), weights_of(weights)
+    for name in ("head.weight", "head.bias"):
+        torch.testing.assert_close(after[name], before[name], rtol=0, atol=0)
+    assert not torch.equal(after["conv.weight"], before["conv.weight"])
+    trained, _ = train(tmp_path / "all", Items(4), epochs=2)
+    assert not torch.equal(weights_of(trained)["head.weight"], before["head.weight"])
+
+
 def test_resuming_ends_in_the_weights_of_a_run_straight_through(tmp_path: Path) -> None:
     items = Items(5)  # 3 batches an epoch, the last one short
     straight, steps = train(tmp_path / "straight", items, epochs=2)

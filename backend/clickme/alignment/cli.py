@@ -4,22 +4,23 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from clickme.core.config import Settings, get_settings
+from clickme.core.config import Settings
+from clickme.core.db import configured_session
 
 if TYPE_CHECKING:  # torch and the models load only when a command runs
     from sqlalchemy.orm import Session
 
     from clickme.alignment.score import Explainer
     from clickme.alignment.train import HarmonizeConfig
+    from clickme.campaigns.models import Campaign
     from clickme.data import ClickMeDataset
+    from clickme.maps.valid import ImageRounds
     from clickme.models.evaluate import Accuracy
     from clickme.models.registry import ModelSpec
 
@@ -36,20 +37,6 @@ AccuracySetOption = Annotated[
 BatchSizeOption = Annotated[int, typer.Option(min=1, help="Images per batch.")]
 MethodOption = Annotated[str, typer.Option(help="Saliency method.")]
 SeedOption = Annotated[int, typer.Option(help="Random seed (bootstrap, training).")]
-
-
-@contextmanager
-def _session() -> Iterator[tuple[Session, Settings]]:
-    """A committing session on the configured database, and the settings."""
-    from clickme.core.db import Database
-
-    settings = get_settings()
-    database = Database(settings.resolved_database_url)
-    try:
-        with database.session() as session:
-            yield session, settings
-    finally:
-        database.dispose()
 
 
 def _device(device: str | None) -> str:
@@ -69,16 +56,21 @@ def _spec(name: str, weights: Path | None = None) -> ModelSpec:
     return harmonized_spec(base, weights) if weights is not None else base
 
 
-def _explainer(spec: ModelSpec, device: str, method: str, batch_size: int) -> Explainer:
-    import torch
-
+def _check_method(method: str) -> None:
     from clickme.alignment.saliency import saliency_method
-    from clickme.alignment.score import Explainer
 
     try:
         saliency_method(method)
     except KeyError as error:
         raise typer.BadParameter(str(error.args[0]), param_hint="--method") from None
+
+
+def _explainer(spec: ModelSpec, device: str, method: str, batch_size: int) -> Explainer:
+    import torch
+
+    from clickme.alignment.score import Explainer
+
+    _check_method(method)
     model = spec.build().to(torch.device(device)).eval()
     return Explainer(model, spec.preprocessing, method, batch_size)
 
@@ -110,9 +102,23 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
+def _specs(names: list[str], weights: Path | None) -> list[ModelSpec]:
+    """The models named (``all``: every registered one); fine-tuned weights go with one only."""
+    from clickme.models.registry import list_model_specs
+
+    if weights is not None and len(names) != 1:
+        raise typer.BadParameter("--weights goes with exactly one --model", param_hint="--weights")
+    if "all" in names:
+        return list_model_specs()
+    return [_spec(name, weights) for name in dict.fromkeys(names)]
+
+
 def align(
     campaign: Annotated[str, typer.Option(help="Campaign slug.")],
-    model: ModelOption,
+    model: Annotated[
+        list[str],
+        typer.Option(help="A registered model's name; repeat for several; 'all': every one."),
+    ],
     weights: Annotated[
         Path | None, typer.Option(help="Fine-tuned weights of the model (`clickme harmonize`).")
     ] = None,
@@ -123,19 +129,19 @@ def align(
     batch_size: BatchSizeOption = 16,
     seed: SeedOption = 0,
 ) -> None:
-    """Score a model's alignment with a campaign's human maps and keep it for the console."""
+    """Score models' alignment with a campaign's human maps and keep it for the console (the
+    split-half ceiling is measured once for all)."""
     import numpy as np
     from sqlalchemy import select
 
-    from clickme.alignment.score import campaign_alignment, campaign_images
-    from clickme.alignment.service import alignment_result, save_result
+    from clickme.alignment.score import campaign_ceiling, campaign_images
     from clickme.campaigns.models import Campaign
     from clickme.maps.aggregate import MapSettings
 
-    spec, device = _spec(model, weights), _device(device)
-    explainer = _explainer(spec, device, method, batch_size)
+    specs, device = _specs(model, weights), _device(device)
+    _check_method(method)
     settings_of_maps = MapSettings()
-    with _session() as (session, settings):
+    with configured_session() as (session, settings):
         found = session.scalar(select(Campaign).where(Campaign.slug == campaign))
         if found is None:
             raise typer.BadParameter(f"no campaign {campaign!r}", param_hint="--campaign")
@@ -143,27 +149,57 @@ def align(
         if not images:
             typer.echo(f"campaign {campaign!r} has no image with a human map yet", err=True)
             raise typer.Exit(code=1)
-        score = campaign_alignment(
-            session, images, explainer, settings.images_dir, settings_of_maps, splits,
-            np.random.default_rng(seed), progress=True,
-        )  # fmt: skip
-        result = alignment_result(
-            found.id, found.slug, spec.name, spec.version, method, settings_of_maps.blur, score
-        )
-        path = save_result(settings.data_dir, result)
-        accuracy = (
-            _top1(session, settings, spec, accuracy_set, device, batch_size)
-            if accuracy_set
-            else None
-        )
+        ceiling = campaign_ceiling(images, settings_of_maps, splits, np.random.default_rng(seed))
+        for spec in specs:
+            _align_one(session, settings, found, images, spec, ceiling, AlignOptions(
+                device, method, batch_size, accuracy_set, seed))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class AlignOptions:
+    device: str
+    method: str
+    batch_size: int
+    accuracy_set: str | None
+    seed: int
+
+
+def _align_one(
+    session: Session,
+    settings: Settings,
+    campaign: Campaign,
+    images: list[ImageRounds],
+    spec: ModelSpec,
+    ceiling: float | None,
+    options: AlignOptions,
+) -> None:
+    """One model's alignment (and top-1 on the accuracy set), saved and printed."""
+    import numpy as np
+
+    from clickme.alignment.score import campaign_alignment
+    from clickme.alignment.service import alignment_result, save_result
+    from clickme.maps.aggregate import MapSettings
+
+    explainer = _explainer(spec, options.device, options.method, options.batch_size)
+    score = campaign_alignment(
+        session, images, explainer, settings.images_dir, MapSettings(), ceiling,
+        np.random.default_rng(options.seed), progress=True,
+    )  # fmt: skip
+    result = alignment_result(
+        campaign.id, campaign.slug, spec.name, spec.version, options.method, MapSettings().blur,
+        score,
+    )  # fmt: skip
+    path = save_result(settings.data_dir, result)
     typer.echo(
-        f"{spec.name} {spec.version} on {campaign!r} ({score.n_images} images): alignment "
+        f"{spec.name} {spec.version} on {campaign.slug!r} ({score.n_images} images): alignment "
         f"{score.mean:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}], ceiling "
         f"{'-' if score.ceiling is None else f'{score.ceiling:.3f}'}, "
         f"{_percent(result.of_ceiling)} of ceiling"
     )
-    if accuracy is not None:
-        typer.echo(f"top-1 on {accuracy_set!r}: {_percent(accuracy.top1)}")
+    if options.accuracy_set:
+        accuracy = _top1(session, settings, spec, options.accuracy_set, options.device,
+                         options.batch_size)  # fmt: skip
+        typer.echo(f"top-1 on {options.accuracy_set!r}: {_percent(accuracy.top1)}")
     typer.echo(f"saved {path}")
 
 
@@ -233,6 +269,9 @@ def harmonize(
         int, typer.Option(min=0, help="Steps between checkpoints (0: each epoch).")
     ] = 0,
     workers: Annotated[int, typer.Option(min=0, help="Data-loading processes.")] = 0,
+    freeze_classifier: Annotated[
+        bool, typer.Option(help="Leave the last linear layer as it is (photos of few classes).")
+    ] = False,
     seed: SeedOption = 0,
 ) -> None:
     """Fine-tune a model on an export's human maps (the neural harmonizer); report top-1 and
@@ -255,13 +294,13 @@ def harmonize(
     config = HarmonizeConfig(
         epochs=epochs, batch_size=batch_size, learning_rate=lr, weight=weight,
         weight_decay=weight_decay, device=device, mixed_precision=mixed_precision, seed=seed,
-        checkpoint_every=checkpoint_every, workers=workers,
+        checkpoint_every=checkpoint_every, workers=workers, freeze_classifier=freeze_classifier,
     )  # fmt: skip
 
     def measure(measured: ModelSpec) -> ModelReport:
         accuracy = None
         if accuracy_set is not None:
-            with _session() as (session, settings):
+            with configured_session() as (session, settings):
                 accuracy = _top1(session, settings, measured, accuracy_set, device, batch_size)
         return _report(measured, held_out, config, accuracy)
 

@@ -139,18 +139,26 @@ def campaign_images(
     ]
 
 
+def campaign_ceiling(
+    images: Sequence[ImageRounds], settings: MapSettings, n_splits: int, rng: np.random.Generator
+) -> float | None:
+    """The corrected split-half ceiling of a campaign's images (None when none has one)."""
+    ceiling = campaign_reliability(images, settings, n_splits, rng)["ceiling"]
+    return ceiling.corrected if ceiling is not None else None
+
+
 def campaign_alignment(
     session: Session,
     images: Sequence[ImageRounds],
     explainer: Explainer,
     images_dir: Path,
     settings: MapSettings,
-    n_splits: int,
+    ceiling: float | None,
     rng: np.random.Generator,
     progress: bool = False,
 ) -> AlignmentScore:
     """The alignment on a campaign's images (``campaign_images``) and its share of their
-    split-half ceiling."""
+    ``ceiling`` (``campaign_ceiling``)."""
     per_image: dict[int, float] = {}
     with tqdm(total=len(images), disable=not progress, unit="image", desc="saliency") as bar:
         for batch in _batches(images, explainer.batch_size):
@@ -162,8 +170,7 @@ def campaign_alignment(
             values = image_alignments(explainer, pixels, labels, human, settings)
             per_image.update(zip((image.image_id for image in batch), values, strict=True))
             bar.update(len(batch))
-    ceiling = campaign_reliability(images, settings, n_splits, rng)["ceiling"]
-    return summarise(per_image, ceiling.corrected if ceiling is not None else None, rng)
+    return summarise(per_image, ceiling, rng)
 
 
 def dataset_alignment(

@@ -34,7 +34,9 @@ from clickme.models.registry import ModelSpec, Preprocessing
 CHECKPOINT_NAME = "checkpoint.pt"
 WEIGHTS_NAME = "harmonized.pt"
 # The settings a resumed run must share with its checkpoint (they define what was trained).
-RESUME_INVARIANTS = ("batch_size", "learning_rate", "weight", "weight_decay", "method", "seed")
+RESUME_INVARIANTS = (
+    "batch_size", "learning_rate", "weight", "weight_decay", "method", "seed", "freeze_classifier",
+)  # fmt: skip
 
 
 class ResumeError(ValueError):
@@ -44,7 +46,9 @@ class ResumeError(ValueError):
 @dataclass(frozen=True)
 class HarmonizeConfig:
     """weight: the harmonization term's lambda; mixed_precision: bfloat16 autocast on CUDA;
-    checkpoint_every: steps between checkpoints (0: at each epoch's end only)."""
+    checkpoint_every: steps between checkpoints (0: at each epoch's end only);
+    freeze_classifier: leave the model's last linear layer as it is (fine-tuning on photos of a
+    few classes would otherwise tilt it towards those classes)."""
 
     epochs: int = 1
     batch_size: int = 8
@@ -57,6 +61,7 @@ class HarmonizeConfig:
     seed: int = 0
     checkpoint_every: int = 0
     workers: int = 0
+    freeze_classifier: bool = False
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,21 @@ def fine_tuning_mode(model: nn.Module) -> nn.Module:
         if isinstance(module, nn.modules.batchnorm._BatchNorm):
             module.eval()
     return model
+
+
+def classifier_of(model: nn.Module) -> nn.Linear:
+    """The model's last linear layer (its classifier)."""
+    linears = [module for module in model.modules() if isinstance(module, nn.Linear)]
+    if not linears:
+        raise ValueError(f"{type(model).__name__} has no linear layer to freeze")
+    return linears[-1]
+
+
+def trainable_parameters(model: nn.Module, config: HarmonizeConfig) -> list[nn.Parameter]:
+    """The parameters fine-tuning changes: all, or all but the classifier's (then frozen)."""
+    if config.freeze_classifier:
+        classifier_of(model).requires_grad_(False)
+    return [parameter for parameter in model.parameters() if parameter.requires_grad]
 
 
 def _autocast(device: torch.device, config: HarmonizeConfig) -> AbstractContextManager:
@@ -179,8 +199,9 @@ def harmonize(
     device = torch.device(config.device)
     model = fine_tuning_mode(model.to(device))
     optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
+        trainable_parameters(model, config), lr=config.learning_rate,
+        weight_decay=config.weight_decay,
+    )  # fmt: skip
     position = _resume(out_dir, model, optimizer, config) if resume else Position()
     n_batches = -(-len(dataset) // config.batch_size)
     remaining = max(0, (config.epochs - position.epoch) * n_batches - position.batch)
