@@ -264,7 +264,7 @@ def test_a_failed_export_leaves_nothing_that_looks_complete(
 def test_the_cli_exports_with_a_progress_bar(
     study: Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("clickme.exports.cli.get_settings", lambda: study.settings)
+    monkeypatch.setattr("clickme.core.config.get_settings", lambda: study.settings)
     out = tmp_path / "export"
     runner = CliRunner()
     args = ["export", "--campaign", "study", "--out", str(out), "--splits", "3"]
@@ -294,7 +294,7 @@ def test_the_image_set_filter_names_the_campaign_s_set(
     with pytest.raises(ExportError, match=other):
         export(study, tmp_path / "other", formats=("npz",), image_set="other")
 
-    monkeypatch.setattr("clickme.exports.cli.get_settings", lambda: study.settings)
+    monkeypatch.setattr("clickme.core.config.get_settings", lambda: study.settings)
     args = ["export", "--campaign", "study", "--out", str(tmp_path / "cli"), "--format", "npz"]
     result = CliRunner().invoke(app, [*args, "--image-set", "other"])
     assert result.exit_code == 1 and other in result.output

@@ -11,6 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
+from clickme.core import config
+
 T = TypeVar("T")
 
 NAMING_CONVENTION = {
@@ -110,3 +112,16 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+@contextmanager
+def configured_session() -> Iterator[tuple[Session, config.Settings]]:
+    """A committing session on the configured database, and the settings (for the commands):
+    the engine is disposed of at the end."""
+    settings = config.get_settings()
+    database = Database(settings.resolved_database_url)
+    try:
+        with database.session() as session:
+            yield session, settings
+    finally:
+        database.dispose()

@@ -6,7 +6,6 @@ from typing import Annotated
 import typer
 from tqdm import tqdm
 
-from clickme.core.config import get_settings
 from clickme.exports.service import (
     DEFAULT_SHARD_SIZE,
     DEFAULT_SPLITS,
@@ -70,7 +69,7 @@ def export(
     ),
 ) -> None:
     """Export a campaign's human maps and rounds (excluded players are always left out)."""
-    from clickme.core.db import Database
+    from clickme.core.db import configured_session
 
     request = ExportRequest(
         campaign=campaign,
@@ -84,11 +83,9 @@ def export(
         shard_size=shard_size,
         n_splits=splits,
     )
-    settings = get_settings()
-    database = Database(settings.resolved_database_url)
     bar = _Bar()
     try:
-        with database.session() as session:
+        with configured_session() as (session, settings):
             manifest = run_export(
                 session,
                 request,
@@ -102,7 +99,6 @@ def export(
         raise typer.Exit(code=1) from error
     finally:
         bar.close()
-        database.dispose()
     counts = manifest["counts"]
     typer.echo(
         f"exported {counts['images']} images, {counts['valid_rounds']} valid rounds "

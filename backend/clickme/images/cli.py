@@ -1,31 +1,15 @@
 """`clickme images`: import ImageNet-named folders or the demo photos, list sets and images."""
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from sqlalchemy.orm import Session
 
-from clickme.core.config import Settings, get_settings
-from clickme.core.db import Database
+from clickme.core.db import configured_session
 from clickme.images import service
 from clickme.images.labels import class_name
 
 app = typer.Typer(help="Image sets: import and list.", no_args_is_help=True)
-
-
-@contextmanager
-def _session() -> Iterator[tuple[Session, Settings]]:
-    """A committing session on the configured (already migrated) database, and the settings."""
-    settings = get_settings()
-    database = Database(settings.resolved_database_url)
-    try:
-        with database.session() as session:
-            yield session, settings
-    finally:
-        database.dispose()
 
 
 def _print_report(report: service.ImportReport) -> None:
@@ -58,7 +42,7 @@ def import_folder(
     ] = None,
 ) -> None:
     """Import a folder in ImageNet naming; files already in the set are skipped."""
-    with _session() as (session, settings):
+    with configured_session() as (session, settings):
         report = service.import_directory(
             session, directory, set_name or directory.name, settings.images_dir, progress=True
         )
@@ -69,7 +53,7 @@ def import_folder(
 @app.command("import-demo")
 def import_demo() -> None:
     """Import the demo photos shipped with scikit-image into the `demo` set."""
-    with _session() as (session, settings):
+    with configured_session() as (session, settings):
         report = service.import_demo_set(session, settings.images_dir)
     _print_report(report)
     raise typer.Exit(_exit_code(report))
@@ -82,7 +66,7 @@ def list_images(
     ] = None,
 ) -> None:
     """List the image sets, or the images of one set (id, label, size)."""
-    with _session() as (session, _settings):
+    with configured_session() as (session, _settings):
         if set_name is None:
             for image_set, size in service.image_set_sizes(session):
                 typer.echo(f"{image_set.name}\t{size} images")
