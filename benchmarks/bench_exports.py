@@ -5,12 +5,13 @@
 
 For each image count, N noise photos (320 x 240) with one round of 40 points per player go
 into a fresh SQLite database (bulk inserts). Then each measure runs in a fresh process, so that
-its peak resident memory (ru_maxrss: Python, NumPy, SQLite) is its own: the maps alone (made on
-the export's worker threads, nothing written), each format's export without split-half values,
-and, up to ``--split-images`` images, the NPZ export with ``--splits`` split-half splits per
-image. Prints a Markdown table: images per second (wall), CPU milliseconds per image (all
-threads; steadier than the wall time on a busy machine), peak MiB, and how much the peak grows
-from the first image count to the last.
+its peak resident memory (VmHWM: Python, NumPy, SQLite) is its own (not ru_maxrss, which Linux
+carries over from the parent across fork and exec: it reported the filling parent's size):
+the maps alone (made on the export's worker threads, nothing written), each format's export
+without split-half values, and, up to ``--split-images`` images, the NPZ export with
+``--splits`` split-half splits per image. Prints a Markdown table: images per second (wall),
+CPU milliseconds per image (all threads; steadier than the wall time on a busy machine), peak
+MiB, and how much the peak grows from the first image count to the last.
 """
 
 import argparse
@@ -94,6 +95,12 @@ def maps_alone(database: Database) -> int:
     return count
 
 
+def peak_resident_kib() -> int:
+    """This process's own peak resident memory (VmHWM, reset by exec), in KiB."""
+    status = Path("/proc/self/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+
+
 def measure_in_child(url: str, root: Path, what: str, splits: int) -> None:
     """One measure (the child process): prints images, seconds, CPU seconds, peak MiB as JSON."""
     database = Database(url)
@@ -114,7 +121,7 @@ def measure_in_child(url: str, root: Path, what: str, splits: int) -> None:
     seconds = time.perf_counter() - started
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu = usage.ru_utime + usage.ru_stime - cpu_before
-    peak = usage.ru_maxrss / 1024
+    peak = peak_resident_kib() / 1024
     print(json.dumps({"images": images, "seconds": seconds, "cpu": cpu, "peak": peak}))
 
 
