@@ -7,7 +7,7 @@ The script builds the deployment itself: a PostgreSQL database created for the r
 (``--postgres-admin-url``), a Redis key prefix of its own (``--redis-url``), ``clickme db
 upgrade``, the ImageNet sample (``CLICKME_IMAGENET_SAMPLE``) or else the demo photos, then for
 each configuration ``clickme serve`` processes on free ports and ``clickme worker`` processes
-(and ``ANALYZE`` once the campaign exists):
+(and ``ANALYZE`` and ``clickme images prepare`` once the campaign exists):
 
 - ``inproc``: one API process scoring in the process (Redis still holds the shared state);
 - ``worker``: one API process, one worker, scoring through Redis;
@@ -511,6 +511,10 @@ def started(deploy: Deployment, config: Config, worker_threads: int) -> Iterator
             wait_ready(api)
             apis.append(api)
         analyze(deploy.engine)
+        # As a deployment does before players come (and as the first round on each photo would
+        # otherwise do): the photos prepared for revealing, kept in the shared data dir.
+        prepare = clickme("images", "prepare", "--campaign", campaigns.DEFAULT_CAMPAIGN_SLUG)
+        _run(prepare, deploy.env)
         yield Running(apis, workers)
 
 

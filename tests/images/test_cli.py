@@ -8,10 +8,16 @@ import pytest
 from PIL import Image as PILImage
 from typer.testing import CliRunner
 
+from clickme.campaigns.service import ensure_default_campaign, reveal_rule
 from clickme.core.config import get_settings
 from clickme.core.db import Database
+from clickme.images import service
 from clickme.images.cli import app
 from clickme.images.labels import class_name, index_of_synset
+from clickme.models.registry import get_model_spec
+from clickme.models.service import ensure_model_row
+from clickme.scoring import reveal
+from clickme.scoring.reveal import PreparedImageCache
 
 runner = CliRunner()
 
@@ -41,7 +47,7 @@ def sample_folder(imagenet_sample: Path, tmp_path: Path) -> Path:
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("import", "import-demo", "list"):
+    for command in ("import", "import-demo", "list", "prepare"):
         assert command in result.output
 
 
@@ -101,3 +107,30 @@ def test_import_demo_and_unknown_set(configured: Path) -> None:
     missing = runner.invoke(app, ["list", "--set", "absent"])
     assert missing.exit_code == 1
     assert "no image set 'absent'" in missing.stderr
+
+
+def test_prepare_keeps_a_campaign_s_photos_ready_for_revealing(
+    configured: Path, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(app, ["import-demo"]).exit_code == 0
+    with database.session() as session:
+        model = ensure_model_row(session, get_model_spec("efficientnet-lite0"))
+        image_set = service.find_image_set(session, "demo")
+        campaign = ensure_default_campaign(session, image_set, model)
+        photos = [configured / "images" / i.file_name for i in service.list_images(session, "demo")]
+        rule = reveal_rule(campaign)
+
+    result = runner.invoke(app, ["prepare", "--campaign", campaign.slug])
+    assert result.exit_code == 0, result.output
+    assert f"5 photos of campaign {campaign.slug!r} prepared" in result.stdout
+    assert len(list((configured / "prepared").glob("*.npz"))) == 5
+
+    def no_decoding(_path: Path) -> None:
+        raise AssertionError("decoded at play time")
+
+    monkeypatch.setattr(reveal, "load_rgb", no_decoding)
+    cache = PreparedImageCache(8, configured / "prepared")
+    assert all(cache.get(photo, rule).pixels.shape == (224, 224, 3) for photo in photos)
+
+    missing = runner.invoke(app, ["prepare", "--campaign", "nope"])
+    assert missing.exit_code == 1 and "no campaign 'nope'" in missing.stderr

@@ -5,10 +5,12 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
 from sqlalchemy.orm import Session
+from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignProgress, CampaignUpdate
@@ -17,7 +19,7 @@ from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
-from clickme.scoring.reveal import RevealRule
+from clickme.scoring.reveal import PreparedImageCache, RevealRule
 
 DEFAULT_CAMPAIGN_SLUG = "default"
 # The demo campaign never retires its images (the schema's largest quota).
@@ -80,6 +82,23 @@ def rules_from_settings(settings: Mapping[str, Any]) -> GameRules:
 
 def reveal_rule(campaign: Campaign) -> RevealRule:
     return rules_from_settings(snapshot(campaign)).reveal
+
+
+def prepare_photos(
+    session: Session,
+    campaign: Campaign,
+    images: PreparedImageCache,
+    images_dir: Path,
+    progress: bool = False,
+) -> int:
+    """Prepares every photo of the campaign's image set for its reveal rule (kept in the
+    cache's folder, so no round start pays for it); how many photos there are."""
+    rule = reveal_rule(campaign)
+    in_set = Image.image_set_id == campaign.image_set_id
+    photos = session.scalars(select(Image.file_name).where(in_set).order_by(Image.id)).all()
+    for file_name in tqdm(photos, disable=not progress, unit="photo", desc="prepare"):
+        images.get(images_dir / file_name, rule)
+    return len(photos)
 
 
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
