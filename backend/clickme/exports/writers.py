@@ -10,12 +10,15 @@ with tracked creation order, sorted JSON keys.
 import csv
 import io
 import json
+import shutil
+import struct
 import tarfile
-import zipfile
+import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, Self
 
 import h5py
 import numpy as np
@@ -100,13 +103,6 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _zip_info(name: str) -> zipfile.ZipInfo:
-    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-    info.external_attr = (0o100000 | FILE_MODE) << 16
-    info.compress_type = zipfile.ZIP_DEFLATED
-    return info
-
-
 @dataclass(frozen=True)
 class Deflated:
     """A zip member compressed ahead of writing: its raw deflate stream, size and CRC-32."""
@@ -124,23 +120,122 @@ def deflated(name: str, raw: bytes) -> Deflated:
     return Deflated(name, len(raw), isal_zlib.crc32(raw), data)
 
 
-class DeflatedZipFile(zipfile.ZipFile):
-    """A zip file that also takes members deflated ahead, on other threads (``writestr``
-    compresses on the writing thread). Uses ``ZipFile``'s own bookkeeping, as ``writestr``
-    does, so ``close`` writes the central directory (ZIP64 where needed) as usual."""
+# Zip layout (APPNOTE 6.3), with the fields, versions and ZIP64 limits ``zipfile`` uses: the bytes
+# are the ones ``zipfile.ZipFile`` writes for the same members.
+ZIP64_LIMIT = (1 << 31) - 1  # zipfile's: offsets and sizes past it take ZIP64 fields
+ZIP_COUNT_LIMIT = 0xFFFF
+ZIP_VERSION = 20
+ZIP64_VERSION = 45
+ZIP_UNIX = 3  # create_system: external_attr holds a Unix mode
+ZIP_DEFLATED = 8
+ZIP_UTF8_NAME = 0x800
+ZIP_EXTERNAL_ATTR = (0o100000 | FILE_MODE) << 16
+ZIP_DOS_DATE = (ZIP_EPOCH[0] - 1980) << 9 | ZIP_EPOCH[1] << 5 | ZIP_EPOCH[2]
+ZIP_DOS_TIME = ZIP_EPOCH[3] << 11 | ZIP_EPOCH[4] << 5 | ZIP_EPOCH[5] // 2
+LOCAL_HEADER = struct.Struct("<4s2B4HL2L2H")
+CENTRAL_HEADER = struct.Struct("<4s4B4HL2L5H2L")
+ZIP64_OFFSET_EXTRA = struct.Struct("<2HQ")
+END64_RECORD = struct.Struct("<4sQ2H2L4Q")
+END64_LOCATOR = struct.Struct("<4sLQL")
+END_RECORD = struct.Struct("<4s4H2LH")
+
+
+def _zip_name(member: Deflated) -> tuple[bytes, int]:
+    """The member's name as stored and its flag bits (UTF-8 flag only for non-ASCII names)."""
+    try:
+        return member.name.encode("ascii"), 0
+    except UnicodeEncodeError:
+        return member.name.encode("utf-8"), ZIP_UTF8_NAME
+
+
+def local_header(member: Deflated) -> bytes:
+    """The member's local file header; refuses sizes that would need ZIP64 fields."""
+    if max(member.size, len(member.data)) > ZIP64_LIMIT:
+        raise ValueError(f"zip member {member.name!r} is larger than {ZIP64_LIMIT} bytes")
+    name, flags = _zip_name(member)
+    return LOCAL_HEADER.pack(
+        b"PK\x03\x04", ZIP_VERSION, 0, flags, ZIP_DEFLATED, ZIP_DOS_TIME, ZIP_DOS_DATE,
+        member.crc, len(member.data), member.size, len(name), 0,
+    ) + name  # fmt: skip
+
+
+def central_record(member: Deflated, offset: int) -> bytes:
+    """The member's central-directory record, its local header at ``offset``; an offset past
+    ``ZIP64_LIMIT`` goes in a ZIP64 extra field."""
+    name, flags = _zip_name(member)
+    extra, version = b"", ZIP_VERSION
+    if offset > ZIP64_LIMIT:
+        extra = ZIP64_OFFSET_EXTRA.pack(1, ZIP64_OFFSET_EXTRA.size - 4, offset)
+        offset, version = 0xFFFFFFFF, ZIP64_VERSION
+    return CENTRAL_HEADER.pack(
+        b"PK\x01\x02", version, ZIP_UNIX, version, 0, flags, ZIP_DEFLATED, ZIP_DOS_TIME,
+        ZIP_DOS_DATE, member.crc, len(member.data), member.size, len(name), len(extra), 0, 0, 0,
+        ZIP_EXTERNAL_ATTR, offset,
+    ) + name + extra  # fmt: skip
+
+
+def end_records(count: int, directory_size: int, directory_offset: int) -> bytes:
+    """The end-of-central-directory record, after the ZIP64 end record and locator where the
+    member count, directory size or offset is past the classic record's limits."""
+    zip64 = b""
+    if count > ZIP_COUNT_LIMIT or max(directory_size, directory_offset) > ZIP64_LIMIT:
+        zip64 = END64_RECORD.pack(
+            b"PK\x06\x06", END64_RECORD.size - 12, ZIP64_VERSION, ZIP64_VERSION, 0, 0, count,
+            count, directory_size, directory_offset,
+        ) + END64_LOCATOR.pack(b"PK\x06\x07", 0, directory_offset + directory_size, 1)  # fmt: skip
+        count = min(count, ZIP_COUNT_LIMIT)
+        directory_size = min(directory_size, 0xFFFFFFFF)
+        directory_offset = min(directory_offset, 0xFFFFFFFF)
+    return zip64 + END_RECORD.pack(
+        b"PK\x05\x06", 0, 0, count, count, directory_size, directory_offset, 0
+    )
+
+
+class DeflatedZipFile:
+    """A zip file of members deflated ahead, on other threads, written as they come. Memory
+    stays flat however many members: each member's central-directory record is spilled to a
+    temporary file beside the zip and copied after the last member on ``close``. Member names
+    must be unique (the caller's keys are; nothing per member is kept to check it)."""
+
+    def __init__(self, path: Path, mode: Literal["w", "x"] = "w") -> None:
+        self._file = path.open(f"{mode}b")
+        try:
+            self._spill = tempfile.TemporaryFile(dir=path.parent)  # noqa: SIM115
+        except BaseException:
+            self._file.close()
+            raise
+        self._lock = threading.Lock()
+        self._offset = 0  # of the next local header; the central directory's, once all are in
+        self._count = 0
+        self._directory_size = 0
 
     def write_deflated(self, member: Deflated) -> None:
-        info = _zip_info(member.name)
-        info.file_size, info.compress_size, info.CRC = member.size, len(member.data), member.crc
+        header = local_header(member)
         with self._lock:
-            self._writecheck(info)
-            info.header_offset = self.fp.tell()
-            self.fp.write(info.FileHeader())
-            self.fp.write(member.data)
-            self.start_dir = self.fp.tell()
-            self.filelist.append(info)
-            self.NameToInfo[info.filename] = info
-            self._didModify = True
+            record = central_record(member, self._offset)
+            self._file.write(header)
+            self._file.write(member.data)
+            self._spill.write(record)
+            self._offset += len(header) + len(member.data)
+            self._count += 1
+            self._directory_size += len(record)
+
+    def close(self) -> None:
+        """Writes the central directory and end records and closes the file; a no-op once
+        closed."""
+        with self._lock:
+            if self._file.closed:
+                return
+            with self._file, self._spill:
+                self._spill.seek(0)
+                shutil.copyfileobj(self._spill, self._file)
+                self._file.write(end_records(self._count, self._directory_size, self._offset))
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
 
 def _tar_info(name: str, size: int) -> tarfile.TarInfo:
@@ -188,7 +283,7 @@ class NpzWriter:
     ``{key}/class_index``, ``{key}/n_players``, ``{key}/split_half``; members written one by one."""
 
     def __init__(self, folder: Path) -> None:
-        self.archive = DeflatedZipFile(folder / "maps.npz", "w", zipfile.ZIP_DEFLATED)
+        self.archive = DeflatedZipFile(folder / "maps.npz")
 
     def encode(self, item: ExportItem) -> list[Deflated]:
         arrays = {
