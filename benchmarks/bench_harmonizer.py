@@ -248,7 +248,7 @@ def main() -> None:
     parser.add_argument("--players", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--weight", type=float, default=1.0, help="lambda")
     parser.add_argument("--splits", type=int, default=20, help="split-half splits (ceiling)")
     parser.add_argument("--freeze-classifier", action=argparse.BooleanOptionalAction,
