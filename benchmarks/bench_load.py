@@ -37,7 +37,6 @@ import math
 import os
 import random
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
@@ -58,6 +57,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_model import THROUGHPUT_BATCH, batch_throughput
 
 from clickme.campaigns import service as campaigns
@@ -70,6 +70,7 @@ from clickme.game.service import RoundFacts, load_facts, start_round, store_batc
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.players.service import create_player
 from clickme.scoring.scorer import Scorer, build_scorer
+from tests.live_server import clickme_command, free_port
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -336,16 +337,6 @@ async def run_players(
 # --- The deployment ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def clickme(*args: str) -> list[str]:
-    return [sys.executable, "-m", "clickme.cli", *args]
-
-
 @dataclass(frozen=True)
 class Deployment:
     """The run's database, Redis prefix, data dir and the environment every process gets."""
@@ -411,11 +402,11 @@ def deployment(
         data_dir.mkdir()
         models_dir.mkdir(parents=True, exist_ok=True)
         (data_dir / "models").symlink_to(models_dir.resolve(), target_is_directory=True)
-        _run(clickme("db", "upgrade"), env)
+        _run(clickme_command("db", "upgrade"), env)
         if images_dir is None:
-            _run(clickme("images", "import-demo"), env)
+            _run(clickme_command("images", "import-demo"), env)
         else:
-            _run(clickme("images", "import", str(images_dir), "--set", "bench"), env)
+            _run(clickme_command("images", "import", str(images_dir), "--set", "bench"), env)
         yield Deployment(root, env, database_url, engine, "demo" if images_dir is None else "bench")
     finally:
         engine.dispose()
@@ -448,7 +439,7 @@ def process(
     log_path = deploy.root / "logs" / f"{name}.log"
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
-            clickme(*args), env=deploy.env | env, stdout=log, stderr=subprocess.STDOUT
+            clickme_command(*args), env=deploy.env | env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
         yield Process(name, popen, f"http://127.0.0.1:{port}", log_path)
@@ -513,8 +504,8 @@ def started(deploy: Deployment, config: Config, worker_threads: int) -> Iterator
         analyze(deploy.engine)
         # As a deployment does before players come (and as the first round on each photo would
         # otherwise do): the photos prepared for revealing, kept in the shared data dir.
-        prepare = clickme("images", "prepare", "--campaign", campaigns.DEFAULT_CAMPAIGN_SLUG)
-        _run(prepare, deploy.env)
+        slug = campaigns.DEFAULT_CAMPAIGN_SLUG
+        _run(clickme_command("images", "prepare", "--campaign", slug), deploy.env)
         yield Running(apis, workers)
 
 

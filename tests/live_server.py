@@ -29,7 +29,7 @@ class LiveServer:
     def cli(self, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
         """`clickme <args>` on the server's data dir and database; the test fails if it does."""
         result = subprocess.run(
-            _clickme(*args),
+            clickme_command(*args),
             env=_server_env(self.data_dir),
             input=stdin,
             capture_output=True,
@@ -39,13 +39,13 @@ class LiveServer:
         return result
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
 
 
-def _clickme(*args: str) -> list[str]:
+def clickme_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "clickme.cli", *args]
 
 
@@ -81,8 +81,8 @@ def prepared_env(
     shared_models.mkdir(exist_ok=True)
     (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
     env = _server_env(data_dir) | overrides
-    subprocess.run(_clickme("db", "upgrade"), env=env, check=True, capture_output=True)
-    subprocess.run(_clickme("images", *import_args), env=env, check=True, capture_output=True)
+    for args in (("db", "upgrade"), ("images", *import_args)):
+        subprocess.run(clickme_command(*args), env=env, check=True, capture_output=True)
     return env
 
 
@@ -105,9 +105,9 @@ def start_server(
     env: dict[str, str], log_path: Path, image_set: str
 ) -> tuple[subprocess.Popen[bytes], str]:
     """`clickme serve` with this environment on a free port, once healthy: its process and URL."""
-    port = _free_port()
+    port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    command = _clickme(
+    command = clickme_command(
         "serve", "--host", "127.0.0.1", "--port", str(port), "--campaign-image-set", image_set
     )
     with log_path.open("ab") as log:

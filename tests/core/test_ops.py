@@ -17,7 +17,7 @@ from clickme.scoring.batcher import BatcherClosedError
 from clickme.scoring.scorer import Scorer
 from tests.conftest import REDIS_TEST_URL
 from tests.game.test_routes import send, start
-from tests.live_server import _free_port
+from tests.live_server import free_port
 
 CLOSED_PORT_DATABASE = "postgresql+psycopg://postgres@127.0.0.1:{port}/none"
 
@@ -38,7 +38,7 @@ def test_healthz_answers_without_asking_the_database(client: TestClient) -> None
     runtime = client.app.state.runtime
     working, runtime.database = (
         runtime.database,
-        Database(CLOSED_PORT_DATABASE.format(port=_free_port())),
+        Database(CLOSED_PORT_DATABASE.format(port=free_port())),
     )
     try:
         response = client.get("/healthz")
@@ -79,7 +79,7 @@ def test_readyz_names_a_database_that_does_not_answer(client: TestClient) -> Non
     runtime = client.app.state.runtime
     working, runtime.database = (
         runtime.database,
-        Database(CLOSED_PORT_DATABASE.format(port=_free_port())),
+        Database(CLOSED_PORT_DATABASE.format(port=free_port())),
     )
     try:
         assert_unready(client.get("/readyz"), "database", "OperationalError")
@@ -100,7 +100,7 @@ def test_readyz_names_a_dnn_that_does_not_answer(client: TestClient) -> None:
 def test_readyz_names_a_redis_that_does_not_answer(
     game_settings: Settings, shared_scorer: Scorer
 ) -> None:
-    settings = game_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{_free_port()}"})
+    settings = game_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}"})
     with TestClient(create_app(settings, scorer=shared_scorer)) as client:
         assert_unready(client.get("/readyz"), "redis", "ConnectionError")
 

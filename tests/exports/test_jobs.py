@@ -150,6 +150,22 @@ def wait_for(database: Database, job_id: int, ready: Callable[[ExportJob], bool]
     pytest.fail(f"export {job_id} still {job.state}")
 
 
+def taken_and_paused(
+    start_process: Callable[..., ExportJobs],
+    database: Database,
+    campaign_id: int,
+    researcher_id: int,
+    pause: Pause,
+    timing: Timing = FAST,
+) -> tuple[ExportJobs, int]:
+    """A process that took a newly queued job and waits at its first image; the job's id."""
+    process = start_process(timing)
+    job_id = queue(database, campaign_id, researcher_id)
+    process.wake()
+    assert pause.reached.wait(60)
+    return process, job_id
+
+
 def gone(path: Path) -> bool:
     """Whether the path is gone within 10 s."""
     deadline = time.monotonic() + 10
@@ -374,10 +390,9 @@ def test_a_starting_process_leaves_a_live_process_s_job_alone(
     researcher_id: int,
     paused_at_first_image: Pause,
 ) -> None:
-    a = processes()
-    job_id = queue(database, campaign_id, researcher_id)
-    a.wake()
-    assert paused_at_first_image.reached.wait(60)
+    a, job_id = taken_and_paused(
+        processes, database, campaign_id, researcher_id, paused_at_first_image
+    )
     taken = row(database, job_id)
     assert (taken.state, taken.owner) == ("running", a.owner)
 
@@ -398,10 +413,9 @@ def test_a_silent_process_s_job_is_failed_by_the_sweep(
     researcher_id: int,
     paused_at_first_image: Pause,
 ) -> None:
-    a = processes(SILENT)
-    job_id = queue(database, campaign_id, researcher_id)
-    a.wake()
-    assert paused_at_first_image.reached.wait(60)
+    a, job_id = taken_and_paused(
+        processes, database, campaign_id, researcher_id, paused_at_first_image, SILENT
+    )
     taken = row(database, job_id)
     assert job_folder(game_settings, job_id).exists()
 
@@ -435,10 +449,9 @@ def test_a_cancel_through_another_process_stops_the_running_export(
     researcher_id: int,
     paused_at_first_image: Pause,
 ) -> None:
-    a = processes()
-    job_id = queue(database, campaign_id, researcher_id)
-    a.wake()
-    assert paused_at_first_image.reached.wait(60)
+    a, job_id = taken_and_paused(
+        processes, database, campaign_id, researcher_id, paused_at_first_image
+    )
     b = processes()
 
     with b.database.session() as session:  # what B's cancel route does

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import _free_port
+from tests.live_server import free_port
 
 POSTGRES_USER = "postgres"
 
@@ -61,7 +61,7 @@ def private_postgres() -> Iterator[PrivatePostgres]:
     folder = Path(tempfile.mkdtemp(prefix="clickme-pg-"))  # under /tmp: postgres can reach it
     if os.getuid() == 0:
         shutil.chown(folder, POSTGRES_USER, POSTGRES_USER)
-    server = PrivatePostgres(folder, _free_port())
+    server = PrivatePostgres(folder, free_port())
     try:
         initdb = [_bin("initdb"), "-D", str(folder / "cluster"), "-U", POSTGRES_USER]
         subprocess.run(

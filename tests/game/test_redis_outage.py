@@ -11,7 +11,7 @@ from clickme.core.config import Settings
 from clickme.game.leaderboard import leaderboard
 from clickme.scoring.scorer import Scorer
 from tests.game.test_routes import start
-from tests.live_server import _free_port
+from tests.live_server import free_port
 from tests.redis_server import private_redis
 
 
@@ -29,7 +29,7 @@ def sql_leaderboard(client: TestClient, player_id: int) -> dict:
 def test_a_redis_restart_gives_clear_errors_then_the_game_recovers(
     game_settings: Settings, shared_scorer: Scorer, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     settings = game_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0"})
     redis_log = tmp_path / "redis.log"
     with TestClient(create_app(settings, scorer=shared_scorer)) as client:

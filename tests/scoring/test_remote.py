@@ -43,7 +43,7 @@ from clickme.scoring.reveal import RevealRule, compose, prepare_image, render_ma
 from clickme.scoring.scorer import OnnxScorer, Scorer, ScorerBusyError
 from clickme.scoring.worker import ScoringWorker
 from tests.conftest import REDIS_TEST_URL, _create_postgres_database, _drop_postgres_database
-from tests.live_server import _clickme, _free_port, _server_env, serving
+from tests.live_server import _server_env, clickme_command, free_port, serving
 from tests.players.painting import crop_box, grid, human_times, new_player, start
 from tests.redis_server import private_redis
 
@@ -161,7 +161,7 @@ def running_worker(
     }
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            _clickme("worker", "--threads", "1", *args),
+            clickme_command("worker", "--threads", "1", *args),
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -278,7 +278,7 @@ async def test_a_worker_answers_as_this_process_would(
     images: np.ndarray,
     expected: np.ndarray,
 ) -> None:
-    metrics_port = _free_port()
+    metrics_port = free_port()
     worker = start_worker(queue, "--metrics-port", str(metrics_port))
     with remote_scorer(queue.settings(models_cache_dir)) as scorer:
         assert_same_answers(await classify_each(scorer, images), expected)
@@ -367,7 +367,7 @@ async def test_without_a_worker_requests_fail_in_time_and_are_dropped_later(
 async def test_redis_out_of_reach_is_a_clear_error_at_once(
     models_cache_dir: Path, images: np.ndarray
 ) -> None:
-    closed = Queue(f"redis://127.0.0.1:{_free_port()}/0", "test-closed")
+    closed = Queue(f"redis://127.0.0.1:{free_port()}/0", "test-closed")
     with remote_scorer(closed.settings(models_cache_dir)) as scorer:
         started = time.monotonic()
         with pytest.raises(ScorerBusyError) as raised:
@@ -385,7 +385,7 @@ async def test_scoring_comes_back_after_redis_restarts(
     images: np.ndarray,
     expected: np.ndarray,
 ) -> None:
-    port = _free_port()
+    port = free_port()
     restarted = Queue(f"redis://127.0.0.1:{port}/0", "test-restart")
     log_path = tmp_path / "redis.log"
     with private_redis(port, log_path):
@@ -445,7 +445,7 @@ def test_a_reveal_nobody_can_score_is_a_503_the_game_shows(
     settings = game_settings.model_copy(
         update={"redis_url": REDIS_TEST_URL, "redis_key_prefix": queue.prefix}
     )
-    url = f"redis://127.0.0.1:{_free_port()}/0" if redis_url == "closed" else redis_url
+    url = f"redis://127.0.0.1:{free_port()}/0" if redis_url == "closed" else redis_url
     scorer_settings = settings.model_copy(update={"redis_url": url, "scorer_timeout_ms": 300})
     with (
         remote_scorer(scorer_settings) as scorer,
@@ -537,7 +537,8 @@ async def test_players_on_two_api_processes_are_scored_by_one_worker(
         "CLICKME_RATE_ROUNDS_PER_MIN": "10000",
         "CLICKME_RATE_PLAYERS_PER_MIN": "10000",
     }
-    subprocess.run(_clickme("images", "import-demo"), env=env, check=True, capture_output=True)
+    import_demo = clickme_command("images", "import-demo")
+    subprocess.run(import_demo, env=env, check=True, capture_output=True)
     worker = start_worker(ready=False)  # it loads the model while the API processes start
     with (
         serving(env, tmp_path / "api-a.log", "demo") as first,

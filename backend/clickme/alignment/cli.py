@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # torch and the models load only when a command runs
     from clickme.alignment.train import HarmonizeConfig
     from clickme.campaigns.models import Campaign
     from clickme.data import ClickMeDataset
+    from clickme.maps.aggregate import MapSettings
     from clickme.maps.valid import ImageRounds
     from clickme.models.evaluate import Accuracy
     from clickme.models.registry import ModelSpec
@@ -150,13 +151,16 @@ def align(
             typer.echo(f"campaign {campaign!r} has no image with a human map yet", err=True)
             raise typer.Exit(code=1)
         ceiling = campaign_ceiling(images, settings_of_maps, splits, np.random.default_rng(seed))
+        options = AlignOptions(settings_of_maps, device, method, batch_size, accuracy_set, seed)
         for spec in specs:
-            _align_one(session, settings, found, images, spec, ceiling, AlignOptions(
-                device, method, batch_size, accuracy_set, seed))  # fmt: skip
+            _align_one(session, settings, found, images, spec, ceiling, options)
 
 
 @dataclass(frozen=True)
 class AlignOptions:
+    """What every model of one `clickme align` is scored with."""
+
+    maps: MapSettings
     device: str
     method: str
     batch_size: int
@@ -178,15 +182,14 @@ def _align_one(
 
     from clickme.alignment.score import campaign_alignment
     from clickme.alignment.service import alignment_result, save_result
-    from clickme.maps.aggregate import MapSettings
 
     explainer = _explainer(spec, options.device, options.method, options.batch_size)
     score = campaign_alignment(
-        session, images, explainer, settings.images_dir, MapSettings(), ceiling,
+        session, images, explainer, settings.images_dir, options.maps, ceiling,
         np.random.default_rng(options.seed), progress=True,
     )  # fmt: skip
     result = alignment_result(
-        campaign.id, campaign.slug, spec.name, spec.version, options.method, MapSettings().blur,
+        campaign.id, campaign.slug, spec.name, spec.version, options.method, options.maps.blur,
         score,
     )  # fmt: skip
     path = save_result(settings.data_dir, result)
