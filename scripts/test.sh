@@ -8,6 +8,10 @@ if [ ! -x /usr/bin/chromium ]; then
   echo "installing Debian's Chromium for the browser tests"
   (apt-get install -y -q chromium >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null)
 fi
+if ! command -v caddy >/dev/null; then
+  echo "installing Debian's Caddy for the HTTPS proxy tests"
+  (apt-get install -y -q caddy >/dev/null 2>&1) || (apt-get update -q >/dev/null && apt-get install -y -q caddy >/dev/null)
+fi
 export CLICKME_IMAGENET_SAMPLE="${CLICKME_IMAGENET_SAMPLE:-$(cd .. && pwd)/shared/imagenet-sample}"
 
 .venv/bin/ruff check --no-cache backend tests benchmarks

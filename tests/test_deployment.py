@@ -1,10 +1,13 @@
 """docker-compose.yml holds together (no Docker engine runs here): every service has an image or a
 build context, the CLICKME_* variables are real settings with valid values, the commands exist in
-the CLI, dependencies and health checks make sense, and the proxy forwards to the API."""
+the CLI, dependencies and health checks make sense, and the HTTPS proxy forwards to the API, which
+trusts it alone. The proxy's configuration itself runs in tests/deployment/test_proxy.py."""
 
+import ipaddress
+import json
 import re
 import shlex
-from pathlib import Path
+import subprocess
 
 import pytest
 import typer
@@ -16,6 +19,7 @@ from clickme.core.config import Settings
 from tests.conftest import REPO_ROOT
 
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
+CADDYFILE = REPO_ROOT / "deploy" / "Caddyfile"
 SERVICES = {"postgres", "redis", "migrate", "images", "api", "worker", "proxy"}
 # A name CLICKME_X anywhere (a comment included) must be a setting.
 SETTING_NAME = re.compile(r"\bCLICKME_([A-Z0-9_]*[A-Z0-9])\b")
@@ -71,7 +75,7 @@ def test_every_service_has_a_pinned_image_or_a_build_context(services: dict[str,
 
 
 def test_every_clickme_variable_is_a_setting(compose: dict) -> None:
-    texts = [COMPOSE_FILE.read_text(), (REPO_ROOT / "deploy" / "nginx.conf").read_text()]
+    texts = [COMPOSE_FILE.read_text(), CADDYFILE.read_text()]
     named = {match for text in texts for match in SETTING_NAME.findall(text)}
     assert named, "no CLICKME_* variable found"
     unknown = {f"CLICKME_{name}" for name in named if name.lower() not in Settings.model_fields}
@@ -139,7 +143,6 @@ def test_every_server_has_a_health_check_on_its_own_port(services: dict[str, dic
     api_port = option(command_of(services["api"]), "--port")
     api_check = " ".join(services["api"]["healthcheck"]["test"])
     assert f"127.0.0.1:{api_port}/readyz" in api_check
-    assert "/healthz" in " ".join(services["proxy"]["healthcheck"]["test"])
     metrics_port = option(command_of(services["worker"]), "--metrics-port")
     assert f"127.0.0.1:{metrics_port}/metrics" in " ".join(
         services["worker"]["healthcheck"]["test"]
@@ -159,15 +162,94 @@ def test_api_replicas_sit_behind_the_proxy_and_workers_reserve_a_gpu(
     assert services["proxy"]["ports"]
 
 
-def test_the_proxy_forwards_to_the_api_service_and_port(services: dict[str, dict]) -> None:
+def proxy_environment(services: dict[str, dict]) -> dict[str, str]:
+    """The proxy's environment as compose makes it for an operator who set DOMAIN (and not TLS)."""
+    environment = services["proxy"]["environment"]
+    filled = {"DOMAIN": "clickme.lab.org"}
+    return {
+        key: INTERPOLATION.sub(lambda match: filled.get(match.group(1), ""), str(value))
+        for key, value in environment.items()
+    }
+
+
+def test_the_proxy_mounts_the_caddyfile_and_forwards_to_the_api(
+    services: dict[str, dict],
+) -> None:
     proxy = services["proxy"]
-    mounts = [volume.split(":") for volume in proxy["volumes"]]
-    config_path = next(REPO_ROOT / source for source, target, *_ in mounts if "nginx" in target)
-    config = Path(config_path).read_text()
-    upstream = re.search(r"upstream\s+(\w+)\s*\{\s*server\s+([\w.-]+):(\d+)", config)
-    assert upstream, "no upstream in the proxy's config"
-    name, host, port = upstream.groups()
-    assert re.search(rf"proxy_pass\s+http://{name}\s*;", config)
-    assert host == "api" and host in services
-    assert port == option(command_of(services["api"]), "--port")
-    assert "X-Request-ID $request_id" in config
+    mounts = {target: source for source, target, *_ in (v.split(":") for v in proxy["volumes"])}
+    assert REPO_ROOT / mounts["/etc/caddy/Caddyfile"] == CADDYFILE
+    assert "/data" in mounts, "certificates must outlive the container"
+    environment = proxy_environment(services)
+    assert environment["API_UPSTREAMS"] == f"api:{option(command_of(services['api']), '--port')}"
+    assert "DOMAIN" in COMPOSE_FILE.read_text().split("docker compose up")[0]
+
+
+def test_the_proxy_serves_https_and_redirects_http(services: dict[str, dict]) -> None:
+    published = {str(port).split(":")[-1] for port in services["proxy"]["ports"]}
+    assert {"80", "443", "443/udp"} <= published
+    healthcheck = " ".join(services["proxy"]["healthcheck"]["test"])
+    assert "localhost:2019/reverse_proxy/upstreams" in healthcheck
+
+
+def caddy_config(environment: dict[str, str]) -> dict:
+    """deploy/Caddyfile as Caddy reads it with this environment (Debian's `caddy adapt`)."""
+    result = subprocess.run(
+        ["caddy", "adapt", "--config", str(CADDYFILE), "--adapter", "caddyfile"],
+        env={"PATH": "/usr/bin:/bin", "HOME": "/tmp"} | environment,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def caddy() -> None:
+    if subprocess.run(["which", "caddy"], capture_output=True).returncode != 0:
+        pytest.skip("caddy not installed (scripts/test.sh installs it)")
+
+
+@pytest.mark.usefixtures("caddy")
+def test_the_compose_proxy_config_is_valid_caddy(services: dict[str, dict]) -> None:
+    config = caddy_config(proxy_environment(services))
+    server = config["apps"]["http"]["servers"]["srv0"]
+    assert server["listen"] == [":443"]
+    assert config["apps"]["http"]["http_port"] == 80
+    assert server["routes"][0]["match"] == [{"host": ["clickme.lab.org"]}]
+    assert "tls" not in config["apps"], "no TLS set: automatic certificates, no files"
+    handlers = json_handlers(server)
+    proxy = next(handler for handler in handlers if handler["handler"] == "reverse_proxy")
+    assert proxy["upstreams"] == [{"dial": "api:8000"}]
+    assert proxy["headers"]["request"]["set"]["X-Request-Id"] == ["{http.request.uuid}"]
+    inside = next(handler for handler in handlers if handler["handler"] == "static_response")
+    assert inside["status_code"] == 404
+
+
+@pytest.mark.usefixtures("caddy")
+def test_a_labs_own_certificate_comes_from_the_mounted_files(services: dict[str, dict]) -> None:
+    environment = proxy_environment(services) | {"TLS": "/certs/cert.pem /certs/key.pem"}
+    files = caddy_config(environment)["apps"]["tls"]["certificates"]["load_files"]
+    assert [(f["certificate"], f["key"]) for f in files] == [("/certs/cert.pem", "/certs/key.pem")]
+
+
+def json_handlers(server: dict) -> list[dict]:
+    """Every handler of the server's routes, subroutes flattened."""
+    found = []
+    for route in server["routes"]:
+        for handler in route.get("handle", []):
+            found.append(handler)
+            found += json_handlers(handler) if handler.get("handler") == "subroute" else []
+    return found
+
+
+def test_the_api_trusts_the_proxys_address_alone(services: dict[str, dict], compose: dict) -> None:
+    proxy_address = ipaddress.ip_address(services["proxy"]["networks"]["default"]["ipv4_address"])
+    subnet = compose["networks"]["default"]["ipam"]["config"][0]
+    assert proxy_address in ipaddress.ip_network(subnet["subnet"])
+    assert proxy_address not in ipaddress.ip_network(subnet["ip_range"]), "may be taken"
+    trusted = services["api"]["environment"]["CLICKME_FORWARDED_ALLOW_IPS"]
+    settings = Settings(forwarded_allow_ips=trusted)
+    assert [ipaddress.ip_network(item) for item in settings.trusted_proxies] == [
+        ipaddress.ip_network(proxy_address)
+    ]
+    assert "FORWARDED_ALLOW_IPS" not in services["api"]["environment"], "uvicorn's: unused"

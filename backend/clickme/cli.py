@@ -1,5 +1,6 @@
 """The `clickme` command line."""
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -76,11 +77,37 @@ def _prepare_default_campaign(image_set_name: str) -> None:
     database.dispose()
 
 
+CertFileOption = Annotated[
+    Path | None,
+    typer.Option(help="Serve HTTPS with this certificate (PEM) [CLICKME_SSL_CERTFILE]."),
+]
+KeyFileOption = Annotated[
+    Path | None,
+    typer.Option(help="The certificate's private key (PEM) [CLICKME_SSL_KEYFILE]."),
+]
+
+
+def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+    """uvicorn's TLS options from the command's options, else the settings; empty: plain HTTP."""
+    settings = get_settings()
+    certfile = certfile or settings.ssl_certfile
+    keyfile = keyfile or settings.ssl_keyfile
+    if keyfile and not certfile:
+        raise typer.BadParameter("a key needs its certificate", param_hint="--ssl-certfile")
+    for path in (certfile, keyfile):
+        if path and not path.is_file():
+            raise typer.BadParameter(f"no such file: {path}")
+    options = {"ssl_certfile": str(certfile)} if certfile else {}
+    return options | ({"ssl_keyfile": str(keyfile)} if keyfile else {})
+
+
 @app.command()
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
     campaign_image_set: ImageSetOption = "demo",
+    ssl_certfile: CertFileOption = None,
+    ssl_keyfile: KeyFileOption = None,
 ) -> None:
     """Start the game server."""
     import uvicorn
@@ -88,12 +115,22 @@ def serve(
     from clickme.core.app import create_app
     from clickme.core.logs import configure_logging
 
+    tls = _tls_options(ssl_certfile, ssl_keyfile)
     _prepare_default_campaign(campaign_image_set)
     settings = get_settings()
     configure_logging(settings.resolved_log_format)
-    typer.echo(f"ClickMe is starting: open http://{host}:{port}")
-    # Requests are logged by the app (one line each, with its id), not by uvicorn.
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    typer.echo(f"ClickMe is starting: open http{'s' if tls else ''}://{host}:{port}")
+    # Requests are logged by the app (one line each, with its id), not by uvicorn; the proxies
+    # it trusts are the app's too (CLICKME_FORWARDED_ALLOW_IPS), never uvicorn's default.
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        **tls,
+    )
 
 
 @app.command()

@@ -219,7 +219,8 @@ def production_client(
         data_dir=tmp_path / "production",
     )
     add_staff_user(database, ADMIN, "admin")
-    with TestClient(create_app(settings, scorer=shared_scorer)) as test_client:
+    app = create_app(settings, scorer=shared_scorer)
+    with TestClient(app, base_url="https://testserver") as test_client:
         yield test_client
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
@@ -18,6 +19,7 @@ from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
 from clickme.core.errors import ERROR_RESPONSES, install_error_handlers
+from clickme.core.https import HttpsOnly
 from clickme.core.limits import BodySizeLimit
 from clickme.core.ops import RequestObserver
 from clickme.core.ops import router as ops_router
@@ -91,8 +93,11 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         max_bytes=settings.max_body_bytes,
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
+    app.add_middleware(HttpsOnly, production=settings.environment == "production")
     app.add_middleware(SecurityHeaders, production=settings.environment == "production")
-    app.add_middleware(RequestObserver)  # outermost: times and logs every request
+    app.add_middleware(RequestObserver)  # times and logs every request
+    if settings.trusted_proxies:  # outermost: the client's address and scheme as the proxy saw
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)
     app.include_router(ops_router)
     app.include_router(players_router)
     app.include_router(admin_players_router)

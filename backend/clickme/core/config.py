@@ -1,11 +1,12 @@
 """Settings from CLICKME_* environment variables (pydantic-settings)."""
 
+import ipaddress
 import secrets
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_SECRET_FILE = "secret_key"
@@ -58,6 +59,12 @@ class Settings(BaseSettings):
     upload_max_ratio: float = Field(default=100.0, ge=1, description="unpacked/packed, per entry")
     import_root: Path | None = Field(default=None, description="server folders staff may import")
 
+    forwarded_allow_ips: str | None = Field(
+        default=None, description="proxies whose X-Forwarded-For/-Proto are believed; None: none"
+    )
+    ssl_certfile: Path | None = Field(default=None, description="`clickme serve` speaks HTTPS")
+    ssl_keyfile: Path | None = Field(default=None, description="its key (unless in the certfile)")
+
     _secret_cache: str | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
@@ -74,6 +81,20 @@ class Settings(BaseSettings):
                 )
             if not self.database_url:
                 raise ValueError("CLICKME_DATABASE_URL must be set in production")
+        return self
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _addresses_or_networks(cls, value: str | None) -> str | None:
+        for item in (value or "").split(","):
+            if item.strip() and item.strip() != "*":
+                ipaddress.ip_network(item.strip(), strict=False)  # a ValueError names it
+        return value
+
+    @model_validator(mode="after")
+    def _key_with_its_certificate(self) -> "Settings":
+        if self.ssl_keyfile and not self.ssl_certfile:
+            raise ValueError("CLICKME_SSL_KEYFILE needs CLICKME_SSL_CERTFILE")
         return self
 
     @model_validator(mode="after")
@@ -115,6 +136,12 @@ class Settings(BaseSettings):
         if self.log_format:
             return self.log_format
         return "json" if self.environment == "production" else "text"
+
+    @property
+    def trusted_proxies(self) -> list[str]:
+        """The proxies' addresses or networks (`*`: any peer), from the comma-separated setting."""
+        items = (self.forwarded_allow_ips or "").split(",")
+        return [item.strip() for item in items if item.strip()]
 
     @property
     def images_dir(self) -> Path:
