@@ -49,6 +49,7 @@ const ui = {
     "game-screen",
     "complete-screen",
     "done-screen",
+    "cookie-screen",
     "error-screen",
   ],
   game: byId("game-screen"),
@@ -149,6 +150,36 @@ function showCompletion(completion) {
     link.href = completion.url;
     setTimeout(() => window.location.assign(completion.url), REDIRECT_DELAY_MS);
   }
+}
+
+/**
+ * The server set the player cookie and the next request came back without it: why, and what to
+ * do. Off HTTPS the browser drops the production cookie (it is `Secure`); otherwise it refused it.
+ */
+function showCookieTrouble() {
+  const link = byId("cookie-link");
+  if (window.isSecureContext) {
+    byId("cookie-reason").textContent =
+      "Your browser refused the cookie that keeps you as the same anonymous player, so the " +
+      "game cannot start.";
+    byId("cookie-advice").textContent =
+      "Allow cookies for this site (private windows, blockers and, when the game is shown " +
+      "inside another site, blocked third-party cookies can refuse it), then reload the page, " +
+      "or open the game in a tab of its own.";
+    link.href = window.location.href;
+    link.textContent = "Open the game in a new tab";
+  } else {
+    const secure = new URL(window.location.href);
+    secure.protocol = "https:";
+    byId("cookie-reason").textContent =
+      "This page was opened over plain HTTP, and your browser keeps the cookie that remembers " +
+      "you as the same anonymous player only over HTTPS.";
+    byId("cookie-advice").textContent = "Open the game at its https:// address:";
+    link.href = secure.href;
+    link.textContent = secure.href;
+  }
+  ui.playerBox.hidden = true; // the player just made cannot come back
+  showScreen("cookie-screen");
 }
 
 const RESULT_TITLES = {
@@ -379,6 +410,7 @@ class Game {
     this.reveal = new RevealCanvas(ui.canvas);
     this.round = null;
     this.player = null;
+    this.cookieSet = false; // the server just set the player cookie (consent accepted)
     this.bindEvents();
   }
 
@@ -446,6 +478,7 @@ class Game {
     button.disabled = true;
     try {
       this.setPlayer(await api.createPlayer(RECRUITMENT));
+      this.cookieSet = true;
       rememberParticipant();
       await this.nextRound();
     } catch (error) {
@@ -462,11 +495,14 @@ class Game {
     let photo;
     try {
       data = await api.startRound(window.innerWidth, window.innerHeight, CAMPAIGN);
+      this.cookieSet = false; // it came back: a later no_player is a forgotten player
       photo = await loadPhoto(data.image.url);
     } catch (error) {
       ui.next.disabled = false;
       if (END_CODES.has(error.code)) {
         await this.showEnd();
+      } else if (error.code === "no_player" && this.cookieSet) {
+        showCookieTrouble();
       } else if (error.status === 401) {
         showScreen("consent-screen");
       } else if (this.round === null) {
