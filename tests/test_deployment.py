@@ -1,7 +1,7 @@
 """docker-compose.yml holds together (no Docker engine runs here): every service has an image or a
 build context, the CLICKME_* variables are real settings with valid values, the commands exist in
 the CLI, dependencies and health checks make sense, and the HTTPS proxy forwards to the API, which
-trusts it alone. The proxy's configuration itself runs in tests/deployment/test_proxy.py."""
+trusts it alone. The proxy's configuration itself runs in tests/browser/test_https_proxy.py."""
 
 import ipaddress
 import json
