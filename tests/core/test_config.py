@@ -1,5 +1,5 @@
 """Production refuses to start on a missing, short or placeholder secret, or without a database;
-the demo needs nothing."""
+the demo needs nothing; trusted proxies are addresses or networks; a key needs its certificate."""
 
 import pytest
 from pydantic import ValidationError
@@ -45,3 +45,17 @@ def test_export_jobs_are_not_called_silent_within_three_beats(tmp_path) -> None:
     assert Settings(data_dir=tmp_path, export_heartbeat_s=2, export_stale_after_s=6)
     with pytest.raises(ValidationError, match="CLICKME_EXPORT_STALE_AFTER_S"):
         Settings(data_dir=tmp_path, export_heartbeat_s=5, export_stale_after_s=10)
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    assert Settings().trusted_proxies == []  # by default no proxy is trusted
+    settings = Settings(forwarded_allow_ips="172.30.57.10, 10.0.0.0/8,::1")
+    assert settings.trusted_proxies == ["172.30.57.10", "10.0.0.0/8", "::1"]
+    assert Settings(forwarded_allow_ips="*").trusted_proxies == ["*"]
+    with pytest.raises(ValidationError, match="proxy"):
+        Settings(forwarded_allow_ips="proxy")  # a name: uvicorn would never match it
+
+
+def test_a_key_needs_its_certificate() -> None:
+    with pytest.raises(ValidationError, match="CLICKME_SSL_CERTFILE"):
+        Settings(ssl_keyfile="key.pem")
