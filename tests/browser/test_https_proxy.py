@@ -18,7 +18,7 @@ import httpx
 import pytest
 import redis
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, Route, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, Route, expect, sync_playwright
 
 from clickme.players.identity import hash_ip
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, _watch_csp
@@ -351,34 +351,68 @@ def test_plain_http_by_host_name_shows_the_explanation(
         context.close()
 
 
+def strip_the_cookie(send: Callable[[Request], httpx.Response]) -> Callable[[Route], None]:
+    """A route handler: the consent sent on from Python, answered to the page without its cookie
+    (as a browser that refuses it would have it)."""
+
+    def without_cookie(route: Route) -> None:
+        answer = send(route.request)
+        assert "set-cookie" in answer.headers
+        headers = {k: v for k, v in answer.headers.items() if k.lower() != "set-cookie"}
+        route.fulfill(status=answer.status_code, headers=headers, body=answer.content)
+
+    return without_cookie
+
+
+def consent_body(request: Request) -> dict[str, object]:
+    return {"content": request.post_data_buffer, "headers": {"Content-Type": "application/json"}}
+
+
 def test_a_refused_cookie_is_explained(
     clickme_test_browser: Browser, deployment: Deployment, shots_dir: Path
 ) -> None:
     """The consent answers with the cookie, the browser drops it (here: the test strips it), and
     the page says why and what to do instead of sitting on the consent screen."""
-    context: BrowserContext = clickme_test_browser.new_context(**DESKTOP)
 
-    def without_cookie(route: Route) -> None:
-        """The consent sent on through the proxy (from Python), answered without its cookie."""
-        request = route.request
+    def through_the_proxy(request: Request) -> httpx.Response:
         with deployment.client("127.0.0.1") as client:
-            answer = deployment.proxy_request(
-                client, request.method, "/api/players", content=request.post_data_buffer,
-                headers={"Content-Type": request.headers["content-type"]},
-            )  # fmt: skip
-        assert "set-cookie" in answer.headers
-        headers = {k: v for k, v in answer.headers.items() if k.lower() != "set-cookie"}
-        route.fulfill(status=answer.status_code, headers=headers, body=answer.content)
+            return deployment.proxy_request(client, "POST", "/api/players", **consent_body(request))
 
+    context = clickme_test_browser.new_context(**DESKTOP)
     try:
         page = context.new_page()
-        page.route("**/api/players", without_cookie)
+        page.route("**/api/players", strip_the_cookie(through_the_proxy))
         page.goto(deployment.https_url)
         page.get_by_test_id("consent-accept").click()
         screen = page.get_by_test_id("cookie-screen")
         expect(screen).to_be_visible()
         expect(screen).to_contain_text("refused the cookie")
         expect(page.locator("#cookie-link")).to_have_attribute("href", f"{deployment.https_url}/")
+        expect(page.get_by_test_id("player-name")).to_be_hidden()
         page.screenshot(path=shots_dir / "cookie-refused.png")
+    finally:
+        context.close()
+
+
+def test_a_cookie_lost_off_https_points_to_https(
+    clickme_test_browser: Browser, live_server: LiveServer
+) -> None:
+    """A page opened over plain HTTP by a host name (here the demo's, whose cookie the test
+    strips as a browser drops a Secure cookie there): the page sends the player to https://."""
+    port = live_server.base_url.rsplit(":", 1)[1]
+
+    def to_the_server(request: Request) -> httpx.Response:
+        return httpx.post(f"{live_server.base_url}/api/players", **consent_body(request))
+
+    context = clickme_test_browser.new_context(**DESKTOP)
+    try:
+        page = context.new_page()
+        page.route("**/api/players", strip_the_cookie(to_the_server))
+        page.goto(f"http://{DOMAIN}:{port}/")
+        assert not page.evaluate("window.isSecureContext")
+        page.get_by_test_id("consent-accept").click()
+        screen = page.get_by_test_id("cookie-screen")
+        expect(screen).to_contain_text("opened over plain HTTP")
+        expect(page.locator("#cookie-link")).to_have_attribute("href", f"https://{DOMAIN}:{port}/")
     finally:
         context.close()
