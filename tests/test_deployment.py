@@ -184,7 +184,9 @@ def test_the_proxy_mounts_the_caddyfile_and_forwards_to_the_api(
     assert "DOMAIN" in COMPOSE_FILE.read_text().split("docker compose up")[0]
 
 
-def test_the_proxy_serves_https_and_redirects_http(services: dict[str, dict]) -> None:
+def test_the_proxy_publishes_http_and_https_and_checks_its_upstreams(
+    services: dict[str, dict],
+) -> None:
     published = {str(port).split(":")[-1] for port in services["proxy"]["ports"]}
     assert {"80", "443", "443/udp"} <= published
     healthcheck = " ".join(services["proxy"]["healthcheck"]["test"])

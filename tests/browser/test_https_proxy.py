@@ -100,15 +100,9 @@ def require_caddy() -> str:
     return caddy
 
 
-def wait_for(
-    check: Callable[[], bool],
-    what: str,
-    process: subprocess.Popen,
-    log: Path,
-    timeout_s: float = CADDY_START_TIMEOUT_S,
-) -> None:
+def wait_for(check: Callable[[], bool], what: str, process: subprocess.Popen, log: Path) -> None:
     """Until check() holds; the test fails if the process exits or time runs out."""
-    deadline = time.monotonic() + timeout_s
+    deadline = time.monotonic() + CADDY_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"{what} exited ({process.returncode}):\n{log.read_text()}")
@@ -118,7 +112,7 @@ def wait_for(
         except httpx.TransportError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"{what} not up after {timeout_s}s:\n{log.read_text()}")
+    pytest.fail(f"{what} not up after {CADDY_START_TIMEOUT_S}s:\n{log.read_text()}")
 
 
 def stop(process: subprocess.Popen) -> None:
