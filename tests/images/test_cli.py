@@ -36,10 +36,10 @@ def configured(
 
 
 @pytest.fixture
-def sample_folder(imagenet_sample: Path, tmp_path: Path) -> Path:
+def sample_folder(demo_photos: list[Path], tmp_path: Path) -> Path:
     folder = tmp_path / "my-photos"
     folder.mkdir()
-    for source in sorted(imagenet_sample.glob("n*_*.JPEG"))[:3]:
+    for source in demo_photos[:3]:
         shutil.copyfile(source, folder / source.name)
     return folder
 

@@ -29,8 +29,8 @@ SAMPLE_COUNT = 4
 
 
 @pytest.fixture
-def sample_files(imagenet_sample: Path) -> list[Path]:
-    return sorted(imagenet_sample.glob("n*_*.JPEG"))[:SAMPLE_COUNT]
+def sample_files(demo_photos: list[Path]) -> list[Path]:
+    return demo_photos[:SAMPLE_COUNT]
 
 
 @pytest.fixture
