@@ -97,6 +97,12 @@ def find_image_set(session: Session, name: str) -> ImageSet | None:
     return session.scalar(select(ImageSet).where(ImageSet.name == name))
 
 
+def latest_image_set(session: Session) -> ImageSet | None:
+    """The non-empty image set that received the most recently imported image."""
+    latest = select(Image.image_set_id).order_by(Image.id.desc()).limit(1).scalar_subquery()
+    return session.scalar(select(ImageSet).where(ImageSet.id == latest))
+
+
 def image_set_sizes(session: Session) -> list[tuple[ImageSet, int]]:
     """Every image set with how many images it holds, by name."""
     rows = session.execute(
