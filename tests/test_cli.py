@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from clickme.campaigns.service import DEFAULT_CAMPAIGN_SLUG
-from clickme.cli import prepare_default_campaign, app
+from clickme.cli import app, prepare_default_campaign
 from clickme.core.config import get_settings
 
 runner = CliRunner()
