@@ -226,8 +226,9 @@ def test_admin_uploads_a_zip_and_sees_its_images(
     form.get_by_label("Zip of photos").set_input_files(archive)
     page.get_by_test_id("upload-submit").click()
     report = page.get_by_test_id("import-report")
-    expect(report).to_contain_text("2 imported, 0 already in the set, 1 problem")
-    expect(report).to_contain_text("notes.txt")
+    expect(report).to_contain_text(
+        "2 imported, 0 already in the set, 0 problems, 1 skipped (not photos: notes.txt)"
+    )
     mine_row = page.get_by_test_id("image-sets-table").locator("tr[data-set='mine']")
     expect(mine_row.locator("td.num")).to_have_text("2")
 

@@ -96,11 +96,15 @@ def test_hostile_entries_are_reported_and_the_good_photo_imported(
     admin: TestClient, photos: list[Path], game_settings: Settings
 ) -> None:
     entries = hostile_entries(photos[0])
-    response = upload(admin, zip_of([(photos[1].name, photos[1].read_bytes()), *entries.values()]))
+    readme = ("readme.txt", b"photos of my cat\n")
+    response = upload(
+        admin, zip_of([(photos[1].name, photos[1].read_bytes()), readme, *entries.values()])
+    )
 
     assert response.status_code == 200, response.text
     report = response.json()
     assert report["imported"] == 1
+    assert report["skipped"] == ["readme.txt"]  # not a photo: skipped, not a problem
     problems = {problem["path"]: problem["message"] for problem in report["problems"]}
     assert set(problems) == {entry_name(entry) for entry in entries.values()}
     assert problems[entry_name(entries["slip_parent"])].startswith("refused: the path leaves")
