@@ -37,6 +37,27 @@ const PARTICIPANT = RECRUITMENT.PROLIFIC_PID
 const PARTICIPANT_KEY = "clickme-participant";
 // Starting a round answers one of these once there is nothing more for this player to play.
 const END_CODES = new Set(["no_images_left", "player_done", "campaign_complete"]);
+// A study link to a campaign that is not active: what the page says, by the server's code.
+const CLOSED = new Map([
+  [
+    "campaign_not_started",
+    [
+      "This study has not started yet",
+      "The researchers have not opened it yet. Please come back later, or check the link you were given.",
+    ],
+  ],
+  [
+    "campaign_paused",
+    ["This study is paused", "The researchers have paused it for a while. Please try again later."],
+  ],
+  [
+    "campaign_finished",
+    [
+      "This study is finished. Thank you!",
+      "It has collected all the answers it needs. Thank you for your interest.",
+    ],
+  ],
+]);
 const REDIRECT_DELAY_MS = 5000;
 
 const byId = (id) => document.getElementById(id);
@@ -49,6 +70,7 @@ const ui = {
     "game-screen",
     "complete-screen",
     "done-screen",
+    "closed-screen",
     "error-screen",
   ],
   game: byId("game-screen"),
@@ -432,6 +454,13 @@ class Game {
   }
 
   fail(error) {
+    if (CLOSED.has(error.code)) {
+      const [title, message] = CLOSED.get(error.code);
+      byId("closed-title").textContent = title;
+      byId("closed-message").textContent = message;
+      showScreen("closed-screen");
+      return;
+    }
     byId("error-message").textContent = error.message;
     showScreen("error-screen");
   }
@@ -469,7 +498,7 @@ class Game {
         await this.showEnd();
       } else if (error.status === 401) {
         showScreen("consent-screen");
-      } else if (this.round === null) {
+      } else if (this.round === null || CLOSED.has(error.code)) {
         this.fail(error);
       } else {
         showError(ui.roundError, `Could not start a new image: ${error.message}`);

@@ -56,7 +56,7 @@ def test_an_admin_runs_a_campaign_end_to_end(
     client.post("/api/players", json={"consent": True})
     refused = client.post("/api/rounds", json={"campaign": "study-1"})
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "campaign_not_active"
+    assert refused.json()["error"]["code"] == "campaign_not_started"
 
     state = client.post(f"{URL}/{campaign_id}/state", json={"state": "active"}, headers=admin)
     assert state.status_code == 200 and state.json()["state"] == "active"
