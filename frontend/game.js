@@ -173,6 +173,21 @@ function showCompletion(completion) {
   }
 }
 
+/** What happened, in words: where the DNN ranked the class, or what it guessed instead. */
+function resultDetail(outcome, className, guesses) {
+  const percent = (guess) => `${Math.round(guess.probability * 100)}%`;
+  if (outcome === "correct") {
+    const rank = guesses.findIndex((guess) => guess.name === className);
+    if (rank < 0) return `The DNN saw the ${className} thanks to you.`;
+    const place = rank === 0 ? "its first guess" : `guess #${rank + 1}`;
+    return `The DNN saw the ${className} thanks to you: ${place}, ${percent(guesses[rank])} sure.`;
+  }
+  if (outcome === "skip") return "No points this time: on to the next photo.";
+  if (!guesses.length) return "Time ran out before the DNN saw any of the photo.";
+  const top = guesses.slice(0, 3).map((guess) => `${guess.name} (${percent(guess)})`);
+  return `The DNN did not see the ${className}: it guessed ${top.join(", ")}.`;
+}
+
 const RESULT_TITLES = {
   correct: (score) => `Correct! +${score}`,
   timeout: () => "Time's up",
@@ -189,6 +204,7 @@ class Round {
     this.lastPoint = null;
     this.lastT = 0;
     this.ended = false;
+    this.lastGuesses = []; // the DNN's latest top-k, for the result's words
     this.acceptsInput = true;
     this.reveal.setPhoto(photo, data.image.width, data.image.height, data.brush);
     this.sender = new PointSender((batch) => api.sendPoints(data.round_id, batch), {
@@ -260,6 +276,7 @@ class Round {
 
   onReveal(answer) {
     ui.busy.hidden = true;
+    this.lastGuesses = answer.guesses;
     renderGuesses(answer.guesses, this.data.class_name);
     if (answer.state !== "playing") {
       this.end({ outcome: answer.state, score: answer.score, class_name: this.data.class_name });
@@ -528,7 +545,7 @@ class Game {
   showRound(data, photo) {
     showScreen("game-screen");
     ui.game.dataset.state = "playing";
-    ui.className.textContent = data.class_name;
+    ui.className.textContent = data.class_label;
     ui.result.hidden = true;
     ui.controls.hidden = false;
     ui.busy.hidden = true;
@@ -559,10 +576,11 @@ class Game {
     ui.game.dataset.state = "over";
     ui.resultTitle.textContent = RESULT_TITLES[result.outcome](result.score);
     ui.result.dataset.outcome = result.outcome;
-    ui.resultDetail.textContent =
-      result.outcome === "correct"
-        ? `The DNN saw the ${result.class_name} thanks to you.`
-        : `It was: ${result.class_name}.`;
+    ui.resultDetail.textContent = resultDetail(
+      result.outcome,
+      result.class_name,
+      this.round.lastGuesses,
+    );
     ui.controls.hidden = true;
     ui.busy.hidden = true;
     ui.result.hidden = false;

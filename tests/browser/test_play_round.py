@@ -125,6 +125,23 @@ def zigzag(
     return path
 
 
+def percent(guess: dict) -> str:
+    return f"{round(guess['probability'] * 100)}%"
+
+
+def winning_words(class_name: str, guesses: list[dict]) -> str:
+    """The result's words when the DNN got it: the class's rank and probability."""
+    rank = [guess["name"] for guess in guesses].index(class_name)
+    place = "its first guess" if rank == 0 else f"guess #{rank + 1}"
+    return f"The DNN saw the {class_name} thanks to you: {place}, {percent(guesses[rank])} sure."
+
+
+def losing_words(class_name: str, guesses: list[dict]) -> str:
+    """The result's words when time ran out: what the DNN guessed instead."""
+    top = ", ".join(f"{guess['name']} ({percent(guess)})" for guess in guesses[:3])
+    return f"The DNN did not see the {class_name}: it guessed {top}."
+
+
 def round_is_over(page: Page) -> bool:
     return page.get_by_test_id("round-result").is_visible()
 
@@ -244,11 +261,14 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     assert RESULT_TEXT.match(title), title
     row = stored_round(live_server.engine, played.round_id)
     assert row.outcome in {"correct", "timeout"}
+    detail = page.locator("#result-detail")
     if row.outcome == "correct":
         assert title == f"Correct! +{row.score}"
         assert 0 < row.score <= 100
+        expect(detail).to_have_text(winning_words(played.class_name, bodies[-1]["guesses"]))
     else:
         assert title == "Time's up"
+        expect(detail).to_have_text(losing_words(played.class_name, bodies[-1]["guesses"]))
     expect(page.get_by_test_id("player-score")).to_have_text(str(row.score))
     expect(page.get_by_test_id("leaderboard")).to_contain_text("(you)")
 
@@ -299,8 +319,11 @@ def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("player-name")).to_have_text("Painter of Fish")
 
+    expect(page.get_by_test_id("class-name")).to_have_text("espresso")  # its only name
     page.get_by_test_id("skip-button").click()
     expect(page.locator("#result-title")).to_have_text("Skipped")
+    detail = page.locator("#result-detail")
+    expect(detail).to_have_text("No points this time: on to the next photo.")
     page.screenshot(path=shots_dir / "desktop-skipped.png")
     assert stored_round(live_server.engine, played.round_id).outcome == "skip"
     with live_server.engine.connect() as connection:
@@ -353,6 +376,9 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
 
     title = page.locator("#result-title")
     expect(title).to_have_text("Time's up", timeout=played.time_limit_ms + 10_000)
+    expect(page.locator("#result-detail")).to_have_text(
+        losing_words(played.class_name, reveal["guesses"])
+    )
     assert stored_round(live_server.engine, played.round_id).outcome == "timeout"
     assert len(finishes) == 2
     batches = stored_batches(live_server.engine, played.round_id)
