@@ -175,7 +175,8 @@ function showCompletion(completion) {
 
 /** What happened, in words: where the DNN ranked the class, or what it guessed instead. */
 function resultDetail(outcome, className, guesses) {
-  const percent = (guess) => `${Math.round(guess.probability * 100)}%`;
+  const percent = (guess) =>
+    guess.probability < 0.005 ? "under 1%" : `${Math.round(guess.probability * 100)}%`;
   if (outcome === "correct") {
     const rank = guesses.findIndex((guess) => guess.name === className);
     if (rank < 0) return `The DNN saw the ${className} thanks to you.`;

@@ -126,7 +126,7 @@ def zigzag(
 
 
 def percent(guess: dict) -> str:
-    return f"{round(guess['probability'] * 100)}%"
+    return "under 1%" if guess["probability"] < 0.005 else f"{round(guess['probability'] * 100)}%"
 
 
 def winning_words(class_name: str, guesses: list[dict]) -> str:
@@ -294,6 +294,10 @@ def test_phone_round_paints_with_touch_without_scrolling(
     skip_box = page.get_by_test_id("skip-button").bounding_box()
     assert skip_box is not None and skip_box["height"] >= 44
     assert skip_box["y"] + skip_box["height"] <= 844, "the skip button is below the fold"
+    assert played.box["width"] >= 390 - 2 * 16, "the photo does not use the phone's width"
+    expect(page.locator("#guesses-heading")).to_be_visible()
+    name = page.get_by_test_id("player-name")
+    assert name.evaluate("el => el.scrollWidth <= el.clientWidth"), "the name is cut off"
 
     page.screenshot(path=shots_dir / "phone-start.png")
     visited = paint_with_touch(page, zigzag(played, [0.3, 0.45, 0.6, 0.75], (0.1, 0.9), 4))
@@ -309,6 +313,16 @@ def test_phone_round_paints_with_touch_without_scrolling(
     # A DNN that guesses early ends the round (later points are not sent): a few points at least.
     assert len(points) >= (10 if row.outcome == "timeout" else 3)
     assert_traces_path(points, played, visited)
+
+
+def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context(**PHONE, reduced_motion="reduce")
+    page = context.new_page()
+    page.goto(live_server.base_url)
+    button = page.get_by_test_id("consent-accept")
+    expect(button).to_be_visible()
+    assert button.evaluate("el => getComputedStyle(el).transitionDuration") == "0s"
+    context.close()
 
 
 def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots_dir: Path) -> None:
