@@ -96,6 +96,9 @@ def fill_campaign_form(page: Page, name: str, slug: str) -> None:
     form.get_by_label("Time limit").fill(str(TIME_LIMIT_MS))
     form.get_by_label("Plays wanted per image").fill("1")
     form.get_by_label("Consent text").fill("You agree to paint for science.")
+    image_set = form.get_by_label("Image set")
+    expect(image_set).to_have_value("")  # chosen on purpose, never the demo set by default
+    image_set.select_option(index=1)
 
 
 def test_admin_creates_starts_and_sees_a_round_counted(
@@ -143,6 +146,15 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     detail = page.get_by_test_id("campaign-detail")
     expect(detail.get_by_test_id("campaign-chart")).to_contain_text("1 of 1")
     expect(detail.get_by_test_id("campaign-versions")).to_contain_text("first version")
+    links = detail.get_by_test_id("study-links")
+    expect(links.get_by_test_id("link-players")).to_have_value(f"{staff.base_url}/?campaign={SLUG}")
+    expect(links.get_by_test_id("link-prolific")).to_have_value(
+        f"{staff.base_url}/?campaign={SLUG}&PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+        "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+    )
+    settings = detail.locator("dl.settings")
+    expect(settings).not_to_contain_text("Image set id")
+    expect(settings.locator("dt:has-text('DNN model') + dd")).to_contain_text("efficientnet-lite0")
     expect(detail).to_contain_text("You agree to paint for science.")
     page.screenshot(path=shots_dir / "console-detail.png", full_page=True)
     pictures = detail.get_by_test_id("campaign-pictures")
@@ -160,7 +172,9 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     expect(form.get_by_label("Slug")).to_have_value(SLUG)
     form.get_by_label("Time limit").fill("3000")
     page.get_by_test_id("campaign-save").click()
-    expect(detail.get_by_test_id("campaign-versions")).to_contain_text("time_limit_ms: 2500 → 3000")
+    versions = detail.get_by_test_id("campaign-versions")
+    expect(versions).to_contain_text("time_limit_ms: 2500 → 3000")
+    expect(versions).to_contain_text(ADMIN_EMAIL)  # who made it, by email
     expect(detail).to_contain_text("version 2")
     page.screenshot(path=shots_dir / "console-edited.png", full_page=True)
 
