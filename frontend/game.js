@@ -37,6 +37,27 @@ const PARTICIPANT = RECRUITMENT.PROLIFIC_PID
 const PARTICIPANT_KEY = "clickme-participant";
 // Starting a round answers one of these once there is nothing more for this player to play.
 const END_CODES = new Set(["no_images_left", "player_done", "campaign_complete"]);
+// A study link to a campaign that is not active: what the page says, by the server's code.
+const CLOSED = new Map([
+  [
+    "campaign_not_started",
+    [
+      "This study has not started yet",
+      "The researchers have not opened it yet. Please come back later, or check the link you were given.",
+    ],
+  ],
+  [
+    "campaign_paused",
+    ["This study is paused", "The researchers have paused it for a while. Please try again later."],
+  ],
+  [
+    "campaign_finished",
+    [
+      "This study is finished. Thank you!",
+      "It has collected all the answers it needs. Thank you for your interest.",
+    ],
+  ],
+]);
 const REDIRECT_DELAY_MS = 5000;
 
 const byId = (id) => document.getElementById(id);
@@ -50,6 +71,7 @@ const ui = {
     "complete-screen",
     "done-screen",
     "cookie-screen",
+    "closed-screen",
     "error-screen",
   ],
   game: byId("game-screen"),
@@ -182,6 +204,22 @@ function showCookieTrouble() {
   showScreen("cookie-screen");
 }
 
+/** What happened, in words: where the DNN ranked the class, or what it guessed instead. */
+function resultDetail(outcome, className, guesses) {
+  const percent = (guess) =>
+    guess.probability < 0.005 ? "under 1%" : `${Math.round(guess.probability * 100)}%`;
+  if (outcome === "correct") {
+    const rank = guesses.findIndex((guess) => guess.name === className);
+    if (rank < 0) return `The DNN saw the ${className} thanks to you.`;
+    const place = rank === 0 ? "its first guess" : `guess #${rank + 1}`;
+    return `The DNN saw the ${className} thanks to you: ${place}, ${percent(guesses[rank])} sure.`;
+  }
+  if (outcome === "skip") return "No points this time: on to the next photo.";
+  if (!guesses.length) return "Time ran out before the DNN saw any of the photo.";
+  const top = guesses.slice(0, 3).map((guess) => `${guess.name} (${percent(guess)})`);
+  return `The DNN did not see the ${className}: it guessed ${top.join(", ")}.`;
+}
+
 const RESULT_TITLES = {
   correct: (score) => `Correct! +${score}`,
   timeout: () => "Time's up",
@@ -198,6 +236,7 @@ class Round {
     this.lastPoint = null;
     this.lastT = 0;
     this.ended = false;
+    this.lastGuesses = []; // the DNN's latest top-k, for the result's words
     this.acceptsInput = true;
     this.reveal.setPhoto(photo, data.image.width, data.image.height, data.brush);
     this.sender = new PointSender((batch) => api.sendPoints(data.round_id, batch), {
@@ -269,6 +308,7 @@ class Round {
 
   onReveal(answer) {
     ui.busy.hidden = true;
+    this.lastGuesses = answer.guesses;
     renderGuesses(answer.guesses, this.data.class_name);
     if (answer.state !== "playing") {
       this.end({ outcome: answer.state, score: answer.score, class_name: this.data.class_name });
@@ -464,6 +504,13 @@ class Game {
   }
 
   fail(error) {
+    if (CLOSED.has(error.code)) {
+      const [title, message] = CLOSED.get(error.code);
+      byId("closed-title").textContent = title;
+      byId("closed-message").textContent = message;
+      showScreen("closed-screen");
+      return;
+    }
     byId("error-message").textContent = error.message;
     showScreen("error-screen");
   }
@@ -505,7 +552,7 @@ class Game {
         showCookieTrouble();
       } else if (error.status === 401) {
         showScreen("consent-screen");
-      } else if (this.round === null) {
+      } else if (this.round === null || CLOSED.has(error.code)) {
         this.fail(error);
       } else {
         showError(ui.roundError, `Could not start a new image: ${error.message}`);
@@ -535,7 +582,7 @@ class Game {
   showRound(data, photo) {
     showScreen("game-screen");
     ui.game.dataset.state = "playing";
-    ui.className.textContent = data.class_name;
+    ui.className.textContent = data.class_label;
     ui.result.hidden = true;
     ui.controls.hidden = false;
     ui.busy.hidden = true;
@@ -566,10 +613,11 @@ class Game {
     ui.game.dataset.state = "over";
     ui.resultTitle.textContent = RESULT_TITLES[result.outcome](result.score);
     ui.result.dataset.outcome = result.outcome;
-    ui.resultDetail.textContent =
-      result.outcome === "correct"
-        ? `The DNN saw the ${result.class_name} thanks to you.`
-        : `It was: ${result.class_name}.`;
+    ui.resultDetail.textContent = resultDetail(
+      result.outcome,
+      result.class_name,
+      this.round.lastGuesses,
+    );
     ui.controls.hidden = true;
     ui.busy.hidden = true;
     ui.result.hidden = false;

@@ -13,6 +13,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.migrate import upgrade
 from clickme.core.tables import Base
+from tests.photos import write_demo_photos
 
 pytest_plugins = ["tests.app_fixtures", "tests.live_server", "tests.redis_server"]
 
@@ -29,14 +30,49 @@ def imagenet_sample_path() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "imagenet-sample"
 
 
+# The tests skipped because the ImageNet sample folder is missing (named once at the end).
+WITHOUT_SAMPLE: list[str] = []
+
+
 @pytest.fixture(scope="session")
 def imagenet_sample() -> Path:
+    """The 1000-image ImageNet sample, for the checks that need every class (top-1, labels)."""
     path = imagenet_sample_path()
     if not path.is_dir():
         if os.environ.get("CI"):
             pytest.fail(f"ImageNet sample folder missing in CI: {path}")
         pytest.skip(f"ImageNet sample folder not found: {path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_photos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    """The five demo photos as ImageNet-named JPEG files (no ImageNet sample needed)."""
+    return write_demo_photos(tmp_path_factory.mktemp("demo-photos"))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "ImageNet sample folder not found" in str(report.longrepr):
+        WITHOUT_SAMPLE.append(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A loud line when tests could not run for want of the ImageNet sample, and how to."""
+    if not WITHOUT_SAMPLE:
+        return
+    terminalreporter.section("NOT RUN: the ImageNet sample is missing", sep="!", red=True)
+    terminalreporter.line(
+        f"{len(WITHOUT_SAMPLE)} tests need the 1000-image ImageNet sample "
+        f"(looked in {imagenet_sample_path()}):",
+        red=True,
+    )
+    for nodeid in WITHOUT_SAMPLE:
+        terminalreporter.line(f"  {nodeid}")
+    terminalreporter.line(
+        "Run them with CLICKME_IMAGENET_SAMPLE=/path/to/imagenet-sample make test "
+        "(a folder of <synset>_<name>.JPEG files, one per class).",
+        bold=True,
+    )
 
 
 def _create_postgres_database(name: str) -> str:

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 SERVER_START_TIMEOUT_S = 240.0
-TEST_IMAGE = "n01443537_goldfish.JPEG"
+TEST_IMAGE = "n07920052_espresso.JPEG"  # scikit-image's coffee, among the demo photos
 TEST_IMAGE_SET = "test"
 
 
@@ -138,13 +138,14 @@ def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str
 
 @pytest.fixture(scope="session")
 def live_server(
-    imagenet_sample: Path, models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    demo_photos: list[Path], models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    """`clickme serve` whose default campaign plays one real ImageNet photo (a goldfish)."""
+    """`clickme serve` whose default campaign plays one real photo (an espresso)."""
     root = tmp_path_factory.mktemp("live")
     photos = root / "photos"
     photos.mkdir()
-    shutil.copy(imagenet_sample / TEST_IMAGE, photos / TEST_IMAGE)
+    (source,) = (photo for photo in demo_photos if photo.name == TEST_IMAGE)
+    shutil.copy(source, photos / TEST_IMAGE)
     import_args = ["import", str(photos), "--set", TEST_IMAGE_SET]
     with running_server(root, models_cache_dir, import_args, TEST_IMAGE_SET) as server:
         yield server

@@ -26,7 +26,11 @@ app.command("harmonize")(harmonize_command)
 HostOption = Annotated[str, typer.Option(help="Address to listen on.")]
 PortOption = Annotated[int, typer.Option(help="Port to listen on.")]
 ImageSetOption = Annotated[
-    str, typer.Option(help="Image set the default campaign plays (import it first).")
+    str | None,
+    typer.Option(
+        help="Image set the default campaign plays (import it first) [default: the set that "
+        "received the latest import]."
+    ),
 ]
 
 
@@ -41,13 +45,15 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     typer.echo(f"database at {revision}: {settings.resolved_database_url}")
 
 
-def _prepare_default_campaign(image_set_name: str) -> None:
+def prepare_default_campaign(image_set_name: str | None) -> None:
+    """Point the default campaign at the named image set, or at the latest imported one."""
     from sqlalchemy import func, inspect, select
     from sqlalchemy.exc import OperationalError
 
     from clickme.campaigns.service import ensure_default_campaign
     from clickme.core.db import Database
-    from clickme.images.models import Image, ImageSet
+    from clickme.images.models import Image
+    from clickme.images.service import find_image_set, latest_image_set
     from clickme.models.registry import get_model_spec
     from clickme.models.service import ensure_model_row
 
@@ -60,18 +66,23 @@ def _prepare_default_campaign(image_set_name: str) -> None:
     if not migrated:
         raise typer.BadParameter("the database is not set up: run `clickme db upgrade` first")
     with database.session() as session:
-        image_set = session.scalar(select(ImageSet).where(ImageSet.name == image_set_name))
+        if image_set_name is None:
+            image_set = latest_image_set(session)
+            what = "no image set has images"
+        else:
+            image_set = find_image_set(session, image_set_name)
+            what = f"image set {image_set_name!r} has no images"
         count = session.scalar(
             select(func.count(Image.id)).where(
                 Image.image_set_id == (image_set.id if image_set else -1)
             )
         )
-        if not count:
+        if image_set is None or not count:
             raise typer.BadParameter(
-                f"image set {image_set_name!r} has no images: run `clickme images import DIR` "
-                "or `clickme images import-demo` first",
+                f"{what}: run `clickme images import DIR` or `clickme images import-demo` first",
                 param_hint="--campaign-image-set",
             )
+        typer.echo(f"the default campaign plays the image set {image_set.name!r}")
         model = ensure_model_row(session, get_model_spec(settings.model))
         ensure_default_campaign(session, image_set, model)
     database.dispose()
@@ -105,7 +116,7 @@ def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
 def serve(
     host: HostOption = "127.0.0.1",
     port: PortOption = 8000,
-    campaign_image_set: ImageSetOption = "demo",
+    campaign_image_set: ImageSetOption = None,
     ssl_certfile: CertFileOption = None,
     ssl_keyfile: KeyFileOption = None,
 ) -> None:
@@ -116,7 +127,7 @@ def serve(
     from clickme.core.logs import configure_logging
 
     tls = _tls_options(ssl_certfile, ssl_keyfile)
-    _prepare_default_campaign(campaign_image_set)
+    prepare_default_campaign(campaign_image_set)
     settings = get_settings()
     configure_logging(settings.resolved_log_format)
     typer.echo(f"ClickMe is starting: open http{'s' if tls else ''}://{host}:{port}")

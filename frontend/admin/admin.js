@@ -9,12 +9,13 @@ import {
   fillForm,
   formChanges,
   formSettings,
+  modelLabel,
   renderCampaignDetail,
   renderCampaignTable,
   showFormErrors,
   slugify,
 } from "./campaigns.js";
-import { chooseOption, fillSelect } from "./dom.js";
+import { chooseOption, el, fillSelect } from "./dom.js";
 import { ACTIVE_STATES, exportRequest, fillExportChoices, renderExports } from "./exports.js";
 import {
   IMAGES_PER_PAGE,
@@ -240,12 +241,25 @@ const campaignActions = {
 
 async function showCampaign(id) {
   const loaded = await load(() =>
-    Promise.all([staffApi.campaign(id), staffApi.campaignStats(id), staffApi.campaignImages(id)]),
+    Promise.all([
+      staffApi.campaign(id),
+      staffApi.campaignStats(id),
+      staffApi.campaignImages(id),
+      staffApi.imageSets(),
+      staffApi.models(),
+    ]),
   );
   if (loaded === undefined) return;
-  const [campaign, stats, images] = loaded;
+  const [campaign, stats, images, imageSets, models] = loaded;
   const reliability = () => staffApi.campaignReliability(id);
-  renderCampaignDetail(ui.campaignView, campaign, { stats, images, reliability }, campaignActions);
+  const names = { imageSets, models };
+  renderCampaignDetail(
+    ui.campaignView,
+    campaign,
+    { stats, images, reliability },
+    campaignActions,
+    names,
+  );
   showView("campaign-view");
 }
 
@@ -277,7 +291,7 @@ const FORM_TEXTS = {
 
 /**
  * Opens the campaign form: to edit `campaign` (in its page), or to create one (in the list, its
- * image set and model taken from the newest campaign).
+ * model taken from the newest campaign, its image set left to choose).
  */
 async function openCampaignForm(campaign = null) {
   const form = ui.campaignForm;
@@ -297,10 +311,11 @@ async function openCampaignForm(campaign = null) {
     ui.campaignView.querySelector(".view-head").after(form);
   } else {
     const newest = state.campaigns.reduce((a, b) => (a && a.id > b.id ? a : b), null);
-    if (newest) {
-      form.elements.image_set_id.value = String(newest.image_set_id);
-      form.elements.model_id.value = String(newest.model_id);
-    }
+    // The model of the newest campaign; the image set is chosen on purpose (no demo default).
+    if (newest) form.elements.model_id.value = String(newest.model_id);
+    const imageSet = form.elements.image_set_id;
+    imageSet.prepend(el("option", { value: "" }, "Choose an image set\u2026"));
+    imageSet.value = "";
     byId("campaigns-table-wrap").before(form);
   }
   form.hidden = false;
@@ -456,7 +471,7 @@ async function showModels() {
   if (loaded === undefined) return;
   const [models, imageSets, campaigns] = loaded;
   renderModels(byId("models-body"), models);
-  const modelChoices = models.map((model) => [model.name, `${model.name} ${model.version}`]);
+  const modelChoices = models.map((model) => [model.name, modelLabel(model)]);
   fillSelect(ui.accuracyForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.model, modelChoices);
   fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));

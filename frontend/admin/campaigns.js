@@ -33,8 +33,8 @@ const PATTERN_HINTS = {
 };
 
 const SETTINGS_SHOWN = [
-  ["image_set_id", "Image set id"],
-  ["model_id", "DNN model id"],
+  ["image_set_id", "Image set"],
+  ["model_id", "DNN model"],
   ["top_k", "Top-k"],
   ["time_limit_ms", "Time limit (ms)"],
   ["brush_radius", "Brush radius (of the shorter side)"],
@@ -50,8 +50,69 @@ const SETTINGS_SHOWN = [
   ["screened_out_code", "Screened-out code"],
 ];
 
+/** The players' link, as a full URL on this server. */
 export function playerLink(campaign) {
-  return `/?campaign=${encodeURIComponent(campaign.slug)}`;
+  return `${window.location.origin}/?campaign=${encodeURIComponent(campaign.slug)}`;
+}
+
+// Prolific fills these placeholders in a study URL; MTurk appends its ids to an ExternalQuestion.
+const PROLIFIC_PARAMETERS =
+  "&PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}";
+
+/** The study links to paste into Prolific and MTurk, with what each recruiter adds. */
+export function studyLinks(campaign) {
+  return [
+    ["Players", playerLink(campaign), "for anyone: the game with this campaign's rules"],
+    [
+      "Prolific",
+      playerLink(campaign) + PROLIFIC_PARAMETERS,
+      "the study URL: Prolific fills in the participant, study and session ids",
+    ],
+    [
+      "MTurk",
+      playerLink(campaign),
+      "the ExternalQuestion URL: MTurk adds workerId, assignmentId and hitId",
+    ],
+  ];
+}
+
+/** A read-only copy of a link with a button that puts it on the clipboard. */
+function copyableLink(name, url, note) {
+  const field = el("input", {
+    type: "text",
+    readonly: true,
+    value: url,
+    class: "mono copy-field",
+    "aria-label": `${name} link`,
+    testid: `link-${name.toLowerCase()}`,
+  });
+  const button = el("button", { type: "button", class: "small secondary" }, "Copy");
+  button.addEventListener("click", async () => {
+    field.select();
+    try {
+      await navigator.clipboard.writeText(url);
+    } catch {
+      document.execCommand("copy"); // the field is selected: older browsers and plain HTTP
+    }
+    button.textContent = "Copied";
+  });
+  return el(
+    "div",
+    { class: "copy-row" },
+    el("span", { class: "strong" }, name),
+    field,
+    button,
+    el("span", { class: "muted small" }, note),
+  );
+}
+
+function linksCard(campaign) {
+  return el(
+    "section",
+    { class: "card", testid: "study-links" },
+    el("h2", {}, "Links"),
+    ...studyLinks(campaign).map(([name, url, note]) => copyableLink(name, url, note)),
+  );
 }
 
 function stateBadge(state) {
@@ -180,7 +241,7 @@ export function fillCampaignChoices(form, imageSets, models) {
   fillSelect(form.elements.image_set_id, imageSets.map(imageSetChoice));
   fillSelect(
     form.elements.model_id,
-    models.map((model) => [model.id, `${model.name} ${model.version}`]),
+    models.map((model) => [model.id, modelLabel(model)]),
   );
 }
 
@@ -250,13 +311,29 @@ function settingValue(value) {
     : String(value);
 }
 
-function settingsList(campaign) {
+/** A model as staff read it: its name, and its weights' version as a detail. */
+export function modelLabel(model) {
+  return `${model.name} (weights ${model.version})`;
+}
+
+/** Names for the settings that hold ids (image set, model), from the lists the console loaded. */
+function namedSettings(campaign, names) {
+  const named = { ...campaign };
+  const imageSet = names.imageSets.find((item) => item.id === campaign.image_set_id);
+  const model = names.models.find((item) => item.id === campaign.model_id);
+  if (imageSet) named.image_set_id = imageSet.name;
+  if (model) named.model_id = modelLabel(model);
+  return named;
+}
+
+function settingsList(campaign, names) {
+  const shown = namedSettings(campaign, names);
   return el(
     "dl",
     { class: "settings" },
     SETTINGS_SHOWN.flatMap(([key, label]) => [
       el("dt", {}, label),
-      el("dd", {}, settingValue(campaign[key])),
+      el("dd", {}, settingValue(shown[key])),
     ]),
   );
 }
@@ -297,7 +374,7 @@ function versionsTable(versions) {
       {},
       el("td", { class: "num" }, String(version.version)),
       el("td", {}, dateTime(version.created_at)),
-      el("td", {}, version.created_by === null ? "system" : `staff #${version.created_by}`),
+      el("td", {}, version.created_by_email ?? "system"),
       el("td", {}, changedSettings(version, sorted[index - 1])),
     ),
   );
@@ -467,7 +544,7 @@ function reliabilitySection(load) {
  * versions; `pictures`: {stats, images} from the API and `reliability`, a function returning a
  * promise of its answer; `actions`: {canWrite, changeState(campaign, state), edit(campaign)}.
  */
-export function renderCampaignDetail(view, campaign, pictures, actions) {
+export function renderCampaignDetail(view, campaign, pictures, actions, names) {
   const { progress } = campaign;
   const editable = actions.canWrite && campaign.state !== "completed";
   view.replaceChildren(
@@ -498,14 +575,9 @@ export function renderCampaignDetail(view, campaign, pictures, actions) {
     el(
       "p",
       { class: "muted" },
-      "Players' link: ",
-      el(
-        "a",
-        { href: playerLink(campaign), target: "_blank", rel: "noopener" },
-        playerLink(campaign),
-      ),
-      ` \u00b7 version ${campaign.version} \u00b7 created ${dateTime(campaign.created_at)}`,
+      `Campaign version ${campaign.version} \u00b7 created ${dateTime(campaign.created_at)}`,
     ),
+    linksCard(campaign),
     el(
       "section",
       { class: "card" },
@@ -526,7 +598,7 @@ export function renderCampaignDetail(view, campaign, pictures, actions) {
     el(
       "div",
       { class: "columns" },
-      el("section", { class: "card" }, el("h2", {}, "Settings"), settingsList(campaign)),
+      el("section", { class: "card" }, el("h2", {}, "Settings"), settingsList(campaign, names)),
       el(
         "section",
         { class: "card" },

@@ -28,10 +28,13 @@ export function renderImageSets(body, empty, imageSets) {
 
 /** What an import did: counts, a link to the set, and every file refused with its reason. */
 export function renderImportReport(box, report) {
+  const skipped = report.skipped.length
+    ? `, ${report.skipped.length} skipped (not photos: ${report.skipped.join(", ")})`
+    : "";
   const summary = `${report.imported} imported, ${report.duplicates} already in the set, ${plural(
     report.problems.length,
     "problem",
-  )}.`;
+  )}${skipped}.`;
   box.replaceChildren(
     el(
       "p",

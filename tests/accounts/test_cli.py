@@ -61,19 +61,29 @@ def test_create_user_prompts_hidden_and_confirmed(database: Database) -> None:
 
 
 @pytest.mark.parametrize(
-    "args, password",
+    "args, password, rule",
     [
-        (["x@example.org", "--role", "admin"], "too short"),
-        (["x@example.org", "--role", "owner"], PASSWORD),
-        (["not-an-email", "--role", "admin"], PASSWORD),
+        (["x@example.org", "--role", "admin"], "too short", "password must be at least 12"),
+        (["x@example.org", "--role", "owner"], PASSWORD, "role must be admin or researcher"),
+        (["not-an-email", "--role", "admin"], PASSWORD, "email must be an address"),
     ],
 )
-def test_create_user_refuses_bad_input(database: Database, args: list[str], password: str) -> None:
+def test_create_user_refuses_bad_input_naming_the_rule(
+    database: Database, args: list[str], password: str, rule: str
+) -> None:
     result = runner.invoke(
         app, ["admin", "create-user", *args, "--password-stdin"], input=password + "\n"
     )
     assert result.exit_code == 1
-    assert "invalid" in result.output
+    assert result.output.count("invalid") == 1 and rule in result.output
+    assert stored_user(database, "x@example.org") is None
+
+
+def test_create_user_without_a_terminal_says_to_use_password_stdin(database: Database) -> None:
+    result = runner.invoke(app, ["admin", "create-user", "x@example.org"], input="")
+    assert result.exit_code == 1
+    assert "Aborted" not in result.output
+    assert "--password-stdin" in result.output
     assert stored_user(database, "x@example.org") is None
 
 

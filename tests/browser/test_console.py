@@ -96,6 +96,9 @@ def fill_campaign_form(page: Page, name: str, slug: str) -> None:
     form.get_by_label("Time limit").fill(str(TIME_LIMIT_MS))
     form.get_by_label("Plays wanted per image").fill("1")
     form.get_by_label("Consent text").fill("You agree to paint for science.")
+    image_set = form.get_by_label("Image set")
+    expect(image_set).to_have_value("")  # chosen on purpose, never the demo set by default
+    image_set.select_option(index=1)
 
 
 def test_admin_creates_starts_and_sees_a_round_counted(
@@ -143,6 +146,15 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     detail = page.get_by_test_id("campaign-detail")
     expect(detail.get_by_test_id("campaign-chart")).to_contain_text("1 of 1")
     expect(detail.get_by_test_id("campaign-versions")).to_contain_text("first version")
+    links = detail.get_by_test_id("study-links")
+    expect(links.get_by_test_id("link-players")).to_have_value(f"{staff.base_url}/?campaign={SLUG}")
+    expect(links.get_by_test_id("link-prolific")).to_have_value(
+        f"{staff.base_url}/?campaign={SLUG}&PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}"
+        "&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}"
+    )
+    settings = detail.locator("dl.settings")
+    expect(settings).not_to_contain_text("Image set id")
+    expect(settings.locator("dt:has-text('DNN model') + dd")).to_contain_text("efficientnet-lite0")
     expect(detail).to_contain_text("You agree to paint for science.")
     page.screenshot(path=shots_dir / "console-detail.png", full_page=True)
     pictures = detail.get_by_test_id("campaign-pictures")
@@ -160,7 +172,9 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     expect(form.get_by_label("Slug")).to_have_value(SLUG)
     form.get_by_label("Time limit").fill("3000")
     page.get_by_test_id("campaign-save").click()
-    expect(detail.get_by_test_id("campaign-versions")).to_contain_text("time_limit_ms: 2500 → 3000")
+    versions = detail.get_by_test_id("campaign-versions")
+    expect(versions).to_contain_text("time_limit_ms: 2500 → 3000")
+    expect(versions).to_contain_text(ADMIN_EMAIL)  # who made it, by email
     expect(detail).to_contain_text("version 2")
     page.screenshot(path=shots_dir / "console-edited.png", full_page=True)
 
@@ -210,32 +224,33 @@ def test_researcher_sees_campaigns_without_write_buttons(
 def test_admin_uploads_a_zip_and_sees_its_images(
     console: BrowserContext,
     staff: LiveServer,
-    imagenet_sample: Path,
+    demo_photos: list[Path],
     tmp_path: Path,
     shots_dir: Path,
 ) -> None:
-    photos = [imagenet_sample / "n01440764_tench.JPEG", imagenet_sample / "n01443537_goldfish.JPEG"]
-    archive = tmp_path / "fish.zip"
-    archive.write_bytes(zip_of([*sample_entries(photos), ("notes.txt", b"two fish")]))
+    photos = demo_photos[:2]  # a tabby and a missile
+    archive = tmp_path / "mine.zip"
+    archive.write_bytes(zip_of([*sample_entries(photos), ("notes.txt", b"two photos")]))
     page = console.new_page()
     sign_in(page, staff, ADMIN_EMAIL)
     page.get_by_role("link", name="Images").click()
 
     form = page.get_by_test_id("upload-form")
-    form.get_by_label("Image set").fill("fish")
+    form.get_by_label("Image set").fill("mine")
     form.get_by_label("Zip of photos").set_input_files(archive)
     page.get_by_test_id("upload-submit").click()
     report = page.get_by_test_id("import-report")
-    expect(report).to_contain_text("2 imported, 0 already in the set, 1 problem")
-    expect(report).to_contain_text("notes.txt")
-    fish_row = page.get_by_test_id("image-sets-table").locator("tr[data-set='fish']")
-    expect(fish_row.locator("td.num")).to_have_text("2")
+    expect(report).to_contain_text(
+        "2 imported, 0 already in the set, 0 problems, 1 skipped (not photos: notes.txt)"
+    )
+    mine_row = page.get_by_test_id("image-sets-table").locator("tr[data-set='mine']")
+    expect(mine_row.locator("td.num")).to_have_text("2")
 
     report.get_by_role("link", name="See the images").click()
     grid = page.get_by_test_id("image-grid")
     expect(grid.locator("figure")).to_have_count(2)
-    expect(grid).to_contain_text("tench")
-    expect(grid).to_contain_text("goldfish")
+    expect(grid).to_contain_text("tabby")
+    expect(grid).to_contain_text("missile")
     for image in grid.locator("img").all():
         image.scroll_into_view_if_needed()
         expect(image).to_have_js_property("complete", True)

@@ -125,6 +125,23 @@ def zigzag(
     return path
 
 
+def percent(guess: dict) -> str:
+    return "under 1%" if guess["probability"] < 0.005 else f"{round(guess['probability'] * 100)}%"
+
+
+def winning_words(class_name: str, guesses: list[dict]) -> str:
+    """The result's words when the DNN got it: the class's rank and probability."""
+    rank = [guess["name"] for guess in guesses].index(class_name)
+    place = "its first guess" if rank == 0 else f"guess #{rank + 1}"
+    return f"The DNN saw the {class_name} thanks to you: {place}, {percent(guesses[rank])} sure."
+
+
+def losing_words(class_name: str, guesses: list[dict]) -> str:
+    """The result's words when time ran out: what the DNN guessed instead."""
+    top = ", ".join(f"{guess['name']} ({percent(guess)})" for guess in guesses[:3])
+    return f"The DNN did not see the {class_name}: it guessed {top}."
+
+
 def round_is_over(page: Page) -> bool:
     return page.get_by_test_id("round-result").is_visible()
 
@@ -244,11 +261,14 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     assert RESULT_TEXT.match(title), title
     row = stored_round(live_server.engine, played.round_id)
     assert row.outcome in {"correct", "timeout"}
+    detail = page.locator("#result-detail")
     if row.outcome == "correct":
         assert title == f"Correct! +{row.score}"
         assert 0 < row.score <= 100
+        expect(detail).to_have_text(winning_words(played.class_name, bodies[-1]["guesses"]))
     else:
         assert title == "Time's up"
+        expect(detail).to_have_text(losing_words(played.class_name, bodies[-1]["guesses"]))
     expect(page.get_by_test_id("player-score")).to_have_text(str(row.score))
     expect(page.get_by_test_id("leaderboard")).to_contain_text("(you)")
 
@@ -274,6 +294,10 @@ def test_phone_round_paints_with_touch_without_scrolling(
     skip_box = page.get_by_test_id("skip-button").bounding_box()
     assert skip_box is not None and skip_box["height"] >= 44
     assert skip_box["y"] + skip_box["height"] <= 844, "the skip button is below the fold"
+    assert played.box["width"] >= 390 - 2 * 16, "the photo does not use the phone's width"
+    expect(page.locator("#guesses-heading")).to_be_visible()
+    name = page.get_by_test_id("player-name")
+    assert name.evaluate("el => el.scrollWidth <= el.clientWidth"), "the name is cut off"
 
     page.screenshot(path=shots_dir / "phone-start.png")
     visited = paint_with_touch(page, zigzag(played, [0.3, 0.45, 0.6, 0.75], (0.1, 0.9), 4))
@@ -291,6 +315,16 @@ def test_phone_round_paints_with_touch_without_scrolling(
     assert_traces_path(points, played, visited)
 
 
+def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: LiveServer) -> None:
+    context = browser.new_context(**PHONE, reduced_motion="reduce")
+    page = context.new_page()
+    page.goto(live_server.base_url)
+    button = page.get_by_test_id("consent-accept")
+    expect(button).to_be_visible()
+    assert button.evaluate("el => getComputedStyle(el).transitionDuration") == "0s"
+    context.close()
+
+
 def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots_dir: Path) -> None:
     page = desktop.new_page()
     played = accept_consent_and_start(page, live_server)
@@ -299,8 +333,11 @@ def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots
     page.get_by_role("button", name="Save").click()
     expect(page.get_by_test_id("player-name")).to_have_text("Painter of Fish")
 
+    expect(page.get_by_test_id("class-name")).to_have_text("espresso")  # its only name
     page.get_by_test_id("skip-button").click()
     expect(page.locator("#result-title")).to_have_text("Skipped")
+    detail = page.locator("#result-detail")
+    expect(detail).to_have_text("No points this time: on to the next photo.")
     page.screenshot(path=shots_dir / "desktop-skipped.png")
     assert stored_round(live_server.engine, played.round_id).outcome == "skip"
     with live_server.engine.connect() as connection:
@@ -353,6 +390,9 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
 
     title = page.locator("#result-title")
     expect(title).to_have_text("Time's up", timeout=played.time_limit_ms + 10_000)
+    expect(page.locator("#result-detail")).to_have_text(
+        losing_words(played.class_name, reveal["guesses"])
+    )
     assert stored_round(live_server.engine, played.round_id).outcome == "timeout"
     assert len(finishes) == 2
     batches = stored_batches(live_server.engine, played.round_id)

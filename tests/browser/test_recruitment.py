@@ -139,3 +139,39 @@ def test_an_mturk_preview_shows_the_how_to_and_creates_nobody(
     expect(sample).to_be_visible()
     page.wait_for_function("document.getElementById('preview-image').naturalWidth > 0")
     assert len(players(live_server)) == before
+
+
+@pytest.mark.parametrize(
+    ("states", "title"),
+    [
+        ([], "This study has not started yet"),
+        (["active", "paused"], "This study is paused"),
+        (["active", "completed"], "This study is finished. Thank you!"),
+    ],
+)
+def test_a_study_link_to_a_closed_campaign_says_which(
+    context: BrowserContext, live_server: LiveServer, states: list[str], title: str
+) -> None:
+    """Not 'Can't reach the game': the page says the study has not started, is paused or ended."""
+    slug = f"closed-{len(states)}-{states[-1] if states else 'draft'}"
+    database = Database(f"sqlite:///{live_server.data_dir / 'clickme.db'}")
+    try:
+        with database.session() as session:
+            body = CampaignCreate(
+                name="Closed study",
+                slug=slug,
+                image_set_id=session.scalar(
+                    sa.select(ImageSet.id).where(ImageSet.name == TEST_IMAGE_SET)
+                ),
+                model_id=session.scalar(sa.select(DnnModel.id)),
+            )
+            campaign = service.create_campaign(session, body)
+            for state in states:
+                service.change_state(session, campaign, state)
+    finally:
+        database.dispose()
+    page = context.new_page()
+    page.goto(f"{live_server.base_url}/?campaign={slug}&PROLIFIC_PID=p{len(states)}")
+    expect(page.get_by_test_id("closed-screen")).to_be_visible()
+    expect(page.locator("#closed-title")).to_have_text(title)
+    expect(page.locator("#error-screen")).to_be_hidden()

@@ -116,13 +116,21 @@ def test_the_public_description_hides_codes_and_ids(
             assert response.status_code == 422, (path, response.text)
 
 
-@pytest.mark.parametrize("state", ["draft", "paused", "completed"])
+@pytest.mark.parametrize(
+    ("state", "code"),
+    [
+        ("draft", "campaign_not_started"),
+        ("paused", "campaign_paused"),
+        ("completed", "campaign_finished"),
+    ],
+)
 def test_only_an_active_campaign_is_described(
-    client: TestClient, make_campaign: Callable[..., int], state: str
+    client: TestClient, make_campaign: Callable[..., int], state: str, code: str
 ) -> None:
+    """The refusal names the state, so the game can say which (not started, paused, finished)."""
     make_campaign(state=state)
     response = client.get(f"/api/campaigns/{SLUG}")
-    assert response.status_code == 409 and error_code(response) == "campaign_not_active"
+    assert response.status_code == 409 and error_code(response) == code
 
 
 def test_the_code_comes_only_after_the_campaigns_number_of_images(

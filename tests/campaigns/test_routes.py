@@ -56,7 +56,7 @@ def test_an_admin_runs_a_campaign_end_to_end(
     client.post("/api/players", json={"consent": True})
     refused = client.post("/api/rounds", json={"campaign": "study-1"})
     assert refused.status_code == 409
-    assert refused.json()["error"]["code"] == "campaign_not_active"
+    assert refused.json()["error"]["code"] == "campaign_not_started"
 
     state = client.post(f"{URL}/{campaign_id}/state", json={"state": "active"}, headers=admin)
     assert state.status_code == 200 and state.json()["state"] == "active"
@@ -69,6 +69,7 @@ def test_an_admin_runs_a_campaign_end_to_end(
     assert detail["version"] == 2 and [v["version"] for v in detail["versions"]] == [1, 2]
     assert detail["versions"][1]["settings"]["time_limit_ms"] == 5000
     assert detail["versions"][1]["created_by"] is not None
+    assert detail["versions"][1]["created_by_email"] == "admin@example.org"  # a name, not an id
     assert detail["completion_code"] == "C0DE"
     assert detail["progress"]["rounds"] == 1 and detail["progress"]["active_players"] == 1
     later = client.post("/api/rounds", json={"campaign": "study-1"}).json()

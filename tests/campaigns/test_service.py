@@ -49,7 +49,7 @@ def test_a_new_campaign_is_a_draft_and_gives_no_rounds(world: World) -> None:
         )
         with pytest.raises(ClickmeError) as refused:
             service.get_campaign_by_slug(session, campaign.slug)
-    assert refused.value.status == 409 and refused.value.code == "campaign_not_active"
+    assert refused.value.status == 409 and refused.value.code == "campaign_not_started"
 
 
 @pytest.mark.parametrize(

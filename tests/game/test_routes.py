@@ -44,6 +44,7 @@ def test_round_starts_with_an_image_the_class_and_the_rules(player: TestClient) 
     assert round_["time_limit_ms"] == 7000 and round_["top_k"] == 5
     assert round_["image"]["url"] == f"/api/images/{round_['image']['id']}/file"
     assert round_["class_name"] in {"espresso", "tabby", "tripod", "moped", "missile"}
+    assert round_["class_label"].startswith(round_["class_name"])  # "tabby, tabby cat"
     assert round_["brush"]["radius_px"] > 0
     image = player.get(round_["image"]["url"])
     assert image.status_code == 200 and len(image.content) > 1000

@@ -36,10 +36,10 @@ def configured(
 
 
 @pytest.fixture
-def sample_folder(imagenet_sample: Path, tmp_path: Path) -> Path:
+def sample_folder(demo_photos: list[Path], tmp_path: Path) -> Path:
     folder = tmp_path / "my-photos"
     folder.mkdir()
-    for source in sorted(imagenet_sample.glob("n*_*.JPEG"))[:3]:
+    for source in demo_photos[:3]:
         shutil.copyfile(source, folder / source.name)
     return folder
 
@@ -56,8 +56,12 @@ def test_import_then_list(configured: Path, sample_folder: Path) -> None:
 
     result = runner.invoke(app, ["import", str(sample_folder)])
     assert result.exit_code == 0, result.output
-    assert "image set 'my-photos': 3 imported, 0 already there, 1 problems" in result.stdout
-    assert "notes.txt: no ImageNet synset" in result.stderr
+    assert (
+        "image set 'my-photos': 3 imported, 0 already there, 0 problems, 1 skipped (not photos)"
+        in result.stdout
+    )
+    assert "skipped, not photos: notes.txt" in result.stdout
+    assert "notes.txt" not in result.stderr  # not a problem
     assert len(list((configured / "images").iterdir())) == 3
 
     again = runner.invoke(app, ["import", str(sample_folder)])

@@ -29,8 +29,8 @@ SAMPLE_COUNT = 4
 
 
 @pytest.fixture
-def sample_files(imagenet_sample: Path) -> list[Path]:
-    return sorted(imagenet_sample.glob("n*_*.JPEG"))[:SAMPLE_COUNT]
+def sample_files(demo_photos: list[Path]) -> list[Path]:
+    return demo_photos[:SAMPLE_COUNT]
 
 
 @pytest.fixture
@@ -121,11 +121,13 @@ def test_bad_files_are_reported_and_the_rest_still_import(
     shutil.copyfile(unknown, folder / "n99999999_mystery.JPEG")
     PILImage.open(good).save(folder / "n01440764_scan.tif")
     (folder / ".DS_Store").write_bytes(b"\0\1\2")
+    (folder / "README.md").write_text("# Photos from the field trip\n")
 
     with database.session() as session:
         report = import_directory(session, folder, "sample", images_dir)
 
     assert (report.imported, report.duplicates) == (1, 0)
+    assert report.skipped == ["README.md"]  # not a photo; hidden files are not even listed
     problems = {problem.path: problem.message for problem in report.problems}
     assert sorted(problems) == [
         "holiday.JPEG",

@@ -4,7 +4,14 @@ from pathlib import Path
 
 import pytest
 
-from clickme.images.labels import NUM_CLASSES, class_name, class_names, index_of_synset, synset_of
+from clickme.images.labels import (
+    NUM_CLASSES,
+    class_name,
+    class_names,
+    class_names_shown,
+    index_of_synset,
+    synset_of,
+)
 
 
 def test_synsets_round_trip_for_every_class() -> None:
@@ -18,6 +25,16 @@ def test_known_classes_have_their_short_names() -> None:
     assert class_name(282) == "tiger cat"  # the first WordNet lemma, not a description
     assert synset_of(0) == "n01440764"
     assert index_of_synset("n07920052") == 967
+
+
+def test_players_see_a_class_with_its_synonyms() -> None:
+    """Short names alone are ambiguous: "mouse" is a computer mouse, "vault" a ceiling."""
+    assert class_names_shown(673) == "mouse, computer mouse"
+    assert class_names_shown(884) == "vault (architecture)"
+    assert class_names_shown(281) == "tabby, tabby cat"
+    assert class_names_shown(967) == "espresso"
+    for index in range(NUM_CLASSES):
+        assert class_names_shown(index).lower().startswith(class_name(index).lower())
 
 
 def test_class_names_are_the_thousand_in_index_order() -> None:

@@ -15,8 +15,8 @@ SLIPS = ("slip_parent", "slip_nested", "slip_absolute", "slip_backslash", "slip_
 
 
 @pytest.fixture
-def photo(imagenet_sample: Path) -> Path:
-    return imagenet_sample / "n01440764_tench.JPEG"
+def photo(demo_photos: list[Path]) -> Path:
+    return demo_photos[0]
 
 
 @pytest.fixture

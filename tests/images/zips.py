@@ -57,7 +57,7 @@ def hostile_entries(photo: Path) -> dict[str, tuple[str | zipfile.ZipInfo, bytes
         "zip_bomb": (f"{synset}_bomb.JPEG", bytes(BOMB_BYTES)),
         "truncated": (f"{synset}_truncated.JPEG", jpeg[: len(jpeg) // 2]),
         "text": (f"{synset}_notes.JPEG", b"this is not a photo\n" * 20),
-        "no_synset": ("readme.txt", b"photos of fish\n"),
+        "no_synset": ("holiday.JPEG", jpeg),
         "pixel_bomb": (f"{synset}_huge.png", pixel_bomb_png()),
     }
 

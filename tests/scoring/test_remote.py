@@ -81,11 +81,11 @@ def queue(redis_prefix: str) -> Queue:
 
 
 @pytest.fixture(scope="module")
-def images(imagenet_sample: Path) -> np.ndarray:
-    """What the DNN sees in play: sample photos, partly revealed over their blurred selves."""
+def images(demo_photos: list[Path]) -> np.ndarray:
+    """What the DNN sees in play: real photos, partly revealed over their blurred selves."""
     rng = np.random.default_rng(0)
     composed = []
-    for path in sorted(imagenet_sample.glob("*.JPEG"))[:SAMPLE_IMAGES]:
+    for path in demo_photos[:SAMPLE_IMAGES]:
         prepared = prepare_image(path, RULE)
         points = rng.uniform(0, 1, size=(60, 2)) * (prepared.width, prepared.height)
         composed.append(compose(prepared, render_mask(points, prepared, RULE)))

@@ -15,10 +15,31 @@ from clickme.core.errors import ClickmeError
 app = typer.Typer(help="Staff accounts.", no_args_is_help=True)
 
 
+NO_TERMINAL = (
+    "no terminal to ask for the password: pipe it in with --password-stdin, e.g.\n"
+    "  printf '%s\\n' 'a long passphrase' | clickme admin create-user EMAIL --password-stdin"
+)
+RULES = {
+    "email": "the email must be an address such as name@lab.org",
+    "password": f"the password must be at least {MIN_PASSWORD_LENGTH} characters long",
+    "role": "the role must be admin or researcher",
+}
+
+
 def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        return typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    except typer.Abort:  # end of input: nobody at a terminal to answer
+        typer.echo(NO_TERMINAL, err=True)
+        raise typer.Exit(1) from None
+
+
+def broken_rules(error: ValidationError) -> list[str]:
+    """One line per field that failed, naming its rule."""
+    fields = dict.fromkeys(str(detail["loc"][0]) for detail in error.errors())
+    return [f"invalid {field}: {RULES.get(field, 'see --help')}" for field in fields]
 
 
 @app.command("create-user")
@@ -34,12 +55,7 @@ def create_user(
     try:
         data = StaffUserCreate(email=email, password=password, role=role)
     except ValidationError as exc:
-        fields = ", ".join(str(error["loc"][0]) for error in exc.errors())
-        typer.echo(
-            f"invalid {fields}: the email must be an address, the password at least "
-            f"{MIN_PASSWORD_LENGTH} characters, the role admin or researcher",
-            err=True,
-        )
+        typer.echo("\n".join(broken_rules(exc)), err=True)
         raise typer.Exit(1) from None
     database = Database(get_settings().resolved_database_url)
     try:

@@ -33,6 +33,12 @@ def find_user(session: Session, email: str) -> StaffUser | None:
     return session.scalar(select(StaffUser).where(StaffUser.email == email.strip().lower()))
 
 
+def emails_by_id(session: Session, user_ids: set[int]) -> dict[int, str]:
+    """The staff members' emails by id (ids of deleted accounts are left out)."""
+    rows = session.execute(select(StaffUser.id, StaffUser.email).where(StaffUser.id.in_(user_ids)))
+    return {user_id: email for user_id, email in rows}
+
+
 def create_user(session: Session, data: StaffUserCreate) -> StaffUser:
     if find_user(session, data.email) is not None:
         raise ClickmeError(409, "email_taken", f"a staff account for {data.email} already exists")

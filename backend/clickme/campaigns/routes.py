@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import AdminUser, StaffMember
+from clickme.accounts.service import emails_by_id
 from clickme.campaigns import public, service
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
@@ -28,12 +29,24 @@ router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
 
 
+def _versions(session: Session, campaign: Campaign) -> list[VersionOut]:
+    """The campaign's versions, each with the email of the staff member who made it."""
+    versions = service.versions(session, campaign)
+    emails = emails_by_id(session, {v.created_by for v in versions if v.created_by is not None})
+    return [
+        VersionOut.model_validate(version).model_copy(
+            update={"created_by_email": emails.get(version.created_by or 0)}
+        )
+        for version in versions
+    ]
+
+
 def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
     progress = service.campaign_progress(session, [campaign])[campaign.id]
     return CampaignDetail(
         **CampaignOut.model_validate(campaign).model_dump(),
         progress=progress,
-        versions=[VersionOut.model_validate(v) for v in service.versions(session, campaign)],
+        versions=_versions(session, campaign),
     )
 
 

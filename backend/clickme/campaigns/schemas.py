@@ -155,6 +155,7 @@ class VersionOut(BaseModel):
     settings: dict[str, Any]
     created_at: datetime
     created_by: int | None
+    created_by_email: str | None = None
 
 
 class CampaignDetail(CampaignSummary):

@@ -112,13 +112,21 @@ def list_campaigns(session: Session) -> list[Campaign]:
     return list(session.scalars(select(Campaign).order_by(Campaign.id)))
 
 
+# What a player is told of a campaign that is not active, by its state: (code, message).
+NOT_ACTIVE = {
+    "draft": ("campaign_not_started", "this study has not started yet"),
+    "paused": ("campaign_paused", "this study is paused for now"),
+    "completed": ("campaign_finished", "this study is finished"),
+}
+
+
 def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
-    """The campaign players reach by this slug; 409 unless it is active."""
+    """The campaign players reach by this slug; 409 naming its state unless it is active."""
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
         raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
     if campaign.state != "active":
-        raise ClickmeError(409, "campaign_not_active", f"campaign {slug!r} is {campaign.state}")
+        raise ClickmeError(409, *NOT_ACTIVE[campaign.state])
     return campaign
 
 

@@ -27,7 +27,7 @@ from clickme.game.schemas import (
     RoundOut,
     RoundResult,
 )
-from clickme.images.labels import class_name
+from clickme.images.labels import class_name, class_names_shown
 from clickme.players.identity import verify_player_token
 from clickme.players.ratelimit import enforce
 from clickme.players.routes import IpHash, PlayerId
@@ -56,6 +56,7 @@ def start_round(
             id=image.id, url=f"/api/images/{image.id}/file", width=image.width, height=image.height
         ),
         class_name=class_name(image.class_index),
+        class_label=class_names_shown(image.class_index),
         time_limit_ms=campaign.time_limit_ms,
         top_k=campaign.top_k,
         brush=Brush(radius_px=rule.radius_px(image.width, image.height), softness=rule.softness),

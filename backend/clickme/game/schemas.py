@@ -33,6 +33,7 @@ class RoundOut(BaseModel):
     campaign: str
     image: ImageRef
     class_name: str
+    class_label: str  # as the player is shown it, with its synonyms: "mouse, computer mouse"
     time_limit_ms: int
     top_k: int
     brush: Brush

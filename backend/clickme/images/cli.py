@@ -15,10 +15,13 @@ app = typer.Typer(help="Image sets: import and list.", no_args_is_help=True)
 def _print_report(report: service.ImportReport) -> None:
     typer.echo(
         f"image set {report.image_set!r}: {report.imported} imported, "
-        f"{report.duplicates} already there, {len(report.problems)} problems"
+        f"{report.duplicates} already there, {len(report.problems)} problems, "
+        f"{len(report.skipped)} skipped (not photos)"
     )
     for problem in report.problems:
         typer.echo(f"  {problem.path}: {problem.message}", err=True)
+    if report.skipped:
+        typer.echo(f"  skipped, not photos: {', '.join(report.skipped)}")
 
 
 def _exit_code(report: service.ImportReport) -> int:

@@ -1,6 +1,8 @@
-"""ImageNet-1k labels: class index <-> WordNet synset id <-> short name (first WordNet lemma)."""
+"""ImageNet-1k labels: class index <-> WordNet synset id <-> short name (first WordNet lemma),
+and the names a player is shown (every lemma: "mouse, computer mouse")."""
 
 import json
+import re
 from functools import cache
 from importlib.resources import files
 
@@ -13,10 +15,31 @@ def _load_json(file_name: str) -> object:
 
 
 @cache
-def _short_names() -> tuple[str, ...]:
+def _lemmas() -> tuple[str, ...]:
+    """Each class's WordNet lemmas as one string, e.g. "mouse, computer mouse"."""
     lemmas = _load_json("imagenet1k_label_to_names.json")
     assert isinstance(lemmas, dict) and len(lemmas) == NUM_CLASSES
-    return tuple(lemmas[str(index)].split(",")[0].strip() for index in range(NUM_CLASSES))
+    return tuple(lemmas[str(index)] for index in range(NUM_CLASSES))
+
+
+@cache
+def _short_names() -> tuple[str, ...]:
+    return tuple(lemmas.split(",")[0].strip() for lemmas in _lemmas())
+
+
+@cache
+def _qualified_names() -> dict[int, str]:
+    """The package's names that qualify a lone lemma, e.g. 884 -> "vault (architecture)"."""
+    described = _load_json("imagenet1k_gpt_names_descriptions.json")
+    assert isinstance(described, dict)
+    qualified = {}
+    for key, entry in described.items():
+        short = _short_names()[int(key)]
+        pattern = re.compile(rf"{re.escape(short)} \(.+\)", re.IGNORECASE)
+        match = next((name for name in entry["name"] if pattern.fullmatch(name)), None)
+        if match is not None:
+            qualified[int(key)] = match
+    return qualified
 
 
 @cache
@@ -40,6 +63,13 @@ def _checked(index: int) -> int:
 def class_name(index: int) -> str:
     """The short name of a class, e.g. 967 -> "espresso", 282 -> "tiger cat"."""
     return _short_names()[_checked(index)]
+
+
+def class_names_shown(index: int) -> str:
+    """What a player is shown for a class: every lemma ("mouse, computer mouse"), or the one
+    lemma with its qualifier where the class list gives one ("vault (architecture)")."""
+    lemmas = _lemmas()[_checked(index)]
+    return lemmas if "," in lemmas else _qualified_names().get(index, lemmas)
 
 
 def synset_of(index: int) -> str:

@@ -105,6 +105,7 @@ class ImportReportOut(BaseModel):
     imported: int
     duplicates: int
     problems: list[ImportProblemOut]
+    skipped: list[str]  # files in the archive that are not photos (README.md, notes.txt)
 
     @classmethod
     def of(cls, report: ImportReport, image_set_id: int | None) -> "ImportReportOut":
@@ -114,4 +115,5 @@ class ImportReportOut(BaseModel):
             imported=report.imported,
             duplicates=report.duplicates,
             problems=[ImportProblemOut(path=p.path, message=p.message) for p in report.problems],
+            skipped=report.skipped,
         )

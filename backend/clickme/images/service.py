@@ -27,6 +27,8 @@ COMMIT_EVERY = 200
 HASH_CHUNK_BYTES = 1 << 20
 
 # Formats a browser shows as they are, with the extension the stored copy gets.
+# Files named like photos are imported or reported as problems; any other file is skipped.
+PHOTO_SUFFIXES = {".jpeg", ".jpg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 STORED_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 EXIF_ORIENTATION_TAG = 0x0112
 
@@ -71,6 +73,7 @@ class ImportReport:
     imported: int = 0
     duplicates: int = 0
     problems: list[ImportProblem] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # files that are not photos (README.md)
 
 
 class _Rejected(Exception):
@@ -95,6 +98,12 @@ def get_or_create_image_set(session: Session, name: str, description: str = "") 
 
 def find_image_set(session: Session, name: str) -> ImageSet | None:
     return session.scalar(select(ImageSet).where(ImageSet.name == name))
+
+
+def latest_image_set(session: Session) -> ImageSet | None:
+    """The non-empty image set that received the most recently imported image."""
+    latest = select(Image.image_set_id).order_by(Image.id.desc()).limit(1).scalar_subquery()
+    return session.scalar(select(ImageSet).where(ImageSet.id == latest))
 
 
 def image_set_sizes(session: Session) -> list[tuple[ImageSet, int]]:
@@ -168,6 +177,9 @@ def import_directory(
     importer = _Importer(session, get_or_create_image_set(session, image_set_name), images_dir)
     for source in tqdm(sources, disable=not progress, unit="image", desc="importing"):
         relative = source.relative_to(directory)
+        if source.suffix.lower() not in PHOTO_SUFFIXES:
+            importer.report.skipped.append(relative.as_posix())
+            continue
         with importer.noting_problems(relative.as_posix()):
             importer.add(source, relative.as_posix(), _class_index_from_path(relative))
     return importer.finish()
