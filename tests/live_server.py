@@ -136,16 +136,22 @@ def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str
             server.wait()
 
 
+def served_photo_folder(root: Path, demo_photos: list[Path]) -> Path:
+    """A folder under root holding the one photo the live servers play (TEST_IMAGE)."""
+    photos = root / "photos"
+    photos.mkdir()
+    (source,) = (photo for photo in demo_photos if photo.name == TEST_IMAGE)
+    shutil.copy(source, photos / TEST_IMAGE)
+    return photos
+
+
 @pytest.fixture(scope="session")
 def live_server(
     demo_photos: list[Path], models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     """`clickme serve` whose default campaign plays one real photo (an espresso)."""
     root = tmp_path_factory.mktemp("live")
-    photos = root / "photos"
-    photos.mkdir()
-    (source,) = (photo for photo in demo_photos if photo.name == TEST_IMAGE)
-    shutil.copy(source, photos / TEST_IMAGE)
+    photos = served_photo_folder(root, demo_photos)
     import_args = ["import", str(photos), "--set", TEST_IMAGE_SET]
     with running_server(root, models_cache_dir, import_args, TEST_IMAGE_SET) as server:
         yield server

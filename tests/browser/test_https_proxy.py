@@ -40,11 +40,11 @@ from tests.conftest import (
     _drop_postgres_database,
 )
 from tests.live_server import (
-    TEST_IMAGE,
     TEST_IMAGE_SET,
     LiveServer,
     free_port,
     prepared_env,
+    served_photo_folder,
     serving,
 )
 
@@ -126,15 +126,13 @@ def stop(process: subprocess.Popen) -> None:
 
 @pytest.fixture(scope="module")
 def deployment(
-    imagenet_sample: Path, models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+    demo_photos: list[Path], models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     """Caddy with deploy/Caddyfile in front of two production `clickme serve` processes."""
     caddy = require_caddy()
     root = tmp_path_factory.mktemp("https-proxy")
     certificate = make_certificate(root, DOMAIN)
-    photos = root / "photos"
-    photos.mkdir()
-    shutil.copy(imagenet_sample / TEST_IMAGE, photos / TEST_IMAGE)
+    photos = served_photo_folder(root, demo_photos)
     database = f"clickme_proxy_{os.getpid()}"
     prefix = f"test-proxy-{uuid.uuid4().hex[:12]}"
     overrides = {
