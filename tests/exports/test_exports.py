@@ -439,7 +439,7 @@ def test_the_cli_exports_with_a_progress_bar(
     result = runner.invoke(app, [*args, "--format", "npz", "--format", "csv", "--classes", "0,2"])
     assert result.exit_code == 0, result.output
     assert "exported 4 images (1 with a map), 15 finished rounds" in result.output
-    assert "2 images have fewer than 4 valid rounds" in result.output
+    assert "without a map, 2 with fewer than 4 valid rounds" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
         "images.csv", "manifest.json", "maps.npz", "points.csv", "rounds.csv"
     ]  # fmt: skip

@@ -123,11 +123,7 @@ def export(
         f"{counts['players']} players to {out}"
     )
     for reason in manifest["without_map"].values():
-        typer.echo(f"  {_images(reason['images'])} {reason['rule']}")
-
-
-def _images(count: int) -> str:
-    return f"{count} image{' has' if count == 1 else 's have'}"
+        typer.echo(f"  without a map, {reason['images']} with {reason['rule']}")
 
 
 def _dry_run(request: ExportRequest) -> None:

@@ -487,13 +487,18 @@ def _plural(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
 
 
+def _images(count: int, one: str, many: str) -> str:
+    """ "1 image matches", "2 images match"."""
+    return f"{_plural(count, 'image')} {one if count == 1 else many}"
+
+
 def summary_lines(counts: dict[str, int], tally: MapTally) -> list[str]:
     """What an export holds, in words: the images and rounds, those that qualify for a map,
     and for those that do not, how many fail each rule."""
     return [
-        f"{_plural(counts['images'], 'image')} match the filters, with "
+        f"{_images(counts['images'], 'matches', 'match')} the filters, with "
         f"{_plural(counts['rounds'], 'finished round')} ({counts['valid_rounds']} valid)",
-        f"{_plural(counts['images_with_map'], 'image')} qualify for a map, with "
+        f"{_images(counts['images_with_map'], 'qualifies', 'qualify')} for a map, with "
         f"{_plural(counts['map_rounds'], 'valid round')}",
         *tally.lines(),
     ]
