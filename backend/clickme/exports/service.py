@@ -260,20 +260,20 @@ class _Exporter:
     def why_no_image(self) -> str:
         """Which filter left no image, with the images left after each one."""
         request = self.request
-        steps = [
-            (True, "images with finished rounds by players not excluded"),
-            (request.campaign_version is not None, f"of them with rounds of version "
-             f"{request.campaign_version}"),
-            (request.pointer_type is not None, f"with {request.pointer_type} rounds"),
-            (request.classes is not None, "of class "
-             + ", ".join(str(index) for index in sorted(request.classes or ()))),
-        ]  # fmt: skip
-        parts, applied = [], [False, False, False]
-        for position, (active, words) in enumerate(steps):
-            if position:
-                applied[position - 1] = active
-            if active:
-                parts.append(f"{self._count_images(*applied)} {words}")
+        version, pointer = request.campaign_version is not None, request.pointer_type is not None
+        parts = [
+            f"{self._count_images(False, False, False)} images with finished rounds by players "
+            "not excluded"
+        ]
+        if version:
+            parts.append(f"{self._count_images(True, False, False)} of them with rounds of "
+                         f"version {request.campaign_version}")  # fmt: skip
+        if pointer:
+            parts.append(f"{self._count_images(version, True, False)} with "
+                         f"{request.pointer_type} rounds")  # fmt: skip
+        if request.classes is not None:
+            classes = ", ".join(str(index) for index in sorted(request.classes))
+            parts.append(f"{self._count_images(version, pointer, True)} of class {classes}")
         return "no image matches the filters: the campaign has " + ", ".join(parts)
 
     def _image_rows(self, image_ids: list[int]) -> dict[int, Any]:
@@ -322,12 +322,13 @@ class _Exporter:
             rows = by_image[image_id]
             valid_rows = [row for row in rows if row.id in valid]
             records = [
-                self._record(row, points.get(row.id, no_points), row.id in valid) for row in rows
+                self._record(row, points.get(row.id, no_points), row.id in valid)
+                for row in (rows if self.with_rounds else [])
             ]
             yield _Work(
                 image=images[image_id],
                 n_rounds=len(rows),
-                rounds=records if self.with_rounds else [],
+                rounds=records,
                 valid_points=[xy_of(points.get(row.id, no_points)[0]) for row in valid_rows],
                 valid_players=[row.player_id for row in valid_rows],
             )
