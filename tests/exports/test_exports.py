@@ -32,7 +32,7 @@ from clickme.exports.service import (
     run_export,
 )
 from clickme.game.models import PointBatch, Round
-from clickme.game.points import unpack_points, xy_of
+from clickme.game.points import POINT_DTYPE, unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
@@ -233,6 +233,26 @@ def test_every_round_of_every_image_in_long_form(study: Study, tmp_path: Path) -
     np.testing.assert_array_equal([row["t"] for row in mine], stored["t"])
     first_csv = [row for row in csv_rows(out, "points") if int(row["round_id"]) == round_id]
     assert [np.float32(row["y"]) for row in first_csv] == list(stored["y"])  # exact round trip
+
+
+def test_points_keep_their_batch_and_their_order(study: Study, tmp_path: Path) -> None:
+    with study.database.session() as session:
+        round_id = session.scalar(
+            select(Round.id).where(Round.image_id == study.image_ids[2]).order_by(Round.id)
+        )
+        extra = np.zeros(3, dtype=POINT_DTYPE)
+        extra["x"], extra["t"] = [1.5, 2.5, 3.5], [900, 920, 940]
+        session.add(PointBatch(round_id=round_id, seq=2, n_points=3, data=extra.tobytes(),
+                               received_ms=1000))  # fmt: skip
+    out = tmp_path / "export"
+    export(study, out, formats=("parquet",))
+    points = pq.read_table(out / "points.parquet").to_pylist()
+    mine = [row for row in points if row["round_id"] == round_id]
+    assert [row["seq"] for row in mine] == [1] * 40 + [2] * 3
+    assert [row["point"] for row in mine] == list(range(43))
+    assert [row["x"] for row in mine[-3:]] == [1.5, 2.5, 3.5]
+    rounds = {row["round_id"]: row for row in pq.read_table(out / "rounds.parquet").to_pylist()}
+    assert rounds[round_id]["n_points"] == 43
 
 
 def test_npz_and_hdf5_hold_the_human_maps_exactly(study: Study, tmp_path: Path) -> None:
