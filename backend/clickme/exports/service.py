@@ -1,5 +1,11 @@
 """Research exports: a campaign's human maps and raw rounds, streamed image by image to files.
 
+The filters (campaign version, pointer type, classes; excluded players always out) choose the
+images: every image with a finished round matching them is exported, its rounds and points to
+the round formats whether or not it has a map; the map rules (``clickme.maps.qualify``) decide
+which images have a map, and each image says why it has none. ``preview_export`` counts the
+same without writing anything.
+
 Everything is written in a hidden staging folder inside the export folder; only when every
 writer has finished are the files renamed into place, ``manifest.json`` last. A failure (or an
 interruption) removes the staging folder, so a folder with a manifest is a complete export.
