@@ -5,7 +5,10 @@ shards are indexed once (member offsets), then each item is read by seeking, so 
 random-access and nothing but the index stays in memory. Each item is ``(image, map, label,
 has_map)``: the photo as a float tensor 3x224x224 in [0, 1] (short side resized to 256, centre
 crop 224, bicubic; no mean/std normalisation), the map as a float tensor 1x224x224 in [0, 1]
-(the same crop, bilinear), the ImageNet class index and whether the image has a human map.
+(its evaluation view, ``clickme.maps.aggregate.to_eval``), the ImageNet class index and whether
+the image has a human map. An image without one (too few valid rounds, no painted pixel in its
+224 view, below the export's minimum reliability: ``clickme.maps.qualify``) is not a map target:
+its map is all zeros and ``has_map`` False; ``no_map_reasons`` says why, by image id.
 
 ``split``: None for every image, else "train" or "val", a fixed split by image id (every
 ``VAL_EVERY``-th image id is validation), the same for every export of the same images.
@@ -26,6 +29,7 @@ from torch.utils.data import Dataset
 from clickme.exports.writers import read_map_png
 from clickme.images.transform import EVAL_SIZE, to_eval_space
 from clickme.maps.aggregate import to_eval
+from clickme.maps.qualify import view_is_painted
 
 VAL_EVERY = 10
 SHARD_GLOB = "webdataset/clickme-*.tar"
@@ -60,7 +64,7 @@ def _index_shard(shard: Path) -> list[_Sample]:
             members.setdefault(key, {})[kind] = _Member(info.offset_data, info.size)
     return [
         _Sample(shard, parts["jpg"], parts.get("map.png"), parts["json"])
-        for _key, parts in sorted(members.items())
+        for parts in members.values()
     ]
 
 
@@ -81,12 +85,17 @@ class ClickMeDataset(Dataset):
             raise FileNotFoundError(f"no WebDataset shards ({SHARD_GLOB}) in {export_dir}")
         self.samples: list[_Sample] = []
         self.image_ids: list[int] = []
+        self.no_map_reasons: dict[int, str] = {}
         for shard in shards:
             for sample in _index_shard(shard):
-                image_id = json.loads(_read(shard, sample.meta))["image_id"]
-                if _in_split(image_id, split):
-                    self.samples.append(sample)
-                    self.image_ids.append(image_id)
+                meta = json.loads(_read(shard, sample.meta))
+                if not _in_split(meta["image_id"], split):
+                    continue
+                if sample.map is None or not meta.get("has_map", True):
+                    reason = meta.get("no_map_reason") or "no map in the export"
+                    self.no_map_reasons[meta["image_id"]] = reason
+                self.samples.append(sample)
+                self.image_ids.append(meta["image_id"])
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -97,9 +106,9 @@ class ClickMeDataset(Dataset):
         with PilImage.open(io.BytesIO(_read(sample.shard, sample.photo))) as photo:
             pixels = to_eval_space(photo.convert("RGB"))
         image = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32) / 255.0)
-        has_map = sample.map is not None and bool(meta.get("has_map", True))
+        values = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float32)
+        has_map = meta["image_id"] not in self.no_map_reasons and sample.map is not None
         if has_map:
             values = to_eval(read_map_png(_read(sample.shard, sample.map)))
-        else:
-            values = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float32)
+            has_map = view_is_painted(values)  # an export made before the rule was checked
         return image, torch.from_numpy(values[None].copy()), int(meta["class_index"]), has_map

@@ -16,7 +16,13 @@ import {
   slugify,
 } from "./campaigns.js";
 import { chooseOption, el, fillSelect } from "./dom.js";
-import { ACTIVE_STATES, exportRequest, fillExportChoices, renderExports } from "./exports.js";
+import {
+  ACTIVE_STATES,
+  exportRequest,
+  fillExportChoices,
+  renderExportPreview,
+  renderExports,
+} from "./exports.js";
 import {
   IMAGES_PER_PAGE,
   imageSetChoice,
@@ -77,6 +83,7 @@ const state = {
   slugEdited: false,
   loads: 0,
   exportsPoll: 0, // the timer of the next look at the export jobs
+  exportPreview: { timer: 0, asked: 0 }, // the pending preview of the export form, the latest ask
 };
 
 const isAdmin = () => state.me !== null && state.me.role === "admin";
@@ -534,6 +541,38 @@ async function showExports(campaignId) {
   state.campaigns = campaigns;
   fillExportChoices(ui.exportForm, campaigns, imageSets, campaignId);
   showExportJobs(jobs);
+  await previewExport();
+}
+
+/** Shows what the form's export would hold; only the answer to the latest ask is shown. */
+async function previewExport() {
+  clearTimeout(state.exportPreview.timer);
+  const asked = ++state.exportPreview.asked;
+  const box = byId("export-preview");
+  box.setAttribute("aria-busy", "true");
+  let preview = null;
+  let error = null;
+  try {
+    preview = await staffApi.previewExport(exportRequest(ui.exportForm));
+  } catch (failure) {
+    if (failure.status === 401) {
+      signedOut();
+      return;
+    }
+    error = failure.message;
+  }
+  if (asked !== state.exportPreview.asked) return;
+  box.removeAttribute("aria-busy");
+  renderExportPreview(box, preview, error);
+  if (preview !== null && ui.exportForm.elements.min_rounds.value.trim() === "") {
+    byId("ef-min-rounds-default").textContent = `: ${preview.map_settings.min_rounds}`;
+  }
+}
+
+/** Previews the export once the form has been still for a moment. */
+function schedulePreview() {
+  clearTimeout(state.exportPreview.timer);
+  state.exportPreview.timer = setTimeout(previewExport, 300);
 }
 
 const exportActions = {
@@ -606,6 +645,8 @@ function bindEvents() {
     showAlignment(Number(event.target.value)),
   );
   ui.exportForm.addEventListener("submit", startExport);
+  ui.exportForm.addEventListener("input", schedulePreview);
+  ui.exportForm.addEventListener("change", schedulePreview);
 }
 
 async function start() {

@@ -62,5 +62,6 @@ export const staffApi = {
     ),
   exports: () => request("GET", "/api/admin/exports"),
   startExport: (body) => write("POST", "/api/admin/exports", body),
+  previewExport: (body) => write("POST", "/api/admin/exports/preview", body),
   cancelExport: (id) => write("POST", `/api/admin/exports/${id}/cancel`),
 };

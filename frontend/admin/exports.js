@@ -74,11 +74,45 @@ function progressCell(job) {
 }
 
 function countsText(counts) {
+  const images = plural(counts.images, "image");
   return [
-    plural(counts.images, "image"),
+    counts.images_with_map === undefined
+      ? images
+      : `${images} (${counts.images_with_map} with a map)`,
     plural(counts.valid_rounds, "valid round"),
     plural(counts.players, "player"),
   ].join(" \u00b7 ");
+}
+
+/**
+ * What the export would hold (`POST /api/admin/exports/preview`): the images and rounds that
+ * qualify, how many fail each map rule, and why it would find nothing; or the request's error.
+ */
+export function renderExportPreview(box, preview, error = null) {
+  if (error !== null) {
+    box.replaceChildren(
+      el("p", { class: "export-error", testid: "export-preview-problem" }, error),
+    );
+    return;
+  }
+  const parts = [
+    el(
+      "ul",
+      { class: "export-preview-lines" },
+      ...preview.summary.map((line) => el("li", {}, line)),
+    ),
+  ];
+  if (preview.problem !== null) {
+    parts.push(
+      el(
+        "p",
+        { class: "export-error", testid: "export-preview-problem" },
+        `Nothing to export: ${preview.problem}`,
+      ),
+    );
+  }
+  parts.push(el("p", { class: "muted small" }, `Map rules: ${preview.rules}.`));
+  box.replaceChildren(...parts);
 }
 
 /** What the job gave: the zip when done, why it failed, a cancel button while it may run. */

@@ -10,13 +10,17 @@ from typer.testing import CliRunner
 
 from clickme.alignment.schemas import AlignmentResult
 from clickme.alignment.service import alignment_table, result_path
+from clickme.campaigns.models import Campaign
 from clickme.cli import app
 from clickme.exports.service import ExportRequest, run_export
+from clickme.images.models import ImageSet
+from clickme.maps.aggregate import MapSettings
 from clickme.models import registry
 from clickme.models.models import ModelEvaluation
 from clickme.models.registry import ModelSpec, register_model
 from tests.alignment.conftest import Played
 from tests.alignment.tiny import tiny_spec
+from tests.exports.fill import add_photos, add_players, add_rounds
 
 runner = CliRunner()
 
@@ -58,6 +62,20 @@ def test_align_scores_keeps_the_result_and_records_top1(played: Played, tiny: Mo
     with played.database.session() as session:
         evaluation = session.scalar(select(ModelEvaluation))
         assert (evaluation.model_name, evaluation.n_images) == ("tiny-net", len(played.image_ids))
+
+
+def test_align_says_which_images_it_left_out_and_why(played: Played, tiny: ModelSpec) -> None:
+    with played.database.session() as session:
+        campaign = session.get_one(Campaign, played.campaign_id)
+        image_set = session.get_one(ImageSet, campaign.image_set_id)
+        _, (lonely,) = add_photos(session, played.settings.images_dir, 1, seed=8,
+                                  image_set=image_set)  # fmt: skip
+        add_rounds(session, campaign, [lonely], add_players(session, 1), seed=2)
+    result = runner.invoke(app, ["align", "--campaign", played.slug, "--model", tiny.name,
+                                 "--splits", "2", "--device", "cpu"])  # fmt: skip
+    rounds = MapSettings().min_rounds
+    assert f"image has fewer than {rounds} valid rounds" in result.output, result.output
+    assert "left out" in result.output
 
 
 def test_align_all_scores_every_registered_model_against_one_ceiling(

@@ -12,17 +12,21 @@ from clickme.alignment.score import (
     campaign_alignment,
     campaign_ceiling,
     campaign_images,
+    campaign_targets,
     dataset_alignment,
     image_alignments,
     summarise,
 )
+from clickme.campaigns.models import Campaign
 from clickme.data import ClickMeDataset
 from clickme.exports.service import ExportRequest, run_export
+from clickme.images.models import ImageSet
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
 from clickme.maps.reliability import campaign_reliability
 from clickme.models.registry import Preprocessing
 from tests.alignment.conftest import Played
 from tests.alignment.tiny import MapNet, TinyNet
+from tests.exports.fill import add_photos, add_players, add_rounds, left_edge
 
 SETTINGS = MapSettings()
 
@@ -94,6 +98,25 @@ def test_a_campaign_s_alignment_covers_its_mapped_images_with_their_ceiling(
     assert ceiling == pytest.approx(reliability["ceiling"].corrected)
     assert score.ceiling == ceiling
     assert score.of_ceiling()[0] == pytest.approx(score.mean / ceiling)
+
+
+def test_images_without_a_map_target_are_left_out_and_counted(played: Played) -> None:
+    """Too few valid rounds, or no painted pixel in the 224 view (Spearman would be NaN)."""
+    settings = MapSettings(min_rounds=3)
+    with played.database.session() as session:
+        campaign = session.get_one(Campaign, played.campaign_id)
+        image_set = session.get_one(ImageSet, campaign.image_set_id)
+        _, (lonely, wide) = add_photos(
+            session, played.settings.images_dir, 2, (640, 240), seed=8, image_set=image_set
+        )
+        add_rounds(session, campaign, [lonely], add_players(session, 1), seed=2)
+        add_rounds(session, campaign, [wide], add_players(session, 3), seed=3, painter=left_edge)
+        targets, tally = campaign_targets(session, played.campaign_id, settings)
+    assert [image.image_id for image in targets] == played.image_ids
+    assert tally.lines() == [
+        "1 image has fewer than 3 valid rounds",
+        "1 image has no painted pixel in the 224 x 224 evaluation view",
+    ]
 
 
 def test_an_export_scores_as_its_campaign(played: Played, tmp_path: Path) -> None:

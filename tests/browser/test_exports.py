@@ -14,6 +14,7 @@ from clickme.campaigns.schemas import CampaignCreate
 from clickme.campaigns.service import change_state, create_campaign
 from clickme.core.db import Database
 from clickme.images.models import Image, ImageSet
+from clickme.maps.aggregate import MapSettings
 from clickme.models.models import DnnModel
 from tests.browser.test_console import PASSWORD, sign_in
 from tests.exports.fill import add_players, add_rounds
@@ -67,8 +68,24 @@ def test_a_researcher_exports_a_campaign_and_downloads_it(
     page.get_by_test_id("campaign-export").click()
     form = page.get_by_test_id("export-form")
     expect(form.get_by_label("Campaign", exact=True)).to_have_value(str(campaign_id))
+    preview = page.get_by_test_id("export-preview")
+    expect(preview).to_contain_text("1 image matches the filters, with 3 finished rounds (3 valid)")
+    expect(form).to_contain_text(f"(empty: the map default: {MapSettings().min_rounds})")
+    form.get_by_label("Min. valid rounds per image").fill("4")
+    expect(preview).to_contain_text("1 image has fewer than 4 valid rounds")
+    expect(page.get_by_test_id("export-preview-problem")).to_contain_text("no image has a map")
+    form.get_by_label("Min. valid rounds per image").fill("3")
+    expect(preview).to_contain_text("1 image matches the filters, with 3 finished rounds (3 valid)")
+    expect(preview).to_contain_text("1 image qualifies for a map, with 3 valid rounds")
+    expect(page.get_by_test_id("export-preview-problem")).to_have_count(0)
+    expect(preview).not_to_contain_text("null")
+    form.get_by_label("Classes").fill("7")
+    expect(page.get_by_test_id("export-preview-problem")).to_contain_text("0 of class 7")
+    form.get_by_label("Classes").fill("")
     form.get_by_role("checkbox", name="CSV").check()
     form.get_by_label("Split-half splits").fill("2")
+    expect(preview).to_contain_text("1 image qualifies for a map")
+    page.screenshot(path=shots_dir / "console-export-preview.png", full_page=True)
     page.get_by_test_id("export-start").click()
 
     row = page.get_by_test_id("exports-table").locator("tbody tr").first
@@ -78,7 +95,7 @@ def test_a_researcher_exports_a_campaign_and_downloads_it(
     expect(state).to_have_text(re.compile("done|failed|cancelled"), timeout=60_000)
     assert state.inner_text() == "done", row.inner_text()  # a failed export shows its error
     expect(page.get_by_test_id(f"export-progress-{job_id}")).to_have_attribute("aria-valuenow", "1")
-    expect(row).to_contain_text("1 image · 3 valid rounds · 3 players")
+    expect(row).to_contain_text("1 image (1 with a map) · 3 valid rounds · 3 players")
     page.screenshot(path=shots_dir / "console-exports.png", full_page=True)
 
     with page.expect_download() as download:
@@ -86,5 +103,5 @@ def test_a_researcher_exports_a_campaign_and_downloads_it(
     assert download.value.suggested_filename == f"{SLUG}-export-{job_id}.zip"
     with zipfile.ZipFile(download.value.path()) as archive:
         manifest = json.loads(archive.read(f"{SLUG}-export-{job_id}/manifest.json"))
-        assert sorted(manifest["files"]) == ["maps.npz", "rounds.csv"]
-        assert len(archive.namelist()) == 3
+        assert sorted(manifest["files"]) == ["images.csv", "maps.npz", "points.csv", "rounds.csv"]
+        assert len(archive.namelist()) == 5

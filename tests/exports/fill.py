@@ -37,14 +37,20 @@ def add_campaign(session: Session, image_set: ImageSet, slug: str = "study") -> 
 
 
 def add_photos(
-    session: Session, images_dir: Path, n: int, size: tuple[int, int] = (320, 240), seed: int = 0
+    session: Session,
+    images_dir: Path,
+    n: int,
+    size: tuple[int, int] = (320, 240),
+    seed: int = 0,
+    image_set: ImageSet | None = None,
 ) -> tuple[ImageSet, list[Image]]:
-    """n random-noise JPEG photos (class index i % 3) in a new image set."""
+    """n random-noise JPEG photos (class index i % 3) in a new image set (or ``image_set``)."""
     rng = np.random.default_rng(seed)
     images_dir.mkdir(parents=True, exist_ok=True)
-    image_set = ImageSet(name=f"synthetic-{seed}")
-    session.add(image_set)
-    session.flush()
+    if image_set is None:
+        image_set = ImageSet(name=f"synthetic-{seed}")
+        session.add(image_set)
+        session.flush()
     images = []
     for index in range(n):
         file_name = f"synthetic-{seed}-{index}.jpg"
@@ -53,8 +59,8 @@ def add_photos(
         images.append(
             Image(
                 image_set_id=image_set.id, sha256=f"{seed:08d}{index:056d}", file_name=file_name,
-                original_name=file_name, width=size[0], height=size[1], synset="n01440764",
-                class_index=index % 3,
+                original_name=f"IMG {seed}-{index}.JPG", width=size[0], height=size[1],
+                synset="n01440764", class_index=index % 3,
             )
         )  # fmt: skip
     session.add_all(images)
@@ -117,3 +123,12 @@ def add_rounds(
     ]  # fmt: skip
     session.execute(insert(PointBatch), batches)
     return round_ids
+
+
+def left_edge(image: Image, rng: np.random.Generator) -> bytes:
+    """Points within the leftmost 2% of a wide image: nothing of them reaches the centre crop."""
+    points = np.zeros(POINTS_PER_ROUND, dtype=POINT_DTYPE)
+    points["x"] = rng.uniform(0, image.width * 0.02, POINTS_PER_ROUND)
+    points["y"] = rng.uniform(0, image.height - 1, POINTS_PER_ROUND)
+    points["t"] = 20 * np.arange(POINTS_PER_ROUND)
+    return points.tobytes()

@@ -101,7 +101,8 @@ def processes(
 
 
 def start(client: TestClient, headers: dict[str, str], campaign_id: int, **fields) -> dict:
-    body = {"campaign_id": campaign_id, "formats": ["npz", "csv"], "splits": 2, **fields}
+    body = {"campaign_id": campaign_id, "formats": ["npz", "csv"], "splits": 2, "min_rounds": 3,
+            **fields}  # fmt: skip
     response = client.post("/api/admin/exports", json=body, headers=headers)
     assert response.status_code == 201, response.text
     assert response.json()["state"] == "queued"
@@ -182,11 +183,14 @@ def test_a_job_runs_to_done_and_its_zip_matches_the_manifest(
     )
     assert job["state"] == "done", job["error"]
     assert job["done"] == job["total"] == 4
-    assert job["counts"] == {"images": 4, "valid_rounds": 12, "exported_rounds": 12, "players": 3}
+    assert job["counts"] == {
+        "images": 4, "rounds": 12, "valid_rounds": 12, "images_with_map": 4, "map_rounds": 12,
+        "exported_rounds": 12, "players": 3,
+    }  # fmt: skip
     folder = job_folder(game_settings, job["id"])
     assert {f["path"]: f["size"] for f in job["files"]} == {
-        "maps.npz": (folder / "maps.npz").stat().st_size,
-        "rounds.csv": (folder / "rounds.csv").stat().st_size,
+        name: (folder / name).stat().st_size
+        for name in ("images.csv", "maps.npz", "points.csv", "rounds.csv")
     }
 
     response = client.get(f"/api/admin/exports/{job['id']}/download", headers=headers)
@@ -198,7 +202,7 @@ def test_a_job_runs_to_done_and_its_zip_matches_the_manifest(
         assert archive.namelist()[0] == f"{root}/manifest.json"
         manifest = json.loads(archive.read(f"{root}/manifest.json"))
         assert manifest["filters"]["image_set"] == "synthetic-0"
-        assert sorted(manifest["files"]) == ["maps.npz", "rounds.csv"]
+        assert sorted(manifest["files"]) == ["images.csv", "maps.npz", "points.csv", "rounds.csv"]
         for name, digest in manifest["files"].items():
             assert sha256(archive.read(f"{root}/{name}")) == digest
 
@@ -233,6 +237,34 @@ def test_a_bad_request_is_refused_before_any_job(
     assert client.get("/api/admin/exports", headers=headers).json() == []
 
 
+def test_the_preview_counts_what_would_be_exported_and_writes_nothing(
+    client: TestClient, headers: dict[str, str], campaign_id: int, game_settings: Settings
+) -> None:
+    body = {"campaign_id": campaign_id, "formats": ["npz"], "min_rounds": 3}
+    preview = client.post("/api/admin/exports/preview", json=body, headers=headers)
+    assert preview.status_code == 200, preview.text
+    assert preview.json()["counts"]["images_with_map"] == 4
+    assert preview.json()["summary"][:2] == [
+        "4 images match the filters, with 12 finished rounds (12 valid)",
+        "4 images qualify for a map, with 12 valid rounds",
+    ]
+    assert preview.json()["problem"] is None and preview.json()["without_map"] == {}
+    too_many = client.post(
+        "/api/admin/exports/preview", json={**body, "min_rounds": 4}, headers=headers
+    ).json()
+    assert too_many["without_map"] == {
+        "too_few_rounds": {"images": 4, "rule": "fewer than 4 valid rounds"}
+    }
+    assert too_many["summary"][-1] == "4 images have fewer than 4 valid rounds"
+    assert too_many["problem"].startswith("no image has a map (")
+    refused = client.post(
+        "/api/admin/exports/preview", json={**body, "pointer_type": "stylus"}, headers=headers
+    )
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_export"
+    assert client.get("/api/admin/exports", headers=headers).json() == []
+    assert not (game_settings.data_dir / "exports").exists()
+
+
 def test_failed_jobs_say_why_and_leave_no_files(
     client: TestClient,
     headers: dict[str, str],
@@ -248,9 +280,10 @@ def test_failed_jobs_say_why_and_leave_no_files(
     assert (empty["state"], empty["error"]) == (
         "failed", "campaign 'empty' has no finished rounds: nothing to export"
     )  # fmt: skip
-    nothing = finished(client, headers, start(client, headers, campaign_id, min_rounds=50)["id"])
+    nothing = finished(client, headers, start(client, headers, campaign_id, classes=[7])["id"])
     assert (nothing["state"], nothing["error"]) == (
-        "failed", "no image of the campaign matches the filters"
+        "failed", "no image matches the filters: the campaign has 4 images with finished rounds "
+        "by players not excluded, 0 of class 7",
     )  # fmt: skip
     assert nothing["files"] == [] and nothing["finished_at"] is not None
     assert not job_folder(game_settings, nothing["id"]).exists()

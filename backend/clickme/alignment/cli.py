@@ -135,7 +135,7 @@ def align(
     import numpy as np
     from sqlalchemy import select
 
-    from clickme.alignment.score import campaign_ceiling, campaign_images
+    from clickme.alignment.score import campaign_ceiling, campaign_targets
     from clickme.campaigns.models import Campaign
     from clickme.maps.aggregate import MapSettings
 
@@ -146,7 +146,10 @@ def align(
         found = session.scalar(select(Campaign).where(Campaign.slug == campaign))
         if found is None:
             raise typer.BadParameter(f"no campaign {campaign!r}", param_hint="--campaign")
-        images = campaign_images(session, found.id, settings_of_maps)
+        images, tally = campaign_targets(session, found.id, settings_of_maps)
+        left_out = sum(tally.without_map.values())
+        if left_out:
+            typer.echo(f"left out {left_out} image(s) without a map: " + "; ".join(tally.lines()))
         if not images:
             typer.echo(f"campaign {campaign!r} has no image with a human map yet", err=True)
             raise typer.Exit(code=1)

@@ -15,7 +15,7 @@ the image) and cropping back.
 """
 
 from collections.abc import Collection, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
@@ -32,6 +32,7 @@ from clickme.images.models import Image
 from clickme.images.service import image_file_path
 from clickme.images.transform import EVAL_RESIZE, EVAL_SIZE, load_rgb, to_eval_space
 from clickme.maps.aggregate import MapSettings, blur, human_map, to_eval
+from clickme.maps.qualify import MapTally, rounds_reason, view_reason
 from clickme.maps.reliability import BOOTSTRAP_SAMPLES, campaign_reliability, spearman
 from clickme.maps.valid import ImageRounds, valid_rounds
 from clickme.models.registry import Preprocessing
@@ -125,18 +126,38 @@ def _pixels(session: Session, images_dir: Path, batch: Sequence[ImageRounds]) ->
     return torch.from_numpy(np.stack(crops).transpose(0, 3, 1, 2).astype(np.float32) / 255.0)
 
 
+def campaign_targets(
+    session: Session,
+    campaign_id: int,
+    settings: MapSettings,
+    image_ids: Collection[int] | None = None,
+) -> tuple[list[ImageRounds], MapTally]:
+    """The campaign's images that are alignment targets (enough valid rounds and a painted
+    pixel in the map's 224 view: ``clickme.maps.qualify``), only ``image_ids`` if given, with
+    the tally of the images with a valid round left out, by rule."""
+    tally = MapTally(settings)
+    targets = []
+    for image in valid_rounds(session, campaign_id, replace(settings, min_rounds=1)):
+        if image_ids is not None and image.image_id not in image_ids:
+            continue
+        reason = rounds_reason(len(image.rounds_points), settings)
+        if reason is None:
+            native = human_map(image.rounds_points, image.width, image.height, settings)
+            reason = view_reason(to_eval(native))
+        tally.add(reason, len(image.rounds_points))
+        if reason is None:
+            targets.append(image)
+    return targets, tally
+
+
 def campaign_images(
     session: Session,
     campaign_id: int,
     settings: MapSettings,
     image_ids: Collection[int] | None = None,
 ) -> list[ImageRounds]:
-    """The campaign's images with a human map (``valid_rounds``), only ``image_ids`` if given."""
-    return [
-        image
-        for image in valid_rounds(session, campaign_id, settings)
-        if image_ids is None or image.image_id in image_ids
-    ]
+    """The campaign's images that are alignment targets (``campaign_targets``)."""
+    return campaign_targets(session, campaign_id, settings, image_ids)[0]
 
 
 def campaign_ceiling(

@@ -11,6 +11,7 @@ from clickme.exports.service import (
     DEFAULT_SPLITS,
     ExportError,
     ExportRequest,
+    preview_export,
     run_export,
 )
 
@@ -44,7 +45,6 @@ def _classes(text: str | None) -> tuple[int, ...] | None:
 
 def export(
     campaign: Annotated[str, typer.Option(help="Campaign slug.")],
-    out: Annotated[Path, typer.Option(help="Folder to write the export into.")],
     formats: Annotated[
         list[str],
         typer.Option("--format", help="npz, hdf5, png, csv, parquet or webdataset (repeatable)."),
@@ -67,9 +67,22 @@ def export(
     splits: Annotated[int, typer.Option(help="Random splits per split-half value (0: none).")] = (
         DEFAULT_SPLITS
     ),
+    out: Annotated[
+        Path | None, typer.Option(help="Folder to write the export into (not for --dry-run).")
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Write nothing: say how many images and rounds qualify, and why the rest do not.",
+        ),
+    ] = False,
 ) -> None:
     """Export a campaign's human maps and rounds (excluded players are always left out)."""
     from clickme.core.db import configured_session
+
+    if out is None and not dry_run:
+        raise typer.BadParameter("say where to write the export", param_hint="--out")
 
     request = ExportRequest(
         campaign=campaign,
@@ -83,6 +96,10 @@ def export(
         shard_size=shard_size,
         n_splits=splits,
     )
+    if dry_run:
+        _dry_run(request)
+        return
+    assert out is not None
     bar = _Bar()
     try:
         with configured_session() as (session, settings):
@@ -101,6 +118,27 @@ def export(
         bar.close()
     counts = manifest["counts"]
     typer.echo(
-        f"exported {counts['images']} images, {counts['valid_rounds']} valid rounds "
-        f"from {counts['players']} players to {out}"
+        f"exported {counts['images']} images ({counts['images_with_map']} with a map), "
+        f"{counts['rounds']} finished rounds ({counts['valid_rounds']} valid) from "
+        f"{counts['players']} players to {out}"
     )
+    for reason in manifest["without_map"].values():
+        typer.echo(f"  without a map, {reason['images']} with {reason['rule']}")
+
+
+def _dry_run(request: ExportRequest) -> None:
+    """Prints what the export would hold; exits 1 when it would find nothing."""
+    from clickme.core.db import configured_session
+
+    try:
+        with configured_session() as (session, _settings):
+            preview = preview_export(session, request)
+    except ExportError as error:
+        typer.echo(f"export refused: {error}", err=True)
+        raise typer.Exit(code=1) from error
+    typer.echo(f"map rules: {preview['rules']}")
+    for line in preview["summary"]:
+        typer.echo(f"  {line}")
+    if preview["problem"]:
+        typer.echo(f"the export would find nothing: {preview['problem']}", err=True)
+        raise typer.Exit(code=1)

@@ -42,12 +42,19 @@ from clickme.core.db import Database, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.exports.manifest import MANIFEST_NAME
 from clickme.exports.models import ExportJob
-from clickme.exports.schemas import ExportFileOut, ExportJobCreate, ExportJobDetail, ExportJobOut
+from clickme.exports.schemas import (
+    ExportFileOut,
+    ExportJobCreate,
+    ExportJobDetail,
+    ExportJobOut,
+    ExportPreview,
+)
 from clickme.exports.service import (
     ExportError,
     ExportRequest,
     check_image_set,
     check_request,
+    preview_export,
     run_export,
 )
 
@@ -384,6 +391,17 @@ def create_job(session: Session, body: ExportJobCreate, staff_id: int) -> Export
     session.flush()
     job.folder = f"{EXPORTS_FOLDER}/job-{job.id}"
     return job
+
+
+def preview_job(session: Session, body: ExportJobCreate) -> ExportPreview:
+    """What the job would export (``preview_export``); 422 ``invalid_export`` for a bad
+    request, as ``create_job``."""
+    campaign = get_campaign(session, body.campaign_id)
+    try:
+        preview = preview_export(session, body.to_request(campaign.slug))
+    except ExportError as error:
+        raise ClickmeError(422, "invalid_export", str(error)) from error
+    return ExportPreview.model_validate(preview)
 
 
 def get_job(session: Session, job_id: int) -> ExportJob:

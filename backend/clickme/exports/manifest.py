@@ -42,7 +42,10 @@ def build_manifest(
     filters: dict[str, Any],
     formats: list[str],
     counts: dict[str, int],
+    without_map: dict[str, dict[str, Any]],
 ) -> dict[str, Any]:
+    """The manifest of the files in ``folder``; ``without_map``: the images that have no map,
+    by the rule they failed (``clickme.maps.qualify``)."""
     return {
         "manifest_format": MANIFEST_FORMAT,
         "software": {"name": "clickme", "version": clickme.__version__},
@@ -52,6 +55,7 @@ def build_manifest(
         "filters": filters,
         "formats": formats,
         "counts": counts,
+        "without_map": without_map,
         "files": file_hashes(folder),
     }
 

@@ -10,7 +10,7 @@ from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
 from clickme.exports import jobs
 from clickme.exports.archive import zip_chunks
-from clickme.exports.schemas import ExportJobCreate, ExportJobDetail, ExportJobOut
+from clickme.exports.schemas import ExportJobCreate, ExportJobDetail, ExportJobOut, ExportPreview
 
 router = APIRouter(prefix="/api/admin/exports", tags=["admin: exports"])
 
@@ -35,6 +35,13 @@ def start_export(
     session.commit()
     worker.wake()
     return jobs.job_detail(session, settings, job)
+
+
+@router.post("/preview")
+def preview_export(body: ExportJobCreate, session: DbSession, _staff: StaffMember) -> ExportPreview:
+    """What the export would hold, nothing written: the images and rounds that qualify, and for
+    the others how many fail each rule; ``problem`` says why it would find nothing."""
+    return jobs.preview_job(session, body)
 
 
 @router.get("")

@@ -75,3 +75,22 @@ class ExportJobDetail(ExportJobOut):
     """A job with its files (the manifest's, with their sizes on disk)."""
 
     files: list[ExportFileOut]
+
+
+class NoMapCount(BaseModel):
+    images: int
+    rule: str = Field(description='the rule they fail, in words: "fewer than 5 valid rounds"')
+
+
+class ExportPreview(BaseModel):
+    """What an export would hold, nothing written (``clickme export --dry-run``)."""
+
+    counts: dict[str, int]
+    without_map: dict[str, NoMapCount] = Field(
+        description="images without a map by the first rule they fail: too_few_rounds, "
+        "empty_view, low_reliability"
+    )
+    summary: list[str]
+    rules: str
+    map_settings: dict[str, Any]
+    problem: str | None = Field(description="why the export would find nothing, else null")

@@ -7,9 +7,9 @@ members in image-id order, fixed zip/tar time stamps and modes, HDF5 without tim
 with tracked creation order, sorted JSON keys.
 """
 
-import csv
 import io
 import json
+import re
 import shutil
 import struct
 import tarfile
@@ -23,14 +23,24 @@ from typing import Any, Literal, Protocol, Self
 import h5py
 import numpy as np
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from isal import isal_zlib
 from PIL import Image as PilImage
+from PIL.PngImagePlugin import PngInfo
+
+from clickme.game.points import POINT_DTYPE
+from clickme.images.transform import load_rgb
+from clickme.maps.service import heat_colours
 
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o644
 MAP_PNG_MAX = 65535
-OVERLAY_ALPHA = 0.6
+# Overlays: the photo dimmed to this share of its brightness, the map at most this opaque.
+OVERLAY_DIM = 0.4
+OVERLAY_OPACITY = 0.9
+# The heat scale's value for the map's lowest values (its red, not its black).
+OVERLAY_COLD = 0.35
 PARQUET_ROWS_PER_GROUP = 10_000
 # Deflate level of NPZ members, HDF5 datasets and PNGs: float maps barely shrink past level 1.
 # NPZ and HDF5 maps are deflated by ISA-L (standard deflate streams, 6x faster than zlib on
@@ -40,50 +50,72 @@ COMPRESS_LEVEL = 1
 
 @dataclass(frozen=True)
 class RoundRecord:
-    """One round of an exported image, its player known only by a pseudonym."""
+    """One finished round of an exported image, its player known only by a pseudonym."""
 
     round_id: int
     player: str
     image_id: int
-    points: np.ndarray  # structured x, y, t (native pixels, ms)
+    points: np.ndarray  # structured x, y, t (native pixels, ms), in the order painted
+    seqs: np.ndarray  # int32: each point's batch sequence number
     outcome: str | None
     pointer_type: str | None
     campaign_version: int
     model_version: str
+    valid: bool  # counts in the image's map under the export's map settings
+
+
+def image_key(image_id: int, synset: str, class_name: str) -> str:
+    """An exported image's name in every format: ``679_n03793489_mouse`` (id, synset, class
+    name with apostrophes dropped and any other run of characters but letters, digits and
+    hyphens made one underscore; never a dot, so WebDataset keys stay whole)."""
+    name = re.sub(r"[^A-Za-z0-9-]+", "_", class_name.replace("'", "")).strip("_")
+    return f"{image_id}_{synset}_{name}"
 
 
 @dataclass(frozen=True)
 class ExportItem:
-    """Everything the writers need about one exported image."""
+    """Everything the writers need about one exported image; the maps only where it has one."""
 
     image_id: int
     width: int
     height: int
     class_index: int
-    label: str
+    class_name: str
     synset: str
+    original_name: str
     image_path: Path
-    n_players: int
-    split_half: float  # Spearman-Brown corrected split-half value, NaN when not computable
-    map_native: np.ndarray  # float32 (height, width) in [0, 1]
-    map_eval: np.ndarray  # float32 (224, 224) in [0, 1]
+    n_rounds: int  # finished rounds matching the filters
+    valid_rounds: int
+    n_players: int  # players of the valid rounds
+    split_half: float  # Spearman-Brown corrected split-half value, NaN when not computed
+    no_map: str | None  # why it has no map (``clickme.maps.qualify.NoMap``), None with one
+    map_native: np.ndarray | None = None  # float32 (height, width) in [0, 1]
+    map_eval: np.ndarray | None = None  # float32 (224, 224) in [0, 1]
     rounds: list[RoundRecord] = field(default_factory=list)
 
     @property
     def key(self) -> str:
-        return f"{self.image_id:09d}"
+        return image_key(self.image_id, self.synset, self.class_name)
+
+    @property
+    def has_map(self) -> bool:
+        return self.no_map is None
 
     def metadata(self) -> dict[str, Any]:
+        """The image's fields as JSON types (NaN split-half as None)."""
         return {
             "image_id": self.image_id,
+            "original_name": self.original_name,
+            "synset": self.synset,
+            "class_index": self.class_index,
+            "class_name": self.class_name,
             "width": self.width,
             "height": self.height,
-            "class_index": self.class_index,
-            "label": self.label,
-            "synset": self.synset,
+            "valid_rounds": self.valid_rounds,
             "n_players": self.n_players,
             "split_half": None if np.isnan(self.split_half) else self.split_half,
-            "has_map": True,
+            "has_map": self.has_map,
+            "no_map_reason": self.no_map,
         }
 
 
@@ -247,7 +279,7 @@ def _tar_info(name: str, size: int) -> tarfile.TarInfo:
 
 
 def map_png_bytes(values: np.ndarray) -> bytes:
-    """A [0, 1] map as a 16-bit greyscale PNG."""
+    """A [0, 1] map as a 16-bit greyscale PNG (for programs: ``read_map_png``)."""
     grey = np.round(np.clip(values, 0.0, 1.0) * MAP_PNG_MAX).astype(np.uint16)
     buffer = io.BytesIO()
     PilImage.fromarray(grey).save(buffer, format="PNG", compress_level=COMPRESS_LEVEL)
@@ -260,39 +292,63 @@ def read_map_png(data: bytes) -> np.ndarray:
         return np.asarray(image, dtype=np.float32) / MAP_PNG_MAX
 
 
-def _heat(values: np.ndarray) -> np.ndarray:
-    """A simple blue -> red heat colouring of a [0, 1] map, uint8 (H, W, 3)."""
-    v = np.clip(values, 0.0, 1.0)
-    rgb = np.stack([v, 1.0 - np.abs(2.0 * v - 1.0), 1.0 - v], axis=-1)
-    return (rgb * 255).astype(np.uint8)
+def _png_text(item: ExportItem) -> PngInfo:
+    """The image's names as PNG text chunks (any PNG tool lists them)."""
+    info = PngInfo()
+    for name in ("image_id", "original_name", "synset", "class_name"):
+        info.add_itxt(name, str(getattr(item, name)))
+    return info
 
 
-def overlay_png_bytes(photo: PilImage.Image, values: np.ndarray) -> bytes:
-    """The photo with the map's heat blended in where the map is high."""
-    base = np.asarray(photo.convert("RGB"), dtype=np.float32)
-    alpha = (OVERLAY_ALPHA * np.clip(values, 0.0, 1.0))[..., None]
-    mixed = base * (1.0 - alpha) + _heat(values).astype(np.float32) * alpha
+def _png(pixels: np.ndarray, item: ExportItem) -> bytes:
     buffer = io.BytesIO()
-    overlay = PilImage.fromarray(np.round(mixed).astype(np.uint8))
-    overlay.save(buffer, format="PNG", compress_level=COMPRESS_LEVEL)
+    PilImage.fromarray(pixels).save(
+        buffer, format="PNG", compress_level=COMPRESS_LEVEL, pnginfo=_png_text(item)
+    )
     return buffer.getvalue()
 
 
+def map_preview_pixels(values: np.ndarray) -> np.ndarray:
+    """A [0, 1] map as 8-bit grey (0 black, the peak white): what any viewer shows."""
+    return np.round(np.clip(values, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+def overlay_pixels(photo: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """uint8 (H, W, 3): the photo dimmed to ``OVERLAY_DIM``, under the map in the console's heat
+    colours from red (low) to pale yellow (the peak); the hotter, the more opaque (up to
+    ``OVERLAY_OPACITY``; the square root keeps the map's lower half visible), so the painted
+    parts stand out clearly from the dimmed rest."""
+    v = np.clip(values, 0.0, 1.0)
+    opacity = (OVERLAY_OPACITY * np.sqrt(v))[..., None]
+    colours = heat_colours(OVERLAY_COLD + (1.0 - OVERLAY_COLD) * v)
+    mixed = photo.astype(np.float32) * OVERLAY_DIM * (1.0 - opacity) + colours * opacity
+    return np.rint(mixed).astype(np.uint8)
+
+
 class NpzWriter:
-    """``maps.npz``: per image ``{key}/map`` (native), ``{key}/map_224``, ``{key}/label``,
-    ``{key}/class_index``, ``{key}/n_players``, ``{key}/split_half``; members written one by one."""
+    """``maps.npz``: per image ``{key}/`` + ``original_name``, ``synset``, ``class_name``,
+    ``class_index``, ``valid_rounds``, ``n_players``, ``split_half``, ``has_map``,
+    ``no_map_reason`` ("" with a map) and, with a map, ``map`` (native) and ``map_224``;
+    members written one by one."""
 
     def __init__(self, folder: Path) -> None:
         self.archive = DeflatedZipFile(folder / "maps.npz")
 
     def encode(self, item: ExportItem) -> list[Deflated]:
-        arrays = {
-            "map": item.map_native.astype(np.float32, copy=False),
-            "map_224": item.map_eval.astype(np.float32, copy=False),
-            "label": np.array(item.label),
+        arrays: dict[str, np.ndarray] = {}
+        if item.map_native is not None and item.map_eval is not None:
+            arrays["map"] = item.map_native.astype(np.float32, copy=False)
+            arrays["map_224"] = item.map_eval.astype(np.float32, copy=False)
+        arrays |= {
+            "original_name": np.array(item.original_name),
+            "synset": np.array(item.synset),
+            "class_name": np.array(item.class_name),
             "class_index": np.array(item.class_index, dtype=np.int64),
+            "valid_rounds": np.array(item.valid_rounds, dtype=np.int64),
             "n_players": np.array(item.n_players, dtype=np.int64),
             "split_half": np.array(item.split_half, dtype=np.float64),
+            "has_map": np.array(item.has_map),
+            "no_map_reason": np.array(item.no_map or ""),
         }
         return [deflated(f"{item.key}/{name}.npy", _npy_bytes(a)) for name, a in arrays.items()]
 
@@ -305,13 +361,16 @@ class NpzWriter:
 
 
 class Hdf5Writer:
-    """``maps.h5``: one group per image key with datasets ``map``, ``map_224`` and attributes.
-    Each map is one gzip chunk, compressed by ``encode`` (HDF5's deflate filter is zlib's)."""
+    """``maps.h5``: one group per image key, its fields as attributes (as the NPZ's) and, with a
+    map, datasets ``map`` and ``map_224``. Each map is one gzip chunk, compressed by ``encode``
+    (HDF5's deflate filter is zlib's)."""
 
     def __init__(self, folder: Path) -> None:
         self.file = h5py.File(folder / "maps.h5", "w", track_order=True, libver="earliest")
 
     def encode(self, item: ExportItem) -> dict[str, tuple[tuple[int, ...], bytes]]:
+        if item.map_native is None or item.map_eval is None:
+            return {}
         maps = {"map": item.map_native, "map_224": item.map_eval}
         return {
             name: (values.shape, isal_zlib.compress(values.astype("<f4").tobytes(), COMPRESS_LEVEL))
@@ -326,18 +385,19 @@ class Hdf5Writer:
                 compression="gzip", compression_opts=COMPRESS_LEVEL,
             )  # fmt: skip
             dataset.id.write_direct_chunk((0,) * len(shape), chunk)
-        group.attrs["image_id"] = item.image_id
-        group.attrs["label"] = item.label
-        group.attrs["class_index"] = item.class_index
-        group.attrs["n_players"] = item.n_players
-        group.attrs["split_half"] = item.split_half
+        fields = {**item.metadata(), "split_half": item.split_half,
+                  "no_map_reason": item.no_map or ""}  # fmt: skip
+        for name, value in fields.items():
+            group.attrs[name] = value
 
     def close(self) -> None:
         self.file.close()
 
 
 class PngWriter:
-    """``png/maps/{key}.png`` (16-bit grey, native size) and ``png/overlays/{key}.png``."""
+    """For each image with a map: ``png/maps/{key}.png`` (8-bit grey, native size: what any
+    viewer shows; exact values are in the NPZ and HDF5) and ``png/overlays/{key}.png`` (the map
+    in colour over the dimmed photo); the image's names in PNG text chunks."""
 
     def __init__(self, folder: Path) -> None:
         self.maps = folder / "png" / "maps"
@@ -345,11 +405,18 @@ class PngWriter:
         self.maps.mkdir(parents=True)
         self.overlays.mkdir(parents=True)
 
-    def encode(self, item: ExportItem) -> tuple[bytes, bytes]:
-        with PilImage.open(item.image_path) as photo:
-            return map_png_bytes(item.map_native), overlay_png_bytes(photo, item.map_native)
+    def encode(self, item: ExportItem) -> tuple[bytes, bytes] | None:
+        if item.map_native is None:
+            return None
+        photo = np.asarray(load_rgb(item.image_path), dtype=np.uint8)
+        return (
+            _png(map_preview_pixels(item.map_native), item),
+            _png(overlay_pixels(photo, item.map_native), item),
+        )
 
-    def add(self, item: ExportItem, encoded: tuple[bytes, bytes]) -> None:
+    def add(self, item: ExportItem, encoded: tuple[bytes, bytes] | None) -> None:
+        if encoded is None:
+            return
         map_png, overlay_png = encoded
         (self.maps / f"{item.key}.png").write_bytes(map_png)
         (self.overlays / f"{item.key}.png").write_bytes(overlay_png)
@@ -358,99 +425,175 @@ class PngWriter:
         return None
 
 
-ROUND_COLUMNS = (
-    "round_id", "player", "image_id", "x", "y", "t",
-    "outcome", "pointer_type", "campaign_version", "model_version",
-)  # fmt: skip
-
-
-def _floats(values: np.ndarray) -> list[float]:
-    return [float(value) for value in values]
-
-
-def _round_row(record: RoundRecord) -> dict[str, Any]:
-    return {
-        "round_id": record.round_id,
-        "player": record.player,
-        "image_id": record.image_id,
-        "x": _floats(record.points["x"]),
-        "y": _floats(record.points["y"]),
-        "t": [int(value) for value in record.points["t"]],
-        "outcome": record.outcome,
-        "pointer_type": record.pointer_type,
-        "campaign_version": record.campaign_version,
-        "model_version": record.model_version,
-    }
-
-
-class CsvWriter:
-    """``rounds.csv``: one row per round; x, y and t are JSON lists."""
-
-    def __init__(self, folder: Path) -> None:
-        self.stream = (folder / "rounds.csv").open("w", newline="", encoding="utf-8")
-        self.csv = csv.DictWriter(self.stream, fieldnames=ROUND_COLUMNS, lineterminator="\n")
-        self.csv.writeheader()
-
-    def encode(self, item: ExportItem) -> list[dict[str, Any]]:
-        rows = [_round_row(record) for record in item.rounds]
-        for row in rows:
-            for name in ("x", "y", "t"):
-                row[name] = json.dumps(row[name], separators=(",", ":"))
-        return rows
-
-    def add(self, item: ExportItem, encoded: list[dict[str, Any]]) -> None:
-        self.csv.writerows(encoded)
-
-    def close(self) -> None:
-        self.stream.close()
-
-
+# The tables of the round formats: per image, per round, per point (long form).
+IMAGE_SCHEMA = pa.schema(
+    [
+        ("image_id", pa.int64()),
+        ("original_name", pa.string()),
+        ("synset", pa.string()),
+        ("class_index", pa.int32()),
+        ("class_name", pa.string()),
+        ("width", pa.int32()),
+        ("height", pa.int32()),
+        ("rounds", pa.int32()),
+        ("valid_rounds", pa.int32()),
+        ("players", pa.int32()),
+        ("has_map", pa.bool_()),
+        ("no_map_reason", pa.string()),
+        ("split_half", pa.float64()),
+    ]
+)
 ROUND_SCHEMA = pa.schema(
     [
         ("round_id", pa.int64()),
-        ("player", pa.string()),
         ("image_id", pa.int64()),
-        ("x", pa.list_(pa.float32())),
-        ("y", pa.list_(pa.float32())),
-        ("t", pa.list_(pa.int32())),
+        ("original_name", pa.string()),
+        ("synset", pa.string()),
+        ("class_index", pa.int32()),
+        ("class_name", pa.string()),
+        ("player", pa.string()),
         ("outcome", pa.string()),
         ("pointer_type", pa.string()),
+        ("n_points", pa.int32()),
+        ("valid", pa.bool_()),
         ("campaign_version", pa.int32()),
         ("model_version", pa.string()),
     ]
 )
+POINT_SCHEMA = pa.schema(
+    [
+        ("round_id", pa.int64()),
+        ("image_id", pa.int64()),
+        ("seq", pa.int32()),
+        ("point", pa.int32()),
+        ("x", pa.float32()),
+        ("y", pa.float32()),
+        ("t", pa.int32()),
+        ("pointer_type", pa.string()),
+    ]
+)
+TABLES = {"images": IMAGE_SCHEMA, "rounds": ROUND_SCHEMA, "points": POINT_SCHEMA}
+
+
+def image_table(item: ExportItem) -> pa.Table:
+    row = {
+        "image_id": item.image_id, "original_name": item.original_name, "synset": item.synset,
+        "class_index": item.class_index, "class_name": item.class_name, "width": item.width,
+        "height": item.height, "rounds": item.n_rounds, "valid_rounds": item.valid_rounds,
+        "players": item.n_players, "has_map": item.has_map, "no_map_reason": item.no_map,
+        "split_half": None if np.isnan(item.split_half) else item.split_half,
+    }  # fmt: skip
+    return pa.Table.from_pylist([row], schema=IMAGE_SCHEMA)
+
+
+def _round_row(item: ExportItem, record: RoundRecord) -> dict[str, Any]:
+    return {
+        "round_id": record.round_id, "image_id": item.image_id,
+        "original_name": item.original_name, "synset": item.synset,
+        "class_index": item.class_index, "class_name": item.class_name, "player": record.player,
+        "outcome": record.outcome, "pointer_type": record.pointer_type,
+        "n_points": len(record.points), "valid": record.valid,
+        "campaign_version": record.campaign_version, "model_version": record.model_version,
+    }  # fmt: skip
+
+
+def rounds_table(item: ExportItem) -> pa.Table:
+    rows = [_round_row(item, record) for record in item.rounds]
+    return pa.Table.from_pylist(rows, schema=ROUND_SCHEMA)
+
+
+def points_table(item: ExportItem) -> pa.Table:
+    """One row per point: its round, batch ``seq``, order in the round (``point``), x, y, t."""
+    counts = [len(record.points) for record in item.rounds]
+    empty = np.zeros(0, dtype=POINT_DTYPE)
+    points = np.concatenate([empty, *(record.points for record in item.rounds)])
+    columns = {
+        "round_id": np.repeat([record.round_id for record in item.rounds], counts),
+        "image_id": np.full(len(points), item.image_id, dtype=np.int64),
+        "seq": np.concatenate([np.zeros(0, np.int32), *(r.seqs for r in item.rounds)]),
+        "point": np.concatenate([np.zeros(0, np.int32), *map(np.arange, counts)]),
+        "x": points["x"],
+        "y": points["y"],
+        "t": points["t"],
+    }
+    arrays = [pa.array(values, type=POINT_SCHEMA.field(name).type)
+              for name, values in columns.items()]  # fmt: skip
+    pointer = pa.array([record.pointer_type for record in item.rounds], pa.string())
+    arrays.append(pointer.take(pa.array(np.repeat(np.arange(len(counts)), counts))))
+    return pa.Table.from_arrays(arrays, schema=POINT_SCHEMA)
+
+
+def round_tables(item: ExportItem) -> dict[str, pa.Table]:
+    """The item's rows of each table of the round formats."""
+    return {"images": image_table(item), "rounds": rounds_table(item),
+            "points": points_table(item)}  # fmt: skip
+
+
+class CsvWriter:
+    """``images.csv``, ``rounds.csv`` and ``points.csv`` (one row per point), with a header;
+    strings quoted, missing values empty, booleans ``true``/``false``."""
+
+    def __init__(self, folder: Path) -> None:
+        self.streams = {name: (folder / f"{name}.csv").open("wb") for name in TABLES}
+        for name, schema in TABLES.items():
+            pacsv.write_csv(schema.empty_table(), self.streams[name])
+
+    def encode(self, item: ExportItem) -> dict[str, bytes]:
+        encoded = {}
+        for name, table in round_tables(item).items():
+            buffer = io.BytesIO()
+            if table.num_rows:
+                pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
+            encoded[name] = buffer.getvalue()
+        return encoded
+
+    def add(self, item: ExportItem, encoded: dict[str, bytes]) -> None:
+        for name, data in encoded.items():
+            self.streams[name].write(data)
+
+    def close(self) -> None:
+        for stream in self.streams.values():
+            stream.close()
 
 
 class ParquetWriter:
-    """``rounds.parquet``: the same columns as the CSV, points as typed lists; row groups of
-    ``PARQUET_ROWS_PER_GROUP`` rounds written as they fill."""
+    """``images.parquet``, ``rounds.parquet`` and ``points.parquet``: the CSV's columns, typed;
+    row groups of ``PARQUET_ROWS_PER_GROUP`` rows written as they fill."""
 
     def __init__(self, folder: Path) -> None:
-        self.writer = pq.ParquetWriter(folder / "rounds.parquet", ROUND_SCHEMA)
-        self.rows: list[dict[str, Any]] = []
+        self.writers = {
+            name: pq.ParquetWriter(folder / f"{name}.parquet", schema)
+            for name, schema in TABLES.items()
+        }
+        self.pending: dict[str, list[pa.Table]] = {name: [] for name in TABLES}
+        self.rows = dict.fromkeys(TABLES, 0)
 
-    def _flush(self) -> None:
-        if self.rows:
-            self.writer.write_table(pa.Table.from_pylist(self.rows, schema=ROUND_SCHEMA))
-            self.rows = []
+    def _flush(self, name: str) -> None:
+        if self.rows[name]:
+            self.writers[name].write_table(pa.concat_tables(self.pending[name]))
+            self.pending[name], self.rows[name] = [], 0
 
-    def encode(self, item: ExportItem) -> list[dict[str, Any]]:
-        return [_round_row(record) for record in item.rounds]
+    def encode(self, item: ExportItem) -> dict[str, pa.Table]:
+        return round_tables(item)
 
-    def add(self, item: ExportItem, encoded: list[dict[str, Any]]) -> None:
-        self.rows.extend(encoded)
-        if len(self.rows) >= PARQUET_ROWS_PER_GROUP:
-            self._flush()
+    def add(self, item: ExportItem, encoded: dict[str, pa.Table]) -> None:
+        for name, table in encoded.items():
+            self.pending[name].append(table)
+            self.rows[name] += table.num_rows
+            if self.rows[name] >= PARQUET_ROWS_PER_GROUP:
+                self._flush(name)
 
     def close(self) -> None:
-        self._flush()
-        self.writer.close()
+        for name, writer in self.writers.items():
+            self._flush(name)
+            writer.close()
 
 
 class WebDatasetWriter:
     """``webdataset/clickme-{n:06d}.tar`` shards of ``shard_size`` images: ``{key}.jpg`` (the
     photo file as stored, JPEG or PNG bytes under the ``.jpg`` name PIL opens either way),
-    ``{key}.map.png`` (16-bit native-size map) and ``{key}.json`` (metadata)."""
+    ``{key}.map.png`` (16-bit native-size map, only with a map) and ``{key}.json`` (the image's
+    fields, ``has_map`` and ``no_map_reason`` among them)."""
 
     def __init__(self, folder: Path, shard_size: int) -> None:
         self.folder = folder / "webdataset"
@@ -470,11 +613,11 @@ class WebDatasetWriter:
         tar.addfile(_tar_info(name, len(data)), io.BytesIO(data))
 
     def encode(self, item: ExportItem) -> dict[str, bytes]:
-        return {
-            f"{item.key}.jpg": item.image_path.read_bytes(),
-            f"{item.key}.map.png": map_png_bytes(item.map_native),
-            f"{item.key}.json": json.dumps(item.metadata(), sort_keys=True).encode(),
-        }
+        members = {f"{item.key}.jpg": item.image_path.read_bytes()}
+        if item.map_native is not None:
+            members[f"{item.key}.map.png"] = map_png_bytes(item.map_native)
+        members[f"{item.key}.json"] = json.dumps(item.metadata(), sort_keys=True).encode()
+        return members
 
     def add(self, item: ExportItem, encoded: dict[str, bytes]) -> None:
         tar = self._shard()

@@ -393,3 +393,23 @@ def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndar
         round_id: unpack_points([row.data for row in batches])
         for round_id, batches in groupby(rows, key=lambda row: row.round_id)
     }
+
+
+def points_with_seq_by_round(
+    session: Session, round_ids: list[int]
+) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """round id -> (its points in order as ``points_by_round`` has them, each point's batch
+    sequence number as int32)."""
+    rows = session.execute(
+        select(PointBatch.round_id, PointBatch.seq, PointBatch.data)
+        .where(PointBatch.round_id.in_(round_ids))
+        .order_by(PointBatch.round_id, PointBatch.seq)
+    ).all()
+    result = {}
+    for round_id, batches in groupby(rows, key=lambda row: row.round_id):
+        batches = list(batches)
+        points = unpack_points([row.data for row in batches])
+        sizes = [len(row.data) // points.dtype.itemsize for row in batches]
+        seqs = np.repeat(np.array([row.seq for row in batches], dtype=np.int32), sizes)
+        result[round_id] = (points, seqs)
+    return result

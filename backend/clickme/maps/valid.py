@@ -123,3 +123,21 @@ def _chunk(session: Session, valid, image_ids: list[int]) -> Iterator[ImageRound
             player_ids=[row.player_id for row in image_rounds],
             rounds_points=[xy_of(points[row.id]) for row in image_rounds],
         )
+
+
+def valid_round_ids(
+    session: Session,
+    campaign_id: int,
+    settings: MapSettings,
+    image_ids: Collection[int],
+    campaign_version: int | None = None,
+    pointer_type: str | None = None,
+) -> set[int]:
+    """The ids of the images' valid rounds (as ``valid_rounds`` counts them, whatever the number
+    per image), only those played with ``pointer_type`` when given."""
+    query = _valid_rounds_query(session, campaign_id, settings, campaign_version).where(
+        Round.image_id.in_(image_ids)
+    )
+    if pointer_type is not None:
+        query = query.where(Round.pointer_type == pointer_type)
+    return {row.id for row in session.execute(query)}
