@@ -36,7 +36,7 @@ export function exportRequest(form) {
     if (elements[name].value) body[name] = elements[name].value;
   }
   const classes = elements.classes.value.split(",").map((part) => part.trim());
-  if (classes.some(Boolean)) body.classes = classes.filter(Boolean).map(Number);
+  if (classes.some(Boolean)) body.classes = classes.filter(Boolean); // names or indices
   return body;
 }
 

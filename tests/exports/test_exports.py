@@ -456,7 +456,8 @@ def test_the_cli_exports_with_a_progress_bar(
     runner = CliRunner()
     args = ["export", "--campaign", "study", "--out", str(out), "--splits", "3", "--min-rounds",
             "4"]  # fmt: skip
-    result = runner.invoke(app, [*args, "--format", "npz", "--format", "csv", "--classes", "0,2"])
+    by_names = ["--classes", "tench,n01484850"]  # classes 0 and 2, by name and by synset
+    result = runner.invoke(app, [*args, "--format", "npz", "--format", "csv", *by_names])
     assert result.exit_code == 0, result.output
     assert "exported 4 images (1 with a map), 15 finished rounds" in result.output
     assert "without a map, 2 with fewer than 4 valid rounds" in result.output

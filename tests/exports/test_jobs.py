@@ -229,6 +229,9 @@ def test_a_bad_request_is_refused_before_any_job(
         assert response.status_code == 422, fields
         assert response.json()["error"]["code"] == "invalid_export"
         assert message in response.json()["error"]["message"]
+    ambiguous = {"campaign_id": campaign_id, "formats": ["npz"], "classes": ["crane"]}
+    refused = client.post("/api/admin/exports", json=ambiguous, headers=headers)
+    assert refused.status_code == 422 and "names several classes" in refused.text
     for body in ({"campaign_id": campaign_id, "formats": []}, {"formats": ["npz"]}):
         assert client.post("/api/admin/exports", json=body, headers=headers).status_code == 422
     missing = client.post("/api/admin/exports", json={"campaign_id": 999, "formats": ["npz"]},

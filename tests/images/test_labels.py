@@ -6,6 +6,7 @@ import pytest
 
 from clickme.images.labels import (
     NUM_CLASSES,
+    class_from_text,
     class_name,
     class_names,
     class_names_shown,
@@ -59,3 +60,16 @@ def test_class_order_matches_the_imagenet_sample(imagenet_sample: Path) -> None:
     """The sample is one photo per class in synset order, which is the class index order."""
     sample_synsets = sorted(path.name[:9] for path in imagenet_sample.glob("n*_*.JPEG"))
     assert sample_synsets == [synset_of(index) for index in range(NUM_CLASSES)]
+
+
+def test_a_class_is_found_by_index_synset_or_any_name() -> None:
+    assert class_from_text("673") == 673
+    assert class_from_text(" n03793489 ") == 673
+    assert class_from_text("Computer Mouse") == class_from_text("mouse") == 673
+    assert class_from_text("tabby cat") == 281
+    with pytest.raises(ValueError, match=r"names several classes: use the index, 134 .* or 517"):
+        class_from_text("crane")
+    with pytest.raises(ValueError, match="no ImageNet class"):
+        class_from_text("unicorn")
+    with pytest.raises(IndexError):
+        class_from_text("1000")

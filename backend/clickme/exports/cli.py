@@ -14,6 +14,7 @@ from clickme.exports.service import (
     preview_export,
     run_export,
 )
+from clickme.images.labels import class_from_text
 
 
 class _Bar:
@@ -35,12 +36,14 @@ class _Bar:
 
 
 def _classes(text: str | None) -> tuple[int, ...] | None:
+    """Comma-separated classes, each an index, a synset or a name."""
     if text is None:
         return None
     try:
-        return tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError as error:
-        raise typer.BadParameter("classes are comma-separated class indices, e.g. 1,2") from error
+        return tuple(class_from_text(part) for part in text.split(",") if part.strip())
+    except (ValueError, IndexError) as error:
+        hint = "classes: e.g. 1,2 or 'tabby,computer mouse'"
+        raise typer.BadParameter(f"{error} ({hint})") from error
 
 
 def export(
@@ -56,7 +59,10 @@ def export(
         str | None, typer.Option(help="The image set the campaign plays (checked).")
     ] = None,
     min_rounds: Annotated[int | None, typer.Option(help="Valid rounds an image needs.")] = None,
-    classes: Annotated[str | None, typer.Option(help="Class indices, e.g. 1,2.")] = None,
+    classes: Annotated[
+        str | None,
+        typer.Option(help="Classes by index, synset or name, e.g. 1,2 or 'tabby,computer mouse'."),
+    ] = None,
     min_reliability: Annotated[
         float | None, typer.Option(help="Minimum corrected split-half value per image.")
     ] = None,

@@ -3,14 +3,22 @@
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from clickme.core.schemas import MAX_DB_ID, text
 from clickme.exports.service import DEFAULT_SHARD_SIZE, DEFAULT_SPLITS, ExportRequest
-from clickme.images.labels import NUM_CLASSES
+from clickme.images.labels import NUM_CLASSES, class_from_text
 
 Id = Annotated[int, Field(ge=1, le=MAX_DB_ID)]
-ClassIndex = Annotated[int, Field(ge=0, lt=NUM_CLASSES)]
+
+
+def _class_index(value: object) -> object:
+    """A class by name or synset becomes its index; anything else is validated as an int."""
+    return class_from_text(value) if isinstance(value, str) else value
+
+
+# A class by index (673), synset ("n03793489") or name ("computer mouse").
+ClassIndex = Annotated[int, BeforeValidator(_class_index), Field(ge=0, lt=NUM_CLASSES)]
 Word = text(min_length=1, max_length=20)
 
 

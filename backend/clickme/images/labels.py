@@ -82,6 +82,31 @@ def index_of_synset(synset: str) -> int | None:
     return _index_by_synset().get(synset)
 
 
+@cache
+def _indices_by_name() -> dict[str, tuple[int, ...]]:
+    """Every lemma and synset, lower-cased, to the classes it names (some names two)."""
+    named: dict[str, list[int]] = {}
+    for index, lemmas in enumerate(_lemmas()):
+        for name in {*(lemma.strip().lower() for lemma in lemmas.split(",")), _synsets()[index]}:
+            named.setdefault(name, []).append(index)
+    return {name: tuple(indices) for name, indices in named.items()}
+
+
+def class_from_text(text: str) -> int:
+    """A class given as its index ("673"), synset ("n03793489") or any of its names ("computer
+    mouse"); ValueError naming the choices when a name is unknown or names two classes."""
+    wanted = text.strip()
+    if wanted.isascii() and wanted.isdigit():
+        return _checked(int(wanted))
+    indices = _indices_by_name().get(wanted.lower(), ())
+    if len(indices) == 1:
+        return indices[0]
+    if not indices:
+        raise ValueError(f"{wanted!r} is no ImageNet class name, synset or index")
+    choices = " or ".join(f"{index} ({_lemmas()[index]})" for index in indices)
+    raise ValueError(f"{wanted!r} names several classes: use the index, {choices}")
+
+
 def class_names() -> list[str]:
     """All 1000 short names, in class index order."""
     return list(_short_names())
