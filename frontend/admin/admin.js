@@ -481,6 +481,8 @@ async function showModels() {
   const modelChoices = models.map((model) => [model.name, modelLabel(model)]);
   fillSelect(ui.accuracyForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.model, modelChoices);
+  fillSelect(ui.tryForm.elements.image_set, imageSets.map(imageSetChoice));
+  await fillTryPhotos();
   fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));
   fillSelect(ui.alignmentForm.elements.image_set, imageSets.map(imageSetChoice));
   fillSelect(
@@ -522,6 +524,20 @@ async function computeAccuracy(event) {
   }
   await showModels();
   renderEvaluation(result, evaluation);
+}
+
+// The photos "Try it" offers: the first of the chosen set, by class name and file name.
+const TRY_PHOTOS = 200;
+
+async function fillTryPhotos() {
+  const { image_set: imageSet, image_id: imageId } = ui.tryForm.elements;
+  if (!imageSet.value) return;
+  const page = await guarded(() => staffApi.imageSetPage(Number(imageSet.value), 1, TRY_PHOTOS));
+  if (page === undefined) return;
+  fillSelect(
+    imageId,
+    page.images.map((image) => [image.id, `${image.label.name} \u00b7 ${image.original_name}`]),
+  );
 }
 
 async function tryModel(event) {
@@ -640,6 +656,7 @@ function bindEvents() {
   ui.folderForm.addEventListener("submit", importFolder);
   ui.accuracyForm.addEventListener("submit", computeAccuracy);
   ui.tryForm.addEventListener("submit", tryModel);
+  ui.tryForm.elements.image_set.addEventListener("change", fillTryPhotos);
   ui.alignmentForm.elements.campaign.addEventListener("change", () => showAlignment(null));
   ui.alignmentForm.elements.image_set.addEventListener("change", (event) =>
     showAlignment(Number(event.target.value)),

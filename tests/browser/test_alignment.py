@@ -12,7 +12,7 @@ from clickme.alignment.score import summarise
 from clickme.alignment.service import alignment_result, save_result
 from clickme.models.registry import DEFAULT_MODEL
 from tests.browser.test_play_round import DESKTOP
-from tests.live_server import TEST_IMAGE_SET, LiveServer
+from tests.live_server import TEST_IMAGE, TEST_IMAGE_SET, LiveServer
 
 pytestmark = pytest.mark.browser
 
@@ -73,6 +73,14 @@ def test_a_researcher_sees_the_alignment_table_and_plot(
     expect(point).to_be_visible()
     expect(page.get_by_test_id("alignment-chart")).to_contain_text("human ceiling 0.80")
     page.get_by_test_id("alignment").screenshot(path=shots_dir / "console-alignment.png")
+
+    # "Try it" offers the photos of a set by name: no image id to look up.
+    try_form = page.locator("#try-form")
+    try_form.get_by_label("From the image set").select_option(str(_set_id(scored)))
+    photo = try_form.get_by_label("Photo")
+    expect(photo.locator("option")).to_have_text([f"espresso \u00b7 {TEST_IMAGE}"])
+    page.get_by_test_id("try-submit").click()
+    expect(page.get_by_test_id("try-guesses").locator("li")).to_have_count(5)
 
 
 def _set_id(server: LiveServer) -> int:
