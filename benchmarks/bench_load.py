@@ -711,7 +711,9 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
     while time.monotonic() < until:
         seq += 1
         with database.session() as session:
-            store_batch(session, facts, PointBatchIn(seq=seq, points=points), 500, 0)
+            batch = PointBatchIn(seq=seq, points=points)
+            # The first batch starts the round's clock (no start call); then the facts keep it.
+            facts = store_batch(session, facts, batch, 500, 0, start_bound_s=60.0).facts
     return seq
 
 

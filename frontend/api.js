@@ -62,6 +62,8 @@ export const api = {
       viewport_width: viewportWidth,
       viewport_height: viewportHeight,
     }),
+  /** The round's photo is on screen: the server starts its clock (once). */
+  photoShown: (roundId) => request("POST", `/api/rounds/${roundId}/start`),
   sendPoints: (roundId, batch) => request("POST", `/api/rounds/${roundId}/points`, batch),
   skip: (roundId) => request("POST", `/api/rounds/${roundId}/skip`),
   finish: (roundId) => request("POST", `/api/rounds/${roundId}/finish`),

@@ -6,6 +6,9 @@ import { farEnough, RevealCanvas } from "./brush.js";
 import { PointSender } from "./sender.js";
 
 const FINISH_RETRY_MS = 200;
+// A round made ahead (while the player reads the last result) is used only if its photo can
+// still go on screen this long before the server's start bound; else a fresh one is asked for.
+const START_MARGIN_MS = 2000;
 const NARROW_LAYOUT_PX = 900;
 const MAX_UPSCALE = 2.5;
 const POINTER_TYPES = new Set(["mouse", "touch", "pen"]);
@@ -215,6 +218,7 @@ function resultDetail(outcome, className, guesses) {
     return `The DNN saw the ${className} thanks to you: ${place}, ${percent(guesses[rank])} sure.`;
   }
   if (outcome === "skip") return "No points this time: on to the next photo.";
+  if (outcome === "abandoned") return "The photo took too long to show: on to the next one.";
   if (!guesses.length) return "Time ran out before the DNN saw any of the photo.";
   const top = guesses.slice(0, 3).map((guess) => `${guess.name} (${percent(guess)})`);
   return `The DNN did not see the ${className}: it guessed ${top.join(", ")}.`;
@@ -224,6 +228,7 @@ const RESULT_TITLES = {
   correct: (score) => `Correct! +${score}`,
   timeout: () => "Time's up",
   skip: () => "Skipped",
+  abandoned: () => "Too late to start",
 };
 
 /** One image to paint: pointer input, batches of points, the timer, and how it ends. */
@@ -248,10 +253,28 @@ class Round {
     });
   }
 
-  /** Called once the photo is on screen: from now on the clock runs. */
+  /** Called once the photo is on screen: from now on the clock runs, here and on the server. */
   begin() {
     this.shownAt = performance.now();
     this.tick();
+    this.announceShown();
+  }
+
+  /** Tells the server the photo is on screen (its clock starts when this arrives, so the two
+   * timers agree within the round trip); sent again while the network fails. */
+  async announceShown() {
+    while (!this.ended) {
+      try {
+        await api.photoShown(this.data.round_id);
+        return;
+      } catch (error) {
+        if (!error.retryable) {
+          await this.settleFromServer();
+          return;
+        }
+        await wait(FINISH_RETRY_MS);
+      }
+    }
   }
 
   elapsedAt(timeStamp) {
@@ -449,6 +472,7 @@ class Game {
   constructor() {
     this.reveal = new RevealCanvas(ui.canvas);
     this.round = null;
+    this.upcoming = null;
     this.player = null;
     this.cookieSet = false; // the server just set the player cookie (consent accepted)
     this.bindEvents();
@@ -535,15 +559,30 @@ class Game {
     }
   }
 
+  /** Asks for a round and loads its photo; the server's clock waits until the photo shows. */
+  async prepareRound() {
+    const data = await api.startRound(window.innerWidth, window.innerHeight, CAMPAIGN);
+    this.cookieSet = false; // it came back: a later no_player is a forgotten player
+    const startBy = performance.now() + data.start_within_ms - START_MARGIN_MS;
+    const photo = await loadPhoto(data.image.url);
+    return { data, photo, startBy };
+  }
+
+  /** Makes the next round and loads its photo while the player reads the result. */
+  prepareNextRound() {
+    this.upcoming = this.prepareRound();
+    this.upcoming.catch(() => {}); // its error is handled when the player asks for it
+  }
+
   async nextRound() {
     ui.next.disabled = true;
     showError(ui.roundError, "");
-    let data;
-    let photo;
+    let next;
     try {
-      data = await api.startRound(window.innerWidth, window.innerHeight, CAMPAIGN);
-      this.cookieSet = false; // it came back: a later no_player is a forgotten player
-      photo = await loadPhoto(data.image.url);
+      const upcoming = this.upcoming;
+      this.upcoming = null;
+      next = upcoming ? await upcoming : null;
+      if (next === null || performance.now() > next.startBy) next = await this.prepareRound();
     } catch (error) {
       ui.next.disabled = false;
       if (END_CODES.has(error.code)) {
@@ -559,7 +598,7 @@ class Game {
       }
       return;
     }
-    this.showRound(data, photo);
+    this.showRound(next.data, next.photo);
   }
 
   /** Nothing more to play: the completion code where the campaign gives one, else a thank-you. */
@@ -622,6 +661,7 @@ class Game {
     ui.busy.hidden = true;
     ui.result.hidden = false;
     ui.next.focus({ preventScroll: true });
+    this.prepareNextRound();
     this.refreshPlayer();
     this.refreshLeaderboard();
   }

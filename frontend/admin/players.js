@@ -97,6 +97,7 @@ function playerRow(player, actions) {
     el("td", { class: "num" }, percent(m.mean_revealed)),
     el("td", { class: "num" }, decimal(m.speed_px_s, 0)),
     el("td", { class: "num" }, seconds(m.first_point_ms)),
+    el("td", { class: "num" }, seconds(m.display_ms)),
     el("td", { class: "num" }, decimal(m.interval_cv, 2)),
     el("td", { class: "num" }, catchTrials(m)),
     el("td", { class: "num" }, decimal(m.consensus_distance, 2)),
@@ -108,7 +109,7 @@ function playerRow(player, actions) {
 /** Fills the players table; `actions`: {canWrite, exclude, reinstate, resolveFlag}. */
 export function renderPlayers(body, players, actions) {
   if (!players.length) {
-    const cell = el("td", { colspan: 12, class: "muted empty" }, "No player here.");
+    const cell = el("td", { colspan: 13, class: "muted empty" }, "No player here.");
     body.replaceChildren(el("tr", {}, cell));
     return;
   }

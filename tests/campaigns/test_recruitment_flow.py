@@ -68,8 +68,10 @@ def join(client: TestClient, recruitment: dict[str, str]) -> int:
 
 
 def start(client: TestClient) -> dict:
+    """A new round, its photo shown at once (its clock running), as the game does."""
     response = client.post("/api/rounds", json={"campaign": SLUG})
     assert response.status_code == 201, response.text
+    assert client.post(f"/api/rounds/{response.json()['round_id']}/start").status_code == 200
     return response.json()
 
 

@@ -15,9 +15,13 @@ from tests.app_fixtures import set_time_limit
 
 
 def start(client: TestClient) -> dict:
+    """A new round, its photo shown at once (its clock running), as the game does."""
     response = client.post("/api/rounds", json={"viewport_width": 1280, "viewport_height": 800})
     assert response.status_code == 201, response.text
-    return response.json()
+    round_ = response.json()
+    shown = client.post(f"/api/rounds/{round_['round_id']}/start")
+    assert shown.status_code == 200, shown.text
+    return round_
 
 
 def grid_points(width: int, height: int, step: int, t: int = 10) -> list[list[float]]:
@@ -42,7 +46,8 @@ def stored_points(database: Database, round_id: int) -> np.ndarray:
 def test_round_starts_with_an_image_the_class_and_the_rules(player: TestClient) -> None:
     round_ = start(player)
     assert round_["time_limit_ms"] == 7000 and round_["top_k"] == 5
-    assert round_["image"]["url"] == f"/api/images/{round_['image']['id']}/file"
+    assert round_["image"]["url"].startswith(f"/api/images/{round_['image']['id']}/display/")
+    assert round_["start_within_ms"] == 20_000
     assert round_["class_name"] in {"espresso", "tabby", "tripod", "moped", "missile"}
     assert round_["class_label"].startswith(round_["class_name"])  # "tabby, tabby cat"
     assert round_["brush"]["radius_px"] > 0

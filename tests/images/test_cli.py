@@ -113,7 +113,7 @@ def test_import_demo_and_unknown_set(configured: Path) -> None:
     assert "no image set 'absent'" in missing.stderr
 
 
-def test_prepare_keeps_a_campaign_s_photos_ready_for_revealing(
+def test_prepare_keeps_a_campaign_s_photos_ready_for_revealing_and_display(
     configured: Path, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert runner.invoke(app, ["import-demo"]).exit_code == 0
@@ -128,6 +128,7 @@ def test_prepare_keeps_a_campaign_s_photos_ready_for_revealing(
     assert result.exit_code == 0, result.output
     assert f"5 photos of campaign {campaign.slug!r} prepared" in result.stdout
     assert len(list((configured / "prepared").glob("*.npz"))) == 5
+    assert len(list((configured / "display").glob("*.jpg"))) == 5  # the photos players get
 
     def no_decoding(_path: Path) -> None:
         raise AssertionError("decoded at play time")

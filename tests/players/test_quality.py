@@ -29,6 +29,7 @@ def measures(**values: object) -> PlayerMeasures:
         mean_revealed=0.2,
         speed_px_s=800.0,
         first_point_ms=400.0,
+        display_ms=300.0,
         intervals=500,
         interval_cv=0.6,
         consensus_distance=0.3,

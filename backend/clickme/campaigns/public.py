@@ -66,9 +66,10 @@ def with_code(url: str, code: str) -> str:
 
 
 def _close_expired_rounds(
-    session: Session, campaign: Campaign, player_id: int, grace_ms: int
+    session: Session, campaign: Campaign, player_id: int, grace_ms: int, start_bound_s: float
 ) -> None:
-    """Rounds left running past their time (the player closed the page) end as timeouts."""
+    """Rounds left running past their time (the player closed the page) end as timeouts (as
+    abandoned when never shown)."""
     running = session.scalars(
         select(Round.id).where(
             Round.campaign_id == campaign.id,
@@ -77,7 +78,8 @@ def _close_expired_rounds(
         )
     ).all()
     for round_id in running:
-        game.read_round(session, game.load_facts(session, round_id, player_id), grace_ms)
+        facts = game.load_facts(session, round_id, player_id)
+        game.read_round(session, facts, grace_ms, start_bound_s)
 
 
 def _rounds_ended_and_running(
@@ -116,6 +118,7 @@ def completion(
     images: PreparedImageCache,
     images_dir: Path,
     grace_ms: int,
+    start_bound_s: float,
 ) -> Completion:
     """The player's code once every one of the campaign's images for them has ended; 409
     ``no_completion`` for a campaign without a number of images, ``not_finished`` before.
@@ -124,7 +127,7 @@ def completion(
     limit = campaign.max_images_per_player
     if limit is None:
         raise ClickmeError(409, "no_completion", "this campaign has no number of images to play")
-    _close_expired_rounds(session, campaign, player.id, grace_ms)
+    _close_expired_rounds(session, campaign, player.id, grace_ms, start_bound_s)
     ended, running = _rounds_ended_and_running(session, campaign, player.id)
     if running or ended < limit:
         raise ClickmeError(

@@ -107,5 +107,11 @@ def read_completion(
     campaign = public.campaign_for_completion(session, slug)
     settings = runtime.settings
     return public.completion(
-        session, campaign, player, runtime.images, settings.images_dir, settings.round_grace_ms
+        session,
+        campaign,
+        player,
+        runtime.images,
+        settings.images_dir,
+        settings.round_grace_ms,
+        settings.round_start_bound_s,
     )

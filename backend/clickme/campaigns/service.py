@@ -5,7 +5,6 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
@@ -14,9 +13,11 @@ from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignProgress, CampaignUpdate
+from clickme.core.config import Settings
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
+from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
 from clickme.scoring.reveal import PreparedImageCache, RevealRule
@@ -88,16 +89,18 @@ def prepare_photos(
     session: Session,
     campaign: Campaign,
     images: PreparedImageCache,
-    images_dir: Path,
+    settings: Settings,
     progress: bool = False,
 ) -> int:
-    """Prepares every photo of the campaign's image set for its reveal rule (kept in the
-    cache's folder, so no round start pays for it); how many photos there are."""
+    """Prepares every photo of the campaign's image set for its reveal rule and makes its
+    display version (both kept in the data dir, so no round pays for them); how many photos
+    there are."""
     rule = reveal_rule(campaign)
     in_set = Image.image_set_id == campaign.image_set_id
-    photos = session.scalars(select(Image.file_name).where(in_set).order_by(Image.id)).all()
-    for file_name in tqdm(photos, disable=not progress, unit="photo", desc="prepare"):
-        images.get(images_dir / file_name, rule)
+    photos = session.scalars(select(Image).where(in_set).order_by(Image.id)).all()
+    for photo in tqdm(photos, disable=not progress, unit="photo", desc="prepare"):
+        images.get(settings.images_dir / photo.file_name, rule)
+        display_file(settings.images_dir, settings.display_dir, photo, settings.display_max_side)
     return len(photos)
 
 

@@ -49,6 +49,10 @@ class Settings(BaseSettings):
     max_points_per_batch: int = Field(default=500, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
+    round_start_bound_s: float = Field(
+        default=20.0, gt=0, le=600, description="the clock starts at the latest this long after"
+    )
+    display_max_side: int = Field(default=1280, ge=64, le=8192, description="players' photos")
     rate_reveals_per_s: int = Field(default=20, ge=1, description="point batches, per player")
     rate_rounds_per_min: int = Field(default=60, ge=1, description="rounds started, per IP")
     rate_players_per_min: int = Field(default=30, ge=1, description="players created, per IP")
@@ -151,6 +155,11 @@ class Settings(BaseSettings):
     def prepared_dir(self) -> Path:
         """Photos prepared for revealing (crop and background), shared by the processes."""
         return self.data_dir / "prepared"
+
+    @property
+    def display_dir(self) -> Path:
+        """Display versions of the photos (sized for screens), shared by the processes."""
+        return self.data_dir / "display"
 
     @property
     def models_dir(self) -> Path:

@@ -26,7 +26,9 @@ class Round(Base):
     image_id: Mapped[int] = mapped_column(ForeignKey("images.id"), index=True)
     model_id: Mapped[int] = mapped_column(ForeignKey("dnn_models.id"))
     model_version: Mapped[str] = mapped_column(String(100))
+    # Created (the photo assigned); the clock starts at shown_at, when the player sees it.
     started_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    shown_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     outcome: Mapped[str | None] = mapped_column(String(10), nullable=True, index=True)
     score: Mapped[int] = mapped_column(Integer, default=0)

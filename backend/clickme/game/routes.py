@@ -23,10 +23,12 @@ from clickme.game.schemas import (
     Leaderboard,
     PointBatchIn,
     RevealOut,
+    RoundClock,
     RoundCreate,
     RoundOut,
     RoundResult,
 )
+from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
 from clickme.players.identity import verify_player_token
 from clickme.players.ratelimit import enforce
@@ -42,6 +44,7 @@ SHOWN_GUESSES = 5
 def start_round(
     body: RoundCreate, session: DbSession, runtime: AppRuntime, player_id: PlayerId, ip_hash: IpHash
 ) -> RoundOut:
+    """A new round and its photo (sized for the screen); its clock waits for the photo."""
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
     campaign = campaigns.get_campaign_by_slug(session, slug)
@@ -53,13 +56,17 @@ def start_round(
         round_id=round_.id,
         campaign=campaign.slug,
         image=ImageRef(
-            id=image.id, url=f"/api/images/{image.id}/file", width=image.width, height=image.height
+            id=image.id,
+            url=display_url(image, runtime.settings.display_max_side),
+            width=image.width,
+            height=image.height,
         ),
         class_name=class_name(image.class_index),
         class_label=class_names_shown(image.class_index),
         time_limit_ms=campaign.time_limit_ms,
         top_k=campaign.top_k,
         brush=Brush(radius_px=rule.radius_px(image.width, image.height), softness=rule.softness),
+        start_within_ms=round(runtime.settings.round_start_bound_s * 1000),
     )
 
 
@@ -72,15 +79,22 @@ class PendingReveal:
 
 
 def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
-    """The round's fixed facts, cached in this process; 404 unless it is this player's."""
+    """The round's fixed facts, cached in this process once its clock runs; 404 unless it is
+    this player's."""
     facts = runtime.rounds.get(round_id)
     if facts is None:
         with runtime.database.session() as session:
             facts = service.load_facts(session, round_id, player_id)
-        runtime.rounds.put(round_id, facts)
+        keep_facts(runtime, facts)
     if facts.player_id != player_id:
         raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
     return facts
+
+
+def keep_facts(runtime: Runtime, facts: service.RoundFacts) -> None:
+    """Caches facts whose clock has started (before, ``shown_at`` may still change)."""
+    if facts.shown_at is not None:
+        runtime.rounds.put(facts.round_id, facts)
 
 
 def _reveal_mask(runtime: Runtime, stored: service.StoredBatch) -> np.ndarray:
@@ -117,7 +131,10 @@ def _store_and_compose(
             batch,
             max_points=settings.max_points_per_batch,
             grace_ms=settings.round_grace_ms,
+            start_bound_s=settings.round_start_bound_s,
         )
+    if stored.facts is not facts:
+        keep_facts(runtime, stored.facts)
     mask = _reveal_mask(runtime, stored)
     prepared = runtime.images.get(settings.images_dir / facts.image_file, facts.rule)
     scorer = runtime.scorer_for(facts.model_name)
@@ -179,6 +196,15 @@ async def post_points(
     )
 
 
+@router.post("/rounds/{round_id}/start")
+def show_round(
+    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+) -> RoundClock:
+    """The round's photo is on the player's screen: its clock starts (once)."""
+    facts = round_facts(runtime, round_id, player_id)
+    return service.show_round(session, facts, runtime.settings.round_start_bound_s)
+
+
 @router.post("/rounds/{round_id}/skip")
 def skip_round(round_id: DbId, session: DbSession, player_id: PlayerId) -> RoundResult:
     return service.skip_round(session, round_id, player_id)
@@ -188,7 +214,8 @@ def skip_round(round_id: DbId, session: DbSession, player_id: PlayerId) -> Round
 def finish_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
-    return service.finish_round(session, round_facts(runtime, round_id, player_id))
+    facts = round_facts(runtime, round_id, player_id)
+    return service.finish_round(session, facts, runtime.settings.round_start_bound_s)
 
 
 @router.get("/rounds/{round_id}")
@@ -196,7 +223,8 @@ def read_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
     facts = round_facts(runtime, round_id, player_id)
-    return service.read_round(session, facts, runtime.settings.round_grace_ms)
+    settings = runtime.settings
+    return service.read_round(session, facts, settings.round_grace_ms, settings.round_start_bound_s)
 
 
 @router.get("/leaderboard")

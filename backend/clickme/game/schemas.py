@@ -7,7 +7,7 @@ from pydantic import BaseModel, Field
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Point = tuple[FiniteFloat, FiniteFloat, Annotated[int, Field(ge=0, le=3_600_000)]]
 PointerType = Literal["mouse", "touch", "pen"]
-Outcome = Literal["correct", "timeout", "skip"]
+Outcome = Literal["correct", "timeout", "skip", "abandoned"]
 
 
 class RoundCreate(BaseModel):
@@ -37,6 +37,16 @@ class RoundOut(BaseModel):
     time_limit_ms: int
     top_k: int
     brush: Brush
+    start_within_ms: int = Field(description="say the photo is shown by then, or it is abandoned")
+
+
+class RoundClock(BaseModel):
+    """A round's clock once its photo is shown: it ends ``time_limit_ms`` after the start."""
+
+    round_id: int
+    time_limit_ms: int
+    elapsed_ms: int
+    display_ms: int = Field(description="from the round's creation to its photo on screen")
 
 
 class PointBatchIn(BaseModel):

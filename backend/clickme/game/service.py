@@ -1,12 +1,16 @@
 """Game service functions: rounds on the server's clock, point batches stored once, outcomes.
 
+A round's clock starts when its photo is on the player's screen, as the client says (a start
+call, or its first batch or finish, bounded by the server's own times), and at the latest the
+start bound after the round was created: a round not shown by then is abandoned.
+
 The hot path (a new batch, in order, in time) is one conditional UPDATE and one INSERT; every
 other case (a repeat, a gap, a late or ended round) takes the slow path, which says exactly why.
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from itertools import groupby
 
 import numpy as np
@@ -21,7 +25,7 @@ from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
 from clickme.game.points import pack_points, unpack_points
-from clickme.game.schemas import PointBatchIn, RoundResult
+from clickme.game.schemas import PointBatchIn, RoundClock, RoundResult
 from clickme.images.labels import class_name
 from clickme.images.models import Image
 from clickme.models.models import DnnModel
@@ -29,14 +33,29 @@ from clickme.players.models import Player
 from clickme.players.service import player_summary
 from clickme.scoring.reveal import RevealRule
 
+# Outcomes that give the round's image play back (the round left no data).
+PLAY_GIVEN_BACK = ("skip", "abandoned")
+
+
+def round_deadline(
+    created_at: datetime, shown_at: datetime | None, time_limit_ms: int, start_bound_s: float
+) -> datetime:
+    """When a round's time is up: its time limit after its photo was shown or, while the photo
+    is not shown, the start bound after the round was created (past it the round is abandoned)."""
+    if shown_at is None:
+        return created_at + timedelta(seconds=start_bound_s)
+    return shown_at + timedelta(milliseconds=time_limit_ms)
+
 
 @dataclass(frozen=True)
 class RoundFacts:
-    """What never changes about a round once started: safe to cache in any process."""
+    """What never changes about a round once its photo is shown: safe to cache in any process
+    from then on (``shown_at`` is set once, never moved)."""
 
     round_id: int
     player_id: int
-    started_at: datetime
+    created_at: datetime
+    shown_at: datetime | None
     image_file: str
     width: int
     height: int
@@ -47,7 +66,13 @@ class RoundFacts:
     model_name: str
 
     def elapsed_ms(self, now: datetime) -> int:
-        return int((now - self.started_at).total_seconds() * 1000)
+        """Time on the round's clock (0 until its photo is shown)."""
+        if self.shown_at is None:
+            return 0
+        return int((now - self.shown_at).total_seconds() * 1000)
+
+    def deadline(self, start_bound_s: float) -> datetime:
+        return round_deadline(self.created_at, self.shown_at, self.time_limit_ms, start_bound_s)
 
 
 @dataclass(frozen=True)
@@ -125,7 +150,8 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     return RoundFacts(
         round_id=round_.id,
         player_id=round_.player_id,
-        started_at=round_.started_at,
+        created_at=round_.started_at,
+        shown_at=round_.shown_at,
         image_file=image.file_name,
         width=image.width,
         height=image.height,
@@ -168,11 +194,13 @@ def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]
 def _end_round(
     session: Session, round_id: int, player_id: int, outcome: str, now: datetime
 ) -> bool:
-    """Set the outcome unless another request already did; whether this call set it."""
+    """Set the outcome unless another request already did (or, to abandon it, showed its
+    photo); whether this call set it."""
+    still_open = [Round.id == round_id, Round.outcome.is_(None)]
+    if outcome == "abandoned":
+        still_open.append(Round.shown_at.is_(None))
     ended = session.execute(
-        update(Round)
-        .where(Round.id == round_id, Round.outcome.is_(None))
-        .values(outcome=outcome, ended_at=now, score=0)
+        update(Round).where(*still_open).values(outcome=outcome, ended_at=now, score=0)
     ).rowcount
     if ended:
         _note_ended(session, round_id, player_id, outcome)
@@ -243,18 +271,72 @@ def _claim_next_seq(session: Session, facts: RoundFacts, batch: PointBatchIn) ->
     return bool(claimed)
 
 
+def _start_clock(
+    session: Session, facts: RoundFacts, shown_ms_ago: int, now: datetime, start_bound_s: float
+) -> RoundFacts:
+    """The facts with the round's clock started: the client says its photo went on screen
+    ``shown_ms_ago`` before now, never earlier than the round's creation; a clock once started
+    never moves. A round not shown by the start bound is abandoned instead (and committed):
+    its facts come back with ``shown_at`` still None."""
+    if facts.shown_at is not None:
+        return facts
+    if now <= facts.deadline(start_bound_s):
+        shown_at = max(facts.created_at, now - timedelta(milliseconds=shown_ms_ago))
+        session.execute(
+            update(Round)
+            .where(Round.id == facts.round_id, Round.shown_at.is_(None), Round.outcome.is_(None))
+            .values(shown_at=shown_at)
+        )
+    else:
+        _ended_result(session, facts.round_id, facts.player_id, "abandoned", now)
+        session.commit()
+    round_ = session.get_one(Round, facts.round_id, populate_existing=True)
+    return replace(facts, shown_at=round_.shown_at)
+
+
+def _round_ended(session: Session, round_id: int) -> ClickmeError:
+    outcome = session.get_one(Round, round_id).outcome
+    return ClickmeError(409, "round_ended", f"the round has ended ({outcome})")
+
+
+def show_round(session: Session, facts: RoundFacts, start_bound_s: float) -> RoundClock:
+    """The photo is on the player's screen: the round's clock starts now (a repeat changes
+    nothing); 409 ``round_ended`` when it ended before (abandoned past the start bound)."""
+    now = utcnow()
+    started = _start_clock(session, facts, 0, now, start_bound_s)
+    if started.shown_at is None:
+        raise _round_ended(session, facts.round_id)
+    return RoundClock(
+        round_id=facts.round_id,
+        time_limit_ms=facts.time_limit_ms,
+        elapsed_ms=started.elapsed_ms(now),
+        display_ms=display_ms(started.created_at, started.shown_at),
+    )
+
+
+def display_ms(created_at: datetime, shown_at: datetime) -> int:
+    """Time to display: from the round's creation until its photo was on screen (its clock's
+    start), as the server measured it."""
+    return int((shown_at - created_at).total_seconds() * 1000)
+
+
 def store_batch(
     session: Session,
     facts: RoundFacts,
     batch: PointBatchIn,
     max_points: int,
     grace_ms: int,
+    start_bound_s: float,
 ) -> StoredBatch:
-    """Store a batch exactly once, in order, while the round runs; answer a repeat as stored."""
+    """Store a batch exactly once, in order, while the round runs; answer a repeat as stored.
+    A first batch before the start call starts the clock by its points' times."""
     now = utcnow()
-    elapsed = facts.elapsed_ms(now)
     _validate_points(batch, facts, max_points)
     packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
+    facts = _start_clock(session, facts, batch.points[-1][2], now, start_bound_s)
+    if facts.shown_at is None:
+        raise _round_ended(session, facts.round_id)
+    elapsed = facts.elapsed_ms(now)
     if elapsed <= facts.time_limit_ms + grace_ms and _claim_next_seq(session, facts, batch):
         session.connection().execute(
             _INSERT_BATCH,
@@ -334,7 +416,8 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
     player = session.get_one(Player, round_.player_id)
     elapsed = round_.solved_ms
     if elapsed is None:
-        elapsed = int((ended - round_.started_at).total_seconds() * 1000)
+        shown = round_.shown_at or ended  # never shown: no time on its clock
+        elapsed = int((ended - shown).total_seconds() * 1000)
     return RoundResult(
         round_id=round_.id,
         outcome=round_.outcome,  # type: ignore[arg-type]
@@ -351,7 +434,8 @@ def _ended_result(
     """End the round with this outcome (if it runs and one is given), then its result."""
     round_, image, _version = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
-        if _end_round(session, round_id, player_id, outcome, now) and outcome == "skip":
+        ended = _end_round(session, round_id, player_id, outcome, now)
+        if ended and outcome in PLAY_GIVEN_BACK:
             campaigns.release_play(session, round_.campaign_id, round_.image_id)
         session.refresh(round_)
     return _result(session, round_, image, now)
@@ -362,10 +446,12 @@ def skip_round(session: Session, round_id: int, player_id: int) -> RoundResult:
     return _ended_result(session, round_id, player_id, "skip", utcnow())
 
 
-def finish_round(session: Session, facts: RoundFacts) -> RoundResult:
-    """The client's timer ran out: the server's clock decides whether the round is over."""
+def finish_round(session: Session, facts: RoundFacts, start_bound_s: float) -> RoundResult:
+    """The client's timer ran out: the server's clock decides whether the round is over (a
+    clock the client never started, by the time limit ago, within the server's times)."""
     now = utcnow()
-    timed_out = facts.elapsed_ms(now) >= facts.time_limit_ms
+    facts = _start_clock(session, facts, facts.time_limit_ms, now, start_bound_s)
+    timed_out = facts.shown_at is not None and now >= facts.deadline(start_bound_s)
     result = _ended_result(
         session, facts.round_id, facts.player_id, "timeout" if timed_out else None, now
     )
@@ -374,13 +460,18 @@ def finish_round(session: Session, facts: RoundFacts) -> RoundResult:
     return result
 
 
-def read_round(session: Session, facts: RoundFacts, grace_ms: int) -> RoundResult:
-    """The round's result so far; a round past its time and grace is closed as a timeout."""
+def read_round(
+    session: Session, facts: RoundFacts, grace_ms: int, start_bound_s: float
+) -> RoundResult:
+    """The round's result so far; a round past its time and grace is closed as a timeout, one
+    never shown by the start bound as abandoned."""
     now = utcnow()
-    expired = facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms
-    return _ended_result(
-        session, facts.round_id, facts.player_id, "timeout" if expired else None, now
-    )
+    if facts.shown_at is None:
+        outcome = "abandoned" if now > facts.deadline(start_bound_s) else None
+    else:
+        expired = now > facts.deadline(start_bound_s) + timedelta(milliseconds=grace_ms)
+        outcome = "timeout" if expired else None
+    return _ended_result(session, facts.round_id, facts.player_id, outcome, now)
 
 
 def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:

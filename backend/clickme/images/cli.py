@@ -66,8 +66,8 @@ def import_demo() -> None:
 def prepare(
     campaign: Annotated[str, typer.Option(help="Campaign slug.")],
 ) -> None:
-    """Prepare a campaign's photos for revealing (crop and background, kept in the data dir)
-    before players come, so that no round start decodes or blurs a photo."""
+    """Prepare a campaign's photos for revealing (crop and background) and for display (sized
+    for screens), kept in the data dir, before players come, so that no round pays for them."""
     from sqlalchemy import select
 
     from clickme.campaigns.models import Campaign
@@ -80,8 +80,11 @@ def prepare(
             typer.echo(f"no campaign {campaign!r}", err=True)
             raise typer.Exit(1)
         cache = PreparedImageCache(1, settings.prepared_dir)
-        count = prepare_photos(session, found, cache, settings.images_dir, progress=True)
-    typer.echo(f"{count} photos of campaign {campaign!r} prepared in {settings.prepared_dir}")
+        count = prepare_photos(session, found, cache, settings, progress=True)
+    typer.echo(
+        f"{count} photos of campaign {campaign!r} prepared in {settings.prepared_dir} "
+        f"and {settings.display_dir}"
+    )
 
 
 @app.command("list")

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from clickme.game.models import Round
 from clickme.game.points import xy_of
+from clickme.game.service import display_ms
 from clickme.images.models import Image
 from clickme.maps.service import RoundMasks
 from clickme.players.schemas import PlayerMeasures
@@ -51,6 +52,7 @@ class _Tally:
     path_px: float = 0.0
     span_ms: int = 0
     first_ms: list[int] = field(default_factory=list)
+    display_ms: list[int] = field(default_factory=list)
     intervals: list[np.ndarray] = field(default_factory=list)
     distances: list[float] = field(default_factory=list)
 
@@ -72,6 +74,7 @@ class _Tally:
             mean_revealed=float(np.mean(self.revealed)) if self.revealed else None,
             speed_px_s=1000 * self.path_px / self.span_ms if self.span_ms else None,
             first_point_ms=float(np.median(self.first_ms)) if self.first_ms else None,
+            display_ms=float(np.median(self.display_ms)) if self.display_ms else None,
             intervals=len(intervals),
             interval_cv=_variation(intervals),
             consensus_distance=float(np.mean(self.distances)) if self.distances else None,
@@ -150,7 +153,15 @@ def measure_players(
     if not tallies:
         return {}
     rows = session.execute(
-        select(Round.player_id, Round.image_id, Round.outcome, Round.n_points, Image.is_catch)
+        select(
+            Round.player_id,
+            Round.image_id,
+            Round.outcome,
+            Round.n_points,
+            Round.started_at,
+            Round.shown_at,
+            Image.is_catch,
+        )
         .join(Image, Image.id == Round.image_id)
         .where(Round.player_id.in_(tallies), _FINISHED)
     ).all()
@@ -160,6 +171,8 @@ def measure_players(
         tally.wins += won
         tally.catch_rounds += row.is_catch
         tally.catch_wins += row.is_catch and won
+        if row.shown_at is not None:
+            tally.display_ms.append(display_ms(row.started_at, row.shown_at))
     measurer = _ImageMeasurer(session, images, images_dir, excluded_player_ids(session))
     for image_id in sorted({row.image_id for row in rows if row.n_points}):
         measurer.tally(image_id, tallies)

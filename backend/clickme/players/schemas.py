@@ -53,6 +53,7 @@ class PlayerMeasures(BaseModel):
     mean_revealed: float | None
     speed_px_s: float | None
     first_point_ms: float | None
+    display_ms: float | None = Field(description="median time from a round's start to its photo")
     intervals: int
     interval_cv: float | None
     consensus_distance: float | None
