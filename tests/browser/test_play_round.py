@@ -394,7 +394,9 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
         losing_words(played.class_name, reveal["guesses"])
     )
     assert stored_round(live_server.engine, played.round_id).outcome == "timeout"
-    assert len(finishes) == 2
+    # Asked again after the refusal; once more if the server's clock (started by the page's start
+    # call, a round trip after the page's own) had not yet run out.
+    assert len(finishes) >= 2
     batches = stored_batches(live_server.engine, played.round_id)
     first = json.loads(sent[0])
     assert batches[0].seq == 1 == first["seq"]
