@@ -67,6 +67,7 @@ from clickme.game.models import PointBatch
 from clickme.game.points import POINT_DTYPE
 from clickme.game.schemas import PointBatchIn
 from clickme.game.service import RoundFacts, load_facts, start_round, store_batch
+from clickme.maps.aggregate import MapSettings
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.players.service import create_player
 from clickme.scoring.scorer import Scorer, build_scorer
@@ -697,7 +698,9 @@ def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
         started = []
         for _ in range(count):
             player, _created = create_player(session)
-            round_, _image = start_round(session, player.id, campaign, (None, None))
+            round_, _image = start_round(
+                session, player.id, campaign, (None, None), MapSettings(), 0
+            )
             started.append((round_.id, player.id))
     with database.session() as session:
         return [replace(load_facts(session, r, p), time_limit_ms=10**9) for r, p in started]
@@ -711,7 +714,7 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
     while time.monotonic() < until:
         seq += 1
         with database.session() as session:
-            store_batch(session, facts, PointBatchIn(seq=seq, points=points), 500, 0)
+            store_batch(session, facts, PointBatchIn(seq=seq, points=points), 500, 0, MapSettings())
     return seq
 
 

@@ -13,13 +13,24 @@ from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
-from tests.campaigns.conftest import World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, World, load
 
 
 def start(world: World, campaign_id: int, player_id: int) -> Round:
     with world.database.session() as session:
-        round_, _image = game.start_round(session, player_id, load(session, campaign_id), (1, 1))
+        round_, _image = game.start_round(
+            session, player_id, load(session, campaign_id), (1, 1), RULE, GRACE_MS
+        )
         return round_
+
+
+def played(world: World, campaign_id: int, player_id: int) -> Round:
+    """A round of the player, painted enough to count and ended."""
+    round_ = start(world, campaign_id, player_id)
+    with world.database.session() as session:
+        stored = session.get_one(Round, round_.id)
+        stored.outcome, stored.n_points = "timeout", RULE.min_points
+    return round_
 
 
 def refusal(world: World, campaign_id: int, player_id: int) -> str:
@@ -155,12 +166,12 @@ def test_rounds_play_by_the_version_they_started_with(world: World) -> None:
 
 
 def test_least_played_first_never_twice_and_retired_never(world: World) -> None:
-    campaign_id = world.campaign(plays_wanted_per_image=2)
+    campaign_id = world.campaign(plays_wanted_per_image=2, assignment_order="breadth")
     players = world.add_players(7)
-    got = [start(world, campaign_id, p).image_id for p in players[:3]]
+    got = [played(world, campaign_id, p).image_id for p in players[:3]]
     assert sorted(got) == sorted(world.image_ids)  # each image once before any twice
     assert set(plays(world, campaign_id).values()) == {1}
-    again = [start(world, campaign_id, players[0]).image_id for _ in range(2)]
+    again = [played(world, campaign_id, players[0]).image_id for _ in range(2)]
     assert got[0] not in again and len(set(again)) == 2
     assert refusal(world, campaign_id, players[0]) == "no_images_left"
     for player in players[3:4]:
@@ -177,8 +188,8 @@ def test_a_skip_gives_the_play_back(world: World) -> None:
     start(world, campaign_id, third)
     assert refusal(world, campaign_id, fourth) == "campaign_complete"
     with world.database.session() as session:
-        game.skip_round(session, skipped.id, first)
-        game.skip_round(session, skipped.id, first)  # a repeat gives nothing back twice
+        game.skip_round(session, skipped.id, first, RULE)
+        game.skip_round(session, skipped.id, first, RULE)  # a repeat gives nothing back twice
     assert plays(world, campaign_id)[skipped.image_id] == 0
     assert start(world, campaign_id, fourth).image_id == skipped.image_id
 
@@ -186,8 +197,8 @@ def test_a_skip_gives_the_play_back(world: World) -> None:
 def test_a_player_stops_at_the_campaigns_maximum(world: World) -> None:
     campaign_id = world.campaign(max_images_per_player=2)
     (player,) = world.add_players(1)
-    start(world, campaign_id, player)
-    start(world, campaign_id, player)
+    played(world, campaign_id, player)
+    played(world, campaign_id, player)
     with pytest.raises(ClickmeError) as refused:
         start(world, campaign_id, player)
     assert (refused.value.status, refused.value.code) == (409, "player_done")
@@ -203,7 +214,7 @@ def test_catch_trials_come_at_their_share_and_never_retire(world: World) -> None
         campaign = load(session, campaign_id)
         for player in players:
             try:
-                shown.append(service.pick_image(session, campaign, player, rng).id)
+                shown.append(service.pick_image(session, campaign, player, RULE.min_rounds, rng).id)
             except ClickmeError as refused:
                 assert refused.code == "campaign_complete"
     caught = [image for image in shown if image in catch_ids]

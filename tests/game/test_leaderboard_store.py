@@ -14,6 +14,7 @@ from clickme.core.shared_store import redis_key
 from clickme.game import service
 from clickme.game.leaderboard import RedisLeaderboard, leaderboard
 from clickme.game.models import Round
+from clickme.maps.aggregate import MapSettings
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 
 # Each player's scores on the two images; None: that round is still running.
@@ -90,14 +91,15 @@ def test_rounds_ended_later_reach_it_once_committed(
     first, second = running_rounds(database, late)
     with pytest.raises(RuntimeError), database.session() as session:
         facts = service.load_facts(session, first, late)
-        assert service.record_success(session, facts, elapsed=700)[0] == "correct"
+        assert service.record_success(session, facts, 700, MapSettings())[0] == "correct"
         raise RuntimeError("rolled back")
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        service.record_success(session, service.load_facts(session, first, late), elapsed=700)
+        facts = service.load_facts(session, first, late)
+        service.record_success(session, facts, 700, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        service.skip_round(session, second, late)
+        service.skip_round(session, second, late, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
         me = board.read(session, late, 1).me
@@ -143,6 +145,6 @@ def test_an_update_that_missed_redis_is_caught_up_when_redis_answers_again(
     monkeypatch.setattr(board, "_raise_totals", unreachable)
     late = players[6]
     with database.session() as session:  # the round's end is stored all the same
-        service.skip_round(session, running_rounds(database, late)[0], late)
+        service.skip_round(session, running_rounds(database, late)[0], late, MapSettings())
     monkeypatch.undo()
     assert_same_as_sql(database, board, players)

@@ -94,5 +94,11 @@ def read_completion(
     campaign = public.campaign_for_completion(session, slug)
     settings = runtime.settings
     return public.completion(
-        session, campaign, player, runtime.images, settings.images_dir, settings.round_grace_ms
+        session,
+        campaign,
+        player,
+        runtime.images,
+        settings.images_dir,
+        settings.round_grace_ms,
+        runtime.map_rules,
     )

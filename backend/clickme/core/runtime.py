@@ -3,6 +3,7 @@
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
 from redis import Redis
@@ -50,6 +51,10 @@ class Runtime:
         default_factory=lambda: BackgroundWorker("retirement", MEASUREMENTS_WAITING)
     )
     reliability: CampaignMeasurements = field(init=False)
+    # What makes a round count (its image's play, the maps): the campaigns' map rules.
+    map_rules: MapSettings = field(default_factory=MapSettings)
+    # Each live round's last answer (its guesses), for answering a repeated batch.
+    answers: LruCache[int, Any] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
 
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -64,7 +69,7 @@ class Runtime:
         players' leaderboard entries."""
         for round_ in ended:
             ROUNDS_FINISHED.labels(round_.outcome).inc()
-            if round_.outcome in MapSettings().outcomes:
+            if round_.outcome in self.map_rules.outcomes:
                 job = partial(measure_after_round, self.database, round_.round_id)
                 self.retirement.submit(round_.round_id, job)
         for player_id in {round_.player_id for round_ in ended}:

@@ -4,7 +4,7 @@ The hot path (a new batch, in order, in time) is one conditional UPDATE and one 
 other case (a repeat, a gap, a late or ended round) takes the slow path, which says exactly why.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import groupby
@@ -20,6 +20,7 @@ from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
+from clickme.game.outcomes import Outcome, RoundRule, expired, in_flight, is_valid
 from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import PointBatchIn, RoundResult
 from clickme.images.labels import class_name
@@ -74,8 +75,13 @@ def start_round(
     player_id: int,
     campaign: Campaign,
     viewport: tuple[int | None, int | None],
+    rule: RoundRule,
+    grace_ms: int,
 ) -> tuple[Round, Image]:
-    image = campaigns.pick_image(session, campaign, player_id)
+    """A new round for the player (ending the one they had in flight in the campaign), on the
+    image assignment picks; ``rule``: what makes a round count (the campaign's map rules)."""
+    _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms)
+    image = campaigns.pick_image(session, campaign, player_id, rule.min_rounds)
     model = session.get_one(DnnModel, campaign.model_id)
     round_ = Round(
         player_id=player_id,
@@ -165,18 +171,92 @@ def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]
     event.listen(sessions, "after_rollback", lambda session: session.info.pop(_ENDED_ROUNDS, None))
 
 
+def _end_rounds(
+    session: Session,
+    ending: Sequence[tuple[int, int, Outcome]],
+    now: datetime,
+    rule: RoundRule,
+) -> list[int]:
+    """End each (round, player, outcome) unless another request already did, then give back
+    the plays of those that do not count for the maps; the rounds this call ended."""
+    ended = [
+        (round_id, player_id, outcome)
+        for round_id, player_id, outcome in ending
+        if session.execute(
+            update(Round)
+            .where(Round.id == round_id, Round.outcome.is_(None))
+            .values(outcome=outcome, ended_at=now, score=0)
+        ).rowcount
+    ]
+    for round_id, player_id, outcome in ended:
+        _note_ended(session, round_id, player_id, outcome)
+    _give_back_plays(session, [round_id for round_id, _player, _outcome in ended], rule)
+    return [round_id for round_id, _player, _outcome in ended]
+
+
 def _end_round(
-    session: Session, round_id: int, player_id: int, outcome: str, now: datetime
+    session: Session,
+    round_id: int,
+    player_id: int,
+    outcome: Outcome,
+    now: datetime,
+    rule: RoundRule,
 ) -> bool:
     """Set the outcome unless another request already did; whether this call set it."""
-    ended = session.execute(
-        update(Round)
-        .where(Round.id == round_id, Round.outcome.is_(None))
-        .values(outcome=outcome, ended_at=now, score=0)
-    ).rowcount
-    if ended:
-        _note_ended(session, round_id, player_id, outcome)
-    return bool(ended)
+    return bool(_end_rounds(session, [(round_id, player_id, outcome)], now, rule))
+
+
+def _give_back_plays(session: Session, round_ids: Sequence[int], rule: RoundRule) -> None:
+    """Ended rounds that do not count for the maps give their images' plays back at once."""
+    if not round_ids:
+        return
+    rows = session.execute(
+        select(Round.campaign_id, Round.image_id, Round.outcome, Round.n_points).where(
+            Round.id.in_(round_ids)
+        )
+    ).all()
+    by_campaign: dict[int, list[int]] = {}
+    for row in rows:
+        if not is_valid(rule, row.outcome, row.n_points):
+            by_campaign.setdefault(row.campaign_id, []).append(row.image_id)
+    for campaign_id, image_ids in sorted(by_campaign.items()):
+        campaigns.release_plays(session, campaign_id, image_ids)
+
+
+def _expiry_ms(session: Session, campaign: Campaign, grace_ms: int) -> int:
+    """How long after its start a round of the campaign may still run: the longest time limit
+    of its versions, and the grace."""
+    limits = session.scalars(
+        select(CampaignVersion.settings).where(CampaignVersion.campaign_id == campaign.id)
+    ).all()
+    return max([campaign.time_limit_ms, *(v["time_limit_ms"] for v in limits)]) + grace_ms
+
+
+def _end_held_rounds(
+    session: Session,
+    campaign: Campaign,
+    player_id: int,
+    now: datetime,
+    rule: RoundRule,
+    grace_ms: int,
+) -> None:
+    """Before a new round: the player's round still in flight ends as abandoned (one round in
+    flight per player and campaign), and every round of the campaign left unfinished past its
+    deadline ends as a timeout; those that do not count give their plays back."""
+    expiry_ms = _expiry_ms(session, campaign, grace_ms)
+    running = select(Round.id, Round.player_id).where(Round.campaign_id == campaign.id)
+    own = session.execute(
+        running.where(Round.player_id == player_id, in_flight(now, expiry_ms))
+    ).all()
+    # Others' expired rounds: on PostgreSQL those another request is ending are skipped.
+    left = session.execute(
+        running.where(expired(now, expiry_ms))
+        .order_by(Round.id)
+        .with_for_update(skip_locked=True, of=Round)
+    ).all()
+    ending = [(row.id, row.player_id, Outcome.ABANDONED) for row in own]
+    ending += [(row.id, row.player_id, Outcome.TIMEOUT) for row in left]
+    _end_rounds(session, ending, now, rule)
 
 
 def round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
@@ -249,6 +329,7 @@ def store_batch(
     batch: PointBatchIn,
     max_points: int,
     grace_ms: int,
+    rule: RoundRule,
 ) -> StoredBatch:
     """Store a batch exactly once, in order, while the round runs; answer a repeat as stored."""
     now = utcnow()
@@ -270,11 +351,11 @@ def store_batch(
         POINTS_STORED.inc(len(batch.points))
         outcome = None
         if elapsed > facts.time_limit_ms:
-            _end_round(session, facts.round_id, facts.player_id, "timeout", now)
-            outcome = "timeout"
+            _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
+            outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
-    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms)
+    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms, rule)
 
 
 def _refuse_or_acknowledge(
@@ -284,6 +365,7 @@ def _refuse_or_acknowledge(
     packed: bytes,
     now: datetime,
     grace_ms: int,
+    rule: RoundRule,
 ) -> StoredBatch:
     """The slow path: a repeat is acknowledged as stored; anything else gets its precise 409."""
     round_ = session.get_one(Round, facts.round_id, populate_existing=True)
@@ -302,9 +384,9 @@ def _refuse_or_acknowledge(
             facts, batch.seq, points, True, stored.received_ms, round_.outcome, round_.score
         )
     if round_.outcome is None and facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms:
-        _end_round(session, facts.round_id, facts.player_id, "timeout", now)
+        _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
         session.commit()
-        round_.outcome = "timeout"
+        round_.outcome = Outcome.TIMEOUT.value
     if round_.outcome is not None:
         raise ClickmeError(409, "round_ended", f"the round has ended ({round_.outcome})")
     if batch.seq != round_.last_seq + 1:
@@ -314,17 +396,21 @@ def _refuse_or_acknowledge(
     raise ClickmeError(409, "seq_conflict", f"batch {batch.seq} raced with another request")
 
 
-def record_success(session: Session, facts: RoundFacts, elapsed: int) -> tuple[str, int]:
-    """The DNN got it in time: end the round as correct with its time score (unless ended)."""
+def record_success(
+    session: Session, facts: RoundFacts, elapsed: int, rule: RoundRule
+) -> tuple[str, int]:
+    """The DNN got it in time: end the round as correct with its time score (unless ended);
+    a round won with too few points to count gives its play back."""
     score = time_score(elapsed, facts.time_limit_ms)
     won = session.execute(
         update(Round)
         .where(Round.id == facts.round_id, Round.outcome.is_(None))
-        .values(outcome="correct", score=score, solved_ms=elapsed, ended_at=utcnow())
+        .values(outcome=Outcome.CORRECT, score=score, solved_ms=elapsed, ended_at=utcnow())
     ).rowcount
     if won:
-        _note_ended(session, facts.round_id, facts.player_id, "correct")
-        return "correct", score
+        _note_ended(session, facts.round_id, facts.player_id, Outcome.CORRECT)
+        _give_back_plays(session, [facts.round_id], rule)
+        return Outcome.CORRECT.value, score
     round_ = session.get_one(Round, facts.round_id)
     return round_.outcome or "playing", round_.score
 
@@ -346,40 +432,44 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
 
 
 def _ended_result(
-    session: Session, round_id: int, player_id: int, outcome: str | None, now: datetime
+    session: Session,
+    round_id: int,
+    player_id: int,
+    outcome: Outcome | None,
+    now: datetime,
+    rule: RoundRule,
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
     round_, image, _version = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
-        if _end_round(session, round_id, player_id, outcome, now) and outcome == "skip":
-            campaigns.release_play(session, round_.campaign_id, round_.image_id)
+        _end_round(session, round_id, player_id, outcome, now, rule)
         session.refresh(round_)
     return _result(session, round_, image, now)
 
 
-def skip_round(session: Session, round_id: int, player_id: int) -> RoundResult:
+def skip_round(session: Session, round_id: int, player_id: int, rule: RoundRule) -> RoundResult:
     """The player skips (odd or mislabelled image): no points; repeating it changes nothing."""
-    return _ended_result(session, round_id, player_id, "skip", utcnow())
+    return _ended_result(session, round_id, player_id, Outcome.SKIP, utcnow(), rule)
 
 
-def finish_round(session: Session, facts: RoundFacts) -> RoundResult:
+def finish_round(session: Session, facts: RoundFacts, rule: RoundRule) -> RoundResult:
     """The client's timer ran out: the server's clock decides whether the round is over."""
     now = utcnow()
     timed_out = facts.elapsed_ms(now) >= facts.time_limit_ms
     result = _ended_result(
-        session, facts.round_id, facts.player_id, "timeout" if timed_out else None, now
+        session, facts.round_id, facts.player_id, Outcome.TIMEOUT if timed_out else None, now, rule
     )
     if result.outcome is None:
         raise ClickmeError(409, "round_running", "the round's time is not up yet")
     return result
 
 
-def read_round(session: Session, facts: RoundFacts, grace_ms: int) -> RoundResult:
+def read_round(session: Session, facts: RoundFacts, grace_ms: int, rule: RoundRule) -> RoundResult:
     """The round's result so far; a round past its time and grace is closed as a timeout."""
     now = utcnow()
-    expired = facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms
+    late = facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms
     return _ended_result(
-        session, facts.round_id, facts.player_id, "timeout" if expired else None, now
+        session, facts.round_id, facts.player_id, Outcome.TIMEOUT if late else None, now, rule
     )
 
 
