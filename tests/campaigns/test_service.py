@@ -1,6 +1,7 @@
 """Campaign settings, states, versions and fair image assignment (service layer, both DBs)."""
 
 import random
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -12,6 +13,8 @@ from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
+from clickme.maps.aggregate import MapSettings
+from clickme.maps.valid import mapped_image_ids
 from clickme.models.models import DnnModel
 from tests.campaigns.conftest import GRACE_MS, RULE, World, load
 
@@ -270,3 +273,40 @@ def test_two_starts_racing_to_the_same_image_get_a_clear_409(
     monkeypatch.setattr(service, "pick_image", lambda *_args, **_kwargs: same_image)
     assert refusal(world, campaign_id, player) == "round_conflict"
     assert plays(world, campaign_id)[first.image_id] == 1  # the loser's claim was rolled back
+
+
+def test_a_pilot_gets_maps_early_when_assignment_goes_depth_first(world: World) -> None:
+    """30 valid plays (10 players, 3 rounds each, in turn) with a 5-round map minimum: depth
+    first gives 6 maps; breadth first spreads the plays one or two per image and gives none."""
+    world.add_images(27)
+    rule = MapSettings(min_rounds=5)
+    players = world.add_players(10)
+    for order, maps in (("depth", 6), ("breadth", 0)):
+        campaign_id = world.campaign(assignment_order=order)
+        for _ in range(3):
+            for player in players:
+                with world.database.session() as session:
+                    campaign = load(session, campaign_id)
+                    round_, _image = game.start_round(session, player, campaign, (1, 1), rule, 0)
+                    round_.outcome, round_.n_points = "timeout", rule.min_points
+        with world.database.session() as session:
+            mapped = mapped_image_ids(session, campaign_id, rule)
+            rounds = session.scalars(select(Round.image_id).where(Round.campaign_id == campaign_id))
+            per_image = Counter(rounds)
+        assert len(mapped) == maps, order
+        assert sum(per_image.values()) == 30 and max(per_image.values()) <= (
+            5 if order == "depth" else 2
+        )
+
+
+def test_depth_first_counts_only_valid_and_running_rounds(world: World) -> None:
+    """An image is filled by valid rounds: one that ends empty makes room for another player."""
+    campaign_id = world.campaign()
+    first, second, third = world.add_players(3)
+    filling = played(world, campaign_id, first).image_id
+    empty = start(world, campaign_id, second)
+    assert empty.image_id == filling  # the image on its way to a map, not a fresh one
+    with world.database.session() as session:
+        game.skip_round(session, empty.id, second, RULE)
+    assert plays(world, campaign_id)[filling] == 1
+    assert start(world, campaign_id, third).image_id == filling

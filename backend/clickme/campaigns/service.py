@@ -125,6 +125,17 @@ def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     return campaign
 
 
+def leaderboard_campaign_id(session: Session, slug: str | None) -> int | None:
+    """The campaign whose leaderboard a slug asks for: None (the global board) for the demo
+    campaign or no slug; 404 for an unknown or draft campaign."""
+    if slug is None or slug == DEFAULT_CAMPAIGN_SLUG:
+        return None
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None or campaign.state == "draft":
+        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+    return campaign.id
+
+
 def versions(session: Session, campaign: Campaign) -> list[CampaignVersion]:
     return list(
         session.scalars(

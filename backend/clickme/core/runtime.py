@@ -20,6 +20,7 @@ from clickme.maps.aggregate import MapSettings
 from clickme.maps.retirement import measure_after_round
 from clickme.models.registry import get_model_spec
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
+from clickme.players.service import on_standing_changed
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer
@@ -62,6 +63,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.reliability = CampaignMeasurements(self.database)
         on_rounds_ended(self.database.sessionmaker, self._rounds_ended)
+        on_standing_changed(self.database.sessionmaker, self._standing_changed)
 
     def _rounds_ended(self, ended: list[EndedRound]) -> None:
         """Count the rounds a commit ended, measure their images again for retirement by
@@ -73,6 +75,11 @@ class Runtime:
                 job = partial(measure_after_round, self.database, round_.round_id)
                 self.retirement.submit(round_.round_id, job)
         for player_id in {round_.player_id for round_ in ended}:
+            self.leaderboard.player_changed(player_id)
+
+    def _standing_changed(self, player_ids: set[int]) -> None:
+        """A commit excluded, flagged or cleared players: hide or show them on the leaderboards."""
+        for player_id in player_ids:
             self.leaderboard.player_changed(player_id)
 
     @cached_property

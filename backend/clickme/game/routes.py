@@ -251,7 +251,10 @@ def get_leaderboard(
     runtime: AppRuntime,
     settings: AppSettings,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    campaign: Annotated[str | None, Query(max_length=100)] = None,
     clickme_player: Annotated[str | None, Cookie()] = None,
 ) -> Leaderboard:
+    """The campaign's leaderboard (the demo campaign's, or none given: the global one)."""
     player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
-    return runtime.leaderboard.read(session, player_id, limit)
+    campaign_id = campaigns.leaderboard_campaign_id(session, campaign)
+    return runtime.leaderboard.read(session, player_id, limit, campaign_id)

@@ -10,13 +10,13 @@ from datetime import datetime
 from itertools import groupby
 
 import numpy as np
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import utcnow
+from clickme.core.db import after_commit, note_for_commit, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -155,20 +155,13 @@ _ENDED_ROUNDS = "clickme.ended_rounds"
 
 
 def _note_ended(session: Session, round_id: int, player_id: int, outcome: str) -> None:
-    session.info.setdefault(_ENDED_ROUNDS, []).append(EndedRound(round_id, player_id, outcome))
+    note_for_commit(session, _ENDED_ROUNDS, EndedRound(round_id, player_id, outcome))
 
 
 def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]], None]) -> None:
     """After each commit that ended rounds, ``listener`` gets them (from whichever route or
     code path ended them); a rollback forgets them."""
-
-    def committed(session: Session) -> None:
-        ended = session.info.pop(_ENDED_ROUNDS, None)
-        if ended:
-            listener(ended)
-
-    event.listen(sessions, "after_commit", committed)
-    event.listen(sessions, "after_rollback", lambda session: session.info.pop(_ENDED_ROUNDS, None))
+    after_commit(sessions, _ENDED_ROUNDS, listener)
 
 
 def _end_rounds(

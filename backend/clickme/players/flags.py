@@ -11,6 +11,7 @@ from clickme.game.models import Round
 from clickme.players.models import PlayerFlag
 from clickme.players.quality import AUTOMATIC_FLAGS, FlagRules, flags_for, measure_players
 from clickme.players.schemas import FlagReport
+from clickme.players.service import note_standing_changed
 from clickme.scoring.reveal import PreparedImageCache
 
 PLAYERS_PER_PASS = 500  # bounds the size of one measuring pass
@@ -35,6 +36,8 @@ def _sync_flags(session: Session, player_id: int, wanted: dict[str, str]) -> tup
         if kind in AUTOMATIC_FLAGS and kind not in wanted and not flag.resolved:
             session.delete(flag)
             cleared += 1
+    if raised or cleared:
+        note_standing_changed(session, player_id)
     return raised, cleared
 
 
@@ -70,6 +73,7 @@ def raise_flag(session: Session, player_id: int, kind: str, reason: str) -> None
     )
     if flag is None:
         session.add(PlayerFlag(player_id=player_id, kind=kind, reason=reason))
+        note_standing_changed(session, player_id)
     elif not flag.resolved:
         flag.reason = reason
     session.flush()
@@ -84,4 +88,5 @@ def resolve_flag(session: Session, player_id: int, kind: str) -> PlayerFlag:
         raise ClickmeError(404, "flag_not_found", f"player {player_id} has no {kind!r} flag")
     flag.resolved = True
     session.flush()
+    note_standing_changed(session, player_id)
     return flag
