@@ -67,8 +67,13 @@ def export(
     splits: Annotated[int, typer.Option(help="Random splits per split-half value (0: none).")] = (
         DEFAULT_SPLITS
     ),
+    exclude_flag: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out players with an open flag of this kind (repeatable)."),
+    ] = None,
 ) -> None:
-    """Export a campaign's human maps and rounds (excluded players are always left out)."""
+    """Export a campaign's human maps and rounds (excluded players are always left out; players
+    with an open flag of an --exclude-flag kind too, as the manifest records)."""
     from clickme.core.db import configured_session
 
     request = ExportRequest(
@@ -82,6 +87,7 @@ def export(
         pointer_type=pointer_type,
         shard_size=shard_size,
         n_splits=splits,
+        exclude_flags=tuple(exclude_flag or ()),
     )
     bar = _Bar()
     try:

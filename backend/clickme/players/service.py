@@ -1,6 +1,6 @@
 """Player service functions: creation (recognising returning participants), exclusions."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
@@ -135,9 +135,19 @@ def lift_exclusion(session: Session, player_id: int) -> None:
     note_standing_changed(session, player_id)
 
 
-def excluded_player_ids(session: Session) -> set[int]:
-    """Every excluded player: exports leave their rounds out."""
-    return set(session.scalars(select(PlayerExclusion.player_id)))
+def excluded_player_ids(session: Session, flags: Collection[str] = ()) -> set[int]:
+    """Every excluded player (exports leave their rounds out), and every player with an open
+    flag of one of these kinds."""
+    excluded = set(session.scalars(select(PlayerExclusion.player_id)))
+    if flags:
+        excluded |= set(
+            session.scalars(
+                select(PlayerFlag.player_id).where(
+                    PlayerFlag.kind.in_(flags), PlayerFlag.resolved.is_(False)
+                )
+            )
+        )
+    return excluded
 
 
 def hidden_player_ids() -> Select[tuple[int]]:
