@@ -245,7 +245,9 @@ async function showCampaign(id) {
   if (loaded === undefined) return;
   const [campaign, stats, images] = loaded;
   const reliability = () => staffApi.campaignReliability(id);
-  renderCampaignDetail(ui.campaignView, campaign, { stats, images, reliability }, campaignActions);
+  const unwinnable = () => staffApi.campaignUnwinnable(id);
+  const pictures = { stats, images, reliability, unwinnable };
+  renderCampaignDetail(ui.campaignView, campaign, pictures, campaignActions);
   showView("campaign-view");
 }
 

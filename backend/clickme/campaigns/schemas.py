@@ -280,6 +280,9 @@ class ReliabilityMeasurement(BaseModel):
     max_players_measured: int
     splits: int
     ceiling: ReliabilityValue | None
+    # The ceiling with the ``flagged_players`` players who have an open flag left out.
+    ceiling_without_flagged: ReliabilityValue | None = None
+    flagged_players: int = 0
     floor: ReliabilityValue | None
     curve: list[ReliabilityPoint]
     curve_images: int
@@ -294,3 +297,20 @@ class CampaignReliability(BaseModel):
     measuring: bool
     measurement: ReliabilityMeasurement | None
     images_retired_by_reliability: int
+
+
+class UnwinnableImage(BaseModel):
+    id: int
+    class_name: str
+    file_name: str
+
+
+class UnwinnableReport(BaseModel):
+    """The images the campaign's DNN does not get in its top-k even on the whole photo, as far
+    as measured (``measured`` of ``total`` images; measured after activation, in the
+    background); ``left_out``: whether assignment leaves them out."""
+
+    measured: int
+    total: int
+    left_out: bool
+    images: list[UnwinnableImage]

@@ -31,6 +31,7 @@ LIVE_MASKS_KEPT = 512
 REVEALED_AREAS_KEPT = 200_000
 # Images waiting to be measured for retirement by reliability; more wait for their next round.
 MEASUREMENTS_WAITING = 1000
+CAMPAIGNS_WAITING = 64
 
 
 @dataclass
@@ -52,6 +53,10 @@ class Runtime:
         default_factory=lambda: BackgroundWorker("retirement", MEASUREMENTS_WAITING)
     )
     reliability: CampaignMeasurements = field(init=False)
+    # Campaigns waiting to have their unwinnable images measured (after activation).
+    winnable: BackgroundWorker = field(
+        default_factory=lambda: BackgroundWorker("winnable", CAMPAIGNS_WAITING)
+    )
     # What makes a round count (its image's play, the maps): the campaigns' map rules.
     map_rules: MapSettings = field(default_factory=MapSettings)
     # Each live round's last answer (its guesses), for answering a repeated batch.
@@ -100,6 +105,7 @@ class Runtime:
 
     def close(self) -> None:
         self.retirement.close()
+        self.winnable.close()
         self.reliability.close()
         for scorer in self.other_scorers.values():
             scorer.close()
