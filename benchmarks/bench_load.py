@@ -67,6 +67,7 @@ from clickme.game.models import PointBatch
 from clickme.game.points import POINT_DTYPE
 from clickme.game.schemas import PointBatchIn
 from clickme.game.service import RoundFacts, load_facts, start_round, store_batch
+from clickme.maps.aggregate import MapSettings
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.players.service import create_player
 from clickme.scoring.scorer import Scorer, build_scorer
@@ -697,7 +698,9 @@ def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
         started = []
         for _ in range(count):
             player, _created = create_player(session)
-            round_, _image = start_round(session, player.id, campaign, (None, None))
+            round_, _image = start_round(
+                session, player.id, campaign, (None, None), MapSettings(), 0
+            )
             started.append((round_.id, player.id))
     with database.session() as session:
         return [replace(load_facts(session, r, p), time_limit_ms=10**9) for r, p in started]
@@ -713,7 +716,9 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
         with database.session() as session:
             batch = PointBatchIn(seq=seq, points=points)
             # The first batch starts the round's clock (no start call); then the facts keep it.
-            facts = store_batch(session, facts, batch, 500, 0, start_bound_s=60.0).facts
+            facts = store_batch(
+                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0
+            ).facts
     return seq
 
 

@@ -70,5 +70,10 @@ export const api = {
   round: (roundId) => request("GET", `/api/rounds/${roundId}`),
   campaign: (slug) => request("GET", `/api/campaigns/${encodeURIComponent(slug)}`),
   completion: (slug) => request("GET", `/api/campaigns/${encodeURIComponent(slug)}/completion`),
-  leaderboard: (limit = 10) => request("GET", `/api/leaderboard?limit=${limit}`),
+  /** The campaign's leaderboard (none: the demo's, over every campaign). */
+  leaderboard: (campaign, limit = 10) => {
+    const query = new URLSearchParams({ limit: String(limit) });
+    if (campaign) query.set("campaign", campaign);
+    return request("GET", `/api/leaderboard?${query}`);
+  },
 };

@@ -676,7 +676,7 @@ class Game {
 
   async refreshLeaderboard() {
     try {
-      renderLeaderboard(await api.leaderboard());
+      renderLeaderboard(await api.leaderboard(CAMPAIGN));
     } catch {
       // The leaderboard is a nicety: keep the last one shown.
     }

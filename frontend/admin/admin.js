@@ -259,14 +259,9 @@ async function showCampaign(id) {
   if (loaded === undefined) return;
   const [campaign, stats, images, imageSets, models] = loaded;
   const reliability = () => staffApi.campaignReliability(id);
-  const names = { imageSets, models };
-  renderCampaignDetail(
-    ui.campaignView,
-    campaign,
-    { stats, images, reliability },
-    campaignActions,
-    names,
-  );
+  const unwinnable = () => staffApi.campaignUnwinnable(id);
+  const pictures = { stats, images, reliability, unwinnable };
+  renderCampaignDetail(ui.campaignView, campaign, pictures, campaignActions, { imageSets, models });
   showView("campaign-view");
 }
 

@@ -25,6 +25,7 @@ export const staffApi = {
   campaign: (id) => request("GET", `/api/admin/campaigns/${id}`),
   campaignStats: (id) => request("GET", `/api/admin/campaigns/${id}/stats`),
   campaignReliability: (id) => request("GET", `/api/admin/campaigns/${id}/reliability`),
+  campaignUnwinnable: (id) => request("GET", `/api/admin/campaigns/${id}/unwinnable`),
   campaignImages: (id) => request("GET", `/api/admin/campaigns/${id}/images?per_page=24`),
   createCampaign: (settings) => write("POST", "/api/admin/campaigns", settings),
   updateCampaign: (id, changes) => write("PATCH", `/api/admin/campaigns/${id}`, changes),

@@ -45,6 +45,9 @@ const SETTINGS_SHOWN = [
   ["max_images_per_player", "Max images per player"],
   ["catch_trial_share", "Share of catch trials"],
   ["retire_at_reliability", "Retire at reliability"],
+  ["assignment_order", "Order of assignment"],
+  ["min_valid_rounds_for_completion", "Valid rounds for the completion code"],
+  ["leave_out_unwinnable", "Leave out images nobody can win"],
   ["completion_url", "Completion URL"],
   ["completion_code", "Completion code"],
   ["screened_out_code", "Screened-out code"],
@@ -187,6 +190,7 @@ export function renderCampaignTable(body, empty, campaigns, canWrite, onChangeSt
 /** Settings an empty field clears (sent as null); other empty fields are left out. */
 const CLEARABLE = new Set([
   "max_images_per_player",
+  "min_valid_rounds_for_completion",
   "completion_url",
   "completion_code",
   "screened_out_code",
@@ -202,6 +206,7 @@ function settingFields(form) {
 function fieldValue(field) {
   const raw = field.value.trim();
   if (raw === "") return null;
+  if ("boolean" in field.dataset) return raw === "true";
   return field.type === "number" || "number" in field.dataset ? Number(raw) : raw;
 }
 
@@ -485,6 +490,10 @@ function reliabilityBody(answer) {
       "div",
       { class: "stats" },
       stat("ceiling (split-half, 95% CI)", withInterval(measurement.ceiling)),
+      stat(
+        `ceiling without flagged players (${measurement.flagged_players})`,
+        withInterval(measurement.ceiling_without_flagged),
+      ),
       stat("floor (other images)", measurement.floor ? decimal(measurement.floor.value, 2) : DASH),
       stat("images retired by reliability", String(answer.images_retired_by_reliability)),
     ),
@@ -510,6 +519,42 @@ function reliabilityBody(answer) {
 }
 
 const RELIABILITY_POLL_MS = 3000;
+
+/**
+ * The images the campaign's DNN does not get even on the whole photo, from `load()` (a promise
+ * of the API's answer); while they are being measured, it asks again.
+ */
+function unwinnableSection(load) {
+  const body = el("div", {});
+  const section = el(
+    "section",
+    { class: "card", testid: "campaign-unwinnable" },
+    el("h2", {}, "Images nobody can win"),
+    body,
+  );
+  const refresh = () =>
+    load().then(
+      (answer) => {
+        const names = answer.images.map((image) => `${image.file_name} (${image.class_name})`);
+        body.replaceChildren(
+          el(
+            "p",
+            {},
+            `${plural(answer.images.length, "image")} the DNN does not get in its top-k on the ` +
+              `whole photo (${answer.measured} of ${answer.total} measured); ` +
+              (answer.left_out ? "left out of assignment." : "still assigned."),
+          ),
+          names.length ? el("p", { class: "muted small" }, names.join(", ")) : null,
+        );
+        if (answer.measured < answer.total && section.isConnected) {
+          setTimeout(refresh, RELIABILITY_POLL_MS);
+        }
+      },
+      (error) => body.replaceChildren(el("p", { class: "form-error" }, error.message)),
+    );
+  refresh();
+  return section;
+}
 
 /**
  * The reliability card, filled from `load()` (a promise of the API's answer); while a newer
@@ -595,6 +640,7 @@ export function renderCampaignDetail(view, campaign, pictures, actions, names) {
     ),
     picturesSection(pictures),
     reliabilitySection(pictures.reliability),
+    unwinnableSection(pictures.unwinnable),
     el(
       "div",
       { class: "columns" },

@@ -10,6 +10,7 @@ from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.db import Database
 from clickme.images.models import Image, ImageSet
+from clickme.maps.aggregate import MapSettings
 from clickme.models.models import DnnModel
 from clickme.players.models import Player
 
@@ -68,6 +69,11 @@ class World:
             if state not in ("draft", "active"):
                 service.change_state(session, campaign, state)
             return campaign.id
+
+
+# The map rules rounds are played by in these tests, and no grace after a round's time.
+RULE = MapSettings()
+GRACE_MS = 0
 
 
 def load(session, campaign_id: int) -> Campaign:

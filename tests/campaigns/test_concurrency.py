@@ -11,7 +11,7 @@ from clickme.campaigns.models import ImagePlays
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
-from tests.campaigns.conftest import World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, World, load
 
 PLAYERS = 40
 
@@ -24,7 +24,8 @@ def pg_world(world: World) -> World:
 
 
 def play_concurrently(world: World, campaign_id: int, rounds_each: int) -> Counter[str]:
-    """Every player starts up to `rounds_each` rounds, all players at once; the refusals."""
+    """Every player plays up to `rounds_each` rounds that count (each ended, painted enough,
+    before the next starts), all players at once; the refusals."""
     players = world.add_players(PLAYERS)
     gate = threading.Barrier(PLAYERS)
     refusals: Counter[str] = Counter()
@@ -35,7 +36,10 @@ def play_concurrently(world: World, campaign_id: int, rounds_each: int) -> Count
             try:
                 with world.database.session() as session:
                     campaign = load(session, campaign_id)
-                    game.start_round(session, player_id, campaign, (1, 1))
+                    round_, _image = game.start_round(
+                        session, player_id, campaign, (1, 1), RULE, GRACE_MS
+                    )
+                    round_.outcome, round_.n_points = "timeout", RULE.min_points
             except ClickmeError as refused:
                 refusals[refused.code] += 1
 
@@ -73,9 +77,24 @@ def test_quotas_hold_and_nobody_repeats_under_concurrency(pg_world: World) -> No
 def test_least_played_images_go_first_under_concurrency(pg_world: World) -> None:
     """30 images, 40 players at once: every image once before any image twice."""
     pg_world.add_images(27)
-    campaign_id = pg_world.campaign(plays_wanted_per_image=1000)
+    campaign_id = pg_world.campaign(plays_wanted_per_image=1000, assignment_order="breadth")
     refusals = play_concurrently(pg_world, campaign_id, rounds_each=1)
     assert not refusals
     per_image = Counter(image for _player, image in stored_rounds(pg_world, campaign_id))
     assert set(per_image) == set(pg_world.image_ids)
     assert sorted(per_image.values()) == [1] * 20 + [2] * 10
+
+
+def test_depth_first_fills_images_to_a_map_and_no_further_under_concurrency(
+    pg_world: World,
+) -> None:
+    """30 images, 40 players at once, depth first: no image passes a map's minimum of rounds
+    while fresh images are left, and nobody repeats."""
+    pg_world.add_images(27)
+    campaign_id = pg_world.campaign(plays_wanted_per_image=1000, assignment_order="depth")
+    refusals = play_concurrently(pg_world, campaign_id, rounds_each=1)
+    assert not refusals
+    per_image = Counter(image for _player, image in stored_rounds(pg_world, campaign_id))
+    assert sum(per_image.values()) == PLAYERS
+    assert max(per_image.values()) <= RULE.min_rounds
+    assert len(per_image) < len(pg_world.image_ids)  # filled, not spread one round each

@@ -38,9 +38,11 @@ PUBLIC_FIELDS = {
 
 @pytest.fixture
 def make_campaign(client: TestClient, database: Database) -> Callable[..., int]:
-    """An active campaign on the demo photos (the client's app is up, so they are imported)."""
+    """An active campaign on the demo photos (the client's app is up, so they are imported);
+    its completion needs no valid round unless set (the effort rule: tests/game/test_fair_play)."""
 
     def make(state: str = "active", **settings: object) -> int:
+        settings.setdefault("min_valid_rounds_for_completion", 0)
         with database.session() as session:
             body = CampaignCreate(
                 name="Study 1",

@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from clickme.campaigns.models import Campaign, ImagePlays
 from clickme.core.db import Database
 from clickme.images.models import Image
+from clickme.players.flags import raise_flag
 from tests.accounts.staff import add_staff_user, staff_headers
 from tests.exports.fill import add_players, add_rounds
 from tests.maps.painters import painter
@@ -63,6 +64,7 @@ def test_reliability_of_consistent_players(client: TestClient, database: Databas
     ceiling, floor = body["ceiling"], body["floor"]
     assert ceiling["ci_low"] <= ceiling["value"] <= ceiling["ci_high"]
     assert floor["value"] < 0.5 < 0.8 < ceiling["value"]
+    assert body["flagged_players"] == 0 and body["ceiling_without_flagged"] == ceiling
     curve = body["curve"]
     assert [point["players"] for point in curve] == list(range(2, PLAYERS + 1))
     assert all(point["images"] == 5 for point in curve)
@@ -120,3 +122,20 @@ def test_no_map_yet(client: TestClient, database: Database) -> None:
     body = measured(client, headers, campaign_id)["measurement"]
     assert (body["images_mapped"], body["ceiling"], body["floor"]) == (0, None, None)
     assert (body["curve"], body["estimate"]) == ([], None)
+
+
+def test_the_ceiling_without_flagged_players(client: TestClient, database: Database) -> None:
+    """Careless players with an open flag pull the ceiling down; without them it rises."""
+    add_staff_user(database, "researcher@example.org", "researcher")
+    headers = staff_headers(database, "researcher@example.org")
+    campaign_id = fill(database, PLAYERS, seed=0)
+    with database.session() as session:
+        campaign = session.get_one(Campaign, campaign_id)
+        images = list(session.scalars(select(Image).where(Image.is_catch.is_(False)).limit(5)))
+        careless = add_players(session, PLAYERS)
+        add_rounds(session, campaign, images, careless, seed=5, painter=painter(careless=True))
+        for player_id in careless:
+            raise_flag(session, player_id, "far_from_consensus", "maps far from the others'")
+    body = measured(client, headers, campaign_id)["measurement"]
+    assert body["flagged_players"] == PLAYERS
+    assert body["ceiling_without_flagged"]["value"] > body["ceiling"]["value"] + 0.05

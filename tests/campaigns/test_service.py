@@ -1,6 +1,7 @@
 """Campaign settings, states, versions and fair image assignment (service layer, both DBs)."""
 
 import random
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
@@ -12,14 +13,27 @@ from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
+from clickme.maps.aggregate import MapSettings
+from clickme.maps.valid import mapped_image_ids
 from clickme.models.models import DnnModel
-from tests.campaigns.conftest import World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, World, load
 
 
 def start(world: World, campaign_id: int, player_id: int) -> Round:
     with world.database.session() as session:
-        round_, _image = game.start_round(session, player_id, load(session, campaign_id), (1, 1))
+        round_, _image = game.start_round(
+            session, player_id, load(session, campaign_id), (1, 1), RULE, GRACE_MS
+        )
         return round_
+
+
+def played(world: World, campaign_id: int, player_id: int) -> Round:
+    """A round of the player, painted enough to count and ended."""
+    round_ = start(world, campaign_id, player_id)
+    with world.database.session() as session:
+        stored = session.get_one(Round, round_.id)
+        stored.outcome, stored.n_points = "timeout", RULE.min_points
+    return round_
 
 
 def refusal(world: World, campaign_id: int, player_id: int) -> str:
@@ -155,12 +169,12 @@ def test_rounds_play_by_the_version_they_started_with(world: World) -> None:
 
 
 def test_least_played_first_never_twice_and_retired_never(world: World) -> None:
-    campaign_id = world.campaign(plays_wanted_per_image=2)
+    campaign_id = world.campaign(plays_wanted_per_image=2, assignment_order="breadth")
     players = world.add_players(7)
-    got = [start(world, campaign_id, p).image_id for p in players[:3]]
+    got = [played(world, campaign_id, p).image_id for p in players[:3]]
     assert sorted(got) == sorted(world.image_ids)  # each image once before any twice
     assert set(plays(world, campaign_id).values()) == {1}
-    again = [start(world, campaign_id, players[0]).image_id for _ in range(2)]
+    again = [played(world, campaign_id, players[0]).image_id for _ in range(2)]
     assert got[0] not in again and len(set(again)) == 2
     assert refusal(world, campaign_id, players[0]) == "no_images_left"
     for player in players[3:4]:
@@ -177,8 +191,8 @@ def test_a_skip_gives_the_play_back(world: World) -> None:
     start(world, campaign_id, third)
     assert refusal(world, campaign_id, fourth) == "campaign_complete"
     with world.database.session() as session:
-        game.skip_round(session, skipped.id, first)
-        game.skip_round(session, skipped.id, first)  # a repeat gives nothing back twice
+        game.skip_round(session, skipped.id, first, RULE)
+        game.skip_round(session, skipped.id, first, RULE)  # a repeat gives nothing back twice
     assert plays(world, campaign_id)[skipped.image_id] == 0
     assert start(world, campaign_id, fourth).image_id == skipped.image_id
 
@@ -186,8 +200,8 @@ def test_a_skip_gives_the_play_back(world: World) -> None:
 def test_a_player_stops_at_the_campaigns_maximum(world: World) -> None:
     campaign_id = world.campaign(max_images_per_player=2)
     (player,) = world.add_players(1)
-    start(world, campaign_id, player)
-    start(world, campaign_id, player)
+    played(world, campaign_id, player)
+    played(world, campaign_id, player)
     with pytest.raises(ClickmeError) as refused:
         start(world, campaign_id, player)
     assert (refused.value.status, refused.value.code) == (409, "player_done")
@@ -203,7 +217,7 @@ def test_catch_trials_come_at_their_share_and_never_retire(world: World) -> None
         campaign = load(session, campaign_id)
         for player in players:
             try:
-                shown.append(service.pick_image(session, campaign, player, rng).id)
+                shown.append(service.pick_image(session, campaign, player, RULE.min_rounds, rng).id)
             except ClickmeError as refused:
                 assert refused.code == "campaign_complete"
     caught = [image for image in shown if image in catch_ids]
@@ -259,3 +273,40 @@ def test_two_starts_racing_to_the_same_image_get_a_clear_409(
     monkeypatch.setattr(service, "pick_image", lambda *_args, **_kwargs: same_image)
     assert refusal(world, campaign_id, player) == "round_conflict"
     assert plays(world, campaign_id)[first.image_id] == 1  # the loser's claim was rolled back
+
+
+def test_a_pilot_gets_maps_early_when_assignment_goes_depth_first(world: World) -> None:
+    """30 valid plays (10 players, 3 rounds each, in turn) with a 5-round map minimum: depth
+    first gives 6 maps; breadth first spreads the plays one or two per image and gives none."""
+    world.add_images(27)
+    rule = MapSettings(min_rounds=5)
+    players = world.add_players(10)
+    for order, maps in (("depth", 6), ("breadth", 0)):
+        campaign_id = world.campaign(assignment_order=order)
+        for _ in range(3):
+            for player in players:
+                with world.database.session() as session:
+                    campaign = load(session, campaign_id)
+                    round_, _image = game.start_round(session, player, campaign, (1, 1), rule, 0)
+                    round_.outcome, round_.n_points = "timeout", rule.min_points
+        with world.database.session() as session:
+            mapped = mapped_image_ids(session, campaign_id, rule)
+            rounds = session.scalars(select(Round.image_id).where(Round.campaign_id == campaign_id))
+            per_image = Counter(rounds)
+        assert len(mapped) == maps, order
+        assert sum(per_image.values()) == 30 and max(per_image.values()) <= (
+            5 if order == "depth" else 2
+        )
+
+
+def test_depth_first_counts_only_valid_and_running_rounds(world: World) -> None:
+    """An image is filled by valid rounds: one that ends empty makes room for another player."""
+    campaign_id = world.campaign()
+    first, second, third = world.add_players(3)
+    filling = played(world, campaign_id, first).image_id
+    empty = start(world, campaign_id, second)
+    assert empty.image_id == filling  # the image on its way to a map, not a fresh one
+    with world.database.session() as session:
+        game.skip_round(session, empty.id, second, RULE)
+    assert plays(world, campaign_id)[filling] == 1
+    assert start(world, campaign_id, third).image_id == filling

@@ -36,6 +36,7 @@ from clickme.game.points import POINT_DTYPE, unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
+from clickme.players.flags import raise_flag
 from clickme.players.service import exclude_player
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds, left_edge
 
@@ -510,3 +511,27 @@ def test_the_image_set_filter_names_the_campaign_s_set(
     args = ["export", "--campaign", "study", "--out", str(tmp_path / "cli"), "--format", "npz"]
     result = CliRunner().invoke(app, [*args, "--image-set", "other"])
     assert result.exit_code == 1 and other in result.output
+
+
+def test_flagged_players_are_left_out_on_request_and_the_manifest_says_so(
+    study: Study, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bot = study.mouse_players[0]
+    with study.database.session() as session:
+        raise_flag(session, bot, "bot_timing", "point intervals too regular")
+    secret = study.settings.resolved_secret_key()
+    kept = export(study, tmp_path / "all", formats=("csv",))
+    assert player_pseudonym(secret, bot) in {row["player"] for row in csv_rows(tmp_path / "all")}
+    assert kept["filters"]["excluded_flags"] == []
+
+    monkeypatch.setattr("clickme.core.config.get_settings", lambda: study.settings)
+    out = tmp_path / "no-bots"
+    args = ["export", "--campaign", "study", "--out", str(out), "--format", "csv"]
+    flags = ["--exclude-flag", "bot_timing", "--exclude-flag", "no_effort"]
+    result = CliRunner().invoke(app, [*args, "--splits", "0", *flags])
+    assert result.exit_code == 0, result.output
+    assert player_pseudonym(secret, bot) not in {row["player"] for row in csv_rows(out)}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["filters"]["excluded_flags"] == ["bot_timing", "no_effort"]
+    assert manifest["filters"]["map_settings"]["exclude_flags"] == ["bot_timing", "no_effort"]
+    assert manifest["counts"]["players"] == kept["counts"]["players"] - 1

@@ -8,12 +8,16 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
-from clickme.campaigns.service import change_state
+from clickme.campaigns.service import change_state, leaderboard_campaign_id
 from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
 from clickme.game import service
 from clickme.game.leaderboard import RedisLeaderboard, leaderboard
 from clickme.game.models import Round
+from clickme.maps.aggregate import MapSettings
+from clickme.players.flags import raise_flag, resolve_flag
+from clickme.players.models import Player
+from clickme.players.service import exclude_player, lift_exclusion, on_standing_changed
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 
 # Each player's scores on the two images; None: that round is still running.
@@ -53,6 +57,7 @@ def board(
             store.player_changed(round_.player_id)
 
     service.on_rounds_ended(database.sessionmaker, ended)
+    on_standing_changed(database.sessionmaker, lambda ids: [store.player_changed(p) for p in ids])
     yield store
 
 
@@ -60,7 +65,7 @@ def assert_same_as_sql(database: Database, store: RedisLeaderboard, players: lis
     for limit in LIMITS:
         for me in [None, *players]:
             with database.session() as session:
-                assert store.read(session, me, limit) == leaderboard(session, me, limit), (
+                assert store.read(session, me, limit, None) == leaderboard(session, me, limit), (
                     limit,
                     me,
                 )
@@ -90,17 +95,18 @@ def test_rounds_ended_later_reach_it_once_committed(
     first, second = running_rounds(database, late)
     with pytest.raises(RuntimeError), database.session() as session:
         facts = service.load_facts(session, first, late)
-        assert service.record_success(session, facts, elapsed=700)[0] == "correct"
+        assert service.record_success(session, facts, 700, MapSettings())[0] == "correct"
         raise RuntimeError("rolled back")
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        service.record_success(session, service.load_facts(session, first, late), elapsed=700)
+        facts = service.load_facts(session, first, late)
+        service.record_success(session, facts, 700, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        service.skip_round(session, second, late)
+        service.skip_round(session, second, late, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        me = board.read(session, late, 1).me
+        me = board.read(session, late, 1, None).me
     assert me is not None and (me.display_name, me.rounds) == ("player 5", 2) and me.score > 0
 
 
@@ -137,12 +143,73 @@ def test_an_update_that_missed_redis_is_caught_up_when_redis_answers_again(
 ) -> None:
     assert_same_as_sql(database, board, players)
 
-    def unreachable(_totals: list) -> None:
+    def unreachable(*_board_and_totals: object) -> None:
         raise redis.ConnectionError("Redis is down")
 
     monkeypatch.setattr(board, "_raise_totals", unreachable)
     late = players[6]
     with database.session() as session:  # the round's end is stored all the same
-        service.skip_round(session, running_rounds(database, late)[0], late)
+        service.skip_round(session, running_rounds(database, late)[0], late, MapSettings())
     monkeypatch.undo()
     assert_same_as_sql(database, board, players)
+
+
+def top_names(database: Database, store: RedisLeaderboard, campaign_id: int | None = None):
+    """The names on the board, from the SQL query and from Redis (which must agree)."""
+    with database.session() as session:
+        sql = [entry.display_name for entry in leaderboard(session, None, 10, campaign_id).top]
+        kept = [entry.display_name for entry in store.read(session, None, 10, campaign_id).top]
+    assert sql == kept
+    return sql
+
+
+@pytest.mark.parametrize("kind", ["bot_timing", "paints_everything", "no_effort"])
+def test_a_flagged_bot_leaves_every_leaderboard_until_the_flag_is_resolved(
+    database: Database, board: RedisLeaderboard, players: list[int], kind: str
+) -> None:
+    bot = players[0]  # 100 points: first (tied, the lower id)
+    assert top_names(database, board)[0] == "player 0"
+    with database.session() as session:
+        raise_flag(session, bot, kind, "a grid of 484 points in every round")
+    assert "player 0" not in top_names(database, board)
+    with database.session() as session:
+        resolve_flag(session, bot, kind)  # staff looked: a human after all
+    assert top_names(database, board)[0] == "player 0"
+
+
+def test_an_excluded_player_leaves_every_leaderboard_until_the_exclusion_is_lifted(
+    database: Database, board: RedisLeaderboard, players: list[int]
+) -> None:
+    bot = players[0]
+    with database.session() as session:
+        campaign_id = session.scalar(select(Round.campaign_id).limit(1))
+    top_names(database, board, campaign_id)  # the campaign's board built before
+    with database.session() as session:
+        exclude_player(session, bot, "a bot", None)
+    assert "player 0" not in top_names(database, board)
+    assert "player 0" not in top_names(database, board, campaign_id)
+    with database.session() as session:
+        lift_exclusion(session, bot)
+    assert top_names(database, board)[0] == "player 0"
+    assert top_names(database, board, campaign_id)[0] == "player 0"
+
+
+def test_each_campaign_has_its_own_leaderboard_and_the_demo_the_global_one(
+    database: Database, board: RedisLeaderboard, players: list[int], tmp_path: Path
+) -> None:
+    with database.session() as session:
+        image_set, images = add_photos(session, tmp_path / "other", 1, seed=1)
+        other = change_state(session, add_campaign(session, image_set, "other"), "active")
+        newcomer = add_players(session, 1)
+        session.get_one(Player, newcomer[0]).display_name = "newcomer"
+        add_rounds(session, other, images, newcomer, outcome="correct")
+        session.execute(update(Round).where(Round.campaign_id == other.id).values(score=500))
+        other_id = other.id
+        first_id = session.scalar(select(Round.campaign_id).where(Round.campaign_id != other_id))
+        assert leaderboard_campaign_id(session, "other") == other_id
+        assert leaderboard_campaign_id(session, "default") is None
+        assert leaderboard_campaign_id(session, None) is None
+    board.player_changed(newcomer[0])
+    assert top_names(database, board, other_id) == ["newcomer"]
+    assert top_names(database, board)[0] == "newcomer"  # the global board has everyone
+    assert "newcomer" not in top_names(database, board, first_id)

@@ -129,9 +129,14 @@ def align(
     splits: Annotated[int, typer.Option(min=1, help="Random splits per image (ceiling).")] = 50,
     batch_size: BatchSizeOption = 16,
     seed: SeedOption = 0,
+    exclude_flag: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out players with an open flag of this kind (repeatable)."),
+    ] = None,
 ) -> None:
     """Score models' alignment with a campaign's human maps and keep it for the console (the
-    split-half ceiling is measured once for all)."""
+    split-half ceiling is measured once for all; players excluded, or with an open flag of an
+    --exclude-flag kind, left out)."""
     import numpy as np
     from sqlalchemy import select
 
@@ -141,7 +146,7 @@ def align(
 
     specs, device = _specs(model, weights), _device(device)
     _check_method(method)
-    settings_of_maps = MapSettings()
+    settings_of_maps = MapSettings(exclude_flags=tuple(sorted(set(exclude_flag or ()))))
     with configured_session() as (session, settings):
         found = session.scalar(select(Campaign).where(Campaign.slug == campaign))
         if found is None:

@@ -39,6 +39,18 @@ class Campaign(Base):
     max_images_per_player: Mapped[int | None] = mapped_column(Integer, nullable=True)
     catch_trial_share: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     retire_at_reliability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # "depth": fill images up to a map's minimum of valid rounds before opening new ones;
+    # "breadth": least-played first. Campaigns made before this setting keep breadth.
+    assignment_order: Mapped[str] = mapped_column(
+        String(10), default="depth", server_default="breadth"
+    )
+    # Valid rounds a participant needs for the completion code (null: half the images per
+    # player, rounded up).
+    min_valid_rounds_for_completion: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Leave out of assignment the images the DNN does not get even on the whole photo.
+    leave_out_unwinnable: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     consent_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     instructions_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     completion_code: Mapped[str | None] = mapped_column(String(100), nullable=True)
@@ -82,3 +94,6 @@ class ImagePlays(Base):
     retired_by_reliability: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # Whether the campaign's DNN gets the image in its top-k on the whole photo (null: not
+    # measured yet).
+    winnable: Mapped[bool | None] = mapped_column(Boolean, nullable=True)

@@ -12,14 +12,17 @@ from clickme.campaigns.schemas import CampaignPublic, Completion
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
+from clickme.game.outcomes import RoundRule, valid_round
 from clickme.images.models import Image
-from clickme.players.flags import refresh_flags
+from clickme.players.flags import raise_flag, refresh_flags
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.scoring.reveal import PreparedImageCache
 
 # Open (unresolved) flags that send a player to the screened-out code: signs of no real effort.
 # "far_from_consensus" is left out: unusual maps are not proof of bad faith.
-SCREENING_FLAGS = ("paints_everything", "bot_timing", "fails_catch_trials")
+SCREENING_FLAGS = ("paints_everything", "bot_timing", "fails_catch_trials", "no_effort")
+# The flag (and the reason the completion gives) of a participant with too few valid rounds.
+TOO_LITTLE_EFFORT = "too_little_effort"
 # Prolific reads the completion code from this query parameter of its completion URL.
 CODE_PARAMETER = "cc"
 
@@ -66,7 +69,12 @@ def with_code(url: str, code: str) -> str:
 
 
 def _close_expired_rounds(
-    session: Session, campaign: Campaign, player_id: int, grace_ms: int, start_bound_s: float
+    session: Session,
+    campaign: Campaign,
+    player_id: int,
+    grace_ms: int,
+    rule: RoundRule,
+    start_bound_s: float,
 ) -> None:
     """Rounds left running past their time (the player closed the page) end as timeouts (as
     abandoned when never shown)."""
@@ -79,7 +87,7 @@ def _close_expired_rounds(
     ).all()
     for round_id in running:
         facts = game.load_facts(session, round_id, player_id)
-        game.read_round(session, facts, grace_ms, start_bound_s)
+        game.read_round(session, facts, grace_ms, rule, start_bound_s)
 
 
 def _rounds_ended_and_running(
@@ -94,21 +102,49 @@ def _rounds_ended_and_running(
     return ended, running
 
 
-def is_screened_out(session: Session, player_id: int) -> bool:
-    """Excluded by staff, or an open flag of a screening kind."""
+def min_valid_rounds(campaign: Campaign) -> int:
+    """The valid rounds the completion code needs: the campaign's setting, else half the images
+    per player, rounded up."""
+    if campaign.min_valid_rounds_for_completion is not None:
+        return campaign.min_valid_rounds_for_completion
+    return -(-(campaign.max_images_per_player or 0) // 2)
+
+
+def _valid_rounds(session: Session, campaign: Campaign, player_id: int, rule: RoundRule) -> int:
+    return session.scalar(
+        select(func.count(Round.id)).where(
+            Round.campaign_id == campaign.id, Round.player_id == player_id, valid_round(rule)
+        )
+    )
+
+
+def _check_effort(session: Session, campaign: Campaign, player_id: int, rule: RoundRule) -> None:
+    """A participant below the campaign's valid rounds for completion gets a
+    ``too_little_effort`` flag saying so (screening them out)."""
+    needed, valid = min_valid_rounds(campaign), _valid_rounds(session, campaign, player_id, rule)
+    if valid < needed:
+        reason = f"{valid} valid rounds in campaign {campaign.slug!r}, {needed} needed"
+        raise_flag(session, player_id, TOO_LITTLE_EFFORT, reason)
+
+
+def _screening_reason(session: Session, player_id: int) -> str | None:
+    """Why the player is screened out: ``excluded``, or the kind of an open screening flag
+    (``too_little_effort`` first); None when they are not."""
     excluded = session.scalar(
         select(PlayerExclusion.id).where(PlayerExclusion.player_id == player_id)
     )
-    flagged = session.scalar(
-        select(PlayerFlag.id)
-        .where(
-            PlayerFlag.player_id == player_id,
-            PlayerFlag.kind.in_(SCREENING_FLAGS),
-            PlayerFlag.resolved.is_(False),
+    if excluded is not None:
+        return "excluded"
+    kinds = set(
+        session.scalars(
+            select(PlayerFlag.kind).where(
+                PlayerFlag.player_id == player_id,
+                PlayerFlag.kind.in_((TOO_LITTLE_EFFORT, *SCREENING_FLAGS)),
+                PlayerFlag.resolved.is_(False),
+            )
         )
-        .limit(1)
     )
-    return excluded is not None or flagged is not None
+    return next((kind for kind in (TOO_LITTLE_EFFORT, *SCREENING_FLAGS) if kind in kinds), None)
 
 
 def completion(
@@ -118,25 +154,29 @@ def completion(
     images: PreparedImageCache,
     images_dir: Path,
     grace_ms: int,
+    rule: RoundRule,
     start_bound_s: float,
 ) -> Completion:
     """The player's code once every one of the campaign's images for them has ended; 409
     ``no_completion`` for a campaign without a number of images, ``not_finished`` before.
 
-    The player's flags are refreshed first, so a bot is screened out at once."""
+    The player's flags are refreshed first, so a bot is screened out at once; so is a
+    participant with fewer valid rounds (by ``rule``) than the campaign needs."""
     limit = campaign.max_images_per_player
     if limit is None:
         raise ClickmeError(409, "no_completion", "this campaign has no number of images to play")
-    _close_expired_rounds(session, campaign, player.id, grace_ms, start_bound_s)
+    _close_expired_rounds(session, campaign, player.id, grace_ms, rule, start_bound_s)
     ended, running = _rounds_ended_and_running(session, campaign, player.id)
     if running or ended < limit:
         raise ClickmeError(
             409, "not_finished", f"{limit - ended} of your {limit} images are still to play"
         )
     refresh_flags(session, images, images_dir, [player.id])
-    screened_out = is_screened_out(session, player.id)
-    code = campaign.screened_out_code if screened_out else campaign.completion_code
+    _check_effort(session, campaign, player.id, rule)
+    reason = _screening_reason(session, player.id)
+    code = campaign.completion_code if reason is None else campaign.screened_out_code
     url = None
     if code is not None and campaign.completion_url and player.source != "mturk":
         url = with_code(campaign.completion_url, code)
-    return Completion(status="screened_out" if screened_out else "completed", code=code, url=url)
+    status = "completed" if reason is None else "screened_out"
+    return Completion(status=status, code=code, url=url)

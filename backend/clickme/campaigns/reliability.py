@@ -13,7 +13,7 @@ The estimate's target is the one asked for, else the campaign's own, else DEFAUL
 """
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import partial
 
@@ -43,6 +43,7 @@ from clickme.maps.progress import (
 )
 from clickme.maps.reliability import SplitHalf, campaign_reliability
 from clickme.maps.valid import ImageRounds, mapped_image_ids, valid_rounds
+from clickme.players.models import PlayerFlag
 from clickme.players.service import excluded_player_ids
 
 # A usual bar for a reliable map (corrected split-half), when neither the campaign nor the
@@ -71,6 +72,9 @@ class Measurement:
     floor: SplitHalf | None
     curve: list[CurvePoint]
     curve_images: int
+    # The ceiling with the players who have an open flag left out, and how many were.
+    ceiling_unflagged: SplitHalf | None = None
+    flagged_players: int = 0
     measured_at: datetime = field(default_factory=utcnow)
 
     def fresh(self, finished_rounds: int, excluded_players: int) -> bool:
@@ -123,6 +127,33 @@ def _sample(session: Session, campaign_id: int, settings: MapSettings) -> _Sampl
     )
 
 
+def _ceiling_unflagged(
+    database: Database, campaign_id: int, sample: _Sample, settings: MapSettings
+) -> tuple[SplitHalf | None, int]:
+    """The ceiling of the same images with every player who has an open flag left out, and
+    how many of the campaign's players have one (0: nothing measured, the ceiling stands)."""
+    with database.session() as session:
+        kinds = tuple(
+            session.scalars(
+                select(PlayerFlag.kind).where(PlayerFlag.resolved.is_(False)).distinct()
+            )
+        )
+        players = set(
+            session.scalars(select(Round.player_id).where(Round.campaign_id == campaign_id))
+        )
+        flagged = (excluded_player_ids(session, kinds) - excluded_player_ids(session)) & players
+        if not flagged:
+            return None, 0
+        unflagged = replace(settings, exclude_flags=kinds)
+        image_ids = [image.image_id for image in sample.images]
+        images = [
+            capped(image, MAX_PLAYERS_MEASURED, np.random.default_rng([campaign_id, 2]))
+            for image in valid_rounds(session, campaign_id, unflagged, image_ids=image_ids)
+        ]
+    rng = np.random.default_rng([campaign_id, sample.finished_rounds, 2])
+    return campaign_reliability(images, unflagged, SPLITS, rng)["ceiling"], len(flagged)
+
+
 def measure_campaign(
     database: Database, campaign_id: int, settings: MapSettings = MapSettings()
 ) -> Measurement:
@@ -138,7 +169,10 @@ def measure_campaign(
         if (value := report["per_image"][image.image_id]) is not None
     ]
     curve_images = sample.images[:CURVE_IMAGES]
+    unflagged, flagged = _ceiling_unflagged(database, campaign_id, sample, settings)
     return Measurement(
+        ceiling_unflagged=report["ceiling"] if flagged == 0 else unflagged,
+        flagged_players=flagged,
         finished_rounds=sample.finished_rounds,
         excluded_players=sample.excluded_players,
         images_mapped=sample.images_mapped,
@@ -223,6 +257,8 @@ def _measurement_out(
         max_players_measured=MAX_PLAYERS_MEASURED,
         splits=SPLITS,
         ceiling=_value(measurement.ceiling),
+        ceiling_without_flagged=_value(measurement.ceiling_unflagged),
+        flagged_players=measurement.flagged_players,
         floor=_value(measurement.floor),
         curve=[
             ReliabilityPoint(

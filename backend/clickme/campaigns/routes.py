@@ -1,6 +1,8 @@
 """Campaign routes: the admin's (list with progress, read, create, change settings and state)
 and the participants' (public description, completion code)."""
 
+from functools import partial
+
 from fastapi import APIRouter
 from sqlalchemy.orm import Session
 
@@ -18,9 +20,11 @@ from clickme.campaigns.schemas import (
     Completion,
     Slug,
     StateChange,
+    UnwinnableReport,
     VersionOut,
 )
 from clickme.campaigns.stats import median_revealed
+from clickme.campaigns.winnable import measure_winnable, unwinnable_report
 from clickme.core.deps import AppRuntime, DbSession
 from clickme.core.schemas import DbId
 from clickme.players.routes import CurrentPlayer
@@ -87,10 +91,29 @@ def update_campaign(
 
 @router.post("/{campaign_id}/state")
 def change_state(
-    campaign_id: DbId, body: StateChange, session: DbSession, admin: AdminUser
+    campaign_id: DbId, body: StateChange, session: DbSession, runtime: AppRuntime, admin: AdminUser
 ) -> CampaignDetail:
+    """Move the campaign along a transition; an activation starts measuring (after the
+    commit, in the background) which images nobody can win."""
     campaign = service.get_campaign(session, campaign_id)
-    return _detail(session, service.change_state(session, campaign, body.state, admin.id))
+    service.change_state(session, campaign, body.state, admin.id)
+    if body.state == "active":
+        session.commit()
+        job = partial(
+            measure_winnable,
+            runtime.database,
+            campaign.id,
+            runtime.settings.images_dir,
+            runtime.scorer_for,
+        )
+        runtime.winnable.submit(campaign.id, job)
+    return _detail(session, campaign)
+
+
+@router.get("/{campaign_id}/unwinnable")
+def read_unwinnable(campaign_id: DbId, session: DbSession, _staff: StaffMember) -> UnwinnableReport:
+    """The images nobody can win, as far as measured."""
+    return unwinnable_report(session, service.get_campaign(session, campaign_id))
 
 
 @public_router.get("/{slug}")
@@ -113,5 +136,6 @@ def read_completion(
         runtime.images,
         settings.images_dir,
         settings.round_grace_ms,
+        runtime.map_rules,
         settings.round_start_bound_s,
     )

@@ -23,6 +23,8 @@ Background = Literal["blur", "grey", "noise"]
 PlaysWanted = Annotated[int, Field(ge=1, le=100_000)]
 MaxImages = Annotated[int, Field(ge=1, le=100_000)]
 CatchShare = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]
+AssignmentOrder = Literal["depth", "breadth"]
+MinValidRounds = Annotated[int, Field(ge=0, le=100_000)]
 
 
 class CampaignCreate(BaseModel):
@@ -44,6 +46,9 @@ class CampaignCreate(BaseModel):
     max_images_per_player: MaxImages | None = None
     catch_trial_share: CatchShare = 0.0
     retire_at_reliability: Unit | None = None
+    assignment_order: AssignmentOrder = "depth"
+    min_valid_rounds_for_completion: MinValidRounds | None = None
+    leave_out_unwinnable: bool = False
     consent_text: LongText = ""
     instructions_text: LongText = ""
     completion_code: Code | None = None
@@ -55,6 +60,7 @@ NULLABLE_SETTINGS = frozenset(
     {
         "max_images_per_player",
         "retire_at_reliability",
+        "min_valid_rounds_for_completion",
         "completion_code",
         "screened_out_code",
         "completion_url",
@@ -81,6 +87,9 @@ class CampaignUpdate(BaseModel):
     max_images_per_player: MaxImages | None = None
     catch_trial_share: CatchShare | None = None
     retire_at_reliability: Unit | None = None
+    assignment_order: AssignmentOrder | None = None
+    min_valid_rounds_for_completion: MinValidRounds | None = None
+    leave_out_unwinnable: bool | None = None
     consent_text: LongText | None = None
     instructions_text: LongText | None = None
     completion_code: Code | None = None
@@ -125,6 +134,9 @@ class CampaignOut(BaseModel):
     max_images_per_player: int | None
     catch_trial_share: float
     retire_at_reliability: float | None
+    assignment_order: AssignmentOrder
+    min_valid_rounds_for_completion: int | None
+    leave_out_unwinnable: bool
     consent_text: str
     instructions_text: str
     completion_code: str | None
@@ -269,6 +281,9 @@ class ReliabilityMeasurement(BaseModel):
     max_players_measured: int
     splits: int
     ceiling: ReliabilityValue | None
+    # The ceiling with the ``flagged_players`` players who have an open flag left out.
+    ceiling_without_flagged: ReliabilityValue | None = None
+    flagged_players: int = 0
     floor: ReliabilityValue | None
     curve: list[ReliabilityPoint]
     curve_images: int
@@ -283,3 +298,20 @@ class CampaignReliability(BaseModel):
     measuring: bool
     measurement: ReliabilityMeasurement | None
     images_retired_by_reliability: int
+
+
+class UnwinnableImage(BaseModel):
+    id: int
+    class_name: str
+    file_name: str
+
+
+class UnwinnableReport(BaseModel):
+    """The images the campaign's DNN does not get in its top-k even on the whole photo, as far
+    as measured (``measured`` of ``total`` images; measured after activation, in the
+    background); ``left_out``: whether assignment leaves them out."""
+
+    measured: int
+    total: int
+    left_out: bool
+    images: list[UnwinnableImage]

@@ -17,6 +17,7 @@ from clickme.core.config import Settings
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
+from clickme.game.outcomes import PLAYED_OUTCOMES, Outcome
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
@@ -40,6 +41,8 @@ GAME_SETTINGS = (
     "max_images_per_player",
     "catch_trial_share",
     "retire_at_reliability",
+    "assignment_order",
+    "leave_out_unwinnable",
 )
 TRANSITIONS = {
     ("draft", "active"),
@@ -131,6 +134,17 @@ def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     if campaign.state != "active":
         raise ClickmeError(409, *NOT_ACTIVE[campaign.state])
     return campaign
+
+
+def leaderboard_campaign_id(session: Session, slug: str | None) -> int | None:
+    """The campaign whose leaderboard a slug asks for: None (the global board) for the demo
+    campaign or no slug; 404 for an unknown or draft campaign."""
+    if slug is None or slug == DEFAULT_CAMPAIGN_SLUG:
+        return None
+    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+    if campaign is None or campaign.state == "draft":
+        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+    return campaign.id
 
 
 def versions(session: Session, campaign: Campaign) -> list[CampaignVersion]:
@@ -262,6 +276,7 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
             image_set_id=image_set.id,
             model_id=model.id,
             plays_wanted_per_image=DEFAULT_CAMPAIGN_PLAYS_WANTED,
+            assignment_order="breadth",  # the demo plays best with every image in turn
         )
         campaign = create_campaign(session, body)
         change_state(session, campaign, "active")
@@ -277,6 +292,24 @@ def _open(wanted: int) -> ColumnElement[bool]:
     return (ImagePlays.plays < wanted) & ImagePlays.retired_by_reliability.is_(False)
 
 
+def _assignable(campaign: Campaign) -> ColumnElement[bool]:
+    """An open image of the campaign that assignment may give (the campaign may leave out the
+    images its DNN does not get even on the whole photo)."""
+    open_ = _open(campaign.plays_wanted_per_image) & (ImagePlays.campaign_id == campaign.id)
+    if campaign.leave_out_unwinnable:
+        open_ &= ImagePlays.winnable.is_not(False)
+    return open_
+
+
+def _order_key(campaign: Campaign, min_rounds: int) -> ColumnElement[int]:
+    """The order of assignment, lowest first. Breadth: the least-played image. Depth: the
+    image closest to a map's minimum of rounds (``min_rounds``) below it, then a fresh one,
+    then, once every image has its minimum, the least-played."""
+    if campaign.assignment_order == "breadth":
+        return ImagePlays.plays
+    return case((ImagePlays.plays < min_rounds, -ImagePlays.plays), else_=ImagePlays.plays)
+
+
 def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
     """The images this player was shown in the campaign."""
     return select(Round.image_id).where(
@@ -285,9 +318,14 @@ def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
 
 
 def pick_image(
-    session: Session, campaign: Campaign, player_id: int, rng: random.Random | None = None
+    session: Session,
+    campaign: Campaign,
+    player_id: int,
+    min_rounds: int,
+    rng: random.Random | None = None,
 ) -> Image:
-    """The image for this player's next round, its play reserved (see ``_reserve_image``).
+    """The image for this player's next round, its play reserved (see ``_reserve_image``;
+    ``min_rounds``: the valid rounds a map needs, which depth-first assignment fills first).
 
     A share of rounds (``catch_trial_share``) goes to a catch image the player has not seen.
     """
@@ -310,35 +348,36 @@ def pick_image(
         )
         if catch is not None:
             return catch
-    return _reserve_image(session, campaign, player_id)
+    return _reserve_image(session, campaign, player_id, min_rounds)
 
 
-def _reserve_image(session: Session, campaign: Campaign, player_id: int) -> Image:
-    """The least-played open image the player has not seen, its counter taken up by one.
+def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rounds: int) -> Image:
+    """The first open image in the campaign's order the player has not seen, its counter taken
+    up by one.
 
     On PostgreSQL the counter row is locked with ``FOR UPDATE SKIP LOCKED``: a player never
     waits for a row lock (so never deadlocks), and when every open image is being taken by
     others, tries again after a few milliseconds. The conditional UPDATE never lets a counter
-    pass the quota on any database. Skipped rounds give their play back (``release_play``).
+    pass the quota on any database. A round that ends without counting for the maps gives its
+    play back (``release_plays``).
     """
-    wanted = campaign.plays_wanted_per_image
+    key = _order_key(campaign, min_rounds).label("key")
     candidates = (
-        select(ImagePlays.image_id, ImagePlays.plays)
+        select(ImagePlays.image_id, key)
         .join(Image, Image.id == ImagePlays.image_id)
         .where(
-            ImagePlays.campaign_id == campaign.id,
-            _open(wanted),
+            _assignable(campaign),
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
             Image.id.not_in(_rounds_of_player(campaign, player_id)),
         )
-        .order_by(ImagePlays.plays, func.random())
+        .order_by(key, func.random())
         .limit(1)
         .with_for_update(skip_locked=True, of=ImagePlays)
     )
     for _ in range(RESERVE_ATTEMPTS):
-        image_id = _lock_least_played(session, candidates)
-        if image_id is not None and _take_play(session, campaign.id, image_id, wanted):
+        image_id = _lock_first(session, candidates, _order_key(campaign, min_rounds))
+        if image_id is not None and _take_play(session, campaign, image_id):
             return session.get_one(Image, image_id)
         refusal = _nothing_left(session, campaign, player_id)
         if refusal.status != 503:
@@ -347,26 +386,24 @@ def _reserve_image(session: Session, campaign: Campaign, player_id: int) -> Imag
     raise refusal
 
 
-def _lock_least_played(session: Session, candidates: Select[tuple[int, int]]) -> int | None:
+def _lock_first(
+    session: Session, candidates: Select[tuple[int, int]], key: ColumnElement[int]
+) -> int | None:
     """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
-    concurrency), a free candidate strictly less played instead, until there is none."""
+    concurrency), a free candidate strictly earlier in the order instead, until there is none."""
     best = session.execute(candidates).first()
     while best is not None:
-        better = session.execute(candidates.where(ImagePlays.plays < best.plays)).first()
+        better = session.execute(candidates.where(key < best.key)).first()
         if better is None:
             return best.image_id
         best = better
     return None
 
 
-def _take_play(session: Session, campaign_id: int, image_id: int, wanted: int) -> bool:
+def _take_play(session: Session, campaign: Campaign, image_id: int) -> bool:
     taken = session.execute(
         update(ImagePlays)
-        .where(
-            ImagePlays.campaign_id == campaign_id,
-            ImagePlays.image_id == image_id,
-            _open(wanted),
-        )
+        .where(ImagePlays.image_id == image_id, _assignable(campaign))
         .values(plays=ImagePlays.plays + 1)
     ).rowcount
     return bool(taken)
@@ -379,8 +416,7 @@ def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> Click
         .select_from(ImagePlays)
         .join(Image, Image.id == ImagePlays.image_id)
         .where(
-            ImagePlays.campaign_id == campaign.id,
-            _open(campaign.plays_wanted_per_image),
+            _assignable(campaign),
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
         )
@@ -393,17 +429,19 @@ def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> Click
     return ClickmeError(503, "assignment_busy", "every open image is being assigned, try again")
 
 
-def release_play(session: Session, campaign_id: int, image_id: int) -> None:
-    """A skipped round gives its image's play back."""
-    session.execute(
-        update(ImagePlays)
-        .where(
-            ImagePlays.campaign_id == campaign_id,
-            ImagePlays.image_id == image_id,
-            ImagePlays.plays > 0,
+def release_plays(session: Session, campaign_id: int, image_ids: Sequence[int]) -> None:
+    """Rounds that ended without counting for the maps give their images' plays back (one per
+    round; in image order, so that concurrent releases never wait on each other in a cycle)."""
+    for image_id in sorted(image_ids):
+        session.execute(
+            update(ImagePlays)
+            .where(
+                ImagePlays.campaign_id == campaign_id,
+                ImagePlays.image_id == image_id,
+                ImagePlays.plays > 0,
+            )
+            .values(plays=ImagePlays.plays - 1)
         )
-        .values(plays=ImagePlays.plays - 1)
-    )
 
 
 def campaign_progress(
@@ -412,7 +450,7 @@ def campaign_progress(
     """Progress of each campaign: images retired of total, rounds, recent plays and players."""
     ids = [c.id for c in campaigns]
     now = utcnow()
-    finished = Round.outcome.in_(("correct", "timeout"))
+    finished = Round.outcome.in_(PLAYED_OUTCOMES)
     round_rows = session.execute(
         select(
             Round.campaign_id,
@@ -424,7 +462,7 @@ def campaign_progress(
                 )
             ),
             func.count(case((finished, Round.id))),
-            func.count(case((Round.outcome == "correct", Round.id))),
+            func.count(case((Round.outcome == Outcome.CORRECT, Round.id))),
         )
         .where(Round.campaign_id.in_(ids))
         .group_by(Round.campaign_id)

@@ -20,6 +20,7 @@ from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
+from clickme.game.outcomes import Outcome
 from clickme.images.labels import class_name
 from clickme.images.models import Image
 from clickme.maps.service import mapped_rounds, mean_reveal_map, overlay_png, revealed_areas
@@ -61,7 +62,7 @@ def revealed_bins(rounds: list[Round], areas: dict[int, float]) -> list[Revealed
     for round_ in rounds:
         index = min(int(areas[round_.id] * REVEALED_BINS), REVEALED_BINS - 1)
         counts[index] += 1
-        correct[index] += round_.outcome == "correct"
+        correct[index] += round_.outcome == Outcome.CORRECT
     return [
         RevealedBin(
             low=index / REVEALED_BINS,

@@ -77,6 +77,25 @@ def get_or_create(session: Session, find: Callable[[], T | None], create: Callab
         return found
 
 
+def note_for_commit(session: Session, key: str, item: object) -> None:
+    """Remember ``item`` under ``key`` until the session's transaction ends (see
+    ``after_commit``)."""
+    session.info.setdefault(key, []).append(item)
+
+
+def after_commit(sessions: sessionmaker, key: str, listener: Callable[[list], None]) -> None:
+    """After each commit, ``listener`` gets what was noted under ``key`` (if anything) during
+    the transaction; a rollback forgets it. How a lower layer tells a higher one what it did."""
+
+    def committed(session: Session) -> None:
+        noted = session.info.pop(key, None)
+        if noted:
+            listener(noted)
+
+    event.listen(sessions, "after_commit", committed)
+    event.listen(sessions, "after_rollback", lambda session: session.info.pop(key, None))
+
+
 def make_engine(url: str, pooled: bool = True) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
     pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}

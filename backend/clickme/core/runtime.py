@@ -3,6 +3,7 @@
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
+from typing import Any
 
 import numpy as np
 from redis import Redis
@@ -19,6 +20,7 @@ from clickme.maps.aggregate import MapSettings
 from clickme.maps.retirement import measure_after_round
 from clickme.models.registry import get_model_spec
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
+from clickme.players.service import on_standing_changed
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer
@@ -29,6 +31,7 @@ LIVE_MASKS_KEPT = 512
 REVEALED_AREAS_KEPT = 200_000
 # Images waiting to be measured for retirement by reliability; more wait for their next round.
 MEASUREMENTS_WAITING = 1000
+CAMPAIGNS_WAITING = 64
 
 
 @dataclass
@@ -50,6 +53,14 @@ class Runtime:
         default_factory=lambda: BackgroundWorker("retirement", MEASUREMENTS_WAITING)
     )
     reliability: CampaignMeasurements = field(init=False)
+    # Campaigns waiting to have their unwinnable images measured (after activation).
+    winnable: BackgroundWorker = field(
+        default_factory=lambda: BackgroundWorker("winnable", CAMPAIGNS_WAITING)
+    )
+    # What makes a round count (its image's play, the maps): the campaigns' map rules.
+    map_rules: MapSettings = field(default_factory=MapSettings)
+    # Each live round's last answer (its guesses), for answering a repeated batch.
+    answers: LruCache[int, Any] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
 
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -57,6 +68,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.reliability = CampaignMeasurements(self.database)
         on_rounds_ended(self.database.sessionmaker, self._rounds_ended)
+        on_standing_changed(self.database.sessionmaker, self._standing_changed)
 
     def _rounds_ended(self, ended: list[EndedRound]) -> None:
         """Count the rounds a commit ended, measure their images again for retirement by
@@ -64,10 +76,15 @@ class Runtime:
         players' leaderboard entries."""
         for round_ in ended:
             ROUNDS_FINISHED.labels(round_.outcome).inc()
-            if round_.outcome in MapSettings().outcomes:
+            if round_.outcome in self.map_rules.outcomes:
                 job = partial(measure_after_round, self.database, round_.round_id)
                 self.retirement.submit(round_.round_id, job)
         for player_id in {round_.player_id for round_ in ended}:
+            self.leaderboard.player_changed(player_id)
+
+    def _standing_changed(self, player_ids: set[int]) -> None:
+        """A commit excluded, flagged or cleared players: hide or show them on the leaderboards."""
+        for player_id in player_ids:
             self.leaderboard.player_changed(player_id)
 
     @cached_property
@@ -88,6 +105,7 @@ class Runtime:
 
     def close(self) -> None:
         self.retirement.close()
+        self.winnable.close()
         self.reliability.close()
         for scorer in self.other_scorers.values():
             scorer.close()

@@ -83,8 +83,13 @@ def export(
             help="Write nothing: say how many images and rounds qualify, and why the rest do not.",
         ),
     ] = False,
+    exclude_flag: Annotated[
+        list[str] | None,
+        typer.Option(help="Leave out players with an open flag of this kind (repeatable)."),
+    ] = None,
 ) -> None:
-    """Export a campaign's human maps and rounds (excluded players are always left out)."""
+    """Export a campaign's human maps and rounds (excluded players are always left out; players
+    with an open flag of an --exclude-flag kind too, as the manifest records)."""
     from clickme.core.db import configured_session
 
     if out is None and not dry_run:
@@ -101,6 +106,7 @@ def export(
         pointer_type=pointer_type,
         shard_size=shard_size,
         n_splits=splits,
+        exclude_flags=tuple(exclude_flag or ()),
     )
     if dry_run:
         _dry_run(request)

@@ -38,6 +38,7 @@ class ExportJobCreate(BaseModel):
     pointer_type: Word | None = None
     splits: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_SPLITS
     shard_size: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_SHARD_SIZE
+    exclude_flags: list[text(min_length=1, max_length=30)] = Field(default=[], max_length=20)
 
     def to_request(self, campaign_slug: str) -> ExportRequest:
         return ExportRequest(
@@ -51,6 +52,7 @@ class ExportJobCreate(BaseModel):
             pointer_type=self.pointer_type,
             shard_size=self.shard_size,
             n_splits=self.splits,
+            exclude_flags=tuple(self.exclude_flags),
         )
 
 

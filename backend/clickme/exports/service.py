@@ -78,7 +78,8 @@ class Progress(Protocol):
 @dataclass(frozen=True)
 class ExportRequest:
     """What to export. ``min_rounds`` None keeps ``MapSettings``'s default; the other filters
-    None mean no filter. Excluded players are always left out. ``n_splits`` 0 skips the
+    None mean no filter. Excluded players are always left out, and players with an open flag
+    of the ``exclude_flags`` kinds too. ``n_splits`` 0 skips the
     split-half values (NaN in the export; the costly part: ~2 ms per split per image)."""
 
     campaign: str
@@ -92,11 +93,15 @@ class ExportRequest:
     shard_size: int = DEFAULT_SHARD_SIZE
     n_splits: int = DEFAULT_SPLITS
     map_settings: MapSettings = field(default_factory=MapSettings)
+    exclude_flags: tuple[str, ...] = ()
 
     def settings(self) -> MapSettings:
+        settings = self.map_settings
+        if self.exclude_flags:
+            settings = replace(settings, exclude_flags=tuple(sorted(set(self.exclude_flags))))
         if self.min_rounds is None:
-            return self.map_settings
-        return replace(self.map_settings, min_rounds=self.min_rounds)
+            return settings
+        return replace(settings, min_rounds=self.min_rounds)
 
     def filters(self) -> dict[str, Any]:
         """The request as the manifest records it (JSON types only)."""
@@ -109,7 +114,12 @@ class ExportRequest:
             "min_reliability": self.min_reliability,
             "pointer_type": self.pointer_type,
             "excluded_players": "left out",
-            "map_settings": {**asdict(settings), "outcomes": list(settings.outcomes)},
+            "excluded_flags": list(settings.exclude_flags),
+            "map_settings": {
+                **asdict(settings),
+                "outcomes": list(settings.outcomes),
+                "exclude_flags": list(settings.exclude_flags),
+            },
             "split_half_splits": self.n_splits,
             "shard_size": self.shard_size,
         }
@@ -220,7 +230,7 @@ class _Exporter:
         self.request = request
         self.secret = secret
         self.settings = request.settings()
-        self.excluded = excluded_player_ids(session)
+        self.excluded = excluded_player_ids(session, self.settings.exclude_flags)
         self.with_rounds = not dry_run and bool(ROUND_FORMATS & set(request.formats))
         # A dry run measures split-half values only where the minimum reliability needs them.
         self.measure = request.n_splits > 0 and (not dry_run or request.min_reliability is not None)

@@ -1,9 +1,12 @@
-"""The leaderboard: players ranked by total score over finished rounds (ties share a rank).
+"""Leaderboards: players ranked by total score over finished rounds (ties share a rank), one
+per campaign and one over every campaign (the demo's). Excluded players and players with an
+open hiding flag (``clickme.players.service.HIDING_FLAGS``) are on none.
 
 Two stores behind one interface, ``LeaderboardStore``: ``SqlLeaderboard`` (the embedded default)
 asks the database on every read; ``RedisLeaderboard`` (with CLICKME_REDIS_URL) keeps each
-player's total score and round count in Redis, raised after every commit that ends one of their
-rounds and rebuilt from the database when missing (a Redis restart).
+player's total score and round count per board in Redis, raised after every commit that ends
+one of their rounds, removed (and restored) after a commit that hides (or shows) them, and
+rebuilt from the database when missing (a Redis restart).
 """
 
 import logging
@@ -18,25 +21,30 @@ from clickme.core.shared_store import redis_key
 from clickme.game.models import Round
 from clickme.game.schemas import Leaderboard, LeaderboardEntry
 from clickme.players.models import Player
+from clickme.players.service import hidden_player_ids, is_hidden
 
 log = logging.getLogger(__name__)
 
 
-def _totals() -> Select:
-    """Each player's total score and count of finished rounds."""
-    return (
+def _totals(campaign_id: int | None) -> Select:
+    """Each shown player's total score and count of finished rounds, in the campaign (None:
+    in every campaign)."""
+    query = (
         select(
             Round.player_id.label("player_id"),
             func.sum(Round.score).label("score"),
             func.count(Round.id).label("rounds"),
         )
-        .where(Round.outcome.is_not(None))
+        .where(Round.outcome.is_not(None), Round.player_id.not_in(hidden_player_ids()))
         .group_by(Round.player_id)
     )
+    if campaign_id is not None:
+        query = query.where(Round.campaign_id == campaign_id)
+    return query
 
 
-def _ranked_totals() -> Subquery:
-    totals = _totals().subquery()
+def _ranked_totals(campaign_id: int | None) -> Subquery:
+    totals = _totals(campaign_id).subquery()
     return (
         select(
             totals,
@@ -58,9 +66,11 @@ def _entry(row, player_id: int | None) -> LeaderboardEntry:
     )
 
 
-def leaderboard(session: Session, player_id: int | None, limit: int) -> Leaderboard:
-    """The top players, and the asking player's own entry and rank."""
-    ranked = _ranked_totals()
+def leaderboard(
+    session: Session, player_id: int | None, limit: int, campaign_id: int | None = None
+) -> Leaderboard:
+    """The campaign's (None: the global) top players, and the asking player's entry and rank."""
+    ranked = _ranked_totals(campaign_id)
     top = session.execute(
         select(ranked).order_by(ranked.c.rank, ranked.c.player_id).limit(limit)
     ).all()
@@ -74,20 +84,24 @@ def leaderboard(session: Session, player_id: int | None, limit: int) -> Leaderbo
 
 
 class LeaderboardStore(Protocol):
-    def read(self, session: Session, player_id: int | None, limit: int) -> Leaderboard:
+    def read(
+        self, session: Session, player_id: int | None, limit: int, campaign_id: int | None
+    ) -> Leaderboard:
         """The top ``limit`` players and the asking player's entry (as ``leaderboard``)."""
         ...
 
     def player_changed(self, player_id: int) -> None:
-        """A committed transaction ended one of the player's rounds."""
+        """A committed transaction ended one of the player's rounds, or hid or showed them."""
         ...
 
 
 class SqlLeaderboard:
     """The database answers every read."""
 
-    def read(self, session: Session, player_id: int | None, limit: int) -> Leaderboard:
-        return leaderboard(session, player_id, limit)
+    def read(
+        self, session: Session, player_id: int | None, limit: int, campaign_id: int | None
+    ) -> Leaderboard:
+        return leaderboard(session, player_id, limit, campaign_id)
 
     def player_changed(self, player_id: int) -> None:
         """Nothing kept, nothing to update."""
@@ -122,7 +136,15 @@ if ARGV[2] ~= '' then
 end
 return {entries, mine}
 """
+# KEYS: as above, for each board in turn; ARGV[1]: the member to remove from every board.
+_REMOVE_MEMBER = """
+for i = 1, #KEYS, 2 do
+  redis.call('ZREM', KEYS[i], ARGV[1])
+  redis.call('HDEL', KEYS[i + 1], ARGV[1])
+end
+"""
 REBUILD_CHUNK = 1000
+GLOBAL_BOARD = "all"
 # One process rebuilds a missing board at a time; the others answer from the database meanwhile.
 REBUILD_LOCK_S = 30
 
@@ -132,45 +154,79 @@ def _member(player_id: int) -> str:
     return f"{player_id:015d}"
 
 
+def _board(campaign_id: int | None) -> str:
+    return GLOBAL_BOARD if campaign_id is None else str(campaign_id)
+
+
 class RedisLeaderboard:
-    """Totals in Redis, shared by every API process.
+    """Totals in Redis per board (the global one, one per campaign), shared by every API
+    process.
 
     Scores are stored negated, so that ZRANGE lists the best first and ties by player id, the
     order of the SQL query. Every write raises a player's values to a total just read from the
     database (never lowers them), so repeated, reordered or concurrent writes and rebuilds all
-    converge on the database's totals. A write that cannot reach Redis marks the board stale:
-    the next time Redis answers, the board is rebuilt.
+    converge on the database's totals; a hidden player is removed from every board. A write
+    that cannot reach Redis marks the boards stale: the next time Redis answers, each is
+    rebuilt.
     """
 
     def __init__(self, redis: Redis, prefix: str, database: Database) -> None:
         self._redis = redis
         self._database = database
-        self._scores = redis_key(prefix, "leaderboard", "scores")
-        self._rounds = redis_key(prefix, "leaderboard", "rounds")
-        self._ready = redis_key(prefix, "leaderboard", "ready")
-        self._rebuilding = redis_key(prefix, "leaderboard", "rebuilding")
+        self._prefix = prefix
         self._raise = redis.register_script(_RAISE_TOTALS)
         self._read_board = redis.register_script(_READ_BOARD)
+        self._remove = redis.register_script(_REMOVE_MEMBER)
         self._stale = False
+
+    def _keys(self, campaign_id: int | None) -> list[str]:
+        """The board's scores and rounds keys."""
+        board = _board(campaign_id)
+        return [
+            redis_key(self._prefix, "leaderboard", board, "scores"),
+            redis_key(self._prefix, "leaderboard", board, "rounds"),
+        ]
+
+    def _ready(self, campaign_id: int | None) -> str:
+        return redis_key(self._prefix, "leaderboard", _board(campaign_id), "ready")
+
+    def _rebuilding(self, campaign_id: int | None) -> str:
+        return redis_key(self._prefix, "leaderboard", _board(campaign_id), "rebuilding")
 
     def player_changed(self, player_id: int) -> None:
         with self._database.session() as session:
-            totals = session.execute(_totals().where(Round.player_id == player_id)).all()
+            hidden = is_hidden(session, player_id)
+            campaigns = session.scalars(
+                select(Round.campaign_id).where(Round.player_id == player_id).distinct()
+            ).all()
+            totals = {
+                campaign_id: session.execute(
+                    _totals(campaign_id).where(Round.player_id == player_id)
+                ).all()
+                for campaign_id in [None, *campaigns]
+            }
         try:
             self._forget_if_stale()
-            self._raise_totals(totals)
+            if hidden:
+                keys = [key for board in totals for key in self._keys(board)]
+                self._remove(keys=keys, args=[_member(player_id)])
+                return
+            for campaign_id, rows in totals.items():
+                self._raise_totals(campaign_id, rows)
         except RedisError as exc:  # the round is stored: the board catches up when Redis is back
             self._stale = True
             log.warning("leaderboard update for player %s failed: %s", player_id, exc)
 
-    def read(self, session: Session, player_id: int | None, limit: int) -> Leaderboard:
+    def read(
+        self, session: Session, player_id: int | None, limit: int, campaign_id: int | None
+    ) -> Leaderboard:
         self._forget_if_stale()
-        if not self._redis.exists(self._ready):
-            if not self._redis.set(self._rebuilding, "1", nx=True, ex=REBUILD_LOCK_S):
-                return leaderboard(session, player_id, limit)
-            self._rebuild(session)
+        if not self._redis.exists(self._ready(campaign_id)):
+            if not self._redis.set(self._rebuilding(campaign_id), "1", nx=True, ex=REBUILD_LOCK_S):
+                return leaderboard(session, player_id, limit, campaign_id)
+            self._rebuild(session, campaign_id)
         top, mine = self._read_board(
-            keys=[self._scores, self._rounds],
+            keys=self._keys(campaign_id),
             args=[limit, "" if player_id is None else _member(player_id)],
         )
         ids = [int(entry[0]) for entry in top] + ([int(mine[0])] if mine else [])
@@ -201,25 +257,28 @@ class RedisLeaderboard:
             is_me=player_id == me,
         )
 
-    def _raise_totals(self, totals: list) -> None:
-        """Raise the players' entries to these totals (rows of ``_totals``)."""
+    def _raise_totals(self, campaign_id: int | None, totals: list) -> None:
+        """Raise the players' entries on the board to these totals (rows of ``_totals``)."""
         args = [
             value for row in totals for value in (_member(row.player_id), -row.score, row.rounds)
         ]
         if args:
-            self._raise(keys=[self._scores, self._rounds], args=args)
+            self._raise(keys=self._keys(campaign_id), args=args)
 
-    def _rebuild(self, session: Session) -> None:
-        totals = session.execute(_totals()).all()
+    def _rebuild(self, session: Session, campaign_id: int | None) -> None:
+        self._redis.delete(*self._keys(campaign_id))  # hidden players leave with the old board
+        totals = session.execute(_totals(campaign_id)).all()
         for start in range(0, len(totals), REBUILD_CHUNK):
-            self._raise_totals(totals[start : start + REBUILD_CHUNK])
+            self._raise_totals(campaign_id, totals[start : start + REBUILD_CHUNK])
         with self._redis.pipeline() as pipe:
-            pipe.set(self._ready, "1").delete(self._rebuilding).execute()
+            pipe.set(self._ready(campaign_id), "1").delete(self._rebuilding(campaign_id)).execute()
 
     def _forget_if_stale(self) -> None:
-        """After a failed write, make the next read rebuild the board."""
+        """After a failed write, make the next read of each board rebuild it."""
         if self._stale:
-            self._redis.delete(self._ready)
+            pattern = redis_key(self._prefix, "leaderboard", "*", "ready")
+            for key in self._redis.scan_iter(match=pattern):
+                self._redis.delete(key)
             self._stale = False
 
 

@@ -49,7 +49,13 @@ def start_round(
     slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
     campaign = campaigns.get_campaign_by_slug(session, slug)
     round_, image = service.start_round(
-        session, player_id, campaign, (body.viewport_width, body.viewport_height)
+        session,
+        player_id,
+        campaign,
+        (body.viewport_width, body.viewport_height),
+        runtime.map_rules,
+        runtime.settings.round_grace_ms,
+        runtime.settings.round_start_bound_s,
     )
     rule = campaigns.reveal_rule(campaign)
     return RoundOut(
@@ -72,10 +78,12 @@ def start_round(
 
 @dataclass(frozen=True)
 class PendingReveal:
+    """A new batch, stored: what the DNN is to see (a repeated batch has nothing to score)."""
+
     stored: service.StoredBatch
-    model_input: np.ndarray
+    model_input: np.ndarray | None
     revealed: float
-    scorer: Scorer
+    scorer: Scorer | None
 
 
 def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
@@ -120,7 +128,7 @@ def _store_and_compose(
     runtime: Runtime, round_id: int, player_id: int, batch: PointBatchIn
 ) -> PendingReveal:
     """Count the batch against the player's rate limit (a Redis call, off the event loop),
-    commit it, then render what the DNN sees from every point so far."""
+    commit it, then render what the DNN sees from every point so far (nothing for a repeat)."""
     enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player_id))
     settings = runtime.settings
     facts = round_facts(runtime, round_id, player_id)
@@ -131,10 +139,13 @@ def _store_and_compose(
             batch,
             max_points=settings.max_points_per_batch,
             grace_ms=settings.round_grace_ms,
+            rule=runtime.map_rules,
             start_bound_s=settings.round_start_bound_s,
         )
     if stored.facts is not facts:
         keep_facts(runtime, stored.facts)
+    if stored.duplicate:
+        return PendingReveal(stored, None, _last_answer(runtime, stored).revealed, None)
     mask = _reveal_mask(runtime, stored)
     prepared = runtime.images.get(settings.images_dir / facts.image_file, facts.rule)
     scorer = runtime.scorer_for(facts.model_name)
@@ -151,10 +162,40 @@ async def _classify(runtime: Runtime, scorer: Scorer, model_input: np.ndarray) -
         raise ScorerBusyError() from exc
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What a round's last reveal answered: the DNN's guesses and the revealed share."""
+
+    guesses: list[GuessOut]
+    revealed: float
+
+
+def _last_answer(runtime: Runtime, stored: service.StoredBatch) -> Answer:
+    """The round's last answer (kept by the process that gave it); elsewhere no guesses and
+    the share revealed by the stored points up to the repeated batch."""
+    answer = runtime.answers.get(stored.facts.round_id)
+    if answer is not None:
+        return answer
+    facts = stored.facts
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    with runtime.database.session() as session:
+        points = service.round_points(session, facts.round_id, stored.seq)
+    return Answer([], revealed_fraction(render_mask(xy_of(points), prepared, facts.rule)))
+
+
 def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -> tuple[str, int]:
     runtime.masks.pop(facts.round_id)
     with runtime.database.session() as session:
-        return service.record_success(session, facts, elapsed)
+        return service.record_success(session, facts, elapsed, runtime.map_rules)
+
+
+def _guesses(probs: np.ndarray) -> list[GuessOut]:
+    return [
+        GuessOut(
+            class_index=g.class_index, name=class_name(g.class_index), probability=g.probability
+        )
+        for g in top_guesses(probs, SHOWN_GUESSES)
+    ]
 
 
 @router.post("/rounds/{round_id}/points")
@@ -165,34 +206,38 @@ async def post_points(
     player_id: PlayerId,
     response: Response,
 ) -> RevealOut:
+    """Store the batch and answer with the DNN's guesses. The DNN runs at most once per batch:
+    a repeated batch is answered from what was decided (the round's state and score, the
+    guesses of its last answer) and never reaches the scorer."""
     started = time.perf_counter()
     pending = await run_in_threadpool(_store_and_compose, runtime, round_id, player_id, batch)
-    stored_at = time.perf_counter()
-    probs = await _classify(runtime, pending.scorer, pending.model_input)
-    scored_at = time.perf_counter()
-    store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
-    response.headers["Server-Timing"] = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
     stored = pending.stored
     facts = stored.facts
     state, score = stored.outcome or "playing", stored.score
-    hit = facts.class_index in {g.class_index for g in top_guesses(probs, facts.top_k)}
-    if hit and state == "playing":
-        state, score = await run_in_threadpool(_record_success, runtime, facts, stored.elapsed_ms)
+    if pending.scorer is None or pending.model_input is None:
+        last = runtime.answers.get(facts.round_id)
+        answer = Answer(last.guesses if last else [], pending.revealed)
+    else:
+        stored_at = time.perf_counter()
+        probs = await _classify(runtime, pending.scorer, pending.model_input)
+        scored_at = time.perf_counter()
+        store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
+        response.headers["Server-Timing"] = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
+        hit = facts.class_index in {g.class_index for g in top_guesses(probs, facts.top_k)}
+        if hit and state == "playing":
+            state, score = await run_in_threadpool(
+                _record_success, runtime, facts, stored.elapsed_ms
+            )
+        answer = Answer(_guesses(probs), pending.revealed)
+        runtime.answers.put(facts.round_id, answer)
     return RevealOut(
         seq=batch.seq,
         duplicate=stored.duplicate,
-        guesses=[
-            GuessOut(
-                class_index=g.class_index,
-                name=class_name(g.class_index),
-                probability=g.probability,
-            )
-            for g in top_guesses(probs, SHOWN_GUESSES)
-        ],
+        guesses=answer.guesses,
         state=state,  # type: ignore[arg-type]
         score=score,
         elapsed_ms=stored.elapsed_ms,
-        revealed_fraction=pending.revealed,
+        revealed_fraction=answer.revealed,
     )
 
 
@@ -202,12 +247,16 @@ def show_round(
 ) -> RoundClock:
     """The round's photo is on the player's screen: its clock starts (once)."""
     facts = round_facts(runtime, round_id, player_id)
-    return service.show_round(session, facts, runtime.settings.round_start_bound_s)
+    return service.show_round(
+        session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
+    )
 
 
 @router.post("/rounds/{round_id}/skip")
-def skip_round(round_id: DbId, session: DbSession, player_id: PlayerId) -> RoundResult:
-    return service.skip_round(session, round_id, player_id)
+def skip_round(
+    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+) -> RoundResult:
+    return service.skip_round(session, round_id, player_id, runtime.map_rules)
 
 
 @router.post("/rounds/{round_id}/finish")
@@ -215,7 +264,9 @@ def finish_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
     facts = round_facts(runtime, round_id, player_id)
-    return service.finish_round(session, facts, runtime.settings.round_start_bound_s)
+    return service.finish_round(
+        session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
+    )
 
 
 @router.get("/rounds/{round_id}")
@@ -224,7 +275,9 @@ def read_round(
 ) -> RoundResult:
     facts = round_facts(runtime, round_id, player_id)
     settings = runtime.settings
-    return service.read_round(session, facts, settings.round_grace_ms, settings.round_start_bound_s)
+    return service.read_round(
+        session, facts, settings.round_grace_ms, runtime.map_rules, settings.round_start_bound_s
+    )
 
 
 @router.get("/leaderboard")
@@ -233,7 +286,10 @@ def get_leaderboard(
     runtime: AppRuntime,
     settings: AppSettings,
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    campaign: Annotated[str | None, Query(max_length=100)] = None,
     clickme_player: Annotated[str | None, Cookie()] = None,
 ) -> Leaderboard:
+    """The campaign's leaderboard (the demo campaign's, or none given: the global one)."""
     player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
-    return runtime.leaderboard.read(session, player_id, limit)
+    campaign_id = campaigns.leaderboard_campaign_id(session, campaign)
+    return runtime.leaderboard.read(session, player_id, limit, campaign_id)

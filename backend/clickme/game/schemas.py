@@ -4,10 +4,11 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from clickme.game.outcomes import Outcome
+
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 Point = tuple[FiniteFloat, FiniteFloat, Annotated[int, Field(ge=0, le=3_600_000)]]
 PointerType = Literal["mouse", "touch", "pen"]
-Outcome = Literal["correct", "timeout", "skip", "abandoned"]
 
 
 class RoundCreate(BaseModel):
@@ -65,7 +66,7 @@ class RevealOut(BaseModel):
     seq: int
     duplicate: bool
     guesses: list[GuessOut]
-    state: Literal["playing", "correct", "timeout", "skip"]
+    state: Literal["playing"] | Outcome
     score: int
     elapsed_ms: int
     revealed_fraction: float

@@ -8,22 +8,23 @@ The hot path (a new batch, in order, in time) is one conditional UPDATE and one 
 other case (a repeat, a gap, a late or ended round) takes the slow path, which says exactly why.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
 
 import numpy as np
-from sqlalchemy import bindparam, event, func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import utcnow
+from clickme.core.db import after_commit, note_for_commit, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
+from clickme.game.outcomes import Outcome, RoundRule, expired, in_flight, is_valid
 from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import PointBatchIn, RoundClock, RoundResult
 from clickme.images.labels import class_name
@@ -32,9 +33,6 @@ from clickme.models.models import DnnModel
 from clickme.players.models import Player
 from clickme.players.service import player_summary
 from clickme.scoring.reveal import RevealRule
-
-# Outcomes that give the round's image play back (the round left no data).
-PLAY_GIVEN_BACK = ("skip", "abandoned")
 
 
 def round_deadline(
@@ -99,8 +97,14 @@ def start_round(
     player_id: int,
     campaign: Campaign,
     viewport: tuple[int | None, int | None],
+    rule: RoundRule,
+    grace_ms: int,
+    start_bound_s: float,
 ) -> tuple[Round, Image]:
-    image = campaigns.pick_image(session, campaign, player_id)
+    """A new round for the player (ending the one they had in flight in the campaign), on the
+    image assignment picks; ``rule``: what makes a round count (the campaign's map rules)."""
+    _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s)
+    image = campaigns.pick_image(session, campaign, player_id, rule.min_rounds)
     model = session.get_one(DnnModel, campaign.model_id)
     round_ = Round(
         player_id=player_id,
@@ -175,36 +179,102 @@ _ENDED_ROUNDS = "clickme.ended_rounds"
 
 
 def _note_ended(session: Session, round_id: int, player_id: int, outcome: str) -> None:
-    session.info.setdefault(_ENDED_ROUNDS, []).append(EndedRound(round_id, player_id, outcome))
+    note_for_commit(session, _ENDED_ROUNDS, EndedRound(round_id, player_id, outcome))
 
 
 def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]], None]) -> None:
     """After each commit that ended rounds, ``listener`` gets them (from whichever route or
     code path ended them); a rollback forgets them."""
+    after_commit(sessions, _ENDED_ROUNDS, listener)
 
-    def committed(session: Session) -> None:
-        ended = session.info.pop(_ENDED_ROUNDS, None)
-        if ended:
-            listener(ended)
 
-    event.listen(sessions, "after_commit", committed)
-    event.listen(sessions, "after_rollback", lambda session: session.info.pop(_ENDED_ROUNDS, None))
+def _end_rounds(
+    session: Session,
+    ending: Sequence[tuple[int, int, Outcome]],
+    now: datetime,
+    rule: RoundRule,
+) -> list[int]:
+    """End each (round, player, outcome) unless another request already did, then give back
+    the plays of those that do not count for the maps; the rounds this call ended."""
+    ended = [
+        (round_id, player_id, outcome)
+        for round_id, player_id, outcome in ending
+        if session.execute(
+            update(Round)
+            .where(Round.id == round_id, Round.outcome.is_(None))
+            .values(outcome=outcome, ended_at=now, score=0)
+        ).rowcount
+    ]
+    for round_id, player_id, outcome in ended:
+        _note_ended(session, round_id, player_id, outcome)
+    _give_back_plays(session, [round_id for round_id, _player, _outcome in ended], rule)
+    return [round_id for round_id, _player, _outcome in ended]
 
 
 def _end_round(
-    session: Session, round_id: int, player_id: int, outcome: str, now: datetime
+    session: Session,
+    round_id: int,
+    player_id: int,
+    outcome: Outcome,
+    now: datetime,
+    rule: RoundRule,
 ) -> bool:
-    """Set the outcome unless another request already did (or, to abandon it, showed its
-    photo); whether this call set it."""
-    still_open = [Round.id == round_id, Round.outcome.is_(None)]
-    if outcome == "abandoned":
-        still_open.append(Round.shown_at.is_(None))
-    ended = session.execute(
-        update(Round).where(*still_open).values(outcome=outcome, ended_at=now, score=0)
-    ).rowcount
-    if ended:
-        _note_ended(session, round_id, player_id, outcome)
-    return bool(ended)
+    """Set the outcome unless another request already did; whether this call set it."""
+    return bool(_end_rounds(session, [(round_id, player_id, outcome)], now, rule))
+
+
+def _give_back_plays(session: Session, round_ids: Sequence[int], rule: RoundRule) -> None:
+    """Ended rounds that do not count for the maps give their images' plays back at once."""
+    if not round_ids:
+        return
+    rows = session.execute(
+        select(Round.campaign_id, Round.image_id, Round.outcome, Round.n_points).where(
+            Round.id.in_(round_ids)
+        )
+    ).all()
+    by_campaign: dict[int, list[int]] = {}
+    for row in rows:
+        if not is_valid(rule, row.outcome, row.n_points):
+            by_campaign.setdefault(row.campaign_id, []).append(row.image_id)
+    for campaign_id, image_ids in sorted(by_campaign.items()):
+        campaigns.release_plays(session, campaign_id, image_ids)
+
+
+def _expiry_ms(session: Session, campaign: Campaign, grace_ms: int) -> int:
+    """How long after its photo is shown a round of the campaign may still run: the longest
+    time limit of its versions, and the grace."""
+    limits = session.scalars(
+        select(CampaignVersion.settings).where(CampaignVersion.campaign_id == campaign.id)
+    ).all()
+    return max([campaign.time_limit_ms, *(v["time_limit_ms"] for v in limits)]) + grace_ms
+
+
+def _end_held_rounds(
+    session: Session,
+    campaign: Campaign,
+    player_id: int,
+    now: datetime,
+    rule: RoundRule,
+    grace_ms: int,
+    start_bound_s: float,
+) -> None:
+    """Before a new round: the player's round still in flight ends as abandoned (one round in
+    flight per player and campaign), and every round of the campaign left unfinished past its
+    deadline ends as a timeout; those that do not count give their plays back."""
+    expiry_ms = _expiry_ms(session, campaign, grace_ms)
+    running = select(Round.id, Round.player_id).where(Round.campaign_id == campaign.id)
+    own = session.execute(
+        running.where(Round.player_id == player_id, in_flight(now, expiry_ms, start_bound_s))
+    ).all()
+    # Others' expired rounds: on PostgreSQL those another request is ending are skipped.
+    left = session.execute(
+        running.where(expired(now, expiry_ms, start_bound_s))
+        .order_by(Round.id)
+        .with_for_update(skip_locked=True, of=Round)
+    ).all()
+    ending = [(row.id, row.player_id, Outcome.ABANDONED) for row in own]
+    ending += [(row.id, row.player_id, Outcome.TIMEOUT) for row in left]
+    _end_rounds(session, ending, now, rule)
 
 
 def round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
@@ -272,7 +342,12 @@ def _claim_next_seq(session: Session, facts: RoundFacts, batch: PointBatchIn) ->
 
 
 def _start_clock(
-    session: Session, facts: RoundFacts, shown_ms_ago: int, now: datetime, start_bound_s: float
+    session: Session,
+    facts: RoundFacts,
+    shown_ms_ago: int,
+    now: datetime,
+    rule: RoundRule,
+    start_bound_s: float,
 ) -> RoundFacts:
     """The facts with the round's clock started: the client says its photo went on screen
     ``shown_ms_ago`` before now, never earlier than the round's creation; a clock once started
@@ -288,7 +363,7 @@ def _start_clock(
             .values(shown_at=shown_at)
         )
     else:
-        _ended_result(session, facts.round_id, facts.player_id, "abandoned", now)
+        _ended_result(session, facts.round_id, facts.player_id, Outcome.ABANDONED, now, rule)
         session.commit()
     round_ = session.get_one(Round, facts.round_id, populate_existing=True)
     return replace(facts, shown_at=round_.shown_at)
@@ -299,11 +374,13 @@ def _round_ended(session: Session, round_id: int) -> ClickmeError:
     return ClickmeError(409, "round_ended", f"the round has ended ({outcome})")
 
 
-def show_round(session: Session, facts: RoundFacts, start_bound_s: float) -> RoundClock:
+def show_round(
+    session: Session, facts: RoundFacts, rule: RoundRule, start_bound_s: float
+) -> RoundClock:
     """The photo is on the player's screen: the round's clock starts now (a repeat changes
     nothing); 409 ``round_ended`` when it ended before (abandoned past the start bound)."""
     now = utcnow()
-    started = _start_clock(session, facts, 0, now, start_bound_s)
+    started = _start_clock(session, facts, 0, now, rule, start_bound_s)
     if started.shown_at is None:
         raise _round_ended(session, facts.round_id)
     return RoundClock(
@@ -326,6 +403,7 @@ def store_batch(
     batch: PointBatchIn,
     max_points: int,
     grace_ms: int,
+    rule: RoundRule,
     start_bound_s: float,
 ) -> StoredBatch:
     """Store a batch exactly once, in order, while the round runs; answer a repeat as stored.
@@ -333,7 +411,7 @@ def store_batch(
     now = utcnow()
     _validate_points(batch, facts, max_points)
     packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
-    facts = _start_clock(session, facts, batch.points[-1][2], now, start_bound_s)
+    facts = _start_clock(session, facts, batch.points[-1][2], now, rule, start_bound_s)
     if facts.shown_at is None:
         raise _round_ended(session, facts.round_id)
     elapsed = facts.elapsed_ms(now)
@@ -352,11 +430,11 @@ def store_batch(
         POINTS_STORED.inc(len(batch.points))
         outcome = None
         if elapsed > facts.time_limit_ms:
-            _end_round(session, facts.round_id, facts.player_id, "timeout", now)
-            outcome = "timeout"
+            _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
+            outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
-    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms)
+    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms, rule)
 
 
 def _refuse_or_acknowledge(
@@ -366,6 +444,7 @@ def _refuse_or_acknowledge(
     packed: bytes,
     now: datetime,
     grace_ms: int,
+    rule: RoundRule,
 ) -> StoredBatch:
     """The slow path: a repeat is acknowledged as stored; anything else gets its precise 409."""
     round_ = session.get_one(Round, facts.round_id, populate_existing=True)
@@ -384,9 +463,9 @@ def _refuse_or_acknowledge(
             facts, batch.seq, points, True, stored.received_ms, round_.outcome, round_.score
         )
     if round_.outcome is None and facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms:
-        _end_round(session, facts.round_id, facts.player_id, "timeout", now)
+        _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
         session.commit()
-        round_.outcome = "timeout"
+        round_.outcome = Outcome.TIMEOUT.value
     if round_.outcome is not None:
         raise ClickmeError(409, "round_ended", f"the round has ended ({round_.outcome})")
     if batch.seq != round_.last_seq + 1:
@@ -396,17 +475,21 @@ def _refuse_or_acknowledge(
     raise ClickmeError(409, "seq_conflict", f"batch {batch.seq} raced with another request")
 
 
-def record_success(session: Session, facts: RoundFacts, elapsed: int) -> tuple[str, int]:
-    """The DNN got it in time: end the round as correct with its time score (unless ended)."""
+def record_success(
+    session: Session, facts: RoundFacts, elapsed: int, rule: RoundRule
+) -> tuple[str, int]:
+    """The DNN got it in time: end the round as correct with its time score (unless ended);
+    a round won with too few points to count gives its play back."""
     score = time_score(elapsed, facts.time_limit_ms)
     won = session.execute(
         update(Round)
         .where(Round.id == facts.round_id, Round.outcome.is_(None))
-        .values(outcome="correct", score=score, solved_ms=elapsed, ended_at=utcnow())
+        .values(outcome=Outcome.CORRECT, score=score, solved_ms=elapsed, ended_at=utcnow())
     ).rowcount
     if won:
-        _note_ended(session, facts.round_id, facts.player_id, "correct")
-        return "correct", score
+        _note_ended(session, facts.round_id, facts.player_id, Outcome.CORRECT)
+        _give_back_plays(session, [facts.round_id], rule)
+        return Outcome.CORRECT.value, score
     round_ = session.get_one(Round, facts.round_id)
     return round_.outcome or "playing", round_.score
 
@@ -429,31 +512,36 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
 
 
 def _ended_result(
-    session: Session, round_id: int, player_id: int, outcome: str | None, now: datetime
+    session: Session,
+    round_id: int,
+    player_id: int,
+    outcome: Outcome | None,
+    now: datetime,
+    rule: RoundRule,
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
     round_, image, _version = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
-        ended = _end_round(session, round_id, player_id, outcome, now)
-        if ended and outcome in PLAY_GIVEN_BACK:
-            campaigns.release_play(session, round_.campaign_id, round_.image_id)
+        _end_round(session, round_id, player_id, outcome, now, rule)
         session.refresh(round_)
     return _result(session, round_, image, now)
 
 
-def skip_round(session: Session, round_id: int, player_id: int) -> RoundResult:
+def skip_round(session: Session, round_id: int, player_id: int, rule: RoundRule) -> RoundResult:
     """The player skips (odd or mislabelled image): no points; repeating it changes nothing."""
-    return _ended_result(session, round_id, player_id, "skip", utcnow())
+    return _ended_result(session, round_id, player_id, Outcome.SKIP, utcnow(), rule)
 
 
-def finish_round(session: Session, facts: RoundFacts, start_bound_s: float) -> RoundResult:
+def finish_round(
+    session: Session, facts: RoundFacts, rule: RoundRule, start_bound_s: float
+) -> RoundResult:
     """The client's timer ran out: the server's clock decides whether the round is over (a
     clock the client never started, by the time limit ago, within the server's times)."""
     now = utcnow()
-    facts = _start_clock(session, facts, facts.time_limit_ms, now, start_bound_s)
+    facts = _start_clock(session, facts, facts.time_limit_ms, now, rule, start_bound_s)
     timed_out = facts.shown_at is not None and now >= facts.deadline(start_bound_s)
     result = _ended_result(
-        session, facts.round_id, facts.player_id, "timeout" if timed_out else None, now
+        session, facts.round_id, facts.player_id, Outcome.TIMEOUT if timed_out else None, now, rule
     )
     if result.outcome is None:
         raise ClickmeError(409, "round_running", "the round's time is not up yet")
@@ -461,17 +549,18 @@ def finish_round(session: Session, facts: RoundFacts, start_bound_s: float) -> R
 
 
 def read_round(
-    session: Session, facts: RoundFacts, grace_ms: int, start_bound_s: float
+    session: Session, facts: RoundFacts, grace_ms: int, rule: RoundRule, start_bound_s: float
 ) -> RoundResult:
     """The round's result so far; a round past its time and grace is closed as a timeout, one
     never shown by the start bound as abandoned."""
     now = utcnow()
+    outcome = None
     if facts.shown_at is None:
-        outcome = "abandoned" if now > facts.deadline(start_bound_s) else None
-    else:
-        expired = now > facts.deadline(start_bound_s) + timedelta(milliseconds=grace_ms)
-        outcome = "timeout" if expired else None
-    return _ended_result(session, facts.round_id, facts.player_id, outcome, now)
+        if now > facts.deadline(start_bound_s):
+            outcome = Outcome.ABANDONED
+    elif now > facts.deadline(start_bound_s) + timedelta(milliseconds=grace_ms):
+        outcome = Outcome.TIMEOUT
+    return _ended_result(session, facts.round_id, facts.player_id, outcome, now, rule)
 
 
 def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:

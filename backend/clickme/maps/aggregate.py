@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image
 from scipy import fft, ndimage, signal
 
+from clickme.game.outcomes import PLAYED_OUTCOMES
 from clickme.images.transform import EVAL_SIZE, eval_geometry
 
 DISC_DIAMETER_AT_256 = 21
@@ -33,13 +34,16 @@ class MapSettings:
     first_round_only: only a player's first round on an image counts.
     min_points: a round needs at least this many points.
     min_rounds: an image needs at least this many valid rounds to have a map.
+    exclude_flags: players with an open flag of these kinds are left out (as excluded ones
+    always are).
     """
 
     blur: Literal["disc", "gaussian"] = "disc"
-    outcomes: tuple[str, ...] = ("correct", "timeout")
+    outcomes: tuple[str, ...] = PLAYED_OUTCOMES
     first_round_only: bool = True
     min_points: int = 3
     min_rounds: int = 2
+    exclude_flags: tuple[str, ...] = ()
 
 
 def disc_diameter(short_side: int) -> int:

@@ -21,6 +21,7 @@ from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import CampaignVersion
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
+from clickme.game.outcomes import PLAYED_OUTCOMES
 from clickme.game.points import unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
@@ -28,7 +29,6 @@ from clickme.images.transform import EVAL_SIZE
 from clickme.players.service import excluded_player_ids
 from clickme.scoring.reveal import PreparedImageCache, RevealRule, render_mask, revealed_fraction
 
-MAPPED_OUTCOMES = ("correct", "timeout")
 # Heat colours from cold to hot (black, red, orange, pale yellow) at these map values.
 HEAT_STOPS = np.array([0.0, 0.35, 0.7, 1.0])
 HEAT_COLOURS = np.array([[0, 0, 0], [200, 20, 0], [255, 150, 0], [255, 250, 190]], dtype=float)
@@ -39,7 +39,7 @@ def mapped_rounds(session: Session, campaign_id: int) -> Select[tuple[Round]]:
     """The campaign's rounds that count in its maps: won or timed out, by non-excluded players."""
     return select(Round).where(
         Round.campaign_id == campaign_id,
-        Round.outcome.in_(MAPPED_OUTCOMES),
+        Round.outcome.in_(PLAYED_OUTCOMES),
         Round.player_id.not_in(excluded_player_ids(session)),
     )
 

@@ -38,7 +38,7 @@ def _valid_rounds_query(
         Round.campaign_id == campaign_id,
         Round.outcome.in_(settings.outcomes),
         Round.n_points >= settings.min_points,
-        Round.player_id.not_in(excluded_player_ids(session)),
+        Round.player_id.not_in(excluded_player_ids(session, settings.exclude_flags)),
     )
     if campaign_version is not None:
         query = query.where(Round.campaign_version == campaign_version)

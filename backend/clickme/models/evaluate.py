@@ -68,6 +68,18 @@ def _hits(probabilities: np.ndarray, labels: np.ndarray, k: int) -> int:
     return int(np.sum((top_k == labels[:, np.newaxis]).any(axis=1)))
 
 
+def top_k_hits(
+    scorer: Scorer, items: Iterable[tuple[Path, int]], k: int, batch_size: int = 32
+) -> Iterator[list[bool]]:
+    """Batch by batch, whether each item's label is among the scorer's k most probable
+    classes on the whole photo (its evaluation view)."""
+    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+        for pixels, labels in _decoded_batches(items, batch_size, pool):
+            probabilities = scorer.classify_batch_sync(pixels)
+            top_k = np.argpartition(-probabilities, k - 1, axis=1)[:, :k]
+            yield [bool(hit) for hit in (top_k == labels[:, np.newaxis]).any(axis=1)]
+
+
 def evaluate_accuracy(
     scorer: Scorer,
     items: Iterable[tuple[Path, int]],

@@ -9,8 +9,9 @@ from sqlalchemy.orm import Session
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
 from clickme.players.models import PlayerFlag
-from clickme.players.quality import FlagRules, flags_for, measure_players
+from clickme.players.quality import AUTOMATIC_FLAGS, FlagRules, flags_for, measure_players
 from clickme.players.schemas import FlagReport
+from clickme.players.service import note_standing_changed
 from clickme.scoring.reveal import PreparedImageCache
 
 PLAYERS_PER_PASS = 500  # bounds the size of one measuring pass
@@ -32,9 +33,11 @@ def _sync_flags(session: Session, player_id: int, wanted: dict[str, str]) -> tup
         elif not flag.resolved:
             flag.reason = reason
     for kind, flag in existing.items():
-        if kind not in wanted and not flag.resolved:
+        if kind in AUTOMATIC_FLAGS and kind not in wanted and not flag.resolved:
             session.delete(flag)
             cleared += 1
+    if raised or cleared:
+        note_standing_changed(session, player_id)
     return raised, cleared
 
 
@@ -54,11 +57,26 @@ def refresh_flags(
     raised = cleared = 0
     for start in range(0, len(ordered), PLAYERS_PER_PASS):
         chunk = ordered[start : start + PLAYERS_PER_PASS]
-        for player_id, measures in measure_players(session, images, images_dir, chunk).items():
+        measured = measure_players(session, images, images_dir, chunk, rules)
+        for player_id, measures in measured.items():
             up, down = _sync_flags(session, player_id, flags_for(measures, rules))
             raised, cleared = raised + up, cleared + down
     session.flush()
     return FlagReport(players=len(ordered), raised=raised, cleared=cleared)
+
+
+def raise_flag(session: Session, player_id: int, kind: str, reason: str) -> None:
+    """A flag raised by a rule outside the measures (kept until staff resolve it); an open one
+    of the kind takes the new reason, a resolved one stays resolved."""
+    flag = session.scalar(
+        select(PlayerFlag).where(PlayerFlag.player_id == player_id, PlayerFlag.kind == kind)
+    )
+    if flag is None:
+        session.add(PlayerFlag(player_id=player_id, kind=kind, reason=reason))
+        note_standing_changed(session, player_id)
+    elif not flag.resolved:
+        flag.reason = reason
+    session.flush()
 
 
 def resolve_flag(session: Session, player_id: int, kind: str) -> PlayerFlag:
@@ -70,4 +88,5 @@ def resolve_flag(session: Session, player_id: int, kind: str) -> PlayerFlag:
         raise ClickmeError(404, "flag_not_found", f"player {player_id} has no {kind!r} flag")
     flag.resolved = True
     session.flush()
+    note_standing_changed(session, player_id)
     return flag

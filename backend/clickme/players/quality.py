@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clickme.game.models import Round
+from clickme.game.outcomes import Outcome
 from clickme.game.points import xy_of
 from clickme.game.service import display_ms
 from clickme.images.models import Image
@@ -40,6 +41,22 @@ class FlagRules:
     min_consensus_images: int = 5
     min_catch_accuracy: float = 0.5
     min_catch_rounds: int = 4
+    # no_effort: more than this share of the finished rounds (at least min_effort_rounds) empty
+    # or skipped within quick_skip_ms.
+    max_no_effort_share: float = 0.5
+    min_effort_rounds: int = 3
+    quick_skip_ms: int = 1000
+
+
+# The flags ``flags_for`` computes (refreshing never touches other kinds, staff's or the
+# completion's).
+AUTOMATIC_FLAGS = (
+    "paints_everything",
+    "bot_timing",
+    "fails_catch_trials",
+    "far_from_consensus",
+    "no_effort",
+)
 
 
 @dataclass
@@ -48,6 +65,7 @@ class _Tally:
     wins: int = 0
     catch_rounds: int = 0
     catch_wins: int = 0
+    no_effort: int = 0
     revealed: list[float] = field(default_factory=list)
     path_px: float = 0.0
     span_ms: int = 0
@@ -81,6 +99,7 @@ class _Tally:
             consensus_images=len(self.distances),
             catch_rounds=self.catch_rounds,
             catch_accuracy=self.catch_wins / self.catch_rounds if self.catch_rounds else None,
+            no_effort_rounds=self.no_effort,
         )
 
 
@@ -145,8 +164,22 @@ class _ImageMeasurer:
                 tallies[player_id].distances.append(distance)
 
 
+def _no_effort(row, rules: FlagRules) -> bool:
+    """An empty round, or one skipped within ``rules.quick_skip_ms`` of its photo showing."""
+    if row.n_points == 0:
+        return True
+    if row.ended_at is None:
+        return False
+    quick_ms = (row.ended_at - (row.shown_at or row.started_at)).total_seconds() * 1000
+    return row.outcome == Outcome.SKIP and quick_ms < rules.quick_skip_ms
+
+
 def measure_players(
-    session: Session, images: PreparedImageCache, images_dir: Path, player_ids: Collection[int]
+    session: Session,
+    images: PreparedImageCache,
+    images_dir: Path,
+    player_ids: Collection[int],
+    rules: FlagRules = FlagRules(),
 ) -> dict[int, PlayerMeasures]:
     """Every measure of each player, from their finished rounds."""
     tallies = {player_id: _Tally() for player_id in player_ids}
@@ -160,19 +193,21 @@ def measure_players(
             Round.n_points,
             Round.started_at,
             Round.shown_at,
+            Round.ended_at,
             Image.is_catch,
         )
         .join(Image, Image.id == Round.image_id)
         .where(Round.player_id.in_(tallies), _FINISHED)
     ).all()
     for row in rows:
-        tally, won = tallies[row.player_id], row.outcome == "correct"
+        tally, won = tallies[row.player_id], row.outcome == Outcome.CORRECT
         tally.rounds += 1
         tally.wins += won
         tally.catch_rounds += row.is_catch
         tally.catch_wins += row.is_catch and won
         if row.shown_at is not None:
             tally.display_ms.append(display_ms(row.started_at, row.shown_at))
+        tally.no_effort += _no_effort(row, rules)
     measurer = _ImageMeasurer(session, images, images_dir, excluded_player_ids(session))
     for image_id in sorted({row.image_id for row in rows if row.n_points}):
         measurer.tally(image_id, tallies)
@@ -210,6 +245,14 @@ def flags_for(measures: PlayerMeasures, rules: FlagRules = FlagRules()) -> dict[
         flags["fails_catch_trials"] = (
             f"the DNN got only {catch:.0%} of {measures.catch_rounds} catch trials "
             f"(under {rules.min_catch_accuracy:.0%})"
+        )
+    if (
+        measures.rounds >= rules.min_effort_rounds
+        and measures.no_effort_rounds > rules.max_no_effort_share * measures.rounds
+    ):
+        flags["no_effort"] = (
+            f"{measures.no_effort_rounds} of {measures.rounds} rounds empty or skipped within "
+            f"{rules.quick_skip_ms / 1000:g} s (over {rules.max_no_effort_share:.0%})"
         )
     distance = measures.consensus_distance
     if (

@@ -60,6 +60,7 @@ class PlayerMeasures(BaseModel):
     consensus_images: int
     catch_rounds: int
     catch_accuracy: float | None
+    no_effort_rounds: int = 0
 
 
 class FlagOut(BaseModel):

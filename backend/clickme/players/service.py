@@ -1,17 +1,24 @@
 """Player service functions: creation (recognising returning participants), exclusions."""
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from collections.abc import Callable, Collection
 
+from sqlalchemy import Select, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from clickme.core.db import after_commit, note_for_commit
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
-from clickme.players.models import Player, PlayerExclusion
+from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
 from clickme.players.recruitment import Recruitment
 from clickme.players.schemas import PlayerOut
 
 USER_AGENT_KEPT = 500
+# Open flags that keep a player off every leaderboard (as an exclusion does).
+HIDING_FLAGS = ("bot_timing", "paints_everything", "no_effort")
+# session.info key: the players whose exclusion or flags the session's transaction changed.
+_STANDING_CHANGED = "clickme.standing_changed"
 
 
 def _recruited_player(session: Session, recruitment: Recruitment) -> Player | None:
@@ -112,6 +119,7 @@ def exclude_player(
     exclusion = PlayerExclusion(player_id=player_id, reason=reason, excluded_by=excluded_by)
     session.add(exclusion)
     session.flush()
+    note_standing_changed(session, player_id)
     return exclusion
 
 
@@ -124,8 +132,46 @@ def lift_exclusion(session: Session, player_id: int) -> None:
         raise ClickmeError(404, "not_excluded", f"player {player_id} is not excluded")
     session.delete(exclusion)
     session.flush()
+    note_standing_changed(session, player_id)
 
 
-def excluded_player_ids(session: Session) -> set[int]:
-    """Every excluded player: exports leave their rounds out."""
-    return set(session.scalars(select(PlayerExclusion.player_id)))
+def excluded_player_ids(session: Session, flags: Collection[str] = ()) -> set[int]:
+    """Every excluded player (exports leave their rounds out), and every player with an open
+    flag of one of these kinds."""
+    excluded = set(session.scalars(select(PlayerExclusion.player_id)))
+    if flags:
+        excluded |= set(
+            session.scalars(
+                select(PlayerFlag.player_id).where(
+                    PlayerFlag.kind.in_(flags), PlayerFlag.resolved.is_(False)
+                )
+            )
+        )
+    return excluded
+
+
+def hidden_player_ids() -> Select[tuple[int]]:
+    """The players no leaderboard shows: excluded, or with an open hiding flag."""
+    flagged = select(PlayerFlag.player_id).where(
+        PlayerFlag.kind.in_(HIDING_FLAGS), PlayerFlag.resolved.is_(False)
+    )
+    return select(PlayerExclusion.player_id).union(flagged)
+
+
+def is_hidden(session: Session, player_id: int) -> bool:
+    hidden = hidden_player_ids().subquery()
+    return (
+        session.scalar(select(hidden.c.player_id).where(hidden.c.player_id == player_id))
+        is not None
+    )
+
+
+def note_standing_changed(session: Session, player_id: int) -> None:
+    """The player's exclusion or flags changed in this transaction (see
+    ``on_standing_changed``)."""
+    note_for_commit(session, _STANDING_CHANGED, player_id)
+
+
+def on_standing_changed(sessions: sessionmaker, listener: Callable[[set[int]], None]) -> None:
+    """After each commit that changed players' exclusions or flags, ``listener`` gets them."""
+    after_commit(sessions, _STANDING_CHANGED, lambda noted: listener(set(noted)))

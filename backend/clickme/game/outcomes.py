@@ -1,0 +1,62 @@
+"""How a round ends, which rounds keep their image's play, and which rounds are still in flight."""
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Protocol
+
+from sqlalchemy import ColumnElement
+
+from clickme.game.models import Round
+
+
+class Outcome(StrEnum):
+    """A round's outcome (NULL while it runs)."""
+
+    CORRECT = "correct"  # the DNN got it in time
+    TIMEOUT = "timeout"  # the time ran out
+    SKIP = "skip"  # the player skipped the image
+    # The server ended it without a result: the player started another round in the campaign.
+    ABANDONED = "abandoned"
+
+
+# Rounds played to their end: the ones that can count for maps, scores and progress.
+PLAYED_OUTCOMES: tuple[str, ...] = (Outcome.CORRECT.value, Outcome.TIMEOUT.value)
+
+
+class RoundRule(Protocol):
+    """What makes a round valid for the maps (``clickme.maps.aggregate.MapSettings``)."""
+
+    @property
+    def outcomes(self) -> tuple[str, ...]: ...
+
+    @property
+    def min_points(self) -> int: ...
+
+    @property
+    def min_rounds(self) -> int: ...
+
+
+def is_valid(rule: RoundRule, outcome: str, n_points: int) -> bool:
+    """Whether an ended round counts for the maps (and so keeps its image's play)."""
+    return outcome in rule.outcomes and n_points >= rule.min_points
+
+
+def valid_round(rule: RoundRule) -> ColumnElement[bool]:
+    """``is_valid`` in SQL: an ended round that counts for the maps."""
+    return Round.outcome.in_(rule.outcomes) & (Round.n_points >= rule.min_points)
+
+
+def in_flight(now: datetime, expiry_ms: int, start_bound_s: float) -> ColumnElement[bool]:
+    """A round still running: no outcome yet and not past its deadline: its photo shown less
+    than ``expiry_ms`` (the time limit and the grace) ago, or not shown yet and created less than
+    the start bound ago. The one definition of a running round (``game.service.round_deadline``
+    is the same clock for one round)."""
+    unshown = Round.shown_at.is_(None) & (Round.started_at > now - timedelta(seconds=start_bound_s))
+    shown = Round.shown_at > now - timedelta(milliseconds=expiry_ms)
+    return Round.outcome.is_(None) & (unshown | shown)
+
+
+def expired(now: datetime, expiry_ms: int, start_bound_s: float) -> ColumnElement[bool]:
+    """A round left unfinished past its deadline (the complement of ``in_flight`` among the
+    rounds without an outcome)."""
+    return Round.outcome.is_(None) & ~in_flight(now, expiry_ms, start_bound_s)
