@@ -699,7 +699,7 @@ def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
         for _ in range(count):
             player, _created = create_player(session)
             round_, _image = start_round(
-                session, player.id, campaign, (None, None), MapSettings(), 0
+                session, player.id, campaign, (None, None), MapSettings(), 0, 60.0
             )
             started.append((round_.id, player.id))
     with database.session() as session:

@@ -74,6 +74,7 @@ class World:
 # The map rules rounds are played by in these tests, and no grace after a round's time.
 RULE = MapSettings()
 GRACE_MS = 0
+START_BOUND_S = 20.0  # the default CLICKME_ROUND_START_BOUND_S
 
 
 def load(session, campaign_id: int) -> Campaign:

@@ -11,7 +11,7 @@ from clickme.campaigns.models import ImagePlays
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
-from tests.campaigns.conftest import GRACE_MS, RULE, World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 
 PLAYERS = 40
 
@@ -37,7 +37,7 @@ def play_concurrently(world: World, campaign_id: int, rounds_each: int) -> Count
                 with world.database.session() as session:
                     campaign = load(session, campaign_id)
                     round_, _image = game.start_round(
-                        session, player_id, campaign, (1, 1), RULE, GRACE_MS
+                        session, player_id, campaign, (1, 1), RULE, GRACE_MS, START_BOUND_S
                     )
                     round_.outcome, round_.n_points = "timeout", RULE.min_points
             except ClickmeError as refused:

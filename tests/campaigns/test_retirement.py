@@ -12,7 +12,7 @@ from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import PointBatch, Round
 from clickme.maps.retirement import measure_after_round
-from tests.campaigns.conftest import GRACE_MS, RULE, World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 from tests.exports.fill import POINTS_PER_ROUND
 from tests.maps.painters import Painter, painter
 
@@ -25,7 +25,13 @@ def play(world: World, campaign_id: int, player_id: int, paint: Painter, seed: i
     with world.database.session() as session:
         try:
             round_, image = game.start_round(
-                session, player_id, load(session, campaign_id), (1, 1), RULE, GRACE_MS
+                session,
+                player_id,
+                load(session, campaign_id),
+                (1, 1),
+                RULE,
+                GRACE_MS,
+                START_BOUND_S,
             )
         except ClickmeError as refusal:
             assert refusal.code in ("no_images_left", "campaign_complete")
@@ -75,7 +81,7 @@ def test_consistent_players_retire_images_before_their_play_count(world: World) 
     with world.database.session() as session:
         campaign = load(session, campaign_id)
         with pytest.raises(ClickmeError) as refused:
-            game.start_round(session, latecomer, campaign, (1, 1), RULE, GRACE_MS)
+            game.start_round(session, latecomer, campaign, (1, 1), RULE, GRACE_MS, START_BOUND_S)
         assert refused.value.code == "campaign_complete"
         progress = service.campaign_progress(session, [campaign])[campaign_id]
         assert (progress.images_retired, progress.images_total) == (3, 3)

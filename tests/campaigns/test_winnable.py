@@ -14,7 +14,7 @@ from clickme.images.models import Image, ImageSet
 from clickme.images.transform import load_rgb, to_eval_space
 from clickme.models.models import DnnModel
 from tests.accounts.staff import add_staff_user, staff_headers
-from tests.campaigns.conftest import GRACE_MS, RULE, World, load
+from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 
 WAIT_S = 120
 
@@ -68,6 +68,8 @@ def test_a_campaign_can_leave_unwinnable_images_out_of_assignment(world: World) 
     for player in world.add_players(6):
         with world.database.session() as session:
             campaign = load(session, campaign_id)
-            round_, _image = game.start_round(session, player, campaign, (1, 1), RULE, GRACE_MS)
+            round_, _image = game.start_round(
+                session, player, campaign, (1, 1), RULE, GRACE_MS, START_BOUND_S
+            )
             shown.append(round_.image_id)
     assert unwinnable not in shown and len(set(shown)) == 2
