@@ -18,6 +18,7 @@ from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
 from clickme.core.errors import ERROR_RESPONSES, install_error_handlers
+from clickme.core.head import HeadAsGet
 from clickme.core.limits import BodySizeLimit
 from clickme.core.ops import RequestObserver
 from clickme.core.ops import router as ops_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
     app.add_middleware(SecurityHeaders, production=settings.environment == "production")
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestObserver)  # outermost: times and logs every request
     app.include_router(ops_router)
     app.include_router(players_router)

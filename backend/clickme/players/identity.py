@@ -22,10 +22,12 @@ def verify_player_token(secret: str, token: str | None) -> int | None:
     if not token or "." not in token:
         return None
     raw_id, signature = token.split(".", 1)
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    # ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses.
+    if not (raw_id.isascii() and raw_id.isdigit()) or len(raw_id) > 18:
         return None
     player_id = int(raw_id)
-    return player_id if hmac.compare_digest(signature, _signature(secret, player_id)) else None
+    expected = _signature(secret, player_id)
+    return player_id if hmac.compare_digest(signature.encode(), expected.encode()) else None
 
 
 def hash_ip(secret: str, ip: str) -> str:
