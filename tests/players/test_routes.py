@@ -2,7 +2,7 @@
 
 from fastapi.testclient import TestClient
 
-from clickme.players.identity import sign_player_id, verify_player_token
+from clickme.players.identity import PlayerToken, sign_player_token, verify_player_token
 
 
 def test_first_visit_needs_consent(client: TestClient) -> None:
@@ -32,9 +32,13 @@ def test_player_can_change_name_within_limits(client: TestClient) -> None:
 
 
 def test_player_tokens_cannot_be_forged() -> None:
-    token = sign_player_id("secret-a", 42)
-    assert verify_player_token("secret-a", token) == 42
+    token = sign_player_token("secret-a", 42)
+    assert verify_player_token("secret-a", token) == PlayerToken(42, 0)
     assert verify_player_token("secret-b", token) is None
     assert verify_player_token("secret-a", token.replace("42.", "43.")) is None
+    later = sign_player_token("secret-a", 42, epoch=3)
+    assert verify_player_token("secret-a", later) == PlayerToken(42, 3)
+    assert verify_player_token("secret-a", later.replace(".3.", ".2.")) is None
+    assert verify_player_token("secret-a", later.replace(".3.", ".")) is None
     for junk in (None, "", "42", "x.y", "9" * 30 + ".abc"):
         assert verify_player_token("secret-a", junk) is None

@@ -28,7 +28,7 @@ from clickme.game.schemas import (
     RoundResult,
 )
 from clickme.images.labels import class_name
-from clickme.players.identity import verify_player_token
+from clickme.players import service as players
 from clickme.players.ratelimit import enforce
 from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
@@ -206,5 +206,5 @@ def get_leaderboard(
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
     clickme_player: Annotated[str | None, Cookie()] = None,
 ) -> Leaderboard:
-    player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
+    player_id = players.player_of_token(session, settings.resolved_secret_key(), clickme_player)
     return runtime.leaderboard.read(session, player_id, limit)
