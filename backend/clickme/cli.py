@@ -87,13 +87,21 @@ def serve(
 
     from clickme.core.app import create_app
     from clickme.core.logs import configure_logging
+    from clickme.core.server import server_options
 
     _prepare_default_campaign(campaign_image_set)
     settings = get_settings()
     configure_logging(settings.resolved_log_format)
     typer.echo(f"ClickMe is starting: open http://{host}:{port}")
     # Requests are logged by the app (one line each, with its id), not by uvicorn.
-    uvicorn.run(create_app(settings), host=host, port=port, log_config=None, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        **server_options(settings),
+    )
 
 
 @app.command()
