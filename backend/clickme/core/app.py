@@ -92,7 +92,11 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         max_bytes=settings.max_body_bytes,
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
-    app.add_middleware(SecurityHeaders, production=settings.environment == "production")
+    app.add_middleware(
+        SecurityHeaders,
+        production=settings.environment == "production",
+        game_frame_ancestors=settings.frame_ancestors,
+    )
     app.add_middleware(HeadAsGet)
     app.add_middleware(RequestObserver)  # outermost: times and logs every request
     app.include_router(ops_router)

@@ -61,6 +61,12 @@ class Settings(BaseSettings):
     http_keepalive_timeout_s: int = Field(default=5, ge=1, description="idle between requests")
     http_max_connections: int = Field(default=1000, ge=1, description="per process, then 503")
 
+    frame_ancestors: str = Field(
+        default="https://www.mturk.com https://workersandbox.mturk.com",
+        pattern=r"^[a-z0-9:/.*\- ]*$",
+        description="origins that may show the game page in a frame (MTurk's HITs)",
+    )
+
     import_root: Path | None = Field(default=None, description="server folders staff may import")
 
     _secret_cache: str | None = PrivateAttr(default=None)

@@ -79,14 +79,21 @@ def create_player(
         session, recruitment, ip_hash, request.headers.get("user-agent")
     )
     response.status_code = 201 if created else 200
+    # Over HTTPS the game may be shown in a cross-site frame (MTurk): the cookie must be sent
+    # there, kept in the frame's own partition (CHIPS), so browsers that block third-party
+    # cookies keep it too. Over plain HTTP (the demo) SameSite=None is not allowed: Lax.
+    https = request.url.scheme == "https" or runtime.settings.environment == "production"
     response.set_cookie(
         PLAYER_COOKIE,
         sign_player_token(runtime.settings.resolved_secret_key(), player.id, player.token_epoch),
         max_age=COOKIE_MAX_AGE_S,
         httponly=True,
-        samesite="lax",
-        secure=runtime.settings.environment == "production",
+        samesite="none" if https else "lax",
+        secure=https,
     )
+    if https:  # Starlette writes Partitioned only on Python 3.14+: added to the header here
+        name, value = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, value + b"; Partitioned")
     return service.player_summary(session, player)
 
 
