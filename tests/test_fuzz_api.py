@@ -97,9 +97,14 @@ def modes(operation: schemathesis.APIOperation) -> list[schemathesis.GenerationM
     return list(MODES) if has_input else [schemathesis.GenerationMode.POSITIVE]
 
 
-def fuzz(client: TestClient, identity: Identity) -> tuple[int, list[str]]:
-    """Every operation in each generation mode: the number of requests made and the failures
-    (one per operation and mode, so one broken route hides no other)."""
+Sender = Callable[[schemathesis.Case], object]
+
+
+def fuzz(sender: Sender, examples: int = EXAMPLES) -> tuple[int, list[str]]:
+    """Every operation in each generation mode, each case sent by `sender` (the app's test
+    client, or a live server): the number of requests made and the failures (one per operation
+    and mode, so one broken route hides no other)."""
+    case_settings = settings(FUZZ_SETTINGS, max_examples=examples)
     requests = 0
     failures: list[str] = []
     for result in SCHEMA.get_all_operations():
@@ -108,11 +113,11 @@ def fuzz(client: TestClient, identity: Identity) -> tuple[int, list[str]]:
         cookies = {parameter.name: "identity" for parameter in operation.cookies}
         for mode in modes(operation):
 
-            @FUZZ_SETTINGS
+            @case_settings
             @given(case=operation.as_strategy(mode, cookies=cookies))
             def check(case: schemathesis.Case) -> None:
                 nonlocal requests
-                response = send(client, case, identity())
+                response = sender(case)
                 requests += 1
                 case.validate_response(response, checks=CHECKS)
 
@@ -129,7 +134,7 @@ def test_no_operation_fails_or_breaks_its_schema(
     client: TestClient, database: Database, role: str
 ) -> None:
     identity = player_identity(client) if role == "player" else staff_identity(database, role)
-    requests, failures = fuzz(client, identity)
+    requests, failures = fuzz(lambda case: send(client, case, identity()))
     print(f"fuzzed {requests} requests as {role}")
     assert not failures, "\n\n".join(failures)
     assert requests >= len(list(SCHEMA.get_all_operations()))

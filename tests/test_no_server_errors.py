@@ -2,11 +2,17 @@
 the login, campaign, player and game routes (the upload route has its own hostile-file tests)."""
 
 import itertools
+import re
+import urllib.parse
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from clickme.accounts.security import STAFF_COOKIE
 from clickme.core.db import Database
+from clickme.players.identity import PLAYER_COOKIE
 from tests.accounts.staff import add_staff_user, staff_headers
 
 VALID_CAMPAIGN = {"name": "Birds", "slug": "birds", "image_set_id": 1, "model_id": 1}
@@ -116,3 +122,78 @@ def test_text_fields_refuse_control_characters_at_the_schema(
 def test_ids_out_of_range_are_refused_before_the_database(player: TestClient) -> None:
     response = player.get(f"/api/rounds/{2**63}")
     assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_request"
+
+
+# Non-ASCII digits ('²' passes str.isdigit(), then int() fails), other Unicode, and raw bytes:
+# latin-1 bytes reach the app as those characters, UTF-8 ones as their latin-1 reading.
+UNICODE_TEXTS = ["\xb2", "\xb3\xb9", "\u0661\u0662", "\U0001d7d9", "\u00bd", "\u202e1", "\ufeff1"]
+COOKIE_VALUES = [
+    *(f"{text}.x".encode() for text in UNICODE_TEXTS),
+    *(f"{text}.x".encode("latin-1") for text in ("\xb2", "\xb3", "\xb9")),
+    b"1.\xb2\xb2",
+    b"\xff\xfe",
+]
+PATH_IDS = [*UNICODE_TEXTS, "1\xb2", "%C2%B2", "\u0967"]
+PLACEHOLDER = re.compile(r"{(\w+)(?::path)?}")
+
+
+def api_requests(client: TestClient) -> list[tuple[str, str]]:
+    """(method, path) of every API operation, its path parameters left as templates."""
+    operations = [
+        (method.upper(), path)
+        for path, methods in client.app.openapi()["paths"].items()
+        if path.startswith("/api/")
+        for method in methods
+    ]
+    assert len(operations) > 30
+    return operations
+
+
+def assert_json_and_no_server_error(response: httpx.Response, what: object) -> None:
+    assert response.status_code < 500, (what, response.status_code, response.text)
+    if response.status_code >= 400:
+        assert response.headers["content-type"] == "application/json", (what, response.text)
+        assert response.json()["error"]["code"], what
+
+
+WIRE_PREFIX = b"x-wire-"
+
+
+def wire_headers(app: ASGIApp) -> ASGIApp:
+    """The app given headers as raw bytes off the wire: `X-Wire-<name>: <hex>` arrives as
+    `<name>` with those bytes (the test client would hand the app their UTF-8 encoding)."""
+
+    async def with_raw_headers(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = [
+                (name.removeprefix(WIRE_PREFIX), bytes.fromhex(value.decode()))
+                if name.startswith(WIRE_PREFIX)
+                else (name, value)
+                for name, value in scope["headers"]
+            ]
+            scope = {**scope, "headers": headers}
+        await app(scope, receive, send)
+
+    return with_raw_headers
+
+
+@pytest.mark.parametrize("cookie", [PLAYER_COOKIE, STAFF_COOKIE])
+def test_every_route_survives_unicode_in_cookies(client: TestClient, cookie: str) -> None:
+    wire = TestClient(wire_headers(client.app))  # the app already started by `client`
+    for (method, template), value in itertools.product(api_requests(client), COOKIE_VALUES):
+        path = PLACEHOLDER.sub("1", template)
+        headers = {
+            "x-wire-cookie": (cookie.encode() + b"=" + value).hex(),
+            "x-wire-x-csrf-token": value.hex(),
+        }
+        response = wire.request(method, path, headers=headers)
+        assert_json_and_no_server_error(response, (method, path, cookie, value))
+
+
+def test_every_path_id_survives_unicode(player: TestClient) -> None:
+    for (method, template), value in itertools.product(api_requests(player), PATH_IDS):
+        if not PLACEHOLDER.search(template):
+            continue
+        path = PLACEHOLDER.sub(urllib.parse.quote(value, safe="%"), template)
+        response = player.request(method, path)
+        assert_json_and_no_server_error(response, (method, path))

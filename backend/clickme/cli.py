@@ -125,6 +125,7 @@ def serve(
 
     from clickme.core.app import create_app
     from clickme.core.logs import configure_logging
+    from clickme.core.server import server_options
 
     tls = _tls_options(ssl_certfile, ssl_keyfile)
     prepare_default_campaign(campaign_image_set)
@@ -141,6 +142,7 @@ def serve(
         access_log=False,
         proxy_headers=False,
         **tls,
+        **server_options(settings),
     )
 
 

@@ -10,7 +10,12 @@ from sqlalchemy import func, select, update
 
 from clickme.accounts.models import LoginFailure, StaffSession, StaffUser
 from clickme.accounts.security import STAFF_COOKIE
-from clickme.accounts.service import MAX_FAILURES_PER_EMAIL, MAX_FAILURES_PER_IP
+from clickme.accounts.service import (
+    BACKOFF_AFTER_FAILURES,
+    MAX_FAILURES_PER_EMAIL,
+    MAX_FAILURES_PER_IP,
+    email_backoff,
+)
 from clickme.core.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database, utcnow
@@ -122,6 +127,44 @@ def test_repeated_failures_are_throttled_per_email(staff: TestClient, database: 
     with database.session() as session:
         session.execute(update(LoginFailure).values(at=utcnow() - timedelta(minutes=16)))
     assert login(staff, ADMIN, PASSWORD).status_code == 200
+
+
+def from_address(staff: TestClient, address: str) -> TestClient:
+    """A browser on another address, on the same running app."""
+    return TestClient(staff.app, client=(address, 40000))
+
+
+def test_failures_from_one_address_do_not_lock_out_another(
+    staff: TestClient, database: Database
+) -> None:
+    office, attacker, hotel = (
+        from_address(staff, ip) for ip in ("10.0.0.1", "10.6.6.6", "10.9.9.9")
+    )
+    assert login(office, ADMIN, PASSWORD).status_code == 200  # the office becomes a known address
+    for _ in range(MAX_FAILURES_PER_EMAIL):
+        assert login(attacker, ADMIN, "wrong password!").status_code == 401
+    assert login(attacker, ADMIN, PASSWORD).status_code == 429  # that address is locked out
+    assert login(office, ADMIN, PASSWORD).status_code == 200  # the admin is not
+    assert login(hotel, ADMIN, PASSWORD).status_code == 200  # nor a new address, under the backoff
+
+
+def test_failures_from_many_addresses_slow_the_email_down_except_from_known_addresses(
+    staff: TestClient, database: Database
+) -> None:
+    office = from_address(staff, "10.0.0.1")
+    assert login(office, ADMIN, PASSWORD).status_code == 200
+    for attempt in range(BACKOFF_AFTER_FAILURES + 3):
+        with database.session() as session:  # each guess waits out the backoff
+            for failure in session.scalars(select(LoginFailure)):
+                failure.at -= timedelta(minutes=1)
+        guesser = from_address(staff, f"10.1.0.{attempt}")
+        assert login(guesser, ADMIN, "wrong password!").status_code == 401
+    with database.session() as session:
+        wait = email_backoff(session, ADMIN, utcnow())
+    assert timedelta(0) < wait <= timedelta(seconds=8)  # 2**3 s after the last guess
+    slowed = login(from_address(staff, "10.2.0.1"), ADMIN, PASSWORD)
+    assert slowed.status_code == 429 and 1 <= int(slowed.headers["Retry-After"]) <= 8
+    assert login(office, ADMIN, PASSWORD).status_code == 200  # the right password, known address
 
 
 def test_a_success_clears_the_failures(staff: TestClient, database: Database) -> None:

@@ -36,11 +36,11 @@ def test_production_pins_https() -> None:
         return Response()
 
     app = Starlette(routes=[Route("/", ok)])
-    app.add_middleware(SecurityHeaders, production=True)
+    app.add_middleware(SecurityHeaders, production=True, game_frame_ancestors="")
     with TestClient(app) as production:
         response = production.get("/")
     assert response.headers["strict-transport-security"].startswith("max-age=31536000")
-    assert content_security_policy("/x").endswith("frame-ancestors 'none'")
+    assert content_security_policy("/x", "https://a.example").endswith("frame-ancestors 'none'")
 
 
 def test_static_files_cannot_be_read_outside_their_folder(client: TestClient) -> None:

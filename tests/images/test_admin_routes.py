@@ -114,6 +114,10 @@ def test_hostile_entries_are_reported_and_the_good_photo_imported(
     assert "not an image" in problems[entry_name(entries["text"])]
     assert "no ImageNet synset" in problems[entry_name(entries["no_synset"])]
     assert "decompression bomb" in problems[entry_name(entries["pixel_bomb"])]
+    assert "over 255 bytes" in problems[entry_name(entries["long_name"])]
+    assert problems[entry_name(entries["sliver"])].startswith("too small: 60000 x 1 px")
+    assert problems[entry_name(entries["narrow"])] == "too elongated: 300 x 37 px, at most 8:1"
+    assert problems[entry_name(entries["tiny"])].startswith("too small: 31 x 40 px")
     data_dir = game_settings.data_dir
     assert not list(data_dir.parent.rglob("*escaped*")) and not list(Path("/tmp").glob("n0*"))
     assert list(game_settings.uploads_dir.iterdir()) == []  # the unpacked copy is gone

@@ -41,10 +41,12 @@ def test_hostile_entries_are_refused_and_nothing_lands_outside(photo: Path, targ
         assert refused[entry_name(entries[kind])] == "refused: the path leaves the target folder"
     assert refused[entry_name(entries["symlink"])] == "refused: a symbolic link"
     assert "zip bomb" in refused[entry_name(entries["zip_bomb"])]
-    assert len(refused) == len(SLIPS) + 2
+    for kind in ("long_name", "long_folder"):
+        assert refused[entry_name(entries[kind])] == "refused: a name in the path is over 255 bytes"
+    assert len(refused) == len(SLIPS) + 4
     # The rest is unpacked as plain files for the import to judge (it reports the bad ones).
-    kept = [photo.name] + [entry_name(entries[k]) for k in ("truncated", "text", "no_synset")]
-    kept.append(entry_name(entries["pixel_bomb"]))
+    judged = ("truncated", "text", "no_synset", "pixel_bomb", "sliver", "narrow", "tiny")
+    kept = [photo.name] + [entry_name(entries[kind]) for kind in judged]
     assert unpacked == len(kept)
     assert files_under(target.parent.parent) == {f"sandbox/target/{name}" for name in kept}
     assert not any(path.is_symlink() for path in target.rglob("*"))

@@ -43,6 +43,12 @@ def pixel_bomb_png() -> bytes:
     return buffer.getvalue()
 
 
+def png_of_size(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("L", (width, height), 128).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def hostile_entries(photo: Path) -> dict[str, tuple[str | zipfile.ZipInfo, bytes]]:
     """One entry per attack or bad file, by what it is; each must be refused on its own."""
     jpeg = photo.read_bytes()
@@ -59,6 +65,11 @@ def hostile_entries(photo: Path) -> dict[str, tuple[str | zipfile.ZipInfo, bytes
         "text": (f"{synset}_notes.JPEG", b"this is not a photo\n" * 20),
         "no_synset": ("holiday.JPEG", jpeg),
         "pixel_bomb": (f"{synset}_huge.png", pixel_bomb_png()),
+        "long_name": (f"{synset}_{'a' * 300}.JPEG", jpeg),
+        "long_folder": (f"{synset}/{'b' * 256}/x.JPEG", jpeg),
+        "sliver": (f"{synset}_sliver.png", png_of_size(60_000, 1)),
+        "narrow": (f"{synset}_narrow.png", png_of_size(300, 37)),
+        "tiny": (f"{synset}_tiny.png", png_of_size(31, 40)),
     }
 
 

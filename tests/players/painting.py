@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 
 from clickme.core.config import Settings
 from clickme.images.transform import eval_geometry
-from clickme.players.identity import PLAYER_COOKIE, sign_player_id
+from clickme.players.identity import PLAYER_COOKIE, sign_player_token
 
 MAX_POINTS = 500
 
@@ -23,7 +23,7 @@ def new_player(client: TestClient) -> int:
 def act_as(client: TestClient, settings: Settings, player_id: int) -> None:
     """The client holds this player's cookie from now on."""
     client.cookies.clear()
-    client.cookies.set(PLAYER_COOKIE, sign_player_id(settings.resolved_secret_key(), player_id))
+    client.cookies.set(PLAYER_COOKIE, sign_player_token(settings.resolved_secret_key(), player_id))
 
 
 def start(client: TestClient) -> dict:

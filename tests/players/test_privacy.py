@@ -9,6 +9,7 @@ from clickme.cli import app
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
 from clickme.game.models import PointBatch, Round
+from clickme.players.identity import PLAYER_COOKIE
 from clickme.players.models import Player
 from clickme.players.privacy import PERSONAL_COLUMNS
 from tests.players.painting import box_stroke, play
@@ -50,9 +51,18 @@ def test_forgetting_clears_personal_data_and_keeps_the_strokes(
         player = session.get_one(Player, player_id)
         assert player.external_id and player.ip_hash and player.user_agent
 
+    old_cookie = client.cookies.get(PLAYER_COOKIE)
+    assert client.get("/api/players/me").status_code == 200
     result = cli_env.invoke(app, ["players", "forget", str(player_id)])
     assert result.exit_code == 0, result.output
     assert f"player {player_id} forgotten" in result.output
+    # The old cookie no longer stands for the player, on any route.
+    client.cookies.clear()
+    client.cookies.set(PLAYER_COOKIE, old_cookie)
+    for method, path in (("GET", "/api/players/me"), ("POST", "/api/rounds")):
+        refused = client.request(method, path, json={} if method == "POST" else None)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "no_player"
+    assert client.get("/api/leaderboard").json()["me"] is None
 
     with database.session() as session:
         player = session.get_one(Player, player_id)

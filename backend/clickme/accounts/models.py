@@ -1,8 +1,9 @@
-"""Staff users, their server-side sessions, and failed logins (for throttling)."""
+"""Staff users, their server-side sessions, failed logins and the addresses each user signed in
+from (for throttling)."""
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, String
+from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -46,3 +47,15 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(254), index=True)
     ip_hash: Mapped[str] = mapped_column(String(64), index=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class StaffKnownAddress(Base):
+    """An address (salted hash) a user signed in from: the per-email backoff lets it through."""
+
+    __tablename__ = "staff_known_addresses"
+    __table_args__ = (UniqueConstraint("user_id", "ip_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_users.id", ondelete="CASCADE"))
+    ip_hash: Mapped[str] = mapped_column(String(64))
+    last_login_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

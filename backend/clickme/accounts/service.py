@@ -1,14 +1,21 @@
-"""Staff service functions: accounts, login with throttling, server-side sessions."""
+"""Staff service functions: accounts, login with throttling, server-side sessions.
+
+Failed logins are throttled per (email, address) and per address, each a hard limit in a
+15-minute window; and per email, from every address together, by a backoff that doubles with each
+failure. The backoff does not stop the right password from an address the user signed in from
+before, so nobody can lock the admins out by failing on purpose from elsewhere.
+"""
 
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from clickme.accounts import security
-from clickme.accounts.models import LoginFailure, StaffSession, StaffUser
+from clickme.accounts.models import LoginFailure, StaffKnownAddress, StaffSession, StaffUser
 from clickme.accounts.schemas import StaffUserCreate, StaffUserOut, StaffUserUpdate
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
@@ -17,8 +24,9 @@ SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_EMAIL = 5
+MAX_FAILURES_PER_EMAIL = 5  # from one address
 MAX_FAILURES_PER_IP = 20
+BACKOFF_AFTER_FAILURES = 5  # per email, from every address: then 1 s, 2 s, 4 s, ... 15 min
 
 
 @dataclass(frozen=True)
@@ -81,33 +89,69 @@ def update_user(session: Session, user_id: int, changes: StaffUserUpdate) -> Sta
     return user
 
 
-def _failures_since(session: Session, column: object, value: str, since: datetime) -> list:
+def _failures_since(session: Session, condition: Any, since: datetime) -> list[datetime]:
     return list(
         session.scalars(
             select(LoginFailure.at)
-            .where(column == value, LoginFailure.at > since)
+            .where(condition, LoginFailure.at > since)
             .order_by(LoginFailure.at)
         ).all()
     )
 
 
+def _too_many_attempts(wait: timedelta) -> ClickmeError:
+    retry_after = max(1, math.ceil(wait.total_seconds()))
+    return ClickmeError(
+        429,
+        "too_many_attempts",
+        f"too many failed logins: try again in {retry_after} s",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
 def _check_throttle(session: Session, email: str, ip_hash: str, now: datetime) -> None:
-    """429 with the seconds to wait when the email or the IP has failed too often lately."""
+    """429 with the seconds to wait when this email from this address, or this address, has
+    failed too often lately."""
     since = now - THROTTLE_WINDOW
-    for column, value, limit in (
-        (LoginFailure.key, email, MAX_FAILURES_PER_EMAIL),
-        (LoginFailure.ip_hash, ip_hash, MAX_FAILURES_PER_IP),
+    for condition, limit in (
+        ((LoginFailure.key == email) & (LoginFailure.ip_hash == ip_hash), MAX_FAILURES_PER_EMAIL),
+        (LoginFailure.ip_hash == ip_hash, MAX_FAILURES_PER_IP),
     ):
-        failures = _failures_since(session, column, value, since)
+        failures = _failures_since(session, condition, since)
         if len(failures) >= limit:
-            wait = failures[len(failures) - limit] + THROTTLE_WINDOW - now
-            retry_after = max(1, math.ceil(wait.total_seconds()))
-            raise ClickmeError(
-                429,
-                "too_many_attempts",
-                f"too many failed logins: try again in {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-            )
+            raise _too_many_attempts(failures[len(failures) - limit] + THROTTLE_WINDOW - now)
+
+
+def email_backoff(session: Session, email: str, now: datetime) -> timedelta:
+    """How long this email must still wait, whatever the address, after its failures from every
+    address (nothing below BACKOFF_AFTER_FAILURES; then doubling from 1 s, at most the window)."""
+    failures = _failures_since(session, LoginFailure.key == email, now - THROTTLE_WINDOW)
+    if len(failures) < BACKOFF_AFTER_FAILURES:
+        return timedelta(0)
+    doublings = min(len(failures) - BACKOFF_AFTER_FAILURES, 20)
+    backoff = min(timedelta(seconds=2**doublings), THROTTLE_WINDOW)
+    return max(timedelta(0), failures[-1] + backoff - now)
+
+
+def _is_known_address(session: Session, user: StaffUser | None, ip_hash: str) -> bool:
+    if user is None:
+        return False
+    known = select(StaffKnownAddress.id).where(
+        StaffKnownAddress.user_id == user.id, StaffKnownAddress.ip_hash == ip_hash
+    )
+    return session.scalar(known) is not None
+
+
+def _remember_address(session: Session, user: StaffUser, ip_hash: str, now: datetime) -> None:
+    known = session.scalar(
+        select(StaffKnownAddress).where(
+            StaffKnownAddress.user_id == user.id, StaffKnownAddress.ip_hash == ip_hash
+        )
+    )
+    if known is None:
+        session.add(StaffKnownAddress(user_id=user.id, ip_hash=ip_hash, last_login_at=now))
+    else:
+        known.last_login_at = now
 
 
 def _record_failure(session: Session, email: str, ip_hash: str, now: datetime) -> None:
@@ -121,6 +165,9 @@ def authenticate(session: Session, email: str, password: str, ip_hash: str) -> S
     now = utcnow()
     _check_throttle(session, email, ip_hash, now)
     user = find_user(session, email)
+    backoff = email_backoff(session, email, now)
+    if backoff and not _is_known_address(session, user, ip_hash):
+        raise _too_many_attempts(backoff)
     valid = security.verify_password(
         user.password_hash if user else security.dummy_hash(), password
     )
@@ -130,6 +177,7 @@ def authenticate(session: Session, email: str, password: str, ip_hash: str) -> S
     if user.disabled:
         raise ClickmeError(403, "account_disabled", "this account is disabled")
     session.execute(delete(LoginFailure).where(LoginFailure.key == email))
+    _remember_address(session, user, ip_hash, now)
     if security.needs_rehash(user.password_hash):
         user.password_hash = security.hash_password(password)
     return user

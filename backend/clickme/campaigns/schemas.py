@@ -5,13 +5,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clickme.core.schemas import text
+from clickme.core.schemas import shown_text, text
 
 CampaignState = Literal["draft", "active", "paused", "completed"]
 Slug = text(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-Name = text(strip_whitespace=True, min_length=1, max_length=200)
-LongText = text(max_length=20_000)
-Code = text(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+Name = shown_text(strip_whitespace=True, min_length=1, max_length=200)
+LongText = shown_text(multiline=True, max_length=20_000)
+Code = shown_text(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
 Url = text(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 TopK = Annotated[int, Field(ge=1, le=20)]

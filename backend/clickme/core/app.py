@@ -19,6 +19,7 @@ from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
 from clickme.core.db import Database
 from clickme.core.errors import ERROR_RESPONSES, install_error_handlers
+from clickme.core.head import HeadAsGet
 from clickme.core.https import HttpsOnly
 from clickme.core.limits import BodySizeLimit
 from clickme.core.ops import RequestObserver
@@ -94,7 +95,12 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         path_limits={UPLOAD_PATH: settings.max_upload_bytes},
     )
     app.add_middleware(HttpsOnly, production=settings.environment == "production")
-    app.add_middleware(SecurityHeaders, production=settings.environment == "production")
+    app.add_middleware(
+        SecurityHeaders,
+        production=settings.environment == "production",
+        game_frame_ancestors=settings.frame_ancestors,
+    )
+    app.add_middleware(HeadAsGet)
     app.add_middleware(RequestObserver)  # times and logs every request
     if settings.trusted_proxies:  # outermost: the client's address and scheme as the proxy saw
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.trusted_proxies)

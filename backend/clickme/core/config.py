@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     upload_max_entries: int = Field(default=10_000, ge=1, description="files in an image zip")
     upload_max_unpacked_bytes: int = Field(default=1024**3, ge=1024, description="zip unpacked")
     upload_max_ratio: float = Field(default=100.0, ge=1, description="unpacked/packed, per entry")
+    # Slow clients (cf. deploy/Caddyfile's read_header and idle timeouts).
+    http_header_timeout_s: float = Field(default=10.0, gt=0, description="request headers")
+    http_keepalive_timeout_s: int = Field(default=5, ge=1, description="idle between requests")
+    http_max_connections: int = Field(default=1000, ge=1, description="per process, then 503")
+
+    frame_ancestors: str = Field(
+        default="https://www.mturk.com https://workersandbox.mturk.com",
+        pattern=r"^[a-z0-9:/.*\- ]*$",
+        description="origins that may show the game page in a frame (MTurk's HITs)",
+    )
+
     import_root: Path | None = Field(default=None, description="server folders staff may import")
 
     forwarded_allow_ips: str | None = Field(

@@ -4,7 +4,7 @@ import unicodedata
 from typing import Annotated, Any
 
 from fastapi import Path
-from pydantic import AfterValidator, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 ALLOWED_CONTROL = frozenset("\t\n\r")
 MAX_DB_ID = 2**31 - 1
@@ -22,6 +22,40 @@ def no_control_characters(value: str) -> str:
 def text(**constraints: Any) -> Any:
     """A text field's type: its StringConstraints (applied first), then no control characters."""
     return Annotated[str, StringConstraints(**constraints), AfterValidator(no_control_characters)]
+
+
+# In text that other people see: controls (CR, LF, TAB, ...), format characters (bidi overrides,
+# zero-width characters, the BOM), line and paragraph separators, and lone surrogates.
+REFUSED_IN_SHOWN_TEXT = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def _normalised(value: Any, multiline: bool) -> Any:
+    """NFKC (one form for look-alike characters), line breaks as LF in multi-line text."""
+    if not isinstance(value, str):
+        return value
+    if multiline:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFKC", value)
+
+
+def _refuse_hidden_characters(value: str, multiline: bool) -> str:
+    for character in value:
+        if character == "\n" and multiline:
+            continue
+        if unicodedata.category(character) in REFUSED_IN_SHOWN_TEXT:
+            raise ValueError(f"text must not contain the character U+{ord(character):04X}")
+    return value
+
+
+def shown_text(multiline: bool = False, **constraints: Any) -> Any:
+    """The type of a text other people see (names, campaign texts, exclusion reasons): NFKC
+    first, then its StringConstraints, then no Cc, Cf, Zl, Zp (line feeds only if multi-line)."""
+    return Annotated[
+        str,
+        StringConstraints(**constraints),
+        BeforeValidator(lambda value: _normalised(value, multiline)),  # runs before str's checks
+        AfterValidator(lambda value: _refuse_hidden_characters(value, multiline)),
+    ]
 
 
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]

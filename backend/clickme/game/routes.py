@@ -30,7 +30,7 @@ from clickme.game.schemas import (
 )
 from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
-from clickme.players.identity import verify_player_token
+from clickme.players import service as players
 from clickme.players.ratelimit import enforce
 from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
@@ -290,6 +290,6 @@ def get_leaderboard(
     clickme_player: Annotated[str | None, Cookie()] = None,
 ) -> Leaderboard:
     """The campaign's leaderboard (the demo campaign's, or none given: the global one)."""
-    player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
+    player_id = players.player_of_token(session, settings.resolved_secret_key(), clickme_player)
     campaign_id = campaigns.leaderboard_campaign_id(session, campaign)
     return runtime.leaderboard.read(session, player_id, limit, campaign_id)

@@ -31,6 +31,10 @@ HASH_CHUNK_BYTES = 1 << 20
 PHOTO_SUFFIXES = {".jpeg", ".jpg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 STORED_EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "WEBP": ".webp", "GIF": ".gif", "BMP": ".bmp"}
 EXIF_ORIENTATION_TAG = 0x0112
+# A photo's short side and its long side to short side at most: a brush (6% of the short side)
+# must stay paintable and the model input (a centre crop) must hold the photo.
+MIN_SHORT_SIDE_PX = 32
+MAX_ASPECT_RATIO = 8.0
 
 _SYNSET_FOLDER = re.compile(r"n\d{8}")
 _SYNSET_NAME_PREFIX = re.compile(r"(n\d{8})(?:_|$)")
@@ -252,6 +256,18 @@ def _decode(path: Path) -> _Decoded:
         raise _Rejected(f"corrupt or truncated image: {exc}") from exc
 
 
+def _check_shape(decoded: _Decoded) -> None:
+    """Refuse photos too small or too elongated to paint on."""
+    short, long = sorted((decoded.width, decoded.height))
+    size = f"{decoded.width} x {decoded.height} px"
+    if short < MIN_SHORT_SIDE_PX:
+        raise _Rejected(
+            f"too small: {size}, the short side must be at least {MIN_SHORT_SIDE_PX} px"
+        )
+    if long > MAX_ASPECT_RATIO * short:
+        raise _Rejected(f"too elongated: {size}, at most {MAX_ASPECT_RATIO:g}:1")
+
+
 def _upright(image: PILImage.Image, extension: str) -> _Decoded:
     """The size as a browser shows it; a photo with an EXIF rotation gets its pixels turned."""
     if image.getexif().get(EXIF_ORIENTATION_TAG, 1) == 1:
@@ -310,6 +326,7 @@ class _Importer:
             self.report.duplicates += 1
             return
         decoded = _decode(source)
+        _check_shape(decoded)
         file_name = f"{sha256}{decoded.extension}"
         _store(source, decoded, self.images_dir / file_name)
         self.session.add(

@@ -5,6 +5,7 @@ is then refused on its own when its path leaves the target folder, it is a link 
 file, or its compression ratio betrays a zip bomb. What is left goes through `import_directory`.
 """
 
+import contextlib
 import shutil
 import stat
 import tempfile
@@ -21,6 +22,8 @@ from clickme.core.errors import ClickmeError
 from clickme.images.service import ImportProblem, ImportReport, import_directory
 
 COPY_CHUNK_BYTES = 1 << 20
+NAME_MAX_BYTES = 255  # one file or folder name (ext4, XFS, tmpfs, ...)
+PATH_MAX_BYTES = 4095  # the whole path below the target folder included
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ def _safe_relative_path(name: str) -> PurePosixPath:
     # Backslashes and a drive ("C:") mean the same escapes on Windows.
     if climbs_out or "\\" in name or ":" in path.parts[0]:
         raise _EntryRefused("refused: the path leaves the target folder")
+    if any(len(part.encode()) > NAME_MAX_BYTES for part in path.parts):
+        raise _EntryRefused(f"refused: a name in the path is over {NAME_MAX_BYTES} bytes")
     return path
 
 
@@ -94,6 +99,8 @@ def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
     destination = (target / _safe_relative_path(entry.filename)).resolve()
     if not destination.is_relative_to(target):
         raise _EntryRefused("refused: the path leaves the target folder")
+    if len(str(destination).encode()) > PATH_MAX_BYTES:
+        raise _EntryRefused(f"refused: the path is over {PATH_MAX_BYTES} bytes")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -104,11 +111,17 @@ def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
     except FileExistsError as exc:
         raise _EntryRefused("refused: a second entry with the same name") from exc
     except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
-        destination.unlink(missing_ok=True)
+        _remove(destination)
         raise _EntryRefused(f"corrupt zip entry: {exc}") from exc
     except (NotImplementedError, RuntimeError, OSError) as exc:
-        destination.unlink(missing_ok=True)
-        raise _EntryRefused(f"cannot unpack: {exc}") from exc
+        _remove(destination)
+        raise _EntryRefused(f"cannot unpack: {exc.strerror or exc}") from exc
+
+
+def _remove(path: Path) -> None:
+    """Remove what an entry left half-written, if it could be written at all."""
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
 
 
 def unpack_zip(

@@ -1,31 +1,54 @@
-"""The player cookie: the player's id signed with the server's secret (HMAC-SHA256)."""
+"""The player cookie: the player's id and token epoch signed with the server's secret
+(HMAC-SHA256). Forgetting a player bumps their epoch: cookies signed before stop working."""
 
 import base64
 import hashlib
 import hmac
+from dataclasses import dataclass
 
 PLAYER_COOKIE = "clickme_player"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
+MAX_ID_DIGITS = 18
 
 
-def _signature(secret: str, player_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"player:{player_id}".encode(), hashlib.sha256).digest()
+@dataclass(frozen=True)
+class PlayerToken:
+    player_id: int
+    epoch: int
+
+
+def _signature(secret: str, player_id: int, epoch: int) -> str:
+    # Epoch 0 signs as the cookies made before epochs existed, so those stay valid until forgotten.
+    message = f"player:{player_id}" if epoch == 0 else f"player:{player_id}:{epoch}"
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def sign_player_id(secret: str, player_id: int) -> str:
-    return f"{player_id}.{_signature(secret, player_id)}"
+def sign_player_token(secret: str, player_id: int, epoch: int = 0) -> str:
+    prefix = f"{player_id}" if epoch == 0 else f"{player_id}.{epoch}"
+    return f"{prefix}.{_signature(secret, player_id, epoch)}"
 
 
-def verify_player_token(secret: str, token: str | None) -> int | None:
-    """The player id in a cookie value, or None when missing, malformed or forged."""
-    if not token or "." not in token:
+def _ascii_number(raw: str) -> int | None:
+    # ASCII digits only: str.isdigit() also accepts '²' and other digits int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > MAX_ID_DIGITS:
         return None
-    raw_id, signature = token.split(".", 1)
-    if not raw_id.isdigit() or len(raw_id) > 18:
+    return int(raw)
+
+
+def verify_player_token(secret: str, token: str | None) -> PlayerToken | None:
+    """The player id and epoch in a cookie value, or None when missing, malformed or forged."""
+    parts = token.split(".") if token else []
+    if len(parts) not in (2, 3):
         return None
-    player_id = int(raw_id)
-    return player_id if hmac.compare_digest(signature, _signature(secret, player_id)) else None
+    numbers = [_ascii_number(part) for part in parts[:-1]]
+    if None in numbers:
+        return None
+    player_id, epoch = numbers[0], numbers[1] if len(numbers) == 2 else 0
+    expected = _signature(secret, player_id, epoch)
+    if not hmac.compare_digest(parts[-1].encode(), expected.encode()):
+        return None
+    return PlayerToken(player_id, epoch)
 
 
 def hash_ip(secret: str, ip: str) -> str:

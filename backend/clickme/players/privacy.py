@@ -2,7 +2,8 @@
 
 Personal data held about a player: the recruitment ids (source, participant, study and session
 ids), the salted hash of their IP address, their browser's user agent and the display name they
-chose. Forgetting a player clears all of it (the display name becomes a new generated one); the
+chose. Forgetting a player clears all of it (the display name becomes a new generated one) and
+bumps the player's token epoch, so that the cookies signed before stand for nobody; the
 player's rounds and points stay, tied to the player's number only, which exports show as a keyed
 pseudonym.
 """
@@ -32,5 +33,6 @@ def forget_player(session: Session, player_id: int) -> ForgetReport | None:
     for column in PERSONAL_COLUMNS:
         setattr(player, column, None)
     player.display_name = generate_display_name()
+    player.token_epoch += 1
     session.flush()
     return ForgetReport(player_id=player.id, cleared=(*cleared, "display_name"))

@@ -12,8 +12,7 @@ from clickme.players.identity import (
     COOKIE_MAX_AGE_S,
     PLAYER_COOKIE,
     hash_ip,
-    sign_player_id,
-    verify_player_token,
+    sign_player_token,
 )
 from clickme.players.models import Player
 from clickme.players.ratelimit import enforce
@@ -23,13 +22,18 @@ from clickme.players.schemas import PlayerCreate, PlayerOut, PlayerUpdate
 router = APIRouter(prefix="/api/players", tags=["players"])
 
 
-async def player_id_from_cookie(
-    settings: AppSettings, clickme_player: Annotated[str | None, Cookie()] = None
+def player_id_from_cookie(
+    runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
 ) -> int:
-    """The signed player id from the cookie; 401 when there is none or it is forged."""
-    player_id = verify_player_token(settings.resolved_secret_key(), clickme_player)
-    if player_id is None:
+    """The signed player id from the cookie; 401 when there is none, it is forged, or it was
+    signed before the player was forgotten."""
+    if clickme_player is None:
         raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
+    secret = runtime.settings.resolved_secret_key()
+    with runtime.database.session() as session:
+        player_id = service.player_of_token(session, secret, clickme_player)
+    if player_id is None:
+        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
     return player_id
 
 
@@ -75,14 +79,21 @@ def create_player(
         session, recruitment, ip_hash, request.headers.get("user-agent")
     )
     response.status_code = 201 if created else 200
+    # Over HTTPS the game may be shown in a cross-site frame (MTurk): the cookie must be sent
+    # there, kept in the frame's own partition (CHIPS), so browsers that block third-party
+    # cookies keep it too. Over plain HTTP (the demo) SameSite=None is not allowed: Lax.
+    https = request.url.scheme == "https" or runtime.settings.environment == "production"
     response.set_cookie(
         PLAYER_COOKIE,
-        sign_player_id(runtime.settings.resolved_secret_key(), player.id),
+        sign_player_token(runtime.settings.resolved_secret_key(), player.id, player.token_epoch),
         max_age=COOKIE_MAX_AGE_S,
         httponly=True,
-        samesite="lax",
-        secure=runtime.settings.environment == "production",
+        samesite="none" if https else "lax",
+        secure=https,
     )
+    if https:  # Starlette writes Partitioned only on Python 3.14+: added to the header here
+        name, value = response.raw_headers[-1]
+        response.raw_headers[-1] = (name, value + b"; Partitioned")
     return service.player_summary(session, player)
 
 

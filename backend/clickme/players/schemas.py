@@ -4,10 +4,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clickme.core.schemas import text
+from clickme.core.schemas import shown_text
 from clickme.players.recruitment import RecruitmentParams
 
-DisplayName = text(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
+DisplayName = shown_text(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
 
 
 class PlayerCreate(BaseModel):
@@ -73,7 +73,7 @@ class FlagOut(BaseModel):
 
 
 class ExclusionIn(BaseModel):
-    reason: text(strip_whitespace=True, min_length=1, max_length=500)
+    reason: shown_text(strip_whitespace=True, min_length=1, max_length=500)
 
 
 class ExclusionOut(BaseModel):

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clickme.core.db import after_commit, note_for_commit
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
+from clickme.players.identity import verify_player_token
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
 from clickme.players.recruitment import Recruitment
@@ -82,6 +83,16 @@ def recruitment_of(player: Player) -> Recruitment | None:
 
 def get_player(session: Session, player_id: int) -> Player | None:
     return session.get(Player, player_id)
+
+
+def player_of_token(session: Session, secret: str, token: str | None) -> int | None:
+    """The player a cookie stands for: signed by us, for a player who exists, in their current
+    token epoch (a forgotten player's old cookies stand for nobody); else None."""
+    signed = verify_player_token(secret, token)
+    if signed is None:
+        return None
+    epoch = session.scalar(select(Player.token_epoch).where(Player.id == signed.player_id))
+    return signed.player_id if epoch == signed.epoch else None
 
 
 def require_player(session: Session, player_id: int) -> Player:

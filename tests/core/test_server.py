@@ -1,0 +1,75 @@
+"""`clickme serve` against slow clients: unfinished headers are cut off, idle kept-alive
+connections closed, and connections beyond the per-process limit refused."""
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.live_server import prepared_env, serving
+
+HEADER_TIMEOUT_S = 1.0
+MAX_CONNECTIONS = 4
+
+
+@pytest.fixture(scope="module")
+def server_address(
+    models_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, int]]:
+    root = tmp_path_factory.mktemp("slow-clients")
+    env = prepared_env(
+        root,
+        models_cache_dir,
+        ["import-demo"],
+        CLICKME_HTTP_HEADER_TIMEOUT_S=str(HEADER_TIMEOUT_S),
+        CLICKME_HTTP_KEEPALIVE_TIMEOUT_S="1",
+        CLICKME_HTTP_MAX_CONNECTIONS=str(MAX_CONNECTIONS),
+    )
+    with serving(env, root / "server.log", "demo") as base_url:
+        url = urlsplit(base_url)
+        yield url.hostname, url.port
+
+
+def closed_within(connection: socket.socket, seconds: float) -> bool:
+    """Whether the server closes the connection (reading gives nothing) within `seconds`."""
+    connection.settimeout(seconds)
+    try:
+        while connection.recv(4096):
+            pass
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_unfinished_headers_are_cut_off(server_address: tuple[str, int]) -> None:
+    with socket.create_connection(server_address) as silent:
+        started = time.monotonic()
+        assert closed_within(silent, HEADER_TIMEOUT_S + 3)
+        assert time.monotonic() - started >= HEADER_TIMEOUT_S * 0.9
+    with socket.create_connection(server_address) as slow:
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")  # never the blank line
+        assert closed_within(slow, HEADER_TIMEOUT_S + 3)
+
+
+def test_a_prompt_client_is_served_and_an_idle_one_let_go(server_address: tuple[str, int]) -> None:
+    with socket.create_connection(server_address) as client:
+        client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        client.settimeout(5)
+        assert client.recv(4096).startswith(b"HTTP/1.1 200")
+        assert closed_within(client, 4)  # the keep-alive timeout (1 s)
+
+
+def test_connections_beyond_the_limit_are_refused(server_address: tuple[str, int]) -> None:
+    idle = [socket.create_connection(server_address) for _ in range(MAX_CONNECTIONS)]
+    try:
+        time.sleep(0.2)
+        with socket.create_connection(server_address) as extra:
+            extra.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            extra.settimeout(5)
+            assert extra.recv(4096).startswith(b"HTTP/1.1 503")
+    finally:
+        for connection in idle:
+            connection.close()
