@@ -54,7 +54,12 @@ def join(client: TestClient, number: int = 0) -> int:
 
 
 def start(client: TestClient):
-    return client.post("/api/rounds", json={"campaign": SLUG})
+    """A new round whose photo the player then has on screen (its clock runs, as in the game)."""
+    response = client.post("/api/rounds", json={"campaign": SLUG})
+    if response.status_code == 201:
+        shown = client.post(f"/api/rounds/{response.json()['round_id']}/start")
+        assert shown.status_code == 200, shown.text
+    return response
 
 
 def paint(client: TestClient, round_: dict, seq: int = 1, n: int = 6):
