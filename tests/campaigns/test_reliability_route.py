@@ -3,6 +3,7 @@ and kept (both DBs)."""
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -60,8 +61,10 @@ def test_reliability_of_consistent_players(client: TestClient, database: Databas
     assert body["rounds_measured"] == 5 * PLAYERS
     assert (body["images_mapped"], body["images_measured"], body["curve_images"]) == (5, 5, 5)
     assert body["splits"] == 20 and body["max_players_measured"] == 50
+    assert (body["min_points"], body["min_rounds"]) == (2, 5)  # the map settings used
     ceiling, floor = body["ceiling"], body["floor"]
     assert ceiling["ci_low"] <= ceiling["value"] <= ceiling["ci_high"]
+    assert ceiling["value"] == pytest.approx(2 * ceiling["raw"] / (1 + ceiling["raw"]), abs=0.02)
     assert floor["value"] < 0.5 < 0.8 < ceiling["value"]
     curve = body["curve"]
     assert [point["players"] for point in curve] == list(range(2, PLAYERS + 1))

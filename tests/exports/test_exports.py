@@ -61,7 +61,8 @@ def study(database: Database, settings: Settings) -> Study:
 
 
 def export(study: Study, out: Path, formats=ALL_FORMATS, **filters) -> dict:
-    request = ExportRequest(campaign="study", formats=tuple(formats), **{"n_splits": 5, **filters})
+    options = {"n_splits": 5, "min_rounds": 2, **filters}  # the study has 2 to 4 rounds an image
+    request = ExportRequest(campaign="study", formats=tuple(formats), **options)
     with study.database.session() as session:
         return run_export(
             session, request, out,
@@ -135,7 +136,7 @@ def test_npz_and_hdf5_hold_the_human_maps_exactly(study: Study, tmp_path: Path) 
     export(study, out, formats=("npz", "hdf5"))
     with study.database.session() as session:
         campaign_id = session.scalar(select(Campaign.id).where(Campaign.slug == "study"))
-        images = list(valid_rounds(session, campaign_id, MapSettings()))
+        images = list(valid_rounds(session, campaign_id, MapSettings(min_rounds=2)))
     with np.load(out / "maps.npz") as npz, h5py.File(out / "maps.h5") as h5:
         for image in images:
             native = human_map(image.rounds_points, image.width, image.height)
@@ -267,7 +268,17 @@ def test_the_cli_exports_with_a_progress_bar(
     monkeypatch.setattr("clickme.core.config.get_settings", lambda: study.settings)
     out = tmp_path / "export"
     runner = CliRunner()
-    args = ["export", "--campaign", "study", "--out", str(out), "--splits", "3"]
+    args = [
+        "export",
+        "--campaign",
+        "study",
+        "--out",
+        str(out),
+        "--splits",
+        "3",
+        "--min-rounds",
+        "2",
+    ]
     result = runner.invoke(app, [*args, "--format", "npz", "--format", "csv", "--classes", "0,2"])
     assert result.exit_code == 0, result.output
     assert "exported 3 images" in result.output

@@ -71,6 +71,7 @@ class Measurement:
     floor: SplitHalf | None
     curve: list[CurvePoint]
     curve_images: int
+    settings: MapSettings
     measured_at: datetime = field(default_factory=utcnow)
 
     def fresh(self, finished_rounds: int, excluded_players: int) -> bool:
@@ -148,6 +149,7 @@ def measure_campaign(
         floor=report["floor"],
         curve=reliability_curve(curve_images, settings, CURVE_SPLITS, rng),
         curve_images=len(curve_images),
+        settings=settings,
     )
 
 
@@ -182,7 +184,9 @@ class CampaignMeasurements:
 def _value(found: SplitHalf | None) -> ReliabilityValue | None:
     if found is None:
         return None
-    return ReliabilityValue(value=found.corrected, ci_low=found.ci_low, ci_high=found.ci_high)
+    return ReliabilityValue(
+        value=found.corrected, raw=found.raw, ci_low=found.ci_low, ci_high=found.ci_high
+    )
 
 
 def _whole(players: float) -> int | None:
@@ -217,6 +221,8 @@ def _measurement_out(
 ) -> ReliabilityMeasurement:
     return ReliabilityMeasurement(
         measured_at=measurement.measured_at,
+        min_points=measurement.settings.min_points,
+        min_rounds=measurement.settings.min_rounds,
         rounds_measured=measurement.finished_rounds,
         images_mapped=measurement.images_mapped,
         images_measured=measurement.images_measured,
