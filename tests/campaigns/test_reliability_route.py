@@ -92,11 +92,11 @@ def test_reliability_of_consistent_players(client: TestClient, database: Databas
 def test_the_measurement_is_kept_until_rounds_grow(client: TestClient, database: Database) -> None:
     add_staff_user(database, "admin@example.org", "admin")
     headers = staff_headers(database, "admin@example.org")
-    campaign_id = fill(database, 4, seed=0)  # 20 rounds
+    campaign_id = fill(database, 5, seed=0)  # 25 rounds (a map needs 5)
     first = measured(client, headers, campaign_id)
-    assert first["measurement"]["rounds_measured"] == 20
+    assert first["measurement"]["rounds_measured"] == 25
     assert first["images_retired_by_reliability"] == 0
-    fill(database, 1, seed=1, images=1)  # 21 rounds: within 5%, the measurement stands
+    fill(database, 1, seed=1, images=1)  # 26 rounds: within 5%, the measurement stands
     assert ask(client, headers, campaign_id) == first
     with database.session() as session:
         session.execute(
@@ -110,10 +110,10 @@ def test_the_measurement_is_kept_until_rounds_grow(client: TestClient, database:
     counted = ask(client, headers, campaign_id)  # the count and the target are always fresh
     assert counted["images_retired_by_reliability"] == 1 and not counted["measuring"]
     assert counted["measurement"]["estimate"]["target_source"] == "campaign"
-    fill(database, 1, seed=2, images=1)  # 22 rounds: measured again, the old one shown meanwhile
+    fill(database, 1, seed=2, images=1)  # 27 rounds: measured again, the old one shown meanwhile
     again = ask(client, headers, campaign_id)
-    assert again["measuring"] and again["measurement"]["rounds_measured"] == 20
-    assert measured(client, headers, campaign_id)["measurement"]["rounds_measured"] == 22
+    assert again["measuring"] and again["measurement"]["rounds_measured"] == 25
+    assert measured(client, headers, campaign_id)["measurement"]["rounds_measured"] == 27
 
 
 def test_no_map_yet(client: TestClient, database: Database) -> None:
