@@ -1,10 +1,13 @@
 """Map aggregation and export throughput, CPU and peak memory per format, at several sizes.
 
     .venv/bin/python benchmarks/bench_exports.py [--images 1000 10000] [--players 10]
-        [--splits 50] [--split-images 1000] [--formats npz hdf5 ...]
+        [--splits 50] [--split-images 1000] [--formats npz hdf5 ...] [--realistic]
 
 For each image count, N noise photos (320 x 240) with one round of 40 points per player go
-into a fresh SQLite database (bulk inserts). Then each measure runs in a fresh process, so that
+into a fresh SQLite database (bulk inserts). ``--realistic``: the photos have the sizes of the
+ImageNet sample's photos (``CLICKME_IMAGENET_SAMPLE``, in turn) but every tenth is a
+12-megapixel 4000 x 3000 photo, 20 players each (unless ``--players``); they are plain grey
+(only their size matters to the maps). Then each measure runs in a fresh process, so that
 its peak resident memory (VmHWM: Python, NumPy, SQLite) is its own (not ru_maxrss, which Linux
 carries over from the parent across fork and exec: it reported the filling parent's size):
 the maps alone (made on the export's worker threads, nothing written), each format's export
@@ -26,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from itertools import islice
 from pathlib import Path
 
+from PIL import Image as PilImage
 from sqlalchemy import select
 from tqdm import tqdm
 
@@ -42,6 +46,7 @@ from clickme.maps.valid import IMAGES_PER_CHUNK, ImageRounds, valid_rounds  # no
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds  # noqa: E402
 
 CAMPAIGN = "study"
+LARGE_PHOTO = (4000, 3000)
 MAPS = "maps alone"
 SPLIT_HALF = "npz + split-half"
 
@@ -61,13 +66,25 @@ class Bar:
             self.bar.update()
 
 
-def fill(url: str, images_dir: Path, n_images: int, n_players: int) -> float:
-    """Fills a fresh database; the seconds it took."""
+def realistic_sizes(n_images: int, sample: Path) -> list[tuple[int, int]]:
+    """The sample photos' (width, height) in turn, every tenth image 4000 x 3000 instead."""
+    found = []
+    for path in sorted(sample.iterdir()):
+        if path.suffix.lower() in {".jpeg", ".jpg", ".png"}:
+            with PilImage.open(path) as photo:
+                found.append(photo.size)
+    return [LARGE_PHOTO if index % 10 == 9 else found[index % len(found)]
+            for index in range(n_images)]  # fmt: skip
+
+
+def fill(url: str, images_dir: Path, n_images: int, n_players: int, sample: Path | None) -> float:
+    """Fills a fresh database (realistic photo sizes if ``sample``); the seconds it took."""
     upgrade(url)
     database = Database(url)
     started = time.perf_counter()
+    sizes = realistic_sizes(n_images, sample) if sample is not None else None
     with database.session() as session, tqdm(total=n_images, unit="image", desc="fill") as bar:
-        image_set, images = add_photos(session, images_dir, n_images)
+        image_set, images = add_photos(session, images_dir, n_images, sizes=sizes)
         campaign = add_campaign(session, image_set)
         players = add_players(session, n_players)
         for start in range(0, n_images, IMAGES_PER_CHUNK):
@@ -136,7 +153,8 @@ def run_size(n_images: int, args: argparse.Namespace) -> dict[str, dict]:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         url = f"sqlite:///{root / 'bench.db'}"
-        seconds = fill(url, root / "images", n_images, args.players)
+        sample = args.sample if args.realistic else None
+        seconds = fill(url, root / "images", n_images, args.players, sample)
         print(f"filled {n_images:,} images x {args.players} players in {seconds:.1f} s",
               file=sys.stderr)  # fmt: skip
         whats = [MAPS, *args.formats]
@@ -175,7 +193,15 @@ def table(results: dict[int, dict[str, dict]], splits: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, nargs="+", default=[1000, 10000])
-    parser.add_argument("--players", type=int, default=10)
+    parser.add_argument("--players", type=int, help="players per image (10; realistic: 20)")
+    parser.add_argument(
+        "--realistic", action="store_true",
+        help="the ImageNet sample's photo sizes and 10%% 4000 x 3000 photos",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sample", type=Path,
+        default=Path(os.environ.get("CLICKME_IMAGENET_SAMPLE", "/work/shared/imagenet-sample")),
+    )  # fmt: skip
     parser.add_argument("--splits", type=int, default=50, help="split-half splits per image")
     parser.add_argument(
         "--split-images", type=int, default=1000,
@@ -188,6 +214,8 @@ def main() -> None:
         url, root, what = args.child
         measure_in_child(url, Path(root), what, args.splits)
         return
+    if args.players is None:
+        args.players = 20 if args.realistic else 10
     results = {n_images: run_size(n_images, args) for n_images in args.images}
     print(f"{args.players} players per image, {WORKERS} worker threads, {os.cpu_count()} CPUs\n")
     print(table(results, args.splits))

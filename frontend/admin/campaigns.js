@@ -482,7 +482,8 @@ function reliabilityBody(answer) {
   const measurement = answer.measurement;
   if (!measurement) return [measuring];
   if (!measurement.images_mapped) {
-    return [el("p", { class: "muted" }, "No image has two valid rounds yet."), measuring];
+    const needed = `No image has ${measurement.min_rounds} valid rounds (a map) yet.`;
+    return [el("p", { class: "muted" }, needed), measuring];
   }
   const { estimate } = measurement;
   return [

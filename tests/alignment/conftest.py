@@ -26,7 +26,7 @@ def played(database: Database, settings: Settings) -> Played:
     with database.session() as session:
         image_set, images = add_photos(session, settings.images_dir, N_PHOTOS)
         campaign = add_campaign(session, image_set)
-        add_rounds(session, campaign, images, add_players(session, 3), seed=1)
+        add_rounds(session, campaign, images, add_players(session, 5), seed=1)  # min_rounds
         ids = [image.id for image in images]
         played = Played(database, settings, campaign.id, campaign.slug, image_set.name, ids)
     return played

@@ -13,6 +13,7 @@ from clickme.campaigns.models import Campaign
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.service import get_or_create_image_set
+from clickme.maps.aggregate import MapSettings
 from clickme.models.models import ModelEvaluation
 from tests.accounts.staff import add_staff_user, staff_headers
 
@@ -32,7 +33,9 @@ def campaign_id(database: Database) -> int:
 
 def store(settings: Settings, campaign_id: int, name: str, version: str, values: list[float]):
     score = summarise(dict(enumerate(values)), 0.8, np.random.default_rng(0))
-    result = alignment_result(campaign_id, "default", name, version, "gradient", "disc", score)
+    result = alignment_result(
+        campaign_id, "default", name, version, "gradient", MapSettings(), score
+    )
     save_result(settings.data_dir, result)
     return result
 

@@ -10,6 +10,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from clickme.alignment.score import summarise
 from clickme.alignment.service import alignment_result, save_result
+from clickme.maps.aggregate import MapSettings
 from clickme.models.registry import DEFAULT_MODEL
 from tests.browser.test_play_round import DESKTOP
 from tests.live_server import TEST_IMAGE, TEST_IMAGE_SET, LiveServer
@@ -41,8 +42,8 @@ def scored(live_server: LiveServer) -> LiveServer:
             {"name": DEFAULT_MODEL, "set_id": set_id},
         )
     score = summarise({1: 0.3, 2: 0.4, 3: 0.5}, 0.8, np.random.default_rng(0))
-    result = alignment_result(campaign_id, "default", DEFAULT_MODEL, "v1", "gradient", "disc",
-                              score)  # fmt: skip
+    result = alignment_result(campaign_id, "default", DEFAULT_MODEL, "v1", "gradient",
+                              MapSettings(), score)  # fmt: skip
     save_result(live_server.data_dir, result)
     return live_server
 

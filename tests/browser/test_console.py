@@ -165,7 +165,7 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     )
     pictures.screenshot(path=shots_dir / "console-maps.png")
     reliability = detail.get_by_test_id("campaign-reliability")
-    expect(reliability).to_contain_text("No image has two valid rounds yet.", timeout=20_000)
+    expect(reliability).to_contain_text("No image has 5 valid rounds (a map) yet.", timeout=20_000)
 
     detail.get_by_test_id("campaign-edit").click()
     form = detail.get_by_test_id("campaign-form")

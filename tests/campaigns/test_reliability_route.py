@@ -3,6 +3,7 @@ and kept (both DBs)."""
 
 import time
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
@@ -61,8 +62,10 @@ def test_reliability_of_consistent_players(client: TestClient, database: Databas
     assert body["rounds_measured"] == 5 * PLAYERS
     assert (body["images_mapped"], body["images_measured"], body["curve_images"]) == (5, 5, 5)
     assert body["splits"] == 20 and body["max_players_measured"] == 50
+    assert (body["min_points"], body["min_rounds"]) == (2, 5)  # the map settings used
     ceiling, floor = body["ceiling"], body["floor"]
     assert ceiling["ci_low"] <= ceiling["value"] <= ceiling["ci_high"]
+    assert ceiling["value"] == pytest.approx(2 * ceiling["raw"] / (1 + ceiling["raw"]), abs=0.02)
     assert floor["value"] < 0.5 < 0.8 < ceiling["value"]
     assert body["flagged_players"] == 0 and body["ceiling_without_flagged"] == ceiling
     curve = body["curve"]
@@ -91,11 +94,11 @@ def test_reliability_of_consistent_players(client: TestClient, database: Databas
 def test_the_measurement_is_kept_until_rounds_grow(client: TestClient, database: Database) -> None:
     add_staff_user(database, "admin@example.org", "admin")
     headers = staff_headers(database, "admin@example.org")
-    campaign_id = fill(database, 4, seed=0)  # 20 rounds
+    campaign_id = fill(database, 5, seed=0)  # 25 rounds (a map needs 5)
     first = measured(client, headers, campaign_id)
-    assert first["measurement"]["rounds_measured"] == 20
+    assert first["measurement"]["rounds_measured"] == 25
     assert first["images_retired_by_reliability"] == 0
-    fill(database, 1, seed=1, images=1)  # 21 rounds: within 5%, the measurement stands
+    fill(database, 1, seed=1, images=1)  # 26 rounds: within 5%, the measurement stands
     assert ask(client, headers, campaign_id) == first
     with database.session() as session:
         session.execute(
@@ -109,10 +112,10 @@ def test_the_measurement_is_kept_until_rounds_grow(client: TestClient, database:
     counted = ask(client, headers, campaign_id)  # the count and the target are always fresh
     assert counted["images_retired_by_reliability"] == 1 and not counted["measuring"]
     assert counted["measurement"]["estimate"]["target_source"] == "campaign"
-    fill(database, 1, seed=2, images=1)  # 22 rounds: measured again, the old one shown meanwhile
+    fill(database, 1, seed=2, images=1)  # 27 rounds: measured again, the old one shown meanwhile
     again = ask(client, headers, campaign_id)
-    assert again["measuring"] and again["measurement"]["rounds_measured"] == 20
-    assert measured(client, headers, campaign_id)["measurement"]["rounds_measured"] == 22
+    assert again["measuring"] and again["measurement"]["rounds_measured"] == 25
+    assert measured(client, headers, campaign_id)["measurement"]["rounds_measured"] == 27
 
 
 def test_no_map_yet(client: TestClient, database: Database) -> None:

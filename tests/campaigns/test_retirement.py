@@ -112,23 +112,23 @@ def test_without_a_target_nothing_is_measured(world: World) -> None:
 
 
 def test_an_image_is_measured_again_only_on_new_valid_rounds(world: World) -> None:
-    campaign_id = world.campaign(retire_at_reliability=0.999, plays_wanted_per_image=3)
-    round_ids = play_all(world, campaign_id, painter(), players=2)
-    assert len(round_ids) == 6
+    campaign_id = world.campaign(retire_at_reliability=0.999, plays_wanted_per_image=6)
+    round_ids = play_all(world, campaign_id, painter(), players=5)  # a map needs 5 rounds
+    assert len(round_ids) == 15
     last = round_ids[-1]
-    assert measure_after_round(world.database, last) is None  # measured already on 2 rounds
+    assert measure_after_round(world.database, last) is None  # measured already on 5 rounds
     with world.database.session() as session:
         first_round = session.get_one(Round, round_ids[0])
         first_round.outcome = "skip"  # a skipped round does not count in maps
     assert measure_after_round(world.database, round_ids[0]) is None
     rows = image_plays(world, campaign_id)
-    assert [row.reliability_rounds for row in rows] == [2, 2, 2]
+    assert [row.reliability_rounds for row in rows] == [5, 5, 5]
     assert all(0 < row.reliability < 0.999 and not row.retired_by_reliability for row in rows)
 
 
 def test_a_changed_target_applies_at_once_to_the_measured_values(world: World) -> None:
     campaign_id = world.campaign(retire_at_reliability=0.999, plays_wanted_per_image=10)
-    play_all(world, campaign_id, painter(), players=3)
+    play_all(world, campaign_id, painter(), players=5)  # a map needs 5 rounds
     measured = {row.image_id: row.reliability for row in image_plays(world, campaign_id)}
     lowest, highest = min(measured.values()), max(measured.values())
     assert lowest < highest < 0.999

@@ -37,11 +37,12 @@ SILENT = Timing(poll_s=0.05, heartbeat_s=3600, stale_after_s=3600)
 
 @pytest.fixture
 def campaign_id(database: Database, game_settings: Settings) -> int:
-    """A campaign 'study' on 4 photos of set 'synthetic-0', played by 3 players each."""
+    """A campaign 'study' on 4 photos of set 'synthetic-0', played by 5 players each (a map
+    needs 5 valid rounds)."""
     with database.session() as session:
         image_set, images = add_photos(session, game_settings.images_dir, 4)
         campaign = add_campaign(session, image_set)
-        add_rounds(session, campaign, images, add_players(session, 3))
+        add_rounds(session, campaign, images, add_players(session, 5))
         return campaign.id
 
 
@@ -184,8 +185,8 @@ def test_a_job_runs_to_done_and_its_zip_matches_the_manifest(
     assert job["state"] == "done", job["error"]
     assert job["done"] == job["total"] == 4
     assert job["counts"] == {
-        "images": 4, "rounds": 12, "valid_rounds": 12, "images_with_map": 4, "map_rounds": 12,
-        "exported_rounds": 12, "players": 3,
+        "images": 4, "rounds": 20, "valid_rounds": 20, "images_with_map": 4, "map_rounds": 20,
+        "exported_rounds": 20, "players": 5,
     }  # fmt: skip
     folder = job_folder(game_settings, job["id"])
     assert {f["path"]: f["size"] for f in job["files"]} == {

@@ -60,11 +60,11 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def campaign_id(database: Database, settings: Settings) -> int:
-    """A campaign 'study' on 12 photos, 3 players each: its maps overflow the small disk."""
+    """A campaign 'study' on 12 photos, 5 players each: its maps overflow the small disk."""
     with database.session() as session:
         image_set, images = add_photos(session, settings.images_dir, 12)
         campaign = add_campaign(session, image_set)
-        add_rounds(session, campaign, images, add_players(session, 3))
+        add_rounds(session, campaign, images, add_players(session, 5))
         return campaign.id
 
 

@@ -197,15 +197,15 @@ def _align_one(
         np.random.default_rng(options.seed), progress=True,
     )  # fmt: skip
     result = alignment_result(
-        campaign.id, campaign.slug, spec.name, spec.version, options.method, options.maps.blur,
-        score,
+        campaign.id, campaign.slug, spec.name, spec.version, options.method, options.maps, score,
     )  # fmt: skip
     path = save_result(settings.data_dir, result)
     typer.echo(
         f"{spec.name} {spec.version} on {campaign.slug!r} ({score.n_images} images): alignment "
         f"{score.mean:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}], ceiling "
         f"{'-' if score.ceiling is None else f'{score.ceiling:.3f}'}, "
-        f"{_percent(result.of_ceiling)} of ceiling"
+        f"{_percent(result.of_ceiling)} of ceiling (maps: rounds of >= "
+        f"{options.maps.min_points} points, images of >= {options.maps.min_rounds} rounds)"
     )
     if options.accuracy_set:
         accuracy = _top1(session, settings, spec, options.accuracy_set, options.device,

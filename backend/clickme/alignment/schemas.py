@@ -8,7 +8,8 @@ from pydantic import BaseModel
 class AlignmentResult(BaseModel):
     """One model's alignment with a campaign's human maps. mean, ci_low, ci_high: Spearman
     (mean over images, 95% bootstrap interval); ceiling: the images' mean corrected split-half
-    value; of_ceiling*: those divided by the ceiling (None without a ceiling)."""
+    value; of_ceiling*: those divided by the ceiling (None without a ceiling); min_points,
+    min_rounds: the map settings used (None in results stored before they were recorded)."""
 
     campaign_id: int
     campaign_slug: str
@@ -16,6 +17,8 @@ class AlignmentResult(BaseModel):
     model_version: str
     method: str
     blur: str
+    min_points: int | None = None
+    min_rounds: int | None = None
     n_images: int
     mean: float
     ci_low: float

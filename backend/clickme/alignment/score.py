@@ -8,10 +8,11 @@ human ceiling (the mean corrected split-half value of the same images,
 interval of that share is the alignment's interval divided by the ceiling's value.
 
 Blur: a human map is blurred at the photo's native size with a disc of 21 px per 256 px of short
-side, then resized so that the short side is 256 and cropped to 224. In evaluation space the
-disc is therefore the one of a 256-px short side; the saliency is blurred with it by placing the
-224 crop in the 256 x 256 frame it comes from (zeros around, as ``blur`` counts pixels outside
-the image) and cropping back.
+side, then viewed with the short side resized (nearest-exact) to 256 and cropped to 224. In
+evaluation space the disc is therefore the one of a 256-px short side; the saliency is blurred
+with it (twice, each pass cropped, as ``blur`` does) by placing the 224 crop in the 256 x 256
+frame it comes from (zeros around, as ``blur`` counts pixels outside the image) and cropping
+back.
 """
 
 from collections.abc import Collection, Iterable, Iterator, Sequence

@@ -17,6 +17,7 @@ from clickme.alignment.schemas import AccuracySet, AlignmentResult, AlignmentRow
 from clickme.alignment.score import AlignmentScore
 from clickme.core.db import utcnow
 from clickme.images.models import ImageSet
+from clickme.maps.aggregate import MapSettings
 from clickme.models.models import ModelEvaluation
 
 RESULTS_FOLDER = "alignment"
@@ -38,7 +39,7 @@ def alignment_result(
     model_name: str,
     model_version: str,
     method: str,
-    blur: str,
+    maps: MapSettings,
     score: AlignmentScore,
 ) -> AlignmentResult:
     """The stored form of a campaign's alignment score, stamped now."""
@@ -49,7 +50,9 @@ def alignment_result(
         model_name=model_name,
         model_version=model_version,
         method=method,
-        blur=blur,
+        blur=maps.blur,
+        min_points=maps.min_points,
+        min_rounds=maps.min_rounds,
         n_images=score.n_images,
         mean=score.mean,
         ci_low=score.ci_low,

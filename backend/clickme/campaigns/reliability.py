@@ -72,6 +72,7 @@ class Measurement:
     floor: SplitHalf | None
     curve: list[CurvePoint]
     curve_images: int
+    settings: MapSettings
     # The ceiling with the players who have an open flag left out, and how many were.
     ceiling_unflagged: SplitHalf | None = None
     flagged_players: int = 0
@@ -182,6 +183,7 @@ def measure_campaign(
         floor=report["floor"],
         curve=reliability_curve(curve_images, settings, CURVE_SPLITS, rng),
         curve_images=len(curve_images),
+        settings=settings,
     )
 
 
@@ -216,7 +218,9 @@ class CampaignMeasurements:
 def _value(found: SplitHalf | None) -> ReliabilityValue | None:
     if found is None:
         return None
-    return ReliabilityValue(value=found.corrected, ci_low=found.ci_low, ci_high=found.ci_high)
+    return ReliabilityValue(
+        value=found.corrected, raw=found.raw, ci_low=found.ci_low, ci_high=found.ci_high
+    )
 
 
 def _whole(players: float) -> int | None:
@@ -251,6 +255,8 @@ def _measurement_out(
 ) -> ReliabilityMeasurement:
     return ReliabilityMeasurement(
         measured_at=measurement.measured_at,
+        min_points=measurement.settings.min_points,
+        min_rounds=measurement.settings.min_rounds,
         rounds_measured=measurement.finished_rounds,
         images_mapped=measurement.images_mapped,
         images_measured=measurement.images_measured,

@@ -239,9 +239,11 @@ class ImageCardPage(BaseModel):
 
 
 class ReliabilityValue(BaseModel):
-    """A corrected split-half value with its 95% bootstrap interval."""
+    """A corrected (Spearman-Brown) split-half value with its 95% bootstrap interval, and the
+    raw mean Spearman between halves it comes from."""
 
     value: float
+    raw: float
     ci_low: float
     ci_high: float
 
@@ -272,9 +274,13 @@ class ReliabilityMeasurement(BaseModel):
     sample: at most ``images_measured`` images of the ``images_mapped`` with a map, each on at
     most ``max_players_measured`` players and ``splits`` split halves; the curve (reliability
     against players per image) on ``curve_images`` of them, ``curve_splits`` random choices of
-    players per point. ``rounds_measured``: the campaign's finished rounds then."""
+    players per point. ``rounds_measured``: the campaign's finished rounds then.
+    ``min_points``, ``min_rounds``: the map settings used (points a round needs to count, valid
+    rounds an image needs to have a map)."""
 
     measured_at: datetime
+    min_points: int
+    min_rounds: int
     rounds_measured: int
     images_mapped: int
     images_measured: int
