@@ -71,7 +71,7 @@ from clickme.maps.aggregate import MapSettings
 from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.players.service import create_player
 from clickme.scoring.scorer import Scorer, build_scorer
-from tests.live_server import clickme_command, free_port
+from tests.live_server import clickme_command, free_port, stop_process
 
 POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -445,12 +445,7 @@ def process(
     try:
         yield Process(name, popen, f"http://127.0.0.1:{port}", log_path)
     finally:
-        popen.terminate()
-        try:
-            popen.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            popen.kill()
-            popen.wait()
+        stop_process(popen, timeout_s=30)
 
 
 def wait_ready(api: Process) -> None:

@@ -128,12 +128,17 @@ def serving(env: dict[str, str], log_path: Path, image_set: str) -> Iterator[str
     try:
         yield base_url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
+
+
+def stop_process(process: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Ask the process to stop (SIGTERM: a clean shutdown); kill it if it has not in time."""
+    process.terminate()
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def served_photo_folder(root: Path, demo_photos: list[Path]) -> Path:

@@ -46,6 +46,7 @@ from tests.live_server import (
     prepared_env,
     served_photo_folder,
     serving,
+    stop_process,
 )
 
 pytestmark = pytest.mark.browser
@@ -113,15 +114,6 @@ def wait_for(check: Callable[[], bool], what: str, process: subprocess.Popen, lo
             pass
         time.sleep(0.2)
     pytest.fail(f"{what} not up after {CADDY_START_TIMEOUT_S}s:\n{log.read_text()}")
-
-
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -202,7 +194,7 @@ def running_caddy(
         wait_for(lambda: httpx.get(upstreams).is_success, "caddy", process, log_path)
         yield http_port, https_port
     finally:
-        stop(process)
+        stop_process(process)
 
 
 def test_plain_http_is_redirected_to_https(deployment: Deployment) -> None:

@@ -37,7 +37,7 @@ from clickme.models.registry import get_model_spec
 from clickme.models.service import ensure_model_row
 from clickme.players.models import Player
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
-from tests.live_server import SERVER_START_TIMEOUT_S, free_port, prepared_env
+from tests.live_server import SERVER_START_TIMEOUT_S, free_port, prepared_env, stop_process
 
 pytestmark = pytest.mark.browser
 
@@ -136,12 +136,7 @@ def origins(
         stranger_origin = f"https://127.0.0.1:{stranger.server_address[1]}"
         yield Origins(game, framer_origin, stranger_origin, root / "data" / "clickme.db")
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_process(server)
         framer.shutdown()
         stranger.shutdown()
 

@@ -24,30 +24,41 @@ PROLIFIC_QUERY = f"campaign={SLUG}&PROLIFIC_PID=abc123&STUDY_ID=s1&SESSION_ID=x1
 DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
 
-@pytest.fixture(scope="module")
-def study(live_server: LiveServer) -> str:
-    """An active campaign of one image per player, whose completion URL is the live server's
-    health check (so the redirect can be followed); the study's URL."""
+def add_campaign(live_server: LiveServer, states: list[str], **fields) -> None:
+    """A campaign of the live server's test set and model, taken through ``states``."""
     database = Database(f"sqlite:///{live_server.data_dir / 'clickme.db'}")
     try:
         with database.session() as session:
             body = CampaignCreate(
-                name="Recruited study",
-                slug=SLUG,
                 image_set_id=session.scalar(
                     sa.select(ImageSet.id).where(ImageSet.name == TEST_IMAGE_SET)
                 ),
                 model_id=session.scalar(sa.select(DnnModel.id)),
-                max_images_per_player=1,
-                consent_text=CONSENT,
-                instructions_text="Paint the fish.",
-                completion_code=CODE,
-                screened_out_code="SCREENED-1",
-                completion_url=f"{live_server.base_url}/healthz?from=study",
+                **fields,
             )
-            service.change_state(session, service.create_campaign(session, body), "active")
+            campaign = service.create_campaign(session, body)
+            for state in states:
+                service.change_state(session, campaign, state)
     finally:
         database.dispose()
+
+
+@pytest.fixture(scope="module")
+def study(live_server: LiveServer) -> str:
+    """An active campaign of one image per player, whose completion URL is the live server's
+    health check (so the redirect can be followed); the study's URL."""
+    add_campaign(
+        live_server,
+        ["active"],
+        name="Recruited study",
+        slug=SLUG,
+        max_images_per_player=1,
+        consent_text=CONSENT,
+        instructions_text="Paint the espresso.",
+        completion_code=CODE,
+        screened_out_code="SCREENED-1",
+        completion_url=f"{live_server.base_url}/healthz?from=study",
+    )
     return f"{live_server.base_url}/?{PROLIFIC_QUERY}"
 
 
@@ -85,7 +96,7 @@ def test_a_prolific_participant_plays_and_gets_the_completion_code(
     consent = page.get_by_test_id("campaign-consent")
     expect(consent).to_have_text(CONSENT)  # as text: the markup shows, nothing is bolded
     assert consent.locator("b").count() == 0
-    expect(page.get_by_test_id("campaign-instructions")).to_have_text("Paint the fish.")
+    expect(page.get_by_test_id("campaign-instructions")).to_have_text("Paint the espresso.")
 
     def is_round_start(response) -> bool:
         return response.request.method == "POST" and response.url.endswith("/api/rounds")
@@ -154,22 +165,7 @@ def test_a_study_link_to_a_closed_campaign_says_which(
 ) -> None:
     """Not 'Can't reach the game': the page says the study has not started, is paused or ended."""
     slug = f"closed-{len(states)}-{states[-1] if states else 'draft'}"
-    database = Database(f"sqlite:///{live_server.data_dir / 'clickme.db'}")
-    try:
-        with database.session() as session:
-            body = CampaignCreate(
-                name="Closed study",
-                slug=slug,
-                image_set_id=session.scalar(
-                    sa.select(ImageSet.id).where(ImageSet.name == TEST_IMAGE_SET)
-                ),
-                model_id=session.scalar(sa.select(DnnModel.id)),
-            )
-            campaign = service.create_campaign(session, body)
-            for state in states:
-                service.change_state(session, campaign, state)
-    finally:
-        database.dispose()
+    add_campaign(live_server, states, name="Closed study", slug=slug)
     page = context.new_page()
     page.goto(f"{live_server.base_url}/?campaign={slug}&PROLIFIC_PID=p{len(states)}")
     expect(page.get_by_test_id("closed-screen")).to_be_visible()
