@@ -244,22 +244,22 @@ def test_a_bad_request_is_refused_before_any_job(
 def test_the_preview_counts_what_would_be_exported_and_writes_nothing(
     client: TestClient, headers: dict[str, str], campaign_id: int, game_settings: Settings
 ) -> None:
-    body = {"campaign_id": campaign_id, "formats": ["npz"], "min_rounds": 3}
+    body = {"campaign_id": campaign_id, "formats": ["npz"], "min_rounds": 5}
     preview = client.post("/api/admin/exports/preview", json=body, headers=headers)
     assert preview.status_code == 200, preview.text
     assert preview.json()["counts"]["images_with_map"] == 4
     assert preview.json()["summary"][:2] == [
-        "4 images match the filters, with 12 finished rounds (12 valid)",
-        "4 images qualify for a map, with 12 valid rounds",
+        "4 images match the filters, with 20 finished rounds (20 valid)",
+        "4 images qualify for a map, with 20 valid rounds",
     ]
     assert preview.json()["problem"] is None and preview.json()["without_map"] == {}
     too_many = client.post(
-        "/api/admin/exports/preview", json={**body, "min_rounds": 4}, headers=headers
+        "/api/admin/exports/preview", json={**body, "min_rounds": 6}, headers=headers
     ).json()
     assert too_many["without_map"] == {
-        "too_few_rounds": {"images": 4, "rule": "fewer than 4 valid rounds"}
+        "too_few_rounds": {"images": 4, "rule": "fewer than 6 valid rounds"}
     }
-    assert too_many["summary"][-1] == "4 images have fewer than 4 valid rounds"
+    assert too_many["summary"][-1] == "4 images have fewer than 6 valid rounds"
     assert too_many["problem"].startswith("no image has a map (")
     refused = client.post(
         "/api/admin/exports/preview", json={**body, "pointer_type": "stylus"}, headers=headers
