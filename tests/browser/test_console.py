@@ -64,6 +64,7 @@ def play_one_round(page: Page, server: LiveServer, slug: str) -> dict:
         page.get_by_test_id("consent-accept").click()
     assert started.value.status == 201, started.value.text()
     body = started.value.json()
+    expect(page.locator("#game-screen[data-state='playing']")).to_be_visible()  # photo shown
     box = page.get_by_test_id("game-canvas").bounding_box()
     assert box is not None
     left, top, width, height = box["x"], box["y"], box["width"], box["height"]

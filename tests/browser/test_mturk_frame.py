@@ -222,7 +222,8 @@ def test_a_participant_consents_and_plays_inside_the_frame(
     finally:
         engine.dispose()
     assert [source for _id, source in players] == ["mturk"]  # one player, no orphans
-    assert len(outcomes) == 1 and outcomes[0] is not None  # one round, played to its end
+    # One round played to its end; the game may have made the next one while the result showed.
+    assert outcomes[0] is not None and outcomes[1:] in ([], [None])
 
 
 def test_a_page_the_csp_does_not_name_cannot_frame_the_game(

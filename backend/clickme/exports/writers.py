@@ -16,6 +16,7 @@ import tarfile
 import tempfile
 import threading
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Protocol, Self
@@ -552,8 +553,10 @@ class CsvWriter:
             self.streams[name].write(data)
 
     def close(self) -> None:
-        for stream in self.streams.values():
-            stream.close()
+        """Close every file, also when one fails (a full disk fails the first flush)."""
+        with ExitStack() as stack:
+            for stream in self.streams.values():
+                stack.callback(stream.close)
 
 
 class ParquetWriter:
@@ -584,9 +587,11 @@ class ParquetWriter:
                 self._flush(name)
 
     def close(self) -> None:
-        for name, writer in self.writers.items():
-            self._flush(name)
-            writer.close()
+        """Write what is pending and close every file, also when one fails."""
+        with ExitStack() as stack:
+            for name, writer in self.writers.items():
+                stack.callback(writer.close)
+                stack.callback(self._flush, name)  # runs first: callbacks run last in, first out
 
 
 class WebDatasetWriter:
