@@ -223,7 +223,7 @@ def test_a_participant_consents_and_plays_inside_the_frame(
         engine.dispose()
     assert [source for _id, source in players] == ["mturk"]  # one player, no orphans
     # One round played to its end; the game may have made the next one while the result showed.
-    assert outcomes[0] is not None and outcomes[1:] in ([], [None])
+    assert len([o for o in outcomes if o is not None]) == 1 and outcomes.count(None) <= 1
 
 
 def test_a_page_the_csp_does_not_name_cannot_frame_the_game(
