@@ -131,7 +131,9 @@ def test_a_round_with_too_few_points_gives_its_play_back_when_it_ends(
     round_ = start(client).json()
     assert paint(client, round_, n=1).status_code == 200  # one point: no round for the maps
     time.sleep(0.25)
-    assert client.post(f"/api/rounds/{round_['round_id']}/finish").json()["outcome"] == "timeout"
+    # Whatever its outcome (a lucky single point can even win), it holds no play.
+    ended = client.post(f"/api/rounds/{round_['round_id']}/finish").json()["outcome"]
+    assert ended in ("timeout", "correct")
     assert plays(database, campaign_id)[round_["image"]["id"]] == 0
     honest = play_valid(client, 200)
     assert plays(database, campaign_id)[honest["image"]["id"]] == 1  # a valid round keeps it
