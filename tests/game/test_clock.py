@@ -152,7 +152,7 @@ def test_delaying_the_start_gains_no_time(player: TestClient, database: Database
     within the bound leaves the time limit from then, no more."""
     round_ = create(player)
     round_id = round_["round_id"]
-    age(player, database, round_id, BOUND_S - 1)
+    age(player, database, round_id, BOUND_S - 5)  # within the bound, with room for a slow CI
     first = show(player, round_id).json()
     assert first["elapsed_ms"] < SLACK_MS
     running = player.post(f"/api/rounds/{round_id}/finish")
