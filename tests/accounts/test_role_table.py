@@ -25,6 +25,8 @@ ROLE_TABLE: dict[tuple[str, str], str] = {
     ("GET", "/api/staff/me"): RESEARCHER,
     ("POST", "/api/staff/logout"): RESEARCHER,
     ("GET", "/api/admin/players"): RESEARCHER,
+    ("GET", "/api/admin/players/{player_id}"): RESEARCHER,
+    ("GET", "/api/admin/rounds/{round_id}/points"): RESEARCHER,
     ("GET", "/api/admin/campaigns"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}"): RESEARCHER,
     ("GET", "/api/admin/campaigns/{campaign_id}/stats"): RESEARCHER,

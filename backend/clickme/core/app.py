@@ -29,6 +29,7 @@ from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
+from clickme.game.admin_routes import router as admin_rounds_router
 from clickme.game.leaderboard import leaderboard_store
 from clickme.game.routes import router as game_router
 from clickme.images.admin_routes import UPLOAD_PATH
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(players_router)
     app.include_router(admin_players_router)
     app.include_router(game_router)
+    app.include_router(admin_rounds_router)
     app.include_router(images_router)
     app.include_router(admin_image_sets_router)
     app.include_router(admin_models_router)
