@@ -31,7 +31,7 @@ import {
   renderImportReport,
 } from "./images.js";
 import { renderEvaluation, renderModels, renderTry } from "./models.js";
-import { renderPlayers } from "./players.js";
+import { renderPlayerDetail, renderPlayers } from "./players.js";
 
 const byId = (id) => document.getElementById(id);
 const VIEWS = [
@@ -40,6 +40,7 @@ const VIEWS = [
   "campaigns-view",
   "campaign-view",
   "players-view",
+  "player-view",
   "images-view",
   "image-set-view",
   "models-view",
@@ -61,6 +62,8 @@ const ui = {
   playersSummary: byId("players-summary"),
   playersPage: byId("players-page"),
   flaggedOnly: byId("flagged-only"),
+  playersCampaign: byId("players-campaign"),
+  playerView: byId("player-view"),
   ask: byId("ask-dialog"),
   uploadForm: byId("upload-form"),
   folderForm: byId("folder-form"),
@@ -80,6 +83,7 @@ const state = {
   campaigns: [],
   editing: null, // the campaign the form edits; null: the form creates one
   playersPage: 1,
+  stopReplay: () => {}, // stops the replay on the player's page shown last
   slugEdited: false,
   loads: 0,
   exportsPoll: 0, // the timer of the next look at the export jobs
@@ -201,16 +205,19 @@ function markTab(section) {
 }
 
 /**
- * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #images,
- * #images/<id>, #models, #exports or #exports/<campaign id> (the form set to that campaign).
+ * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #players/<id>,
+ * #images, #images/<id>, #models, #exports or #exports/<campaign id> (the form set to that
+ * campaign).
  */
 function route() {
   if (state.me === null) return;
   notify("");
+  state.stopReplay();
   const [section, id] = window.location.hash.replace(/^#/, "").split("/");
   if (section === "players") {
     markTab("players");
-    showPlayers();
+    if (id) showPlayer(Number(id));
+    else showPlayers();
   } else if (section === "images") {
     markTab("images");
     if (id) showImageSet(Number(id), 1);
@@ -358,31 +365,49 @@ const playerActions = {
       reason: true,
     });
     if (reason === null) return;
-    if ((await guarded(() => staffApi.exclude(player.id, reason))) !== undefined) showPlayers();
+    if ((await guarded(() => staffApi.exclude(player.id, reason))) !== undefined) route();
   },
   async reinstate(player) {
     await guarded(() => staffApi.reinstate(player.id));
-    showPlayers();
+    route();
   },
   async resolveFlag(player, flag) {
-    if ((await guarded(() => staffApi.resolveFlag(player.id, flag.kind))) !== undefined) {
-      showPlayers();
-    }
+    if ((await guarded(() => staffApi.resolveFlag(player.id, flag.kind))) !== undefined) route();
   },
+  roundPoints: (round) => guarded(() => staffApi.roundPoints(round.id)),
 };
 
 async function showPlayers() {
   showView("players-view");
-  const page = await load(() => staffApi.players(state.playersPage, ui.flaggedOnly.checked));
-  if (page === undefined) return;
+  const campaignId = Number(ui.playersCampaign.value) || null;
+  const loaded = await load(() =>
+    Promise.all([
+      staffApi.players(state.playersPage, ui.flaggedOnly.checked, campaignId),
+      staffApi.campaigns(),
+    ]),
+  );
+  if (loaded === undefined) return;
+  const [page, campaigns] = loaded;
+  fillSelect(ui.playersCampaign, [
+    ["", "all campaigns"],
+    ...campaigns.map((campaign) => [campaign.id, campaign.name]),
+  ]);
   const pages = Math.max(1, Math.ceil(page.total / page.per_page));
+  const chosen = ui.playersCampaign.selectedOptions[0];
   ui.playersSummary.textContent = `${page.total} player${page.total === 1 ? "" : "s"}${
     ui.flaggedOnly.checked ? " with an open flag" : ""
-  }.`;
+  }${campaignId && chosen ? ` in ${chosen.textContent}` : ""}.`;
   ui.playersPage.textContent = `Page ${page.page} of ${pages}`;
   byId("players-prev").disabled = page.page <= 1;
   byId("players-next").disabled = page.page >= pages;
   renderPlayers(ui.playersBody, page.players, playerActions);
+}
+
+async function showPlayer(id) {
+  const player = await load(() => staffApi.player(id));
+  if (player === undefined) return;
+  state.stopReplay = renderPlayerDetail(ui.playerView, player, playerActions);
+  showView("player-view");
 }
 
 function turnPlayersPage(step) {
@@ -640,10 +665,12 @@ function bindEvents() {
     state.slugEdited = true;
   });
   byId("ask-form").addEventListener("submit", onAskSubmit);
-  ui.flaggedOnly.addEventListener("change", () => {
-    state.playersPage = 1;
-    showPlayers();
-  });
+  for (const filter of [ui.flaggedOnly, ui.playersCampaign]) {
+    filter.addEventListener("change", () => {
+      state.playersPage = 1;
+      showPlayers();
+    });
+  }
   byId("players-prev").addEventListener("click", () => turnPlayersPage(-1));
   byId("players-next").addEventListener("click", () => turnPlayersPage(1));
   byId("refresh-flags").addEventListener("click", refreshFlags);
