@@ -12,6 +12,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
 from clickme.accounts.routes import router as staff_router
+from clickme.alignment.job_routes import router as admin_alignment_jobs_router
+from clickme.alignment.jobs import AlignmentJobs
 from clickme.alignment.routes import router as admin_alignment_router
 from clickme.campaigns.picture_routes import router as campaign_pictures_router
 from clickme.campaigns.routes import public_router as campaigns_router
@@ -77,9 +79,11 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(settings, scorer)
         app.state.export_jobs = ExportJobs.start(app.state.runtime.database, settings)
+        app.state.alignment_jobs = AlignmentJobs.start(app.state.runtime.database, settings)
         try:
             yield
         finally:
+            app.state.alignment_jobs.close()
             app.state.export_jobs.close()
             app.state.runtime.close()
 
@@ -120,6 +124,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(admin_users_router)
     app.include_router(admin_exports_router)
     app.include_router(admin_alignment_router)
+    app.include_router(admin_alignment_jobs_router)
 
     @app.get("/", include_in_schema=False)
     async def game_page() -> FileResponse:
