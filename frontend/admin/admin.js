@@ -1,7 +1,7 @@
 // The ClickMe staff console: sign-in, campaigns, a campaign's detail, players, image sets, models.
 // Admins may change things; researchers see the same pages without the buttons that write.
 
-import { renderAlignment } from "./alignment.js";
+import { renderAlignment, renderAlignmentJobs } from "./alignment.js";
 import { staffApi } from "./api.js";
 import {
   clearFormErrors,
@@ -17,7 +17,6 @@ import {
 } from "./campaigns.js";
 import { chooseOption, el, fillSelect } from "./dom.js";
 import {
-  ACTIVE_STATES,
   exportRequest,
   fillExportChoices,
   renderExportPreview,
@@ -30,6 +29,7 @@ import {
   renderImageSets,
   renderImportReport,
 } from "./images.js";
+import { ACTIVE_STATES, JobWatch } from "./jobs.js";
 import { renderEvaluation, renderModels, renderTry } from "./models.js";
 import { renderPlayerDetail, renderPlayers } from "./players.js";
 
@@ -73,6 +73,8 @@ const ui = {
   accuracyForm: byId("accuracy-form"),
   tryForm: byId("try-form"),
   alignmentForm: byId("alignment-form"),
+  alignmentRunForm: byId("alignment-run-form"),
+  alignmentRunError: byId("alignment-run-error"),
   exportForm: byId("export-form"),
   exportFormError: byId("export-form-error"),
   exportsView: byId("exports-view"),
@@ -86,7 +88,6 @@ const state = {
   stopReplay: () => {}, // stops the replay on the player's page shown last
   slugEdited: false,
   loads: 0,
-  exportsPoll: 0, // the timer of the next look at the export jobs
   exportPreview: { timer: 0, asked: 0 }, // the pending preview of the export form, the latest ask
 };
 
@@ -501,6 +502,7 @@ async function showModels() {
   const modelChoices = models.map((model) => [model.name, modelLabel(model)]);
   fillSelect(ui.accuracyForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.model, modelChoices);
+  fillSelect(ui.alignmentRunForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.image_set, imageSets.map(imageSetChoice));
   await fillTryPhotos();
   fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));
@@ -510,6 +512,62 @@ async function showModels() {
     campaigns.map((campaign) => [campaign.id, campaign.name]),
   );
   await showAlignment(null);
+  await alignmentJobs.poll();
+}
+
+function chosenCampaign() {
+  return Number(ui.alignmentForm.elements.campaign.value) || null;
+}
+
+const runningAlignments = new Set(); // the alignment jobs last seen queued or running
+
+/** The chosen campaign's alignment jobs; one done since last seen redraws the table. */
+function showAlignmentJobs(jobs) {
+  const parts = { body: byId("alignment-jobs-body"), empty: byId("alignment-jobs-empty") };
+  renderAlignmentJobs(parts, jobs, cancelAlignment);
+  const justDone = jobs.some((job) => job.state === "done" && runningAlignments.has(job.id));
+  runningAlignments.clear();
+  for (const job of jobs) if (ACTIVE_STATES.has(job.state)) runningAlignments.add(job.id);
+  if (justDone) showAlignment(Number(ui.alignmentForm.elements.image_set.value) || null);
+}
+
+const alignmentJobs = new JobWatch(
+  () => (chosenCampaign() ? guarded(() => staffApi.alignmentJobs(chosenCampaign())) : undefined),
+  showAlignmentJobs,
+  () => !byId("models-view").hidden,
+);
+
+async function cancelAlignment(job) {
+  if ((await guarded(() => staffApi.cancelAlignment(job.id))) !== undefined) {
+    await alignmentJobs.poll();
+  }
+}
+
+async function startAlignment(event) {
+  event.preventDefault();
+  const form = ui.alignmentRunForm;
+  const submit = form.querySelector("button[type=submit]");
+  const campaignId = chosenCampaign();
+  if (campaignId === null) return;
+  submit.disabled = true;
+  ui.alignmentRunError.hidden = true;
+  try {
+    await staffApi.startAlignment({
+      campaign_id: campaignId,
+      model_name: form.elements.model.value,
+      splits: Number(form.elements.splits.value),
+    });
+    await alignmentJobs.poll();
+  } catch (error) {
+    if (error.status === 401) {
+      signedOut();
+      return;
+    }
+    ui.alignmentRunError.textContent = error.message;
+    ui.alignmentRunError.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
 }
 
 /** The chosen campaign's alignment table, top-1 on the chosen set (null: the server's pick). */
@@ -576,7 +634,7 @@ async function showExports(campaignId) {
   const [campaigns, imageSets, jobs] = loaded;
   state.campaigns = campaigns;
   fillExportChoices(ui.exportForm, campaigns, imageSets, campaignId);
-  showExportJobs(jobs);
+  exportJobs.show(jobs);
   await previewExport();
 }
 
@@ -617,20 +675,14 @@ const exportActions = {
   },
 };
 
-/** Renders the jobs; while one may still change, looks again in a second. */
-function showExportJobs(jobs) {
-  renderExports(byId("exports-body"), byId("exports-empty"), jobs, exportActions);
-  clearTimeout(state.exportsPoll);
-  if (jobs.some((job) => ACTIVE_STATES.has(job.state))) {
-    state.exportsPoll = setTimeout(pollExports, 1000);
-  }
-}
+// The export jobs, shown again every second while one may still change.
+const exportJobs = new JobWatch(
+  () => guarded(() => staffApi.exports()),
+  (jobs) => renderExports(byId("exports-body"), byId("exports-empty"), jobs, exportActions),
+  () => !ui.exportsView.hidden,
+);
 
-async function pollExports() {
-  if (ui.exportsView.hidden) return;
-  const jobs = await guarded(() => staffApi.exports());
-  if (jobs !== undefined && !ui.exportsView.hidden) showExportJobs(jobs);
-}
+const pollExports = () => exportJobs.poll();
 
 async function startExport(event) {
   event.preventDefault();
@@ -679,7 +731,11 @@ function bindEvents() {
   ui.accuracyForm.addEventListener("submit", computeAccuracy);
   ui.tryForm.addEventListener("submit", tryModel);
   ui.tryForm.elements.image_set.addEventListener("change", fillTryPhotos);
-  ui.alignmentForm.elements.campaign.addEventListener("change", () => showAlignment(null));
+  ui.alignmentForm.elements.campaign.addEventListener("change", () => {
+    showAlignment(null);
+    alignmentJobs.poll();
+  });
+  ui.alignmentRunForm.addEventListener("submit", startAlignment);
   ui.alignmentForm.elements.image_set.addEventListener("change", (event) =>
     showAlignment(Number(event.target.value)),
   );

@@ -64,6 +64,10 @@ export const staffApi = {
       `/api/admin/campaigns/${campaignId}/alignment` +
         (imageSetId ? `?image_set_id=${imageSetId}` : ""),
     ),
+  alignmentJobs: (campaignId) =>
+    request("GET", `/api/admin/alignment-jobs?campaign=${campaignId}`),
+  startAlignment: (body) => write("POST", "/api/admin/alignment-jobs", body),
+  cancelAlignment: (id) => write("POST", `/api/admin/alignment-jobs/${id}/cancel`),
   exports: () => request("GET", "/api/admin/exports"),
   startExport: (body) => write("POST", "/api/admin/exports", body),
   previewExport: (body) => write("POST", "/api/admin/exports/preview", body),
