@@ -2,7 +2,7 @@
 
 Run the browser tests with CLICKME_SHOTS_DIR set, then
 ``python scripts/readme_images.py SHOTS_DIR`` writes docs/images/*.png: each screenshot cut to
-its top part, scaled to a width and quantised to a palette (well under 150 KB each).
+scaled to a width, cut to its top part and quantised to a palette (under 150 KB each).
 """
 
 import sys
@@ -12,21 +12,22 @@ from PIL import Image
 
 IMAGES_DIR = Path(__file__).resolve().parent.parent / "docs" / "images"
 
-# README picture -> (screenshot, width in pixels, the most of its height kept, in pixels).
+# README picture -> (screenshot, width, the most of its height kept: pixels of the picture).
 PICTURES = {
-    "game-desktop.png": ("desktop-result.png", 800, 800),
-    "game-phone.png": ("phone-result.png", 300, 844),
-    "campaign-page.png": ("console-detail.png", 800, 1400),
+    "game-desktop.png": ("desktop-result.png", 800, 600),
+    "game-phone.png": ("phone-result.png", 300, 700),
+    "campaign-page.png": ("console-detail.png", 800, 1000),
 }
-COLOURS = 96
+COLOURS = 256
 
 
 def small_png(shot: Path, target: Path, width: int, max_height: int) -> int:
-    """Writes the top of the screenshot, ``width`` wide, in a palette; its size in bytes."""
+    """Writes the screenshot ``width`` wide, its top ``max_height`` pixels, in a palette; its
+    size in bytes."""
     with Image.open(shot) as image:
-        picture = image.convert("RGB").crop((0, 0, image.width, min(image.height, max_height)))
-    height = round(picture.height * width / picture.width)
-    picture = picture.resize((width, height), Image.Resampling.LANCZOS)
+        height = round(image.height * width / image.width)
+        picture = image.convert("RGB").resize((width, height), Image.Resampling.LANCZOS)
+    picture = picture.crop((0, 0, width, min(height, max_height)))
     palette = picture.quantize(COLOURS, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     palette.save(target, optimize=True)
     return target.stat().st_size
