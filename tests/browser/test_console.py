@@ -342,3 +342,28 @@ def test_staff_open_a_players_page_resolve_a_flag_and_replay_a_round(
     assert levels["painted"] > 0.8 and levels["corner"] < 0.5, levels
     expect(page.get_by_test_id("replay-toggle")).to_have_text("Play")
     page.screenshot(path=shots_dir / "console-player.png", full_page=True)
+    paused = page.evaluate(PAUSED_REPLAY, round_id)
+    assert paused["state"] == "paused" and 0 < paused["drawn"] < 50, paused
+    assert paused["later"] == paused["drawn"], "the replay went on while paused"
+    assert paused["resumed"] == 50, paused
+
+
+# The player's round replayed by the console's RoundReplay with 50 points 100 ms apart: paused
+# after 0.5 s, looked at again 0.5 s later, then played to the end.
+PAUSED_REPLAY = """async (roundId) => {
+  const { RoundReplay } = await import("/static/admin/replay.js");
+  const replay = await (await fetch(`/api/admin/rounds/${roundId}/points`)).json();
+  replay.points = Array.from({ length: 50 }, (_, i) => [10 + i, 10 + i, 100 * (i + 1)]);
+  const player = new RoundReplay(document.createElement("canvas"), () => {});
+  await player.load(replay);
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  player.play();
+  await wait(500);
+  player.pause();
+  const { state, drawn } = player;
+  await wait(500);
+  const later = player.drawn;
+  player.play();
+  for (let i = 0; i < 200 && player.state !== "done"; i += 1) await wait(50); // 10 s at most
+  return { state, drawn, later, resumed: player.drawn };
+}"""
