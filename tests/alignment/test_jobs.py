@@ -9,12 +9,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clickme.alignment.service import result_path
+from clickme.campaigns.models import Campaign
 from clickme.core.app import create_app
 from clickme.core.jobs import JobProgress
+from clickme.images.models import ImageSet
 from clickme.models.registry import ModelSpec
 from clickme.scoring.scorer import Scorer
 from tests.accounts.staff import add_staff_user, staff_headers
 from tests.alignment.conftest import N_PHOTOS, Played
+from tests.exports.fill import add_campaign
 
 FINISHED = ("done", "failed", "cancelled")
 
@@ -114,3 +117,19 @@ def test_an_alignment_of_what_does_not_exist_is_refused(
     assert researcher.post(url, json={**body, "campaign_id": 999999}).status_code == 404
     assert researcher.get(f"{url}/999999").status_code == 404
     assert researcher.get(url).json() == []
+
+
+def test_an_alignment_without_human_maps_fails_saying_so(
+    researcher: TestClient, played: Played, tiny_model: ModelSpec
+) -> None:
+    with played.database.session() as session:
+        image_set = session.get_one(
+            ImageSet, session.get_one(Campaign, played.campaign_id).image_set_id
+        )
+        unplayed = add_campaign(session, image_set, slug="unplayed").id
+    job = researcher.post(
+        "/api/admin/alignment-jobs", json={"campaign_id": unplayed, "model_name": tiny_model.name}
+    ).json()
+    ended = finished(researcher, job["id"])
+    assert ended["state"] == "failed" and ended["result"] is None
+    assert ended["error"] == "campaign 'unplayed' has no image with a human map yet"
