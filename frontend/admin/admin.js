@@ -1,7 +1,7 @@
 // The ClickMe staff console: sign-in, campaigns, a campaign's detail, players, image sets, models.
 // Admins may change things; researchers see the same pages without the buttons that write.
 
-import { renderAlignment } from "./alignment.js";
+import { renderAlignment, renderAlignmentJobs } from "./alignment.js";
 import { staffApi } from "./api.js";
 import {
   clearFormErrors,
@@ -17,7 +17,6 @@ import {
 } from "./campaigns.js";
 import { chooseOption, el, fillSelect } from "./dom.js";
 import {
-  ACTIVE_STATES,
   exportRequest,
   fillExportChoices,
   renderExportPreview,
@@ -30,8 +29,9 @@ import {
   renderImageSets,
   renderImportReport,
 } from "./images.js";
+import { ACTIVE_STATES, JobWatch } from "./jobs.js";
 import { renderEvaluation, renderModels, renderTry } from "./models.js";
-import { renderPlayers } from "./players.js";
+import { renderPlayerDetail, renderPlayers } from "./players.js";
 
 const byId = (id) => document.getElementById(id);
 const VIEWS = [
@@ -40,6 +40,7 @@ const VIEWS = [
   "campaigns-view",
   "campaign-view",
   "players-view",
+  "player-view",
   "images-view",
   "image-set-view",
   "models-view",
@@ -61,6 +62,8 @@ const ui = {
   playersSummary: byId("players-summary"),
   playersPage: byId("players-page"),
   flaggedOnly: byId("flagged-only"),
+  playersCampaign: byId("players-campaign"),
+  playerView: byId("player-view"),
   ask: byId("ask-dialog"),
   uploadForm: byId("upload-form"),
   folderForm: byId("folder-form"),
@@ -70,6 +73,8 @@ const ui = {
   accuracyForm: byId("accuracy-form"),
   tryForm: byId("try-form"),
   alignmentForm: byId("alignment-form"),
+  alignmentRunForm: byId("alignment-run-form"),
+  alignmentRunError: byId("alignment-run-error"),
   exportForm: byId("export-form"),
   exportFormError: byId("export-form-error"),
   exportsView: byId("exports-view"),
@@ -80,9 +85,9 @@ const state = {
   campaigns: [],
   editing: null, // the campaign the form edits; null: the form creates one
   playersPage: 1,
+  stopReplay: () => {}, // stops the replay on the player's page shown last
   slugEdited: false,
   loads: 0,
-  exportsPoll: 0, // the timer of the next look at the export jobs
   exportPreview: { timer: 0, asked: 0 }, // the pending preview of the export form, the latest ask
 };
 
@@ -201,16 +206,19 @@ function markTab(section) {
 }
 
 /**
- * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #images,
- * #images/<id>, #models, #exports or #exports/<campaign id> (the form set to that campaign).
+ * Shows the page the URL's hash names: #campaigns, #campaigns/<id>, #players, #players/<id>,
+ * #images, #images/<id>, #models, #exports or #exports/<campaign id> (the form set to that
+ * campaign).
  */
 function route() {
   if (state.me === null) return;
   notify("");
+  state.stopReplay();
   const [section, id] = window.location.hash.replace(/^#/, "").split("/");
   if (section === "players") {
     markTab("players");
-    showPlayers();
+    if (id) showPlayer(Number(id));
+    else showPlayers();
   } else if (section === "images") {
     markTab("images");
     if (id) showImageSet(Number(id), 1);
@@ -358,31 +366,49 @@ const playerActions = {
       reason: true,
     });
     if (reason === null) return;
-    if ((await guarded(() => staffApi.exclude(player.id, reason))) !== undefined) showPlayers();
+    if ((await guarded(() => staffApi.exclude(player.id, reason))) !== undefined) route();
   },
   async reinstate(player) {
     await guarded(() => staffApi.reinstate(player.id));
-    showPlayers();
+    route();
   },
   async resolveFlag(player, flag) {
-    if ((await guarded(() => staffApi.resolveFlag(player.id, flag.kind))) !== undefined) {
-      showPlayers();
-    }
+    if ((await guarded(() => staffApi.resolveFlag(player.id, flag.kind))) !== undefined) route();
   },
+  roundPoints: (round) => guarded(() => staffApi.roundPoints(round.id)),
 };
 
 async function showPlayers() {
   showView("players-view");
-  const page = await load(() => staffApi.players(state.playersPage, ui.flaggedOnly.checked));
-  if (page === undefined) return;
+  const campaignId = Number(ui.playersCampaign.value) || null;
+  const loaded = await load(() =>
+    Promise.all([
+      staffApi.players(state.playersPage, ui.flaggedOnly.checked, campaignId),
+      staffApi.campaigns(),
+    ]),
+  );
+  if (loaded === undefined) return;
+  const [page, campaigns] = loaded;
+  fillSelect(ui.playersCampaign, [
+    ["", "all campaigns"],
+    ...campaigns.map((campaign) => [campaign.id, campaign.name]),
+  ]);
   const pages = Math.max(1, Math.ceil(page.total / page.per_page));
+  const chosen = ui.playersCampaign.selectedOptions[0];
   ui.playersSummary.textContent = `${page.total} player${page.total === 1 ? "" : "s"}${
     ui.flaggedOnly.checked ? " with an open flag" : ""
-  }.`;
+  }${campaignId && chosen ? ` in ${chosen.textContent}` : ""}.`;
   ui.playersPage.textContent = `Page ${page.page} of ${pages}`;
   byId("players-prev").disabled = page.page <= 1;
   byId("players-next").disabled = page.page >= pages;
   renderPlayers(ui.playersBody, page.players, playerActions);
+}
+
+async function showPlayer(id) {
+  const player = await load(() => staffApi.player(id));
+  if (player === undefined) return;
+  state.stopReplay = renderPlayerDetail(ui.playerView, player, playerActions);
+  showView("player-view");
 }
 
 function turnPlayersPage(step) {
@@ -476,6 +502,7 @@ async function showModels() {
   const modelChoices = models.map((model) => [model.name, modelLabel(model)]);
   fillSelect(ui.accuracyForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.model, modelChoices);
+  fillSelect(ui.alignmentRunForm.elements.model, modelChoices);
   fillSelect(ui.tryForm.elements.image_set, imageSets.map(imageSetChoice));
   await fillTryPhotos();
   fillSelect(ui.accuracyForm.elements.image_set, imageSets.map(imageSetChoice));
@@ -485,6 +512,62 @@ async function showModels() {
     campaigns.map((campaign) => [campaign.id, campaign.name]),
   );
   await showAlignment(null);
+  await alignmentJobs.poll();
+}
+
+function chosenCampaign() {
+  return Number(ui.alignmentForm.elements.campaign.value) || null;
+}
+
+const runningAlignments = new Set(); // the alignment jobs last seen queued or running
+
+/** The chosen campaign's alignment jobs; one done since last seen redraws the table. */
+function showAlignmentJobs(jobs) {
+  const parts = { body: byId("alignment-jobs-body"), empty: byId("alignment-jobs-empty") };
+  renderAlignmentJobs(parts, jobs, cancelAlignment);
+  const justDone = jobs.some((job) => job.state === "done" && runningAlignments.has(job.id));
+  runningAlignments.clear();
+  for (const job of jobs) if (ACTIVE_STATES.has(job.state)) runningAlignments.add(job.id);
+  if (justDone) showAlignment(Number(ui.alignmentForm.elements.image_set.value) || null);
+}
+
+const alignmentJobs = new JobWatch(
+  () => (chosenCampaign() ? guarded(() => staffApi.alignmentJobs(chosenCampaign())) : undefined),
+  showAlignmentJobs,
+  () => !byId("models-view").hidden,
+);
+
+async function cancelAlignment(job) {
+  if ((await guarded(() => staffApi.cancelAlignment(job.id))) !== undefined) {
+    await alignmentJobs.poll();
+  }
+}
+
+async function startAlignment(event) {
+  event.preventDefault();
+  const form = ui.alignmentRunForm;
+  const submit = form.querySelector("button[type=submit]");
+  const campaignId = chosenCampaign();
+  if (campaignId === null) return;
+  submit.disabled = true;
+  ui.alignmentRunError.hidden = true;
+  try {
+    await staffApi.startAlignment({
+      campaign_id: campaignId,
+      model_name: form.elements.model.value,
+      splits: Number(form.elements.splits.value),
+    });
+    await alignmentJobs.poll();
+  } catch (error) {
+    if (error.status === 401) {
+      signedOut();
+      return;
+    }
+    ui.alignmentRunError.textContent = error.message;
+    ui.alignmentRunError.hidden = false;
+  } finally {
+    submit.disabled = false;
+  }
 }
 
 /** The chosen campaign's alignment table, top-1 on the chosen set (null: the server's pick). */
@@ -551,7 +634,7 @@ async function showExports(campaignId) {
   const [campaigns, imageSets, jobs] = loaded;
   state.campaigns = campaigns;
   fillExportChoices(ui.exportForm, campaigns, imageSets, campaignId);
-  showExportJobs(jobs);
+  exportJobs.show(jobs);
   await previewExport();
 }
 
@@ -592,20 +675,14 @@ const exportActions = {
   },
 };
 
-/** Renders the jobs; while one may still change, looks again in a second. */
-function showExportJobs(jobs) {
-  renderExports(byId("exports-body"), byId("exports-empty"), jobs, exportActions);
-  clearTimeout(state.exportsPoll);
-  if (jobs.some((job) => ACTIVE_STATES.has(job.state))) {
-    state.exportsPoll = setTimeout(pollExports, 1000);
-  }
-}
+// The export jobs, shown again every second while one may still change.
+const exportJobs = new JobWatch(
+  () => guarded(() => staffApi.exports()),
+  (jobs) => renderExports(byId("exports-body"), byId("exports-empty"), jobs, exportActions),
+  () => !ui.exportsView.hidden,
+);
 
-async function pollExports() {
-  if (ui.exportsView.hidden) return;
-  const jobs = await guarded(() => staffApi.exports());
-  if (jobs !== undefined && !ui.exportsView.hidden) showExportJobs(jobs);
-}
+const pollExports = () => exportJobs.poll();
 
 async function startExport(event) {
   event.preventDefault();
@@ -640,10 +717,12 @@ function bindEvents() {
     state.slugEdited = true;
   });
   byId("ask-form").addEventListener("submit", onAskSubmit);
-  ui.flaggedOnly.addEventListener("change", () => {
-    state.playersPage = 1;
-    showPlayers();
-  });
+  for (const filter of [ui.flaggedOnly, ui.playersCampaign]) {
+    filter.addEventListener("change", () => {
+      state.playersPage = 1;
+      showPlayers();
+    });
+  }
   byId("players-prev").addEventListener("click", () => turnPlayersPage(-1));
   byId("players-next").addEventListener("click", () => turnPlayersPage(1));
   byId("refresh-flags").addEventListener("click", refreshFlags);
@@ -652,7 +731,11 @@ function bindEvents() {
   ui.accuracyForm.addEventListener("submit", computeAccuracy);
   ui.tryForm.addEventListener("submit", tryModel);
   ui.tryForm.elements.image_set.addEventListener("change", fillTryPhotos);
-  ui.alignmentForm.elements.campaign.addEventListener("change", () => showAlignment(null));
+  ui.alignmentForm.elements.campaign.addEventListener("change", () => {
+    showAlignment(null);
+    alignmentJobs.poll();
+  });
+  ui.alignmentRunForm.addEventListener("submit", startAlignment);
   ui.alignmentForm.elements.image_set.addEventListener("change", (event) =>
     showAlignment(Number(event.target.value)),
   );

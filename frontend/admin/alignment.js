@@ -1,8 +1,10 @@
 // The models page's human-alignment card: each model's alignment with a campaign's human maps
-// (stored by `clickme align`), its top-1 on an image set, and one plotted against the other.
+// (stored by `clickme align` or an alignment job), its top-1 on an image set, one plotted
+// against the other; and the alignment jobs started from the console.
 
 import { accuracyAlignmentChart } from "./chart.js";
 import { DASH, dateTime, el, percent } from "./dom.js";
+import { ACTIVE_STATES, cancelButton, progressCell, stateBadge } from "./jobs.js";
 
 function spearmanCell(row) {
   return `${row.mean.toFixed(3)} [${row.ci_low.toFixed(3)}, ${row.ci_high.toFixed(3)}]`;
@@ -52,4 +54,51 @@ export function renderAlignment({ body, empty, plot }, table) {
       : "";
     plot.replaceChildren(el("p", { class: "muted" }, hint));
   }
+}
+
+/** What the job gave: its alignment when done, why it failed, a cancel button while it may run. */
+function jobResultCell(job, cancel) {
+  if (job.state === "done") {
+    return el(
+      "td",
+      { testid: `alignment-result-${job.id}` },
+      spearmanCell(job.result),
+      el("div", { class: "small muted" }, `${ceilingCell(job.result)} of the human ceiling`),
+    );
+  }
+  if (job.state === "failed") return el("td", { class: "export-error" }, job.error);
+  if (ACTIVE_STATES.has(job.state)) return el("td", {}, cancelButton(job, "alignment", cancel));
+  return el("td", { class: "muted" }, DASH);
+}
+
+/** Fills the alignment jobs' table (newest first); `cancel(job)` cancels one. */
+export function renderAlignmentJobs({ body, empty }, jobs, cancel) {
+  body.replaceChildren(
+    ...jobs.map((job) =>
+      el(
+        "tr",
+        { "data-alignment-job": job.id },
+        el(
+          "td",
+          {},
+          el("div", { class: "strong" }, `#${job.id}`),
+          el("div", { class: "muted small" }, dateTime(job.created_at)),
+        ),
+        el(
+          "td",
+          {},
+          job.model_name,
+          el(
+            "div",
+            { class: "muted small" },
+            `${job.request.method} saliency \u00b7 ${job.request.splits} splits`,
+          ),
+        ),
+        el("td", {}, stateBadge(job, "alignment")),
+        progressCell(job, "alignment"),
+        jobResultCell(job, cancel),
+      ),
+    ),
+  );
+  empty.hidden = jobs.length > 0;
 }

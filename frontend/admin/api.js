@@ -30,11 +30,14 @@ export const staffApi = {
   createCampaign: (settings) => write("POST", "/api/admin/campaigns", settings),
   updateCampaign: (id, changes) => write("PATCH", `/api/admin/campaigns/${id}`, changes),
   changeState: (id, state) => write("POST", `/api/admin/campaigns/${id}/state`, { state }),
-  players: (page, flaggedOnly) =>
+  players: (page, flaggedOnly, campaignId) =>
     request(
       "GET",
-      `/api/admin/players?page=${page}&per_page=${PLAYERS_PER_PAGE}&flagged=${flaggedOnly}`,
+      `/api/admin/players?page=${page}&per_page=${PLAYERS_PER_PAGE}&flagged=${flaggedOnly}` +
+        (campaignId ? `&campaign=${campaignId}` : ""),
     ),
+  player: (playerId) => request("GET", `/api/admin/players/${playerId}`),
+  roundPoints: (roundId) => request("GET", `/api/admin/rounds/${roundId}/points`),
   exclude: (playerId, reason) =>
     write("POST", `/api/admin/players/${playerId}/exclude`, { reason }),
   reinstate: (playerId) => write("DELETE", `/api/admin/players/${playerId}/exclude`),
@@ -61,6 +64,10 @@ export const staffApi = {
       `/api/admin/campaigns/${campaignId}/alignment` +
         (imageSetId ? `?image_set_id=${imageSetId}` : ""),
     ),
+  alignmentJobs: (campaignId) =>
+    request("GET", `/api/admin/alignment-jobs?campaign=${campaignId}`),
+  startAlignment: (body) => write("POST", "/api/admin/alignment-jobs", body),
+  cancelAlignment: (id) => write("POST", `/api/admin/alignment-jobs/${id}/cancel`),
   exports: () => request("GET", "/api/admin/exports"),
   startExport: (body) => write("POST", "/api/admin/exports", body),
   previewExport: (body) => write("POST", "/api/admin/exports/preview", body),

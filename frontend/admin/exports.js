@@ -1,9 +1,7 @@
 // Exports: the form that starts one, and the jobs with their progress, files and errors.
 
 import { dateTime, el, fillSelect, plural } from "./dom.js";
-
-/** Job states in which the export may still change (the page polls while one is shown). */
-export const ACTIVE_STATES = new Set(["queued", "running"]);
+import { ACTIVE_STATES, cancelButton, progressCell, stateBadge } from "./jobs.js";
 
 const NUMBER_FILTERS = ["campaign_version", "min_rounds", "min_reliability", "splits"];
 const CHOICE_FILTERS = ["image_set", "pointer_type"];
@@ -50,27 +48,6 @@ function filtersText(request) {
   if (request.min_reliability !== null) parts.push(`reliability \u2265 ${request.min_reliability}`);
   if (request.pointer_type !== null) parts.push(request.pointer_type);
   return parts.join(" \u00b7 ");
-}
-
-function progressCell(job) {
-  const fraction = job.total ? job.done / job.total : 0;
-  return el(
-    "td",
-    { class: "export-progress" },
-    el(
-      "span",
-      {
-        class: "progressbar",
-        role: "progressbar",
-        "aria-valuemin": 0,
-        "aria-valuemax": job.total,
-        "aria-valuenow": job.done,
-        testid: `export-progress-${job.id}`,
-      },
-      el("span", { style: `width: ${(fraction * 100).toFixed(1)}%` }),
-    ),
-    el("span", { class: "small muted" }, `${job.done} / ${plural(job.total, "image")}`),
-  );
 }
 
 function countsText(counts) {
@@ -141,20 +118,7 @@ function resultCell(job, actions) {
     );
   }
   if (ACTIVE_STATES.has(job.state)) {
-    return el(
-      "td",
-      {},
-      el(
-        "button",
-        {
-          type: "button",
-          class: "small ghost danger",
-          testid: `export-cancel-${job.id}`,
-          onclick: () => actions.cancel(job),
-        },
-        "Cancel",
-      ),
-    );
+    return el("td", {}, cancelButton(job, "export", actions.cancel));
   }
   return el("td", { class: "muted" }, "no files");
 }
@@ -181,12 +145,8 @@ function jobRow(job, actions) {
       job.request.formats.join(", "),
       el("div", { class: "muted small" }, filtersText(job.request)),
     ),
-    el(
-      "td",
-      {},
-      el("span", { class: `badge job-${job.state}`, testid: `export-state-${job.id}` }, job.state),
-    ),
-    progressCell(job),
+    el("td", {}, stateBadge(job, "export")),
+    progressCell(job, "export"),
     resultCell(job, actions),
   );
 }

@@ -1,11 +1,15 @@
 """A played campaign for the alignment tests: 20 noise photos, 3 players' rounds on each."""
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
 from clickme.core.config import Settings
 from clickme.core.db import Database
+from clickme.models import registry
+from clickme.models.registry import ModelSpec, register_model
+from tests.alignment.tiny import tiny_spec
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 
 N_PHOTOS = 20  # any 20 consecutive ids hold two multiples of 10: held-out images for training
@@ -30,3 +34,12 @@ def played(database: Database, settings: Settings) -> Played:
         ids = [image.id for image in images]
         played = Played(database, settings, campaign.id, campaign.slug, image_set.name, ids)
     return played
+
+
+@pytest.fixture
+def tiny_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
+    """A registered tiny model, for this test only."""
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    spec = tiny_spec(tmp_path)
+    register_model(spec)
+    return spec

@@ -26,13 +26,10 @@ runner = CliRunner()
 
 
 @pytest.fixture
-def tiny(played: Played, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
+def tiny(played: Played, tiny_model: ModelSpec, monkeypatch: pytest.MonkeyPatch) -> ModelSpec:
     """A registered tiny model (for this test only), the CLI on the played campaign's settings."""
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    spec = tiny_spec(tmp_path)
-    register_model(spec)
     monkeypatch.setattr("clickme.core.config.get_settings", lambda: played.settings)
-    return spec
+    return tiny_model
 
 
 @pytest.mark.parametrize("command", ["align", "harmonize"])

@@ -83,6 +83,18 @@ def test_a_researcher_sees_the_alignment_table_and_plot(
     page.get_by_test_id("try-submit").click()
     expect(page.get_by_test_id("try-guesses").locator("li")).to_have_count(5)
 
+    # An alignment started here runs in the background and says how it ended: the default
+    # campaign's one photo has too few rounds for a human map.
+    run = page.get_by_test_id("alignment-run-form")
+    run.get_by_label("Model to align").select_option(DEFAULT_MODEL)
+    run.get_by_label("Split-half splits").fill("2")
+    run.get_by_test_id("alignment-start").click()
+    job = page.get_by_test_id("alignment-jobs").locator("tbody tr").first
+    expect(job).to_contain_text(DEFAULT_MODEL)
+    expect(job.locator(".badge")).to_have_text("failed", timeout=30_000)
+    expect(job).to_contain_text("has no image with a human map yet")
+    page.get_by_test_id("alignment").screenshot(path=shots_dir / "console-alignment-jobs.png")
+
 
 def _set_id(server: LiveServer) -> int:
     with server.engine.connect() as connection:

@@ -276,3 +276,94 @@ def test_wrong_password_is_refused_on_the_form(console: BrowserContext, staff: L
     page.get_by_test_id("login-submit").click()
     expect(page.locator("#login-error")).to_have_text("Wrong email or password.")
     expect(page.get_by_test_id("campaigns-table")).to_be_hidden()
+
+
+# The share of the photo's own brightness the replay shows, where it painted and far from it.
+REPLAY_LEVELS = """async (roundId) => {
+  const replay = await (await fetch(`/api/admin/rounds/${roundId}/points`)).json();
+  const canvas = document.querySelector("[data-testid=replay-canvas]");
+  const photo = new Image();
+  photo.src = replay.image.url;
+  await photo.decode();
+  const raw = document.createElement("canvas");
+  raw.width = canvas.width;
+  raw.height = canvas.height;
+  const plain = raw.getContext("2d");
+  plain.drawImage(photo, 0, 0, raw.width, raw.height);
+  const shown = canvas.getContext("2d");
+  const sum = (data) => data.reduce((total, value, i) => total + (i % 4 === 3 ? 0 : value), 0);
+  const level = (x, y) => {
+    const [left, top] = [Math.round(x) - 2, Math.round(y) - 2];
+    return sum(shown.getImageData(left, top, 5, 5).data) /
+      Math.max(1, sum(plain.getImageData(left, top, 5, 5).data));
+  };
+  const scale = canvas.width / replay.image.width;
+  const [x, y] = replay.points[Math.floor(replay.points.length / 2)];
+  return { painted: level(x * scale, y * scale), corner: level(4, 4) };
+}"""
+
+
+def test_staff_open_a_players_page_resolve_a_flag_and_replay_a_round(
+    console: BrowserContext, player: BrowserContext, staff: LiveServer, shots_dir: Path
+) -> None:
+    round_id = play_one_round(player.new_page(), staff, "default")["round_id"]
+    with staff.engine.connect() as connection:
+        player_id, n_points, campaign = connection.execute(
+            sa.text(
+                "SELECT r.player_id, r.n_points, c.name FROM rounds r"
+                " JOIN campaigns c ON c.id = r.campaign_id WHERE r.id = :id"
+            ),
+            {"id": round_id},
+        ).one()
+    raise_flag(staff, player_id, "too_fast", "paints faster than a hand can")
+    page = console.new_page()
+    sign_in(page, staff, ADMIN_EMAIL)
+    page.get_by_role("link", name="Players").click()
+    page.get_by_test_id("players-campaign").select_option(label=campaign)
+    expect(page.locator("#players-summary")).to_contain_text(f"in {campaign}")
+    row = page.get_by_test_id("players-table").locator(f"tr[data-player='{player_id}']")
+    row.get_by_role("link").click()
+
+    detail = page.get_by_test_id("player-detail")
+    expect(detail.get_by_test_id("player-measures")).to_contain_text("Rounds")
+    flags = detail.get_by_test_id("player-flags")
+    expect(flags).to_contain_text("paints faster than a hand can")
+    flags.get_by_role("button", name="Resolve").click()
+    expect(page.get_by_test_id("player-flags").locator(".flag.resolved")).to_contain_text(
+        "too_fast"
+    )
+    played = page.get_by_test_id("player-rounds").locator(f"tr[data-round='{round_id}']")
+    expect(played).to_contain_text(campaign)
+    played.get_by_role("button", name="Replay").click()
+    canvas = page.get_by_test_id("replay-canvas")
+    expect(canvas).to_have_attribute("data-state", "done", timeout=15_000)
+    expect(canvas).to_have_attribute("data-drawn", str(n_points))
+    levels = page.evaluate(REPLAY_LEVELS, round_id)
+    assert levels["painted"] > 0.8 and levels["corner"] < 0.5, levels
+    expect(page.get_by_test_id("replay-toggle")).to_have_text("Play")
+    page.screenshot(path=shots_dir / "console-player.png", full_page=True)
+    paused = page.evaluate(PAUSED_REPLAY, round_id)
+    assert paused["state"] == "paused" and 0 < paused["drawn"] < 50, paused
+    assert paused["later"] == paused["drawn"], "the replay went on while paused"
+    assert paused["resumed"] == 50, paused
+
+
+# The player's round replayed by the console's RoundReplay with 50 points 100 ms apart: paused
+# after 0.5 s, looked at again 0.5 s later, then played to the end.
+PAUSED_REPLAY = """async (roundId) => {
+  const { RoundReplay } = await import("/static/admin/replay.js");
+  const replay = await (await fetch(`/api/admin/rounds/${roundId}/points`)).json();
+  replay.points = Array.from({ length: 50 }, (_, i) => [10 + i, 10 + i, 100 * (i + 1)]);
+  const player = new RoundReplay(document.createElement("canvas"), () => {});
+  await player.load(replay);
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  player.play();
+  await wait(500);
+  player.pause();
+  const { state, drawn } = player;
+  await wait(500);
+  const later = player.drawn;
+  player.play();
+  for (let i = 0; i < 200 && player.state !== "done"; i += 1) await wait(50); // 10 s at most
+  return { state, drawn, later, resumed: player.drawn };
+}"""

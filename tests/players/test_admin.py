@@ -67,6 +67,75 @@ def test_staff_see_players_with_measures_flags_and_pages(client: TestClient, sta
     assert researcher.get("/api/admin/players", params={"per_page": 0}).status_code == 422
 
 
+def second_campaign(client: TestClient, admin_headers: dict[str, str]) -> str:
+    """An active campaign on the default campaign's image set and model, made by an admin
+    whose headers the client then drops; its slug."""
+    admin = as_staff(client, admin_headers)
+    [default] = admin.get("/api/admin/campaigns").json()
+    created = admin.post(
+        "/api/admin/campaigns",
+        json={"name": "Second", "slug": "second", "image_set_id": default["image_set_id"],
+              "model_id": default["model_id"]},
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    started = admin.post(
+        f"/api/admin/campaigns/{created.json()['id']}/state", json={"state": "active"}
+    )
+    assert started.status_code == 200, started.text
+    for header in admin_headers:
+        del client.headers[header]
+    return "second"
+
+
+def test_staff_filter_players_by_campaign_and_see_a_players_rounds(
+    client: TestClient, staff: Staff
+) -> None:
+    first = new_player(client)
+    played = play(client, CENTRE)
+    slug = second_campaign(client, staff.admin)
+    second = new_player(client)
+    started = client.post("/api/rounds", json={"campaign": slug})
+    assert started.status_code == 201, started.text
+
+    researcher = as_staff(client, staff.researcher)
+    campaigns = {c["slug"]: c["id"] for c in researcher.get("/api/admin/campaigns").json()}
+
+    def ids(campaign_id: int) -> list[int]:
+        page = researcher.get("/api/admin/players", params={"campaign": campaign_id}).json()
+        return [player["id"] for player in page["players"]]
+
+    assert ids(campaigns[slug]) == [second]
+    assert ids(next(i for s, i in campaigns.items() if s != slug)) == [first]
+    assert researcher.get("/api/admin/players").json()["total"] == 2
+
+    detail = researcher.get(f"/api/admin/players/{first}").json()
+    assert detail["id"] == first and detail["measures"]["rounds"] == 1
+    [round_] = detail["rounds"]
+    assert round_["id"] == played["round_id"] and round_["image_id"] == played["image"]["id"]
+    assert round_["class_name"] == played["class_name"] and round_["outcome"] is not None
+    assert round_["n_points"] > 10 and round_["duration_ms"] >= 0
+    running = researcher.get(f"/api/admin/players/{second}").json()["rounds"]
+    assert [r["campaign_name"] for r in running] == ["Second"]
+    assert running[0]["outcome"] is None and running[0]["duration_ms"] is None
+    missing = researcher.get("/api/admin/players/999999")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "player_not_found"
+
+
+def test_staff_replay_a_rounds_points_in_order(client: TestClient, staff: Staff) -> None:
+    new_player(client)
+    played = play(client, CENTRE)
+    sent = CENTRE(played)
+    researcher = as_staff(client, staff.researcher)
+    replay = researcher.get(f"/api/admin/rounds/{played['round_id']}/points").json()
+    assert replay["round_id"] == played["round_id"] and replay["image"] == played["image"]
+    assert replay["brush"] == played["brush"] and replay["outcome"] is not None
+    assert len(replay["points"]) == len(sent)
+    for (x, y, t), (sent_x, sent_y, sent_t) in zip(replay["points"], sent, strict=True):
+        assert t == sent_t and abs(x - sent_x) < 1e-3 and abs(y - sent_y) < 1e-3
+    missing = researcher.get("/api/admin/rounds/999999/points")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "round_not_found"
+
+
 def test_admins_exclude_players_with_a_reason_and_can_take_it_back(
     client: TestClient, database: Database, staff: Staff
 ) -> None:

@@ -16,11 +16,11 @@ from clickme.core.db import configured_session
 if TYPE_CHECKING:  # torch and the models load only when a command runs
     from sqlalchemy.orm import Session
 
+    from clickme.alignment.runs import AlignOptions
     from clickme.alignment.score import Explainer
     from clickme.alignment.train import HarmonizeConfig
     from clickme.campaigns.models import Campaign
     from clickme.data import ClickMeDataset
-    from clickme.maps.aggregate import MapSettings
     from clickme.maps.valid import ImageRounds
     from clickme.models.evaluate import Accuracy
     from clickme.models.registry import ModelSpec
@@ -41,9 +41,9 @@ SeedOption = Annotated[int, typer.Option(help="Random seed (bootstrap, training)
 
 
 def _device(device: str | None) -> str:
-    import torch
+    from clickme.alignment.runs import default_device
 
-    return device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return device or default_device()
 
 
 def _spec(name: str, weights: Path | None = None) -> ModelSpec:
@@ -67,13 +67,10 @@ def _check_method(method: str) -> None:
 
 
 def _explainer(spec: ModelSpec, device: str, method: str, batch_size: int) -> Explainer:
-    import torch
-
-    from clickme.alignment.score import Explainer
+    from clickme.alignment.runs import build_explainer
 
     _check_method(method)
-    model = spec.build().to(torch.device(device)).eval()
-    return Explainer(model, spec.preprocessing, method, batch_size)
+    return build_explainer(spec, device, method, batch_size)
 
 
 def _top1(
@@ -140,6 +137,7 @@ def align(
     import numpy as np
     from sqlalchemy import select
 
+    from clickme.alignment.runs import AlignOptions
     from clickme.alignment.score import campaign_ceiling, campaign_targets
     from clickme.campaigns.models import Campaign
     from clickme.maps.aggregate import MapSettings
@@ -164,18 +162,6 @@ def align(
             _align_one(session, settings, found, images, spec, ceiling, options)
 
 
-@dataclass(frozen=True)
-class AlignOptions:
-    """What every model of one `clickme align` is scored with."""
-
-    maps: MapSettings
-    device: str
-    method: str
-    batch_size: int
-    accuracy_set: str | None
-    seed: int
-
-
 def _align_one(
     session: Session,
     settings: Settings,
@@ -186,24 +172,15 @@ def _align_one(
     options: AlignOptions,
 ) -> None:
     """One model's alignment (and top-1 on the accuracy set), saved and printed."""
-    import numpy as np
+    from clickme.alignment.runs import align_model
+    from clickme.alignment.service import result_path
 
-    from clickme.alignment.score import campaign_alignment
-    from clickme.alignment.service import alignment_result, save_result
-
-    explainer = _explainer(spec, options.device, options.method, options.batch_size)
-    score = campaign_alignment(
-        session, images, explainer, settings.images_dir, options.maps, ceiling,
-        np.random.default_rng(options.seed), progress=True,
-    )  # fmt: skip
-    result = alignment_result(
-        campaign.id, campaign.slug, spec.name, spec.version, options.method, options.maps, score,
-    )  # fmt: skip
-    path = save_result(settings.data_dir, result)
+    result = align_model(session, settings, campaign, images, spec, ceiling, options, True)
+    path = result_path(settings.data_dir, campaign.id, spec.name, spec.version)
     typer.echo(
-        f"{spec.name} {spec.version} on {campaign.slug!r} ({score.n_images} images): alignment "
-        f"{score.mean:.3f} [{score.ci_low:.3f}, {score.ci_high:.3f}], ceiling "
-        f"{'-' if score.ceiling is None else f'{score.ceiling:.3f}'}, "
+        f"{spec.name} {spec.version} on {campaign.slug!r} ({result.n_images} images): alignment "
+        f"{result.mean:.3f} [{result.ci_low:.3f}, {result.ci_high:.3f}], ceiling "
+        f"{'-' if result.ceiling is None else f'{result.ceiling:.3f}'}, "
         f"{_percent(result.of_ceiling)} of ceiling (maps: rounds of >= "
         f"{options.maps.min_points} points, images of >= {options.maps.min_rounds} rounds)"
     )

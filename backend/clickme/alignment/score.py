@@ -15,7 +15,7 @@ frame it comes from (zeros around, as ``blur`` counts pixels outside the image) 
 back.
 """
 
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
@@ -178,9 +178,10 @@ def campaign_alignment(
     ceiling: float | None,
     rng: np.random.Generator,
     progress: bool = False,
+    advance: Callable[[], None] | None = None,
 ) -> AlignmentScore:
     """The alignment on a campaign's images (``campaign_images``) and its share of their
-    ``ceiling`` (``campaign_ceiling``)."""
+    ``ceiling`` (``campaign_ceiling``); ``advance`` is called once per image explained."""
     per_image: dict[int, float] = {}
     with tqdm(total=len(images), disable=not progress, unit="image", desc="saliency") as bar:
         for batch in _batches(images, explainer.batch_size):
@@ -192,6 +193,9 @@ def campaign_alignment(
             values = image_alignments(explainer, pixels, labels, human, settings)
             per_image.update(zip((image.image_id for image in batch), values, strict=True))
             bar.update(len(batch))
+            if advance is not None:
+                for _ in batch:
+                    advance()
     return summarise(per_image, ceiling, rng)
 
 

@@ -12,6 +12,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
 from clickme.accounts.routes import router as staff_router
+from clickme.alignment.job_routes import router as admin_alignment_jobs_router
+from clickme.alignment.jobs import AlignmentJobs
 from clickme.alignment.routes import router as admin_alignment_router
 from clickme.campaigns.picture_routes import router as campaign_pictures_router
 from clickme.campaigns.routes import public_router as campaigns_router
@@ -29,6 +31,7 @@ from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
+from clickme.game.admin_routes import router as admin_rounds_router
 from clickme.game.leaderboard import leaderboard_store
 from clickme.game.routes import router as game_router
 from clickme.images.admin_routes import UPLOAD_PATH
@@ -76,9 +79,11 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(settings, scorer)
         app.state.export_jobs = ExportJobs.start(app.state.runtime.database, settings)
+        app.state.alignment_jobs = AlignmentJobs.start(app.state.runtime.database, settings)
         try:
             yield
         finally:
+            app.state.alignment_jobs.close()
             app.state.export_jobs.close()
             app.state.runtime.close()
 
@@ -108,6 +113,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(players_router)
     app.include_router(admin_players_router)
     app.include_router(game_router)
+    app.include_router(admin_rounds_router)
     app.include_router(images_router)
     app.include_router(admin_image_sets_router)
     app.include_router(admin_models_router)
@@ -118,6 +124,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(admin_users_router)
     app.include_router(admin_exports_router)
     app.include_router(admin_alignment_router)
+    app.include_router(admin_alignment_jobs_router)
 
     @app.get("/", include_in_schema=False)
     async def game_page() -> FileResponse:

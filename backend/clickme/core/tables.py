@@ -1,6 +1,7 @@
 """Imports every domain's tables so that Base.metadata knows them all (Alembic, tests)."""
 
 from clickme.accounts.models import LoginFailure, StaffSession, StaffUser
+from clickme.alignment.models import AlignmentJob
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.core.db import Base
 from clickme.exports.models import ExportJob
@@ -10,6 +11,7 @@ from clickme.models.models import DnnModel, ModelEvaluation
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 
 __all__ = [
+    "AlignmentJob",
     "Base",
     "Campaign",
     "CampaignVersion",

@@ -1,38 +1,21 @@
 """Export jobs: exports asked for in the console, run in the background by the API processes.
 
-A job is queued in the database (no owner). Each API process has one worker thread that claims
-the oldest queued job (a conditional update from ``queued`` to ``running`` that names the process
-as the job's ``owner``: of several processes exactly one wins), runs it into its own folder,
-``<data dir>/exports/job-<id>``, through ``run_export``, then claims the next: one job at a time
-per process. It polls every ``Timing.poll_s``, and at once when its own process queues a job.
-Every move of a row (queued -> running -> done | failed | cancelled) is a conditional update
-(``WHERE state IN ...``), so a cancel from any process and the worker's own moves never overwrite
-each other; a cancelled export stops at its next image and leaves no files behind.
-
-A keeper thread writes the running job's ``heartbeat_at`` every ``Timing.heartbeat_s``, whatever
-the export is doing, and sweeps: a running job whose process has been silent for
-``Timing.stale_after_s`` (killed, or its machine gone) is failed ("interrupted: the server
-stopped") and its files removed; the sweep also runs when a process starts. Jobs of live
-processes are never touched. The sweep also expires finished exports: a done job older than
-``CLICKME_EXPORT_RETENTION_DAYS`` has its files deleted and its row marked ``expired`` (kept,
-so the console still says what was exported and when). A clean shutdown puts the process's
-running job back in the queue (progress reset, partial files removed) for another process, or
-the next start, to run.
+The queue, the workers, heartbeats, sweeps and cancels are ``clickme.core.jobs``'s; an export
+job runs into its own folder, ``<data dir>/exports/job-<id>``, through ``run_export``, and a
+cancelled, interrupted or failed export leaves no files behind. The sweep also expires finished
+exports: a done job older than ``CLICKME_EXPORT_RETENTION_DAYS`` has its files deleted and its
+row marked ``expired`` (kept, so the console still says what was exported and when). A clean
+shutdown puts the process's running job back in the queue (progress reset, partial files
+removed) for another process, or the next start, to run.
 """
 
 import logging
-import os
-import secrets
 import shutil
-import socket
-import threading
-import time
-from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign
@@ -40,6 +23,16 @@ from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
 from clickme.core.db import Database, utcnow
 from clickme.core.errors import ClickmeError
+from clickme.core.jobs import (
+    INTERRUPTED,
+    UNEXPECTED,
+    JobProgress,
+    JobTable,
+    JobWorker,
+    Stopped,
+    Timing,
+    finished,
+)
 from clickme.exports.manifest import MANIFEST_NAME
 from clickme.exports.models import ExportJob
 from clickme.exports.schemas import (
@@ -58,158 +51,22 @@ from clickme.exports.service import (
     run_export,
 )
 
+# The shared machinery's names that export callers (and tests) use through this module.
+__all__ = ["INTERRUPTED", "JobProgress", "Timing"]
+
 log = logging.getLogger(__name__)
 
 EXPORTS_FOLDER = "exports"
-ACTIVE_STATES = ("queued", "running")
-INTERRUPTED = "interrupted: the server stopped"
 EXPIRED = "expired: its files were deleted after {days:g} days (CLICKME_EXPORT_RETENTION_DAYS)"
-UNEXPECTED = "unexpected error: see the server log"
-# The progress in a job's row is written at most this often (and at the start and the end).
-PROGRESS_EVERY_S = 0.5
-# A running job put back in the queue by a clean shutdown: as if never started.
-REQUEUED: dict[str, Any] = {
-    "state": "queued", "owner": None, "heartbeat_at": None, "started_at": None, "done": 0,
-    "total": 0,
-}  # fmt: skip
 
-
-@dataclass(frozen=True)
-class Timing:
-    """How often a worker looks for queued jobs and beats for its running one, and how long a
-    running job's process may stay silent before the job is failed as interrupted."""
-
-    poll_s: float = 1.0
-    heartbeat_s: float = 5.0
-    stale_after_s: float = 30.0
-
-    @classmethod
-    def of(cls, settings: Settings) -> "Timing":
-        """The configured timing (``CLICKME_EXPORT_HEARTBEAT_S``, ``..._STALE_AFTER_S``)."""
-        return cls(heartbeat_s=settings.export_heartbeat_s,
-                   stale_after_s=settings.export_stale_after_s)  # fmt: skip
-
-
-class _Stopped(Exception):
-    """The job was cancelled, or the server is stopping."""
-
-
-def move(
-    session: Session,
-    job_id: int,
-    states: tuple[str, ...],
-    *conditions: ColumnElement[bool],
-    **values: Any,
-) -> bool:
-    """Sets the values on the job if it is in one of the states (and meets the conditions);
-    whether it was."""
-    result = session.execute(
-        update(ExportJob)
-        .where(ExportJob.id == job_id, ExportJob.state.in_(states), *conditions)
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return result.rowcount == 1
-
-
-def _move_now(
-    database: Database,
-    job_id: int,
-    states: tuple[str, ...],
-    *conditions: ColumnElement[bool],
-    **values: Any,
-) -> bool:
-    """``move`` in a transaction of its own."""
-    with database.session() as session:
-        return move(session, job_id, states, *conditions, **values)
-
-
-class JobProgress:
-    """An export's progress, recorded in its job's row at most every ``PROGRESS_EVERY_S``; once
-    the job is cancelled or the server stops, the next image raises ``_Stopped``."""
-
-    def __init__(self, database: Database, job_id: int, stop: threading.Event) -> None:
-        self.database = database
-        self.job_id = job_id
-        self.stop = stop
-        self.done = 0
-        self.total = 0
-        self.saved_at = 0.0
-
-    def start(self, total: int) -> None:
-        self.total = total
-        self._save()
-
-    def advance(self) -> None:
-        if self.stop.is_set():
-            raise _Stopped
-        self.done += 1
-        if time.monotonic() - self.saved_at >= PROGRESS_EVERY_S:
-            self._save()
-
-    def _save(self) -> None:
-        """Records done/total; a job no longer running (cancelled elsewhere) stops here."""
-        self.saved_at = time.monotonic()
-        if not _move_now(self.database, self.job_id, ("running",), done=self.done,
-                         total=self.total):  # fmt: skip
-            raise _Stopped
+TABLE = JobTable(ExportJob)
+move = TABLE.move
+take = TABLE.take
+claim = TABLE.claim
 
 
 def job_folder(settings: Settings, job: ExportJob) -> Path:
     return settings.data_dir / job.folder
-
-
-def owner_token() -> str:
-    """This process's name in a job's ``owner``: host, process id and a random part (a process
-    started again with the same id is another owner); at most 57 characters."""
-    return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def take(session: Session, job_id: int, owner: str) -> bool:
-    """Moves a queued job to running for the owner; whether it did (of several processes taking
-    the same job, exactly one does)."""
-    now = utcnow()
-    return move(
-        session, job_id, ("queued",), state="running", owner=owner, started_at=now,
-        heartbeat_at=now,
-    )  # fmt: skip
-
-
-def claim(database: Database, owner: str) -> int | None:
-    """The oldest queued job, taken for the owner; None when none is queued."""
-    while True:
-        with database.session() as session:
-            job_id = session.scalar(
-                select(ExportJob.id)
-                .where(ExportJob.state == "queued")
-                .order_by(ExportJob.id)
-                .limit(1)
-            )
-            if job_id is None or take(session, job_id, owner):
-                return job_id
-        # Another process took it first: try the next one.
-
-
-def _finished(state: str, **values: Any) -> dict[str, Any]:
-    """The values a job's row ends with."""
-    return {"state": state, "finished_at": utcnow(), **values}
-
-
-def fail_silent(session: Session, settings: Settings, stale_after_s: float) -> int:
-    """Fails the running jobs whose process has not beaten for ``stale_after_s`` (it was killed,
-    or its machine is gone) and removes their files; how many there were."""
-    silent = or_(
-        ExportJob.heartbeat_at.is_(None),
-        ExportJob.heartbeat_at < utcnow() - timedelta(seconds=stale_after_s),
-    )
-    jobs = session.scalars(select(ExportJob).where(ExportJob.state == "running", silent)).all()
-    failed = 0
-    for job in jobs:
-        ended = _finished("failed", error=INTERRUPTED)
-        if move(session, job.id, ("running",), silent, **ended):
-            shutil.rmtree(job_folder(settings, job), ignore_errors=True)
-            failed += 1
-    return failed
 
 
 def expire_old(session: Session, settings: Settings) -> int:
@@ -228,128 +85,41 @@ def expire_old(session: Session, settings: Settings) -> int:
     return expired
 
 
-class ExportJobs:
-    """An API process's export worker: a thread that claims queued jobs and runs them one at a
-    time, and a keeper thread that beats for the running job and sweeps up silent processes'."""
+class ExportJobs(JobWorker):
+    """An API process's export worker (``JobWorker``): runs exports into their folders."""
 
-    def __init__(
-        self, database: Database, settings: Settings, timing: Timing | None = None
-    ) -> None:
-        self.database = database
-        self.settings = settings
-        self.timing = timing or Timing.of(settings)
-        self.owner = owner_token()
-        self._current: JobProgress | None = None
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._closing = threading.Event()
-        self._closed = threading.Event()
-        self._worker = threading.Thread(target=self._work, name="export-worker", daemon=True)
-        self._keeper = threading.Thread(target=self._keep, name="export-keeper", daemon=True)
+    name = "export"
 
     @classmethod
     def start(
         cls, database: Database, settings: Settings, timing: Timing | None = None
     ) -> "ExportJobs":
         """The running worker, after failing the jobs of processes gone silent."""
-        jobs = cls(database, settings, timing)
-        jobs.sweep()
-        jobs._worker.start()
-        jobs._keeper.start()
+        jobs = cls(TABLE, database, settings, timing)
+        jobs.launch()
         return jobs
 
-    def wake(self) -> None:
-        """Looks for queued jobs now (one was just committed), not at the next poll."""
-        self._wake.set()
-
-    def stop(self, job_id: int) -> None:
-        """Tells the job's export, if this process runs it, to stop at its next image (its row
-        says why); a process running it elsewhere notices at its next beat or progress write."""
-        with self._lock:
-            if self._current is not None and self._current.job_id == job_id:
-                self._current.stop.set()
+    def failed_silent(self, session: Session, job: ExportJob) -> None:
+        shutil.rmtree(job_folder(self.settings, job), ignore_errors=True)
 
     def sweep(self) -> int:
-        """``fail_silent`` and ``expire_old`` in a transaction of their own, logged; how many
-        jobs were failed."""
+        """Fails the silent processes' jobs and expires old exports (``expire_old``), logged;
+        how many jobs were failed."""
+        failed = super().sweep()
         with self.database.session() as session:
-            failed = fail_silent(session, self.settings, self.timing.stale_after_s)
             expired = expire_old(session, self.settings)
-        if failed:
-            log.warning("%d export job(s) of a stopped server marked failed", failed)
         if expired:
             log.info("%d finished export(s) expired, their files deleted", expired)
         return failed
 
-    def close(self) -> None:
-        """Stops the running export at its next image and puts its job back in the queue; the
-        queued jobs stay for another process or the next start."""
-        with self._lock:
-            self._closing.set()
-            if self._current is not None:
-                self._current.stop.set()
-        self._wake.set()
-        self._worker.join()
-        self._closed.set()
-        self._keeper.join()
-
-    def _work(self) -> None:
-        while not self._closing.is_set():
-            self._wake.clear()
-            if not self._run_next():
-                self._wake.wait(self.timing.poll_s)
-
-    def _run_next(self) -> bool:
-        """Claims the oldest queued job and runs it; whether there was one (False when the
-        database failed: the error is logged, a job left running is swept once silent)."""
-        try:
-            job_id = claim(self.database, self.owner)
-            if job_id is not None:
-                self._run(job_id)
-        except Exception:
-            log.exception("the export worker could not claim or finish a job")
-            return False
-        return job_id is not None
-
-    def _run(self, job_id: int) -> None:
-        progress = JobProgress(self.database, job_id, threading.Event())
-        with self._lock:
-            self._current = progress
-            if self._closing.is_set():
-                progress.stop.set()
-        try:
-            self._export(progress)
-        finally:
-            with self._lock:
-                self._current = None
-
-    def _keep(self) -> None:
-        while not self._closed.wait(self.timing.heartbeat_s):
-            try:
-                self._beat()
-                self.sweep()
-            except Exception:
-                log.exception("the export keeper could not reach the database")
-
-    def _beat(self) -> None:
-        """Writes the running job's heartbeat; a job no longer running here (cancelled in any
-        process, or failed by a sweep) stops at its next image."""
-        with self._lock:
-            progress = self._current
-        if progress is not None and not _move_now(
-            self.database, progress.job_id, ("running",), ExportJob.owner == self.owner,
-            heartbeat_at=utcnow(),
-        ):  # fmt: skip
-            progress.stop.set()
-
-    def _export(self, progress: JobProgress) -> None:
+    def execute(self, progress: JobProgress) -> None:
         with self.database.session() as session:
             job = session.get_one(ExportJob, progress.job_id)
             slug = session.get_one(Campaign, job.campaign_id).slug
             request = ExportJobCreate.model_validate(job.request).to_request(slug)
             folder = job_folder(self.settings, job)
         outcome = self._outcome(request, folder, progress)
-        ended = _move_now(self.database, progress.job_id, ("running",), **outcome)
+        ended = TABLE.move_now(self.database, progress.job_id, ("running",), **outcome)
         if outcome["state"] != "done" or not ended:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -364,14 +134,14 @@ class ExportJobs:
                     session, request, folder, secret=self.settings.resolved_secret_key(),
                     images_dir=self.settings.images_dir, progress=progress,
                 )  # fmt: skip
-        except _Stopped:
-            return REQUEUED if self._closing.is_set() else _finished("failed", error=INTERRUPTED)
+        except Stopped:
+            return self.stopped_outcome()
         except ExportError as error:
-            return _finished("failed", error=str(error))
+            return finished("failed", error=str(error))
         except Exception:
             log.exception("export job %d failed", progress.job_id)
-            return _finished("failed", error=UNEXPECTED)
-        return _finished("done", manifest=manifest, done=ExportJob.total)
+            return finished("failed", error=UNEXPECTED)
+        return finished("done", manifest=manifest, done=ExportJob.total)
 
 
 def create_job(session: Session, body: ExportJobCreate, staff_id: int) -> ExportJob:
@@ -413,7 +183,7 @@ def get_job(session: Session, job_id: int) -> ExportJob:
 
 def cancel_job(session: Session, job: ExportJob) -> None:
     """Marks a queued or running job cancelled (409 ``export_finished`` otherwise)."""
-    if not move(session, job.id, ACTIVE_STATES, state="cancelled", finished_at=utcnow()):
+    if not TABLE.cancel(session, job.id):
         session.refresh(job)
         raise ClickmeError(409, "export_finished", f"export {job.id} is already {job.state}")
     session.refresh(job)

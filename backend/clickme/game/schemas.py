@@ -29,6 +29,17 @@ class Brush(BaseModel):
     softness: float
 
 
+class RoundReplay(BaseModel):
+    """A round's points for staff to replay: (x, y, t) in the order painted."""
+
+    round_id: int
+    image: ImageRef
+    brush: Brush
+    time_limit_ms: int
+    outcome: str | None
+    points: list[tuple[float, float, int]]
+
+
 class RoundOut(BaseModel):
     round_id: int
     campaign: str

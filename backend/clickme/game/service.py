@@ -26,7 +26,15 @@ from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
 from clickme.game.outcomes import Outcome, RoundRule, expired, in_flight, is_valid
 from clickme.game.points import pack_points, unpack_points
-from clickme.game.schemas import PointBatchIn, RoundClock, RoundResult
+from clickme.game.schemas import (
+    Brush,
+    ImageRef,
+    PointBatchIn,
+    RoundClock,
+    RoundReplay,
+    RoundResult,
+)
+from clickme.images.display import display_url
 from clickme.images.labels import class_name
 from clickme.images.models import Image
 from clickme.models.models import DnnModel
@@ -127,11 +135,8 @@ def start_round(
     return round_, image
 
 
-def _load_round(
-    session: Session, round_id: int, player_id: int
-) -> tuple[Round, Image, CampaignVersion]:
-    """The player's round with its image and the campaign version it started under; 404 for
-    anyone else's."""
+def _round_row(session: Session, round_id: int) -> tuple[Round, Image, CampaignVersion] | None:
+    """The round with its image and the campaign version it started under; None for none."""
     row = session.execute(
         select(Round, Image, CampaignVersion)
         .join(Image, Image.id == Round.image_id)
@@ -142,9 +147,45 @@ def _load_round(
         )
         .where(Round.id == round_id)
     ).first()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _load_round(
+    session: Session, round_id: int, player_id: int
+) -> tuple[Round, Image, CampaignVersion]:
+    """The player's round with its image and the campaign version it started under; 404 for
+    anyone else's."""
+    row = _round_row(session, round_id)
     if row is None or row[0].player_id != player_id:
         raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
-    return row[0], row[1], row[2]
+    return row
+
+
+def round_replay(session: Session, round_id: int, display_max_side: int) -> RoundReplay:
+    """Any round's points in order, its photo and the brush of its campaign version, for staff
+    (404 ``round_not_found`` for none)."""
+    row = _round_row(session, round_id)
+    if row is None:
+        raise ClickmeError(404, "round_not_found", f"no round {round_id}")
+    round_, image, version = row
+    rules = campaigns.rules_from_settings(version.settings)
+    points = round_points(session, round_id, round_.last_seq)
+    return RoundReplay(
+        round_id=round_.id,
+        image=ImageRef(
+            id=image.id,
+            url=display_url(image, display_max_side),
+            width=image.width,
+            height=image.height,
+        ),
+        brush=Brush(
+            radius_px=rules.reveal.radius_px(image.width, image.height),
+            softness=rules.reveal.softness,
+        ),
+        time_limit_ms=rules.time_limit_ms,
+        outcome=round_.outcome,
+        points=[(float(x), float(y), int(t)) for x, y, t in points.tolist()],
+    )
 
 
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:

@@ -6,15 +6,16 @@ from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppRuntime, DbSession
-from clickme.core.schemas import DbId
+from clickme.core.schemas import MAX_DB_ID, DbId
 from clickme.players import service
 from clickme.players.flags import refresh_flags, resolve_flag
-from clickme.players.review import review_page
+from clickme.players.review import player_detail, review_page
 from clickme.players.schemas import (
     ExclusionIn,
     ExclusionOut,
     FlagOut,
     FlagReport,
+    PlayerDetail,
     PlayerReviewPage,
 )
 
@@ -29,10 +30,21 @@ def list_players(
     page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=200)] = 50,
     flagged: bool = False,
+    campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
 ) -> PlayerReviewPage:
+    """A page of players; ``flagged``: only those with an open flag; ``campaign``: only those
+    who played a round of that campaign."""
     return review_page(
-        session, runtime.images, runtime.settings.images_dir, page, per_page, flagged
+        session, runtime.images, runtime.settings.images_dir, page, per_page, flagged, campaign
     )
+
+
+@router.get("/{player_id}")
+def get_player(
+    player_id: DbId, session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> PlayerDetail:
+    """One player: measures, flags, exclusion and every round they played."""
+    return player_detail(session, runtime.images, runtime.settings.images_dir, player_id)
 
 
 @router.post("/flags/refresh")

@@ -100,6 +100,28 @@ class PlayerReview(BaseModel):
     exclusion: ExclusionOut | None
 
 
+class PlayerRound(BaseModel):
+    """One of a player's rounds as staff review it; duration_ms: from the photo shown (else the
+    round's start) to its end, None while it runs."""
+
+    id: int
+    image_id: int
+    class_name: str
+    campaign_id: int
+    campaign_name: str
+    outcome: str | None
+    score: int
+    n_points: int
+    started_at: datetime
+    duration_ms: int | None
+
+
+class PlayerDetail(PlayerReview):
+    """A player with every round they played, newest first."""
+
+    rounds: list[PlayerRound]
+
+
 class PlayerReviewPage(BaseModel):
     total: int
     page: int
