@@ -19,21 +19,20 @@ COLUMNS = ["campaign_id", "player_id", "image_id"]
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("campaigns") as batch:
-        batch.add_column(
-            sa.Column(
-                "repeat_when_exhausted", sa.Boolean(), server_default=sa.false(), nullable=False
-            )
-        )
+    # Plain ADD and DROP COLUMN (SQLite has both): a batch copy of the table would break the
+    # rows that refer to it.
+    op.add_column(
+        "campaigns",
+        sa.Column("repeat_when_exhausted", sa.Boolean(), server_default=sa.false(), nullable=False),
+    )
     op.execute(
         sa.text(
             "UPDATE campaigns SET repeat_when_exhausted = :on WHERE slug = 'default'"
         ).bindparams(on=True)
     )
-    with op.batch_alter_table("rounds") as batch:
-        batch.add_column(
-            sa.Column("is_repeat", sa.Boolean(), server_default=sa.false(), nullable=False)
-        )
+    op.add_column(
+        "rounds", sa.Column("is_repeat", sa.Boolean(), server_default=sa.false(), nullable=False)
+    )
     # A player still never gets an image twice in a campaign, but as a repeat.
     op.drop_index(INDEX, table_name="rounds")
     where = sa.text("NOT is_repeat")
@@ -49,7 +48,5 @@ def downgrade() -> None:
     op.execute("DELETE FROM rounds WHERE is_repeat")
     op.drop_index(INDEX, table_name="rounds")
     op.create_index(INDEX, "rounds", COLUMNS, unique=True)
-    with op.batch_alter_table("rounds") as batch:
-        batch.drop_column("is_repeat")
-    with op.batch_alter_table("campaigns") as batch:
-        batch.drop_column("repeat_when_exhausted")
+    op.drop_column("rounds", "is_repeat")
+    op.drop_column("campaigns", "repeat_when_exhausted")
