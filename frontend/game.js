@@ -84,6 +84,7 @@ const ui = {
   timer: byId("round-timer"),
   timerFill: byId("timer-fill"),
   busy: byId("busy-notice"),
+  repeat: byId("repeat-notice"),
   controls: byId("controls"),
   skip: byId("skip-button"),
   result: byId("round-result"),
@@ -622,6 +623,7 @@ class Game {
     showScreen("game-screen");
     ui.game.dataset.state = "playing";
     ui.className.textContent = data.class_label;
+    ui.repeat.hidden = !data.repeat;
     ui.result.hidden = true;
     ui.controls.hidden = false;
     ui.busy.hidden = true;

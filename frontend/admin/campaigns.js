@@ -48,6 +48,7 @@ const SETTINGS_SHOWN = [
   ["assignment_order", "Order of assignment"],
   ["min_valid_rounds_for_completion", "Valid rounds for the completion code"],
   ["leave_out_unwinnable", "Leave out images nobody can win"],
+  ["repeat_when_exhausted", "Replays once every image is seen"],
   ["completion_url", "Completion URL"],
   ["completion_code", "Completion code"],
   ["screened_out_code", "Screened-out code"],

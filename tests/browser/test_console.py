@@ -172,9 +172,11 @@ def test_admin_creates_starts_and_sees_a_round_counted(
     form = detail.get_by_test_id("campaign-form")
     expect(form.get_by_label("Slug")).to_have_value(SLUG)
     form.get_by_label("Time limit").fill("3000")
+    form.get_by_label("A player who has seen every image").select_option("true")
     page.get_by_test_id("campaign-save").click()
     versions = detail.get_by_test_id("campaign-versions")
     expect(versions).to_contain_text("time_limit_ms: 2500 → 3000")
+    expect(versions).to_contain_text("repeat_when_exhausted: false → true")
     expect(versions).to_contain_text(ADMIN_EMAIL)  # who made it, by email
     expect(detail).to_contain_text("version 2")
     page.screenshot(path=shots_dir / "console-edited.png", full_page=True)

@@ -237,6 +237,8 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     page = desktop.new_page()
     reveals: list[Response] = []
     page.on("response", lambda response: reveals.append(response) if _is_reveal(response) else None)
+    starts: list[Response] = []
+    page.on("response", lambda r: starts.append(r) if _is_round_start(r) and r.ok else None)
     played = accept_consent_and_start(page, live_server)
     page.screenshot(path=shots_dir / "desktop-start.png")
 
@@ -279,10 +281,36 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     assert len(points) >= 10
     assert_traces_path(points, played, visited)
 
+    # Its one photo seen, the demo plays it again (the game made the round while the result
+    # showed): a replay, said to be one, that counts nowhere.
+    expect(page.get_by_test_id("repeat-notice")).to_be_hidden()
     page.get_by_test_id("next-button").click()
-    expect(page.get_by_test_id("done-screen")).to_be_visible()
+    notice = page.get_by_test_id("repeat-notice")
+    expect(notice).to_be_visible()
+    expect(notice).to_contain_text("not counted")
+    assert [start.json()["repeat"] for start in starts] == [False, True]
+    page.screenshot(path=shots_dir / "desktop-repeat.png")
+    # A campaign that does not repeat ends once every photo is seen.
+    set_repeats(live_server.engine, False)
+    try:
+        paint_with_mouse(page, zigzag(played, [0.3, 0.4, 0.5, 0.6, 0.7], (0.12, 0.88), 6))
+        expect(result).to_be_visible(timeout=played.time_limit_ms + 10_000)
+        expect(page.get_by_test_id("player-score")).to_have_text(str(row.score))
+        page.get_by_test_id("next-button").click()
+        expect(page.get_by_test_id("done-screen")).to_be_visible()
+    finally:
+        set_repeats(live_server.engine, True)
     expect(page.locator("#done-score")).to_have_text(str(row.score))
     page.screenshot(path=shots_dir / "desktop-done.png")
+
+
+def set_repeats(engine: sa.Engine, on: bool) -> None:
+    """Whether the live server's demo campaign plays its photos again once all are seen."""
+    with engine.begin() as connection:
+        connection.execute(
+            sa.text("UPDATE campaigns SET repeat_when_exhausted = :on WHERE slug = 'default'"),
+            {"on": on},
+        )
 
 
 def test_phone_round_paints_with_touch_without_scrolling(

@@ -1,11 +1,14 @@
-"""Migration 0003 on a database that already holds a campaign and its rounds."""
+"""Migrations 0003 and 0011 on a database that already holds a campaign and its rounds."""
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from clickme.core.db import make_engine
 from clickme.core.migrate import downgrade, upgrade
+from tests.conftest import _create_postgres_database, _drop_postgres_database
 
 ROWS = """
 INSERT INTO image_sets (id, name, description, created_at) VALUES (1, 'demo', '', '2026-01-01');
@@ -70,3 +73,70 @@ def test_downgrade_keeps_the_rounds(tmp_path: Path) -> None:
         columns = {c["name"] for c in sa.inspect(connection).get_columns("campaigns")}
     engine.dispose()
     assert "plays_wanted_per_image" not in columns
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_at_0010(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database migrated to 0010, on each engine."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = _create_postgres_database("clickme_migration_0011_test")
+    upgrade(url, "0010")
+    yield url
+    if request.param == "postgresql":
+        _drop_postgres_database("clickme_migration_0011_test")
+
+
+REPEAT_ROUND = """INSERT INTO rounds (player_id, campaign_id, campaign_version, image_id, model_id,
+    model_version, started_at, score, last_seq, n_points, is_repeat)
+    VALUES (1, 1, 1, 1, 1, '1', '2026-01-02', 0, 0, 0, {})"""
+
+
+def test_0011_turns_repeats_on_for_the_demo_and_lets_them_repeat_an_image(
+    database_at_0010: str,
+) -> None:
+    url = database_at_0010
+    engine = make_engine(url, pooled=False)
+    with engine.begin() as connection:
+        for statement in ROWS.split(";"):
+            if statement.strip():
+                connection.execute(sa.text(statement))
+        connection.execute(
+            sa.text(
+                "INSERT INTO campaigns (id, slug, name, state, version, image_set_id, model_id,"
+                " top_k, time_limit_ms, brush_radius, brush_softness, reveal_background,"
+                " background_blur_sigma, created_at) VALUES (2, 'study', 'S', 'draft', 1, 1, 1,"
+                " 5, 7000, 0.06, 0.5, 'blur', 12.0, '2026-01-01')"
+            )
+        )
+    engine.dispose()
+    upgrade(url, "0011")
+    engine = make_engine(url, pooled=False)
+    with engine.begin() as connection:
+        flags = connection.execute(
+            sa.text("SELECT slug, repeat_when_exhausted FROM campaigns ORDER BY id")
+        ).all()
+        assert [(slug, bool(on)) for slug, on in flags] == [("default", True), ("study", False)]
+        assert not connection.scalar(sa.text("SELECT count(*) FROM rounds WHERE is_repeat"))
+        repeat_id = connection.execute(
+            sa.text(REPEAT_ROUND.format("true") + " RETURNING id")
+        ).scalar_one()  # player 1 played image 1 in campaign 1: a repeat may follow
+        connection.execute(
+            sa.text(
+                "INSERT INTO point_batches (round_id, seq, n_points, data, received_ms,"
+                " received_at) VALUES (:round_id, 1, 0, :data, 0, '2026-01-02')"
+            ),
+            {"round_id": repeat_id, "data": b""},
+        )
+    with pytest.raises(sa.exc.IntegrityError), engine.begin() as connection:
+        connection.execute(sa.text(REPEAT_ROUND.format("false")))  # but never a second first
+    engine.dispose()
+    downgrade(url, "0010")
+    engine = make_engine(url, pooled=False)
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM rounds")) == 3
+        assert connection.scalar(sa.text("SELECT count(*) FROM point_batches")) == 0
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("rounds")}
+    engine.dispose()
+    assert "is_repeat" not in columns

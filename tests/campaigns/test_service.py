@@ -217,7 +217,9 @@ def test_catch_trials_come_at_their_share_and_never_retire(world: World) -> None
         campaign = load(session, campaign_id)
         for player in players:
             try:
-                shown.append(service.pick_image(session, campaign, player, RULE.min_rounds, rng).id)
+                shown.append(
+                    service.pick_image(session, campaign, player, RULE.min_rounds, rng).image.id
+                )
             except ClickmeError as refused:
                 assert refused.code == "campaign_complete"
     caught = [image for image in shown if image in catch_ids]
@@ -270,7 +272,7 @@ def test_two_starts_racing_to_the_same_image_get_a_clear_409(
     first = start(world, campaign_id, player)
     with world.database.session() as session:  # what the loser of the race would have picked
         same_image = session.get(Image, first.image_id)
-    monkeypatch.setattr(service, "pick_image", lambda *_args, **_kwargs: same_image)
+    monkeypatch.setattr(service, "pick_image", lambda *_args, **_kwargs: service.Pick(same_image))
     assert refusal(world, campaign_id, player) == "round_conflict"
     assert plays(world, campaign_id)[first.image_id] == 1  # the loser's claim was rolled back
 

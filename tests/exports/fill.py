@@ -103,6 +103,7 @@ def add_rounds(
     pointer_type: str = "mouse",
     outcome: str = "timeout",
     painter: Callable[[Image, np.random.Generator], bytes] = stroke,
+    is_repeat: bool = False,
 ) -> list[int]:
     """One finished round per player and image, each with one batch of POINTS_PER_ROUND points
     from ``painter``; bulk inserts (a benchmark fills 100,000 rounds)."""
@@ -116,7 +117,7 @@ def add_rounds(
                     "campaign_version": campaign.version, "image_id": image.id,
                     "model_id": campaign.model_id, "model_version": MODEL_VERSION,
                     "outcome": outcome, "last_seq": 1, "n_points": POINTS_PER_ROUND,
-                    "pointer_type": pointer_type,
+                    "pointer_type": pointer_type, "is_repeat": is_repeat,
                 }
             )  # fmt: skip
             strokes.append(painter(image, rng))

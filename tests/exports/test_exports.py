@@ -17,6 +17,7 @@ from PIL import Image as PilImage
 from sqlalchemy import select
 from typer.testing import CliRunner
 
+from clickme.campaigns.models import Campaign
 from clickme.cli import app
 from clickme.core.config import Settings
 from clickme.core.db import Database
@@ -535,3 +536,24 @@ def test_flagged_players_are_left_out_on_request_and_the_manifest_says_so(
     assert manifest["filters"]["excluded_flags"] == ["bot_timing", "no_effort"]
     assert manifest["filters"]["map_settings"]["exclude_flags"] == ["bot_timing", "no_effort"]
     assert manifest["counts"]["players"] == kept["counts"]["players"] - 1
+
+
+def test_repeat_rounds_are_left_out_of_every_research_output(study: Study, tmp_path: Path) -> None:
+    """A mouse player replays photos 3 and 4 (as the demo lets them): counted, each would have a
+    fourth valid round and so a map; left out, the export is what it was without them."""
+    before = preview(study)["counts"]
+    with study.database.session() as session:
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == "study"))
+        replayed = [session.get_one(Image, i) for i in study.image_ids[2:4]]
+        repeats = add_rounds(
+            session, campaign, replayed, study.mouse_players[:1], seed=9, is_repeat=True
+        )
+    assert preview(study)["counts"] == before
+    out = tmp_path / "export"
+    manifest = export(study, out, formats=("npz", "csv", "parquet"))
+    assert manifest["counts"]["images_with_map"] == 2
+    assert manifest["filters"]["repeat_rounds"] == "left out"
+    exported = {int(row["round_id"]) for row in csv_rows(out)}
+    assert exported and not exported & set(repeats)
+    parquet = {row["round_id"] for row in pq.read_table(out / "rounds.parquet").to_pylist()}
+    assert parquet == exported

@@ -8,6 +8,7 @@ from sqlalchemy import select, update
 from clickme.campaigns.models import Campaign
 from clickme.core.config import Settings
 from clickme.core.db import Database
+from clickme.game.models import Round
 from clickme.images.models import Image
 from clickme.players import service
 from clickme.players.flags import refresh_flags, resolve_flag
@@ -200,3 +201,16 @@ def test_refreshing_flags_is_idempotent_and_respects_resolved_flags(
         session.execute(update(PlayerFlag).values(resolved=False))
     cleared = refresh(database, game_settings, FlagRules(max_mean_revealed=1.0))
     assert cleared.cleared == 1 and flags_of(database, painter) == {}
+
+
+def test_repeat_rounds_measure_nothing(
+    client: TestClient, database: Database, game_settings: Settings
+) -> None:
+    """A replayed photo (the demo's repeats) says nothing of the player: it is left out."""
+    player_id = new_player(client)
+    first = play(client, CENTRE)
+    play(client, EVERYTHING)
+    with database.session() as session:
+        session.execute(update(Round).where(Round.id != first["round_id"]).values(is_repeat=True))
+    measured = measure(database, game_settings, [player_id])[player_id]
+    assert measured.rounds == 1 and measured.mean_revealed < 0.3

@@ -51,6 +51,10 @@ class Campaign(Base):
     leave_out_unwinnable: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
     )
+    # A player who has seen every image may play them again, as repeats that count nowhere.
+    repeat_when_exhausted: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=false()
+    )
     consent_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     instructions_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     completion_code: Mapped[str | None] = mapped_column(String(100), nullable=True)

@@ -12,7 +12,7 @@ from clickme.campaigns.schemas import CampaignPublic, Completion
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
-from clickme.game.outcomes import RoundRule, valid_round
+from clickme.game.outcomes import COUNTED, RoundRule, valid_round
 from clickme.images.models import Image
 from clickme.players.flags import raise_flag, refresh_flags
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
@@ -93,11 +93,12 @@ def _close_expired_rounds(
 def _rounds_ended_and_running(
     session: Session, campaign: Campaign, player_id: int
 ) -> tuple[int, int]:
+    """The player's rounds of the campaign (repeats aside) ended and still running."""
     ended, running = session.execute(
         select(
             func.count(Round.outcome),
             func.count(Round.id) - func.count(Round.outcome),
-        ).where(Round.campaign_id == campaign.id, Round.player_id == player_id)
+        ).where(Round.campaign_id == campaign.id, Round.player_id == player_id, COUNTED)
     ).one()
     return ended, running
 

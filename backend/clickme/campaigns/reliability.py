@@ -33,6 +33,7 @@ from clickme.core.background import BackgroundWorker
 from clickme.core.db import Database, utcnow
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
+from clickme.game.outcomes import COUNTED
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.progress import (
     MAX_PLAYERS_MEASURED,
@@ -91,7 +92,7 @@ def _campaign_state(session: Session, campaign_id: int, settings: MapSettings) -
     """(the campaign's rounds with an outcome that counts, players excluded)."""
     finished = session.scalar(
         select(func.count(Round.id)).where(
-            Round.campaign_id == campaign_id, Round.outcome.in_(settings.outcomes)
+            Round.campaign_id == campaign_id, Round.outcome.in_(settings.outcomes), COUNTED
         )
     )
     return finished or 0, len(excluded_player_ids(session))

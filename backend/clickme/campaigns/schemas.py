@@ -49,6 +49,7 @@ class CampaignCreate(BaseModel):
     assignment_order: AssignmentOrder = "depth"
     min_valid_rounds_for_completion: MinValidRounds | None = None
     leave_out_unwinnable: bool = False
+    repeat_when_exhausted: bool = False
     consent_text: LongText = ""
     instructions_text: LongText = ""
     completion_code: Code | None = None
@@ -90,6 +91,7 @@ class CampaignUpdate(BaseModel):
     assignment_order: AssignmentOrder | None = None
     min_valid_rounds_for_completion: MinValidRounds | None = None
     leave_out_unwinnable: bool | None = None
+    repeat_when_exhausted: bool | None = None
     consent_text: LongText | None = None
     instructions_text: LongText | None = None
     completion_code: Code | None = None
@@ -137,6 +139,7 @@ class CampaignOut(BaseModel):
     assignment_order: AssignmentOrder
     min_valid_rounds_for_completion: int | None
     leave_out_unwinnable: bool
+    repeat_when_exhausted: bool
     consent_text: str
     instructions_text: str
     completion_code: str | None

@@ -17,7 +17,7 @@ from clickme.core.config import Settings
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
-from clickme.game.outcomes import PLAYED_OUTCOMES, Outcome
+from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES, Outcome
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
 from clickme.models.models import DnnModel
@@ -43,6 +43,7 @@ GAME_SETTINGS = (
     "retire_at_reliability",
     "assignment_order",
     "leave_out_unwinnable",
+    "repeat_when_exhausted",
 )
 TRANSITIONS = {
     ("draft", "active"),
@@ -277,6 +278,7 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
             model_id=model.id,
             plays_wanted_per_image=DEFAULT_CAMPAIGN_PLAYS_WANTED,
             assignment_order="breadth",  # the demo plays best with every image in turn
+            repeat_when_exhausted=True,  # and does not end after its few photos
         )
         campaign = create_campaign(session, body)
         change_state(session, campaign, "active")
@@ -311,10 +313,18 @@ def _order_key(campaign: Campaign, min_rounds: int) -> ColumnElement[int]:
 
 
 def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
-    """The images this player was shown in the campaign."""
+    """The images this player was shown in the campaign (once each: repeats aside)."""
     return select(Round.image_id).where(
-        Round.campaign_id == campaign.id, Round.player_id == player_id
+        Round.campaign_id == campaign.id, Round.player_id == player_id, COUNTED
     )
+
+
+@dataclass(frozen=True)
+class Pick:
+    """The image of a player's next round; ``repeat``: a replay that holds no play."""
+
+    image: Image
+    repeat: bool = False
 
 
 def pick_image(
@@ -323,11 +333,13 @@ def pick_image(
     player_id: int,
     min_rounds: int,
     rng: random.Random | None = None,
-) -> Image:
+) -> Pick:
     """The image for this player's next round, its play reserved (see ``_reserve_image``;
     ``min_rounds``: the valid rounds a map needs, which depth-first assignment fills first).
 
     A share of rounds (``catch_trial_share``) goes to a catch image the player has not seen.
+    A player who has seen every image of a campaign that allows it gets one again as a repeat
+    (``_repeat_image``).
     """
     shown = session.scalar(
         select(func.count()).select_from(_rounds_of_player(campaign, player_id).subquery())
@@ -347,8 +359,33 @@ def pick_image(
             .limit(1)
         )
         if catch is not None:
-            return catch
-    return _reserve_image(session, campaign, player_id, min_rounds)
+            return Pick(catch)
+    try:
+        return Pick(_reserve_image(session, campaign, player_id, min_rounds))
+    except ClickmeError as refusal:
+        if refusal.code != "no_images_left" or not campaign.repeat_when_exhausted:
+            raise
+        return Pick(_repeat_image(session, campaign, player_id), repeat=True)
+
+
+def _repeat_image(session: Session, campaign: Campaign, player_id: int) -> Image:
+    """The image of the campaign's set the player played least recently in it (never the one
+    just played while there is another): the next one again, in the order first played."""
+    last_played = func.max(Round.id)
+    image_id = session.scalar(
+        select(Round.image_id)
+        .join(Image, Image.id == Round.image_id)
+        .where(
+            Round.campaign_id == campaign.id,
+            Round.player_id == player_id,
+            Image.image_set_id == campaign.image_set_id,
+            Image.is_catch.is_(False),
+        )
+        .group_by(Round.image_id)
+        .order_by(last_played, Round.image_id)
+        .limit(1)
+    )
+    return session.get_one(Image, image_id)
 
 
 def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rounds: int) -> Image:
@@ -450,7 +487,7 @@ def campaign_progress(
     """Progress of each campaign: images retired of total, rounds, recent plays and players."""
     ids = [c.id for c in campaigns]
     now = utcnow()
-    finished = Round.outcome.in_(PLAYED_OUTCOMES)
+    finished = Round.outcome.in_(PLAYED_OUTCOMES) & COUNTED
     round_rows = session.execute(
         select(
             Round.campaign_id,

@@ -33,6 +33,7 @@ from clickme.campaigns.models import Campaign
 from clickme.exports.manifest import MANIFEST_NAME, build_manifest, write_manifest
 from clickme.exports.writers import FORMATS, ROUND_FORMATS, ExportItem, RoundRecord, Writer
 from clickme.game.models import Round
+from clickme.game.outcomes import COUNTED
 from clickme.game.points import POINT_DTYPE, xy_of
 from clickme.game.service import points_with_seq_by_round
 from clickme.images.labels import class_name, synset_of
@@ -114,6 +115,7 @@ class ExportRequest:
             "min_reliability": self.min_reliability,
             "pointer_type": self.pointer_type,
             "excluded_players": "left out",
+            "repeat_rounds": "left out",  # replays of a photo the player had seen
             "excluded_flags": list(settings.exclude_flags),
             "map_settings": {
                 **asdict(settings),
@@ -176,7 +178,7 @@ def _campaign(session: Session, slug: str) -> Campaign:
         raise ExportError(f"no campaign {slug!r}")
     played = session.scalar(
         select(func.count(Round.id)).where(
-            Round.campaign_id == campaign.id, Round.outcome.is_not(None)
+            Round.campaign_id == campaign.id, Round.outcome.is_not(None), COUNTED
         )
     )
     if not played:
@@ -239,11 +241,12 @@ class _Exporter:
         self._image_ids: list[int] | None = None
 
     def _rounds_where(self, query: Select, version: bool = True, pointer: bool = True) -> Select:
-        """The query restricted to the campaign's finished rounds by players not excluded, of
-        the requested campaign version and pointer type."""
+        """The query restricted to the campaign's finished rounds that count (never repeats) by
+        players not excluded, of the requested campaign version and pointer type."""
         query = query.where(
             Round.campaign_id == self.campaign.id,
             Round.outcome.is_not(None),
+            COUNTED,
             Round.player_id.not_in(self.excluded),
         )
         if version and self.request.campaign_version is not None:
@@ -430,7 +433,11 @@ class _Exporter:
         """The campaign versions and model versions the campaign's rounds were played under."""
         rows = self.session.execute(
             select(Round.campaign_version, Round.model_version)
-            .where(Round.campaign_id == self.campaign.id, Round.player_id.not_in(self.excluded))
+            .where(
+                Round.campaign_id == self.campaign.id,
+                COUNTED,
+                Round.player_id.not_in(self.excluded),
+            )
             .distinct()
         ).all()
         return sorted({row[0] for row in rows}), sorted({row[1] for row in rows})

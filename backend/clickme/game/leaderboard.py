@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
 from clickme.game.models import Round
+from clickme.game.outcomes import COUNTED
 from clickme.game.schemas import Leaderboard, LeaderboardEntry
 from clickme.players.models import Player
 from clickme.players.service import hidden_player_ids, is_hidden
@@ -27,15 +28,15 @@ log = logging.getLogger(__name__)
 
 
 def _totals(campaign_id: int | None) -> Select:
-    """Each shown player's total score and count of finished rounds, in the campaign (None:
-    in every campaign)."""
+    """Each shown player's total score and count of finished rounds that count (repeats pay
+    nothing), in the campaign (None: in every campaign)."""
     query = (
         select(
             Round.player_id.label("player_id"),
             func.sum(Round.score).label("score"),
             func.count(Round.id).label("rounds"),
         )
-        .where(Round.outcome.is_not(None), Round.player_id.not_in(hidden_player_ids()))
+        .where(Round.outcome.is_not(None), COUNTED, Round.player_id.not_in(hidden_player_ids()))
         .group_by(Round.player_id)
     )
     if campaign_id is not None:

@@ -2,7 +2,17 @@
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    false,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
@@ -10,10 +20,16 @@ from clickme.core.db import Base, UTCDateTime, utcnow
 
 class Round(Base):
     __tablename__ = "rounds"
-    # A player never gets the same image twice in a campaign.
+    # A player never gets the same image twice in a campaign, but as a repeat.
     __table_args__ = (
         Index(
-            "uq_rounds_campaign_player_image", "campaign_id", "player_id", "image_id", unique=True
+            "uq_rounds_campaign_player_image",
+            "campaign_id",
+            "player_id",
+            "image_id",
+            unique=True,
+            sqlite_where=text("NOT is_repeat"),
+            postgresql_where=text("NOT is_repeat"),
         ),
         # A player's first round on an image, across campaigns (the maps' valid rounds).
         Index("ix_rounds_player_image", "player_id", "image_id", "id"),
@@ -38,6 +54,9 @@ class Round(Base):
     pointer_type: Mapped[str | None] = mapped_column(String(10), nullable=True)
     viewport_width: Mapped[int | None] = mapped_column(Integer, nullable=True)
     viewport_height: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # A replay of a photo the player has seen in the campaign (``repeat_when_exhausted``): it
+    # holds no play and counts nowhere (``game.outcomes.COUNTED``).
+    is_repeat: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PointBatch(Base):

@@ -22,6 +22,11 @@ class Outcome(StrEnum):
 # Rounds played to their end: the ones that can count for maps, scores and progress.
 PLAYED_OUTCOMES: tuple[str, ...] = (Outcome.CORRECT.value, Outcome.TIMEOUT.value)
 
+# The one rule of which rounds count anywhere (maps, reliability, exports, player measures and
+# flags, completion, leaderboards, scores): every round but a repeat, the replay of a photo the
+# player has seen in the campaign (``Campaign.repeat_when_exhausted``), played for fun.
+COUNTED: ColumnElement[bool] = Round.is_repeat.is_(False)
+
 
 class RoundRule(Protocol):
     """What makes a round valid for the maps (``clickme.maps.aggregate.MapSettings``)."""
@@ -42,8 +47,8 @@ def is_valid(rule: RoundRule, outcome: str, n_points: int) -> bool:
 
 
 def valid_round(rule: RoundRule) -> ColumnElement[bool]:
-    """``is_valid`` in SQL: an ended round that counts for the maps."""
-    return Round.outcome.in_(rule.outcomes) & (Round.n_points >= rule.min_points)
+    """``is_valid`` in SQL: an ended round that counts for the maps (never a repeat)."""
+    return COUNTED & Round.outcome.in_(rule.outcomes) & (Round.n_points >= rule.min_points)
 
 
 def in_flight(now: datetime, expiry_ms: int, start_bound_s: float) -> ColumnElement[bool]:

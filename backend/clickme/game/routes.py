@@ -73,6 +73,7 @@ def start_round(
         top_k=campaign.top_k,
         brush=Brush(radius_px=rule.radius_px(image.width, image.height), softness=rule.softness),
         start_within_ms=round(runtime.settings.round_start_bound_s * 1000),
+        repeat=round_.is_repeat,
     )
 
 

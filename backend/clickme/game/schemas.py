@@ -50,6 +50,9 @@ class RoundOut(BaseModel):
     top_k: int
     brush: Brush
     start_within_ms: int = Field(description="say the photo is shown by then, or it is abandoned")
+    repeat: bool = Field(
+        default=False, description="a replay of a photo already seen: played for fun, not counted"
+    )
 
 
 class RoundClock(BaseModel):

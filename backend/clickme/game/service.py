@@ -24,7 +24,7 @@ from clickme.core.db import after_commit, note_for_commit, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
-from clickme.game.outcomes import Outcome, RoundRule, expired, in_flight, is_valid
+from clickme.game.outcomes import COUNTED, Outcome, RoundRule, expired, in_flight, is_valid
 from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import (
     Brush,
@@ -110,9 +110,11 @@ def start_round(
     start_bound_s: float,
 ) -> tuple[Round, Image]:
     """A new round for the player (ending the one they had in flight in the campaign), on the
-    image assignment picks; ``rule``: what makes a round count (the campaign's map rules)."""
+    image assignment picks (a repeat when it says so); ``rule``: what makes a round count (the
+    campaign's map rules)."""
     _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s)
-    image = campaigns.pick_image(session, campaign, player_id, rule.min_rounds)
+    pick = campaigns.pick_image(session, campaign, player_id, rule.min_rounds)
+    image = pick.image
     model = session.get_one(DnnModel, campaign.model_id)
     round_ = Round(
         player_id=player_id,
@@ -124,6 +126,7 @@ def start_round(
         started_at=utcnow(),
         viewport_width=viewport[0],
         viewport_height=viewport[1],
+        is_repeat=pick.repeat,
     )
     session.add(round_)
     try:
@@ -265,12 +268,13 @@ def _end_round(
 
 
 def _give_back_plays(session: Session, round_ids: Sequence[int], rule: RoundRule) -> None:
-    """Ended rounds that do not count for the maps give their images' plays back at once."""
+    """Ended rounds that do not count for the maps give their images' plays back at once
+    (repeats never took one)."""
     if not round_ids:
         return
     rows = session.execute(
         select(Round.campaign_id, Round.image_id, Round.outcome, Round.n_points).where(
-            Round.id.in_(round_ids)
+            Round.id.in_(round_ids), COUNTED
         )
     ).all()
     by_campaign: dict[int, list[int]] = {}

@@ -21,7 +21,7 @@ from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import CampaignVersion
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
-from clickme.game.outcomes import PLAYED_OUTCOMES
+from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES
 from clickme.game.points import unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
@@ -36,10 +36,12 @@ MAX_OPACITY = 0.75
 
 
 def mapped_rounds(session: Session, campaign_id: int) -> Select[tuple[Round]]:
-    """The campaign's rounds that count in its maps: won or timed out, by non-excluded players."""
+    """The campaign's rounds that count in its maps: won or timed out, not repeats, by
+    non-excluded players."""
     return select(Round).where(
         Round.campaign_id == campaign_id,
         Round.outcome.in_(PLAYED_OUTCOMES),
+        COUNTED,
         Round.player_id.not_in(excluded_player_ids(session)),
     )
 

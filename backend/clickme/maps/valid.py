@@ -9,6 +9,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session, aliased
 
 from clickme.game.models import Round
+from clickme.game.outcomes import valid_round
 from clickme.game.points import xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
@@ -36,8 +37,7 @@ def _valid_rounds_query(
 ) -> Select:
     query = select(Round.id, Round.image_id, Round.player_id).where(
         Round.campaign_id == campaign_id,
-        Round.outcome.in_(settings.outcomes),
-        Round.n_points >= settings.min_points,
+        valid_round(settings),
         Round.player_id.not_in(excluded_player_ids(session, settings.exclude_flags)),
     )
     if campaign_version is not None:
@@ -65,7 +65,7 @@ def valid_rounds(
 ) -> Iterator[ImageRounds]:
     """Each image of the campaign with at least ``settings.min_rounds`` valid rounds, by image id.
 
-    Valid: an outcome in ``settings.outcomes``, a player not excluded, at least
+    Valid: not a repeat, an outcome in ``settings.outcomes``, a player not excluded, at least
     ``settings.min_points`` points, and (``first_round_only``) the player's first round on the
     image in any campaign; only rounds of ``campaign_version`` when given; only the images of
     ``image_ids`` when given.

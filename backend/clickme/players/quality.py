@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clickme.game.models import Round
-from clickme.game.outcomes import Outcome
+from clickme.game.outcomes import COUNTED, Outcome
 from clickme.game.points import xy_of
 from clickme.game.service import display_ms
 from clickme.images.models import Image
@@ -26,7 +26,8 @@ from clickme.players.service import excluded_player_ids
 from clickme.scoring.reveal import PreparedImageCache, revealed_fraction
 
 CONSENSUS_SIZE = 56
-_FINISHED = Round.outcome.is_not(None)
+# Finished rounds that count (repeats measure nothing of the player's first look).
+_FINISHED = Round.outcome.is_not(None) & COUNTED
 
 
 @dataclass(frozen=True)

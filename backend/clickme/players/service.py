@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clickme.core.db import after_commit, note_for_commit
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
+from clickme.game.outcomes import COUNTED
 from clickme.players.identity import verify_player_token
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
@@ -112,7 +113,7 @@ def player_summary(session: Session, player: Player) -> PlayerOut:
     """The player with their total score and count of finished rounds."""
     total, played = session.execute(
         select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
-            Round.player_id == player.id, Round.outcome.is_not(None)
+            Round.player_id == player.id, Round.outcome.is_not(None), COUNTED
         )
     ).one()
     return PlayerOut(
