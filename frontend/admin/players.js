@@ -156,6 +156,7 @@ function roundRow(round, onReplay) {
       round.outcome
         ? el("span", { class: `badge ${OUTCOME_BADGES[round.outcome] || ""}` }, round.outcome)
         : el("span", { class: "muted" }, "playing"),
+      round.is_repeat ? el("span", { class: "muted small" }, " repeat (not counted)") : "",
     ),
     el("td", { class: "num" }, String(round.score)),
     el("td", { class: "num" }, String(round.n_points)),

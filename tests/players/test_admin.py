@@ -113,7 +113,7 @@ def test_staff_filter_players_by_campaign_and_see_a_players_rounds(
     [round_] = detail["rounds"]
     assert round_["id"] == played["round_id"] and round_["image_id"] == played["image"]["id"]
     assert round_["class_name"] == played["class_name"] and round_["outcome"] is not None
-    assert round_["n_points"] > 10 and round_["duration_ms"] >= 0
+    assert round_["n_points"] > 10 and round_["duration_ms"] >= 0 and round_["is_repeat"] is False
     running = researcher.get(f"/api/admin/players/{second}").json()["rounds"]
     assert [r["campaign_name"] for r in running] == ["Second"]
     assert running[0]["outcome"] is None and running[0]["duration_ms"] is None

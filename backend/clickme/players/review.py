@@ -81,6 +81,7 @@ def player_rounds(session: Session, player_id: int) -> list[PlayerRound]:
             campaign_id=round_.campaign_id,
             campaign_name=campaign_name,
             outcome=round_.outcome,
+            is_repeat=round_.is_repeat,
             score=round_.score,
             n_points=round_.n_points,
             started_at=round_.started_at,

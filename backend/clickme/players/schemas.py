@@ -110,6 +110,7 @@ class PlayerRound(BaseModel):
     campaign_id: int
     campaign_name: str
     outcome: str | None
+    is_repeat: bool
     score: int
     n_points: int
     started_at: datetime
