@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.db import Database, utcnow
+from clickme.core.db import Database, changed_rows, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.exports.manifest import MANIFEST_NAME
 from clickme.exports.models import ExportJob
@@ -103,13 +103,14 @@ def move(
 ) -> bool:
     """Sets the values on the job if it is in one of the states (and meets the conditions);
     whether it was."""
-    result = session.execute(
+    changed = changed_rows(
+        session,
         update(ExportJob)
         .where(ExportJob.id == job_id, ExportJob.state.in_(states), *conditions)
         .values(**values)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    return result.rowcount == 1
+    return changed == 1
 
 
 def _move_now(
