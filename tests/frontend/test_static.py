@@ -133,3 +133,8 @@ def test_page_sheets_copy_nothing_from_the_shared_sheet(sheet: str) -> None:
     copied = shared & css_declarations((FRONTEND_DIR / sheet).read_text())
     assert not copied, f"{sheet} repeats base.css: {sorted(copied)}"
 
+
+def test_the_how_to_is_written_once(page: PageOutline) -> None:
+    html = (FRONTEND_DIR / "index.html").read_text()
+    assert html.count("How to play") == 1 and "how-to" in page.ids
+    assert html.count("<div data-how-to></div>") == 2  # the consent and the preview screens
