@@ -106,6 +106,11 @@ const ui = {
   renameError: byId("rename-error"),
 };
 
+// The how-to, written once in the page, goes on each screen that shows it.
+for (const slot of document.querySelectorAll("[data-how-to]")) {
+  slot.replaceWith(byId("how-to").content.cloneNode(true));
+}
+
 function showScreen(id) {
   for (const screen of ui.screens) byId(screen).hidden = screen !== id;
 }

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite (what `make test` and .ci/run run): services, browser, lint, pytest.
+# The whole test suite (what `make test` and .ci/run run): services, browser, lint, types, pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +15,5 @@ fi
 export CLICKME_IMAGENET_SAMPLE="${CLICKME_IMAGENET_SAMPLE:-$(cd .. && pwd)/shared/imagenet-sample}"
 
 .venv/bin/ruff check --no-cache backend tests benchmarks
+.venv/bin/mypy  # [tool.mypy] in pyproject.toml: backend/clickme, with pydantic's plugin
 .venv/bin/pytest -q -p no:cacheprovider "$@"

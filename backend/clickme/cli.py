@@ -1,7 +1,7 @@
 """The `clickme` command line."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any, TypedDict
 
 import typer
 
@@ -98,7 +98,12 @@ KeyFileOption = Annotated[
 ]
 
 
-def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
+class _TlsOptions(TypedDict, total=False):
+    ssl_certfile: str
+    ssl_keyfile: str
+
+
+def _tls_options(certfile: Path | None, keyfile: Path | None) -> _TlsOptions:
     """uvicorn's TLS options from the command's options, else the settings; empty: plain HTTP."""
     settings = get_settings()
     certfile = certfile or settings.ssl_certfile
@@ -108,8 +113,12 @@ def _tls_options(certfile: Path | None, keyfile: Path | None) -> dict[str, str]:
     for path in (certfile, keyfile):
         if path and not path.is_file():
             raise typer.BadParameter(f"no such file: {path}")
-    options = {"ssl_certfile": str(certfile)} if certfile else {}
-    return options | ({"ssl_keyfile": str(keyfile)} if keyfile else {})
+    options: _TlsOptions = {}
+    if certfile:
+        options["ssl_certfile"] = str(certfile)
+    if keyfile:
+        options["ssl_keyfile"] = str(keyfile)
+    return options
 
 
 @app.command()
@@ -189,7 +198,7 @@ def worker(
     from clickme.models.registry import list_model_specs
     from clickme.scoring.worker import run_worker
 
-    options = {
+    options: dict[str, Any] = {
         "model": model,
         "batch_max_size": batch_size,
         "scorer_backend": backend,

@@ -107,8 +107,9 @@ class ClickMeDataset(Dataset):
             pixels = to_eval_space(photo.convert("RGB"))
         image = torch.from_numpy(pixels.transpose(2, 0, 1).astype(np.float32) / 255.0)
         values = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float32)
-        has_map = meta["image_id"] not in self.no_map_reasons and sample.map is not None
-        if has_map:
-            values = to_eval(read_map_png(_read(sample.shard, sample.map)))
+        map_member = None if meta["image_id"] in self.no_map_reasons else sample.map
+        has_map = map_member is not None
+        if map_member is not None:
+            values = to_eval(read_map_png(_read(sample.shard, map_member)))
             has_map = view_is_painted(values)  # an export made before the rule was checked
         return image, torch.from_numpy(values[None].copy()), int(meta["class_index"]), has_map

@@ -1,13 +1,15 @@
 """Text other people see (display names, campaign texts, exclusion reasons) is NFKC-normalised
 and holds no control, format, line or paragraph separator characters: one validator for all."""
 
+from typing import Annotated
+
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 
 from clickme.core.db import Database
-from clickme.core.schemas import shown_text
+from clickme.core.schemas import ShownText
 from clickme.images.models import ImageSet
 from clickme.models.models import DnnModel
 from tests.accounts.staff import add_staff_user, staff_headers
@@ -32,11 +34,13 @@ def test_hidden_characters_are_refused(character: str) -> None:
         if character in "\r\n" and multiline:
             continue
         with pytest.raises(ValidationError):
-            TypeAdapter(shown_text(multiline=multiline)).validate_python(f"Ada{character}Lovelace")
+            TypeAdapter(Annotated[str, ShownText(multiline=multiline)]).validate_python(
+                f"Ada{character}Lovelace"
+            )
 
 
 def test_normalised_to_nfkc_before_the_constraints() -> None:
-    name = TypeAdapter(shown_text(max_length=3, pattern=r"^[^<>]+$"))
+    name = TypeAdapter(Annotated[str, ShownText(max_length=3, pattern=r"^[^<>]+$")])
     assert name.validate_python("\uff21\uff44\uff41") == "Ada"  # full-width letters
     assert name.validate_python("\ufb01") == "fi"  # the ligature
     with pytest.raises(ValidationError):
@@ -44,7 +48,7 @@ def test_normalised_to_nfkc_before_the_constraints() -> None:
 
 
 def test_multiline_text_keeps_line_feeds_only() -> None:
-    long_text = TypeAdapter(shown_text(multiline=True))
+    long_text = TypeAdapter(Annotated[str, ShownText(multiline=True)])
     assert long_text.validate_python("one\r\ntwo\rthree\nfour") == "one\ntwo\nthree\nfour"
     with pytest.raises(ValidationError):
         long_text.validate_python("one\ttwo")

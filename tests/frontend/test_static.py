@@ -102,3 +102,39 @@ def test_painting_on_the_canvas_never_scrolls_the_page() -> None:
     css = (FRONTEND_DIR / "game.css").read_text()
     canvas_rule = re.search(r"#game-canvas\s*\{([^}]*)\}", css)
     assert canvas_rule and "touch-action: none" in canvas_rule.group(1)
+
+
+def stylesheets(html: Path) -> list[str]:
+    return re.findall(r'<link rel="stylesheet" href="([^"]+)">', html.read_text())
+
+
+def test_both_pages_link_the_shared_sheet_before_their_own() -> None:
+    assert stylesheets(FRONTEND_DIR / "index.html") == ["/static/base.css", "/static/game.css"]
+    console = FRONTEND_DIR / "admin" / "index.html"
+    assert stylesheets(console) == ["/static/base.css", "/static/admin/admin.css"]
+
+
+def css_declarations(css: str) -> set[tuple[str, str, str]]:
+    """(selector, property, value) of each declaration outside @media blocks."""
+    css = re.sub(r"/\*.*?\*/", "", css, flags=re.DOTALL)
+    css = re.sub(r"@media[^{]*\{(?:[^{}]*\{[^{}]*\})*[^{}]*\}", "", css)
+    found = set()
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", css):
+        for declaration in filter(None, (part.strip() for part in body.split(";"))):
+            name, value = (" ".join(side.split()) for side in declaration.split(":", 1))
+            for selector in selectors.split(","):
+                found.add((" ".join(selector.split()), name, value))
+    return found
+
+
+@pytest.mark.parametrize("sheet", ["game.css", "admin/admin.css"])
+def test_page_sheets_copy_nothing_from_the_shared_sheet(sheet: str) -> None:
+    shared = css_declarations((FRONTEND_DIR / "base.css").read_text())
+    copied = shared & css_declarations((FRONTEND_DIR / sheet).read_text())
+    assert not copied, f"{sheet} repeats base.css: {sorted(copied)}"
+
+
+def test_the_how_to_is_written_once(page: PageOutline) -> None:
+    html = (FRONTEND_DIR / "index.html").read_text()
+    assert html.count("How to play") == 1 and "how-to" in page.ids
+    assert html.count("<div data-how-to></div>") == 2  # the consent and the preview screens

@@ -100,6 +100,18 @@ def test_a_repeated_name_and_a_file_named_like_a_folder_are_refused(target: Path
     assert (target / "n01440764_a.JPEG").read_bytes() == b"first"
 
 
+def test_an_entry_of_an_unknown_compression_method_is_refused(target: Path) -> None:
+    data = bytearray(zip_of([("n01440764_a.JPEG", b"photo")]))
+    for header, method_at in ((b"PK\x03\x04", 8), (b"PK\x01\x02", 10)):  # local, central
+        data[data.index(header) + method_at] = 99  # no such compression method
+    unpacked, problems = unpack_zip(io.BytesIO(bytes(data)), target, LIMITS)
+    assert unpacked == 0
+    assert [problem.message for problem in problems] == [
+        "cannot unpack: That compression method is not supported"
+    ]
+    assert files_under(target) == set()
+
+
 def test_import_folder_stays_inside_the_root(tmp_path: Path) -> None:
     root = tmp_path / "root"
     (root / "set-a").mkdir(parents=True)

@@ -1,26 +1,31 @@
 """Staff API schemas."""
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel
 
-from clickme.core.schemas import text
+from clickme.core.schemas import Text
 
 Role = Literal["admin", "researcher"]
 ROLES: tuple[str, ...] = ("admin", "researcher")
 MIN_PASSWORD_LENGTH = 12
 
-LoginEmail = text(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
-Email = text(
-    strip_whitespace=True,
-    to_lower=True,
-    max_length=254,
-    pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
-)
+LoginEmail = Annotated[
+    str, Text(strip_whitespace=True, to_lower=True, min_length=1, max_length=254)
+]
+Email = Annotated[
+    str,
+    Text(
+        strip_whitespace=True,
+        to_lower=True,
+        max_length=254,
+        pattern=r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$",
+    ),
+]
 # The upper bound keeps one login from costing the server arbitrary hashing work.
-LoginPassword = text(min_length=1, max_length=1024)
-NewPassword = text(min_length=MIN_PASSWORD_LENGTH, max_length=1024)
+LoginPassword = Annotated[str, Text(min_length=1, max_length=1024)]
+NewPassword = Annotated[str, Text(min_length=MIN_PASSWORD_LENGTH, max_length=1024)]
 
 
 class LoginIn(BaseModel):

@@ -64,11 +64,11 @@ def list_users(session: Session) -> list[StaffUserOut]:
 
 
 def _other_active_admins(session: Session, user: StaffUser) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count(StaffUser.id)).where(
             StaffUser.role == "admin", StaffUser.disabled.is_(False), StaffUser.id != user.id
         )
-    )
+    ).scalar_one()
 
 
 def update_user(session: Session, user_id: int, changes: StaffUserUpdate) -> StaffUser:

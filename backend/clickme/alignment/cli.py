@@ -85,7 +85,7 @@ def _top1(
 
     found = find_image_set(session, image_set)
     items = labelled_files(session, found.id, settings.images_dir) if found else []
-    if not items:
+    if found is None or not items:
         raise typer.BadParameter(f"no image in a set {image_set!r}", param_hint="--accuracy-set")
     scorer = TorchScorer(spec, device, max_batch=batch_size, max_wait_ms=0.0)
     try:
@@ -301,11 +301,12 @@ def harmonize(
         raise typer.BadParameter(str(error), param_hint="--resume") from None
     seconds = time.perf_counter() - started
     after = measure(harmonized_spec(spec, weights))
+    change = _paired_change(before, after, seed)
     report = {
         "export": str(export), "config": asdict(config), "training_images": len(train),
         "training_seconds": seconds, "accuracy_set": accuracy_set, "weights": str(weights),
         "before": asdict(before), "after": asdict(after),
-        "alignment_change": _paired_change(before, after, seed),
+        "alignment_change": change,
     }  # fmt: skip
     (out / REPORT_NAME).write_text(json.dumps(report, indent=2))
     for label, measured in (("before", before), ("after", after)):
@@ -315,7 +316,6 @@ def harmonize(
             f"[{measured.alignment_low:.3f}, {measured.alignment_high:.3f}] on "
             f"{measured.n_held_out} held-out images"
         )
-    change = report["alignment_change"]
     typer.echo(
         f"alignment change: {change['mean']:+.3f} [{change['ci_low']:+.3f}, "
         f"{change['ci_high']:+.3f}], paired over {change['n_images']} held-out images"

@@ -15,11 +15,11 @@ each epoch and every ``checkpoint_every`` steps.
 
 import hashlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -203,11 +203,12 @@ def harmonize(
         weight_decay=config.weight_decay,
     )  # fmt: skip
     position = _resume(out_dir, model, optimizer, config) if resume else Position()
-    n_batches = -(-len(dataset) // config.batch_size)
+    n_items = len(cast(Sized, dataset))  # map-style: torch's Dataset type declares no __len__
+    n_batches = -(-n_items // config.batch_size)
     remaining = max(0, (config.epochs - position.epoch) * n_batches - position.batch)
     with tqdm(total=remaining, disable=not progress, unit="step", desc="harmonize") as bar:
         for epoch in range(position.epoch, config.epochs):
-            batches = epoch_batches(len(dataset), config.batch_size, config.seed, epoch)
+            batches = epoch_batches(n_items, config.batch_size, config.seed, epoch)
             skipped = position.batch if epoch == position.epoch else 0
             loader = DataLoader(
                 dataset, batch_sampler=batches[skipped:], num_workers=config.workers

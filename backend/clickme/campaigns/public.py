@@ -112,11 +112,11 @@ def min_valid_rounds(campaign: Campaign) -> int:
 
 
 def _valid_rounds(session: Session, campaign: Campaign, player_id: int, rule: RoundRule) -> int:
-    return session.scalar(
+    return session.execute(
         select(func.count(Round.id)).where(
             Round.campaign_id == campaign.id, Round.player_id == player_id, valid_round(rule)
         )
-    )
+    ).scalar_one()
 
 
 def _check_effort(session: Session, campaign: Campaign, player_id: int, rule: RoundRule) -> None:

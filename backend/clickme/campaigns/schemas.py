@@ -5,14 +5,16 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from clickme.core.schemas import shown_text, text
+from clickme.core.schemas import ShownText, Text
 
 CampaignState = Literal["draft", "active", "paused", "completed"]
-Slug = text(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
-Name = shown_text(strip_whitespace=True, min_length=1, max_length=200)
-LongText = shown_text(multiline=True, max_length=20_000)
-Code = shown_text(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
-Url = text(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")
+Slug = Annotated[str, Text(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
+Name = Annotated[str, ShownText(strip_whitespace=True, min_length=1, max_length=200)]
+LongText = Annotated[str, ShownText(multiline=True, max_length=20_000)]
+Code = Annotated[
+    str, ShownText(strip_whitespace=True, min_length=1, max_length=100, pattern=r"^\S+$")
+]
+Url = Annotated[str, Text(max_length=2000, pattern=r"^https?://[^\s/]+\S*$")]
 Id = Annotated[int, Field(ge=1, le=2**31 - 1)]
 TopK = Annotated[int, Field(ge=1, le=20)]
 TimeLimit = Annotated[int, Field(ge=100, le=120_000)]

@@ -8,13 +8,13 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignProgress, CampaignUpdate
 from clickme.core.config import Settings
-from clickme.core.db import utcnow
+from clickme.core.db import changed_rows, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES, Outcome
@@ -284,8 +284,8 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
         change_state(session, campaign, "active")
         return campaign
     if (campaign.image_set_id, campaign.model_id) != (image_set.id, model.id):
-        body = CampaignUpdate(image_set_id=image_set.id, model_id=model.id)
-        update_campaign(session, campaign, body)
+        changes = CampaignUpdate(image_set_id=image_set.id, model_id=model.id)
+        update_campaign(session, campaign, changes)
     return campaign
 
 
@@ -303,7 +303,9 @@ def _assignable(campaign: Campaign) -> ColumnElement[bool]:
     return open_
 
 
-def _order_key(campaign: Campaign, min_rounds: int) -> ColumnElement[int]:
+def _order_key(
+    campaign: Campaign, min_rounds: int
+) -> ColumnElement[int] | InstrumentedAttribute[int]:
     """The order of assignment, lowest first. Breadth: the least-played image. Depth: the
     image closest to a map's minimum of rounds (``min_rounds``) below it, then a fresh one,
     then, once every image has its minimum, the least-played."""
@@ -312,7 +314,7 @@ def _order_key(campaign: Campaign, min_rounds: int) -> ColumnElement[int]:
     return case((ImagePlays.plays < min_rounds, -ImagePlays.plays), else_=ImagePlays.plays)
 
 
-def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[tuple[int]]:
+def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[int]:
     """The images this player was shown in the campaign (once each: repeats aside)."""
     return select(Round.image_id).where(
         Round.campaign_id == campaign.id, Round.player_id == player_id, COUNTED
@@ -341,9 +343,9 @@ def pick_image(
     A player who has seen every image of a campaign that allows it gets one again as a repeat
     (``_repeat_image``).
     """
-    shown = session.scalar(
+    shown = session.execute(
         select(func.count()).select_from(_rounds_of_player(campaign, player_id).subquery())
-    )
+    ).scalar_one()
     limit = campaign.max_images_per_player
     if limit is not None and shown >= limit:
         raise ClickmeError(409, "player_done", "you have played all the images you can here")
@@ -424,7 +426,9 @@ def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rou
 
 
 def _lock_first(
-    session: Session, candidates: Select[tuple[int, int]], key: ColumnElement[int]
+    session: Session,
+    candidates: Select[int, int],
+    key: ColumnElement[int] | InstrumentedAttribute[int],
 ) -> int | None:
     """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
     concurrency), a free candidate strictly earlier in the order instead, until there is none."""
@@ -438,11 +442,12 @@ def _lock_first(
 
 
 def _take_play(session: Session, campaign: Campaign, image_id: int) -> bool:
-    taken = session.execute(
+    taken = changed_rows(
+        session,
         update(ImagePlays)
         .where(ImagePlays.image_id == image_id, _assignable(campaign))
-        .values(plays=ImagePlays.plays + 1)
-    ).rowcount
+        .values(plays=ImagePlays.plays + 1),
+    )
     return bool(taken)
 
 

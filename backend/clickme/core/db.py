@@ -3,12 +3,13 @@
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from clickme.core import config
@@ -75,6 +76,12 @@ def get_or_create(session: Session, find: Callable[[], T | None], create: Callab
         if found is None:
             raise
         return found
+
+
+def changed_rows(session: Session, statement: UpdateBase) -> int:
+    """Runs an INSERT, UPDATE or DELETE in the session; the rows it matched (``Session.execute``
+    returns a ``CursorResult`` for these, though typed as a plain ``Result``)."""
+    return cast(CursorResult[Any], session.execute(statement)).rowcount
 
 
 def note_for_commit(session: Session, key: str, item: object) -> None:

@@ -34,7 +34,7 @@ from sqlalchemy import ColumnElement, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from clickme.core.config import Settings
-from clickme.core.db import Database, UTCDateTime, utcnow
+from clickme.core.db import Database, UTCDateTime, changed_rows, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -115,13 +115,13 @@ class JobTable:
     ) -> bool:
         """Sets the values on the job if it is in one of the states (and meets the
         conditions); whether it was."""
-        result = session.execute(
+        statement = (
             update(self.model)
             .where(self.model.id == job_id, self.model.state.in_(states), *conditions)
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return result.rowcount == 1
+        return changed_rows(session, statement) == 1
 
     def move_now(
         self,

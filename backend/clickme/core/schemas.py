@@ -1,8 +1,10 @@
 """Input types shared by every domain's schemas and routes."""
 
 import unicodedata
+from collections.abc import Iterator
 from typing import Annotated, Any
 
+from annotated_types import GroupedMetadata
 from fastapi import Path
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
@@ -19,9 +21,16 @@ def no_control_characters(value: str) -> str:
     return value
 
 
-def text(**constraints: Any) -> Any:
-    """A text field's type: its StringConstraints (applied first), then no control characters."""
-    return Annotated[str, StringConstraints(**constraints), AfterValidator(no_control_characters)]
+class Text(GroupedMetadata):
+    """A text field's checks, as ``Annotated[str, Text(...)]``: its StringConstraints (applied
+    first), then no control characters."""
+
+    def __init__(self, **constraints: Any) -> None:
+        self.constraints = StringConstraints(**constraints)
+
+    def __iter__(self) -> Iterator[object]:
+        yield from self.constraints
+        yield AfterValidator(no_control_characters)
 
 
 # In text that other people see: controls (CR, LF, TAB, ...), format characters (bidi overrides,
@@ -47,15 +56,20 @@ def _refuse_hidden_characters(value: str, multiline: bool) -> str:
     return value
 
 
-def shown_text(multiline: bool = False, **constraints: Any) -> Any:
-    """The type of a text other people see (names, campaign texts, exclusion reasons): NFKC
-    first, then its StringConstraints, then no Cc, Cf, Zl, Zp (line feeds only if multi-line)."""
-    return Annotated[
-        str,
-        StringConstraints(**constraints),
-        BeforeValidator(lambda value: _normalised(value, multiline)),  # runs before str's checks
-        AfterValidator(lambda value: _refuse_hidden_characters(value, multiline)),
-    ]
+class ShownText(GroupedMetadata):
+    """The checks of a text other people see (names, campaign texts, exclusion reasons), as
+    ``Annotated[str, ShownText(...)]``: NFKC first, then its StringConstraints, then no Cc, Cf,
+    Zl, Zp (line feeds only if multi-line)."""
+
+    def __init__(self, multiline: bool = False, **constraints: Any) -> None:
+        self.multiline = multiline
+        self.constraints = StringConstraints(**constraints)
+
+    def __iter__(self) -> Iterator[object]:
+        multiline = self.multiline
+        yield from self.constraints
+        yield BeforeValidator(lambda value: _normalised(value, multiline))  # before str's checks
+        yield AfterValidator(lambda value: _refuse_hidden_characters(value, multiline))
 
 
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]

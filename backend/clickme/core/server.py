@@ -16,8 +16,8 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     header_timeout_s = 10.0
     _header_timer: TimerHandle | None = None
 
-    def connection_made(self, transport: BaseTransport) -> None:  # type: ignore[override]
-        super().connection_made(transport)  # type: ignore[arg-type]
+    def connection_made(self, transport: BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[arg-type]  # uvicorn narrows it to Transport
         self._start_header_clock()
 
     def on_message_begin(self) -> None:

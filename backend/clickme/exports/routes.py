@@ -81,6 +81,7 @@ def download_export(
     """The finished export as a zip, streamed as it is written (manifest.json first)."""
     job = jobs.get_job(session, job_id)
     folder, names = jobs.finished_files(settings, job)
+    assert job.manifest is not None  # finished_files refuses a job without one
     root = f"{job.manifest['campaign']['slug']}-export-{job.id}"
     return StreamingResponse(
         zip_chunks(folder, names, root),

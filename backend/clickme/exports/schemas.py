@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from clickme.core.schemas import MAX_DB_ID, text
+from clickme.core.schemas import MAX_DB_ID, Text
 from clickme.exports.service import DEFAULT_SHARD_SIZE, DEFAULT_SPLITS, ExportRequest
 from clickme.images.labels import NUM_CLASSES, class_from_text
 
@@ -19,7 +19,7 @@ def _class_index(value: object) -> object:
 
 # A class by index (673), synset ("n03793489") or name ("computer mouse").
 ClassIndex = Annotated[int, BeforeValidator(_class_index), Field(ge=0, lt=NUM_CLASSES)]
-Word = text(min_length=1, max_length=20)
+Word = Annotated[str, Text(min_length=1, max_length=20)]
 
 
 class ExportJobCreate(BaseModel):
@@ -31,14 +31,16 @@ class ExportJobCreate(BaseModel):
     campaign_id: Id
     formats: list[Word] = Field(min_length=1, max_length=20)
     campaign_version: Id | None = None
-    image_set: text(min_length=1, max_length=200) | None = None
+    image_set: Annotated[str, Text(min_length=1, max_length=200)] | None = None
     classes: list[ClassIndex] | None = Field(default=None, min_length=1, max_length=NUM_CLASSES)
     min_rounds: Annotated[int, Field(ge=1, le=100_000)] | None = None
     min_reliability: Annotated[float, Field(ge=-1, le=1, allow_inf_nan=False)] | None = None
     pointer_type: Word | None = None
     splits: Annotated[int, Field(ge=0, le=1000)] = DEFAULT_SPLITS
     shard_size: Annotated[int, Field(ge=1, le=100_000)] = DEFAULT_SHARD_SIZE
-    exclude_flags: list[text(min_length=1, max_length=30)] = Field(default=[], max_length=20)
+    exclude_flags: list[Annotated[str, Text(min_length=1, max_length=30)]] = Field(
+        default=[], max_length=20
+    )
 
     def to_request(self, campaign_slug: str) -> ExportRequest:
         return ExportRequest(

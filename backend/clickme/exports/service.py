@@ -399,7 +399,7 @@ class _Exporter:
         self.counts.valid_rounds += item.valid_rounds
         self.counts.exported_rounds += len(item.rounds)
         self.counts.players.update(players)
-        self.tally.add(None if item.has_map else NoMap(item.no_map), item.valid_rounds)
+        self.tally.add(None if item.no_map is None else NoMap(item.no_map), item.valid_rounds)
         self.counts.images_with_map = self.tally.images_with_map
         self.counts.map_rounds = self.tally.map_rounds
         return encoded

@@ -10,10 +10,11 @@ rebuilt from the database when missing (a Redis restart).
 """
 
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 from redis import Redis, RedisError
-from sqlalchemy import Select, Subquery, func, select
+from sqlalchemy import Row, Select, Subquery, func, select
 from sqlalchemy.orm import Session
 
 from clickme.core.db import Database
@@ -258,7 +259,7 @@ class RedisLeaderboard:
             is_me=player_id == me,
         )
 
-    def _raise_totals(self, campaign_id: int | None, totals: list) -> None:
+    def _raise_totals(self, campaign_id: int | None, totals: Sequence[Row]) -> None:
         """Raise the players' entries on the board to these totals (rows of ``_totals``)."""
         args = [
             value for row in totals for value in (_member(row.player_id), -row.score, row.rounds)
@@ -272,7 +273,9 @@ class RedisLeaderboard:
         for start in range(0, len(totals), REBUILD_CHUNK):
             self._raise_totals(campaign_id, totals[start : start + REBUILD_CHUNK])
         with self._redis.pipeline() as pipe:
-            pipe.set(self._ready(campaign_id), "1").delete(self._rebuilding(campaign_id)).execute()
+            pipe.set(self._ready(campaign_id), "1")
+            pipe.delete(self._rebuilding(campaign_id))
+            pipe.execute()
 
     def _forget_if_stale(self) -> None:
         """After a failed write, make the next read of each board rebuild it."""

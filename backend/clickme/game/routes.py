@@ -235,7 +235,7 @@ async def post_points(
         seq=batch.seq,
         duplicate=stored.duplicate,
         guesses=answer.guesses,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         score=score,
         elapsed_ms=stored.elapsed_ms,
         revealed_fraction=answer.revealed,

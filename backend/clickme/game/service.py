@@ -12,15 +12,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
+from typing import cast
 
 import numpy as np
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import after_commit, note_for_commit, utcnow
+from clickme.core.db import after_commit, changed_rows, note_for_commit, utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -243,11 +244,12 @@ def _end_rounds(
     ended = [
         (round_id, player_id, outcome)
         for round_id, player_id, outcome in ending
-        if session.execute(
+        if changed_rows(
+            session,
             update(Round)
             .where(Round.id == round_id, Round.outcome.is_(None))
-            .values(outcome=outcome, ended_at=now, score=0)
-        ).rowcount
+            .values(outcome=outcome, ended_at=now, score=0),
+        )
     ]
     for round_id, player_id, outcome in ended:
         _note_ended(session, round_id, player_id, outcome)
@@ -348,8 +350,9 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
         previous_t = t
 
 
-_ROUNDS = Round.__table__
-_POINT_BATCHES = PointBatch.__table__
+# A mapped class's ``__table__`` is typed as any FromClause; these are their Tables.
+_ROUNDS = cast(Table, Round.__table__)
+_POINT_BATCHES = cast(Table, PointBatch.__table__)
 # The hot path's two statements, built once (Core, not ORM: a reveal is a few hundred µs of SQL).
 _CLAIM_NEXT_SEQ = (
     update(_ROUNDS)
@@ -526,11 +529,12 @@ def record_success(
     """The DNN got it in time: end the round as correct with its time score (unless ended);
     a round won with too few points to count gives its play back."""
     score = time_score(elapsed, facts.time_limit_ms)
-    won = session.execute(
+    won = changed_rows(
+        session,
         update(Round)
         .where(Round.id == facts.round_id, Round.outcome.is_(None))
-        .values(outcome=Outcome.CORRECT, score=score, solved_ms=elapsed, ended_at=utcnow())
-    ).rowcount
+        .values(outcome=Outcome.CORRECT, score=score, solved_ms=elapsed, ended_at=utcnow()),
+    )
     if won:
         _note_ended(session, facts.round_id, facts.player_id, Outcome.CORRECT)
         _give_back_plays(session, [facts.round_id], rule)
@@ -548,7 +552,7 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
         elapsed = int((ended - shown).total_seconds() * 1000)
     return RoundResult(
         round_id=round_.id,
-        outcome=round_.outcome,  # type: ignore[arg-type]
+        outcome=round_.outcome,
         score=round_.score,
         elapsed_ms=elapsed,
         class_name=class_name(image.class_index),
@@ -631,8 +635,8 @@ def points_with_seq_by_round(
         .order_by(PointBatch.round_id, PointBatch.seq)
     ).all()
     result = {}
-    for round_id, batches in groupby(rows, key=lambda row: row.round_id):
-        batches = list(batches)
+    for round_id, grouped in groupby(rows, key=lambda row: row.round_id):
+        batches = list(grouped)
         points = unpack_points([row.data for row in batches])
         sizes = [len(row.data) // points.dtype.itemsize for row in batches]
         seqs = np.repeat(np.array([row.seq for row in batches], dtype=np.int32), sizes)

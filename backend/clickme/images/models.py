@@ -7,6 +7,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from clickme.core.db import Base, UTCDateTime, utcnow
 
+ORIGINAL_NAME_LENGTH = 500
+
 
 class ImageSet(Base):
     __tablename__ = "image_sets"
@@ -29,7 +31,7 @@ class Image(Base):
     )
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_name: Mapped[str] = mapped_column(String(200))
-    original_name: Mapped[str] = mapped_column(String(500))
+    original_name: Mapped[str] = mapped_column(String(ORIGINAL_NAME_LENGTH))
     width: Mapped[int] = mapped_column(Integer)
     height: Mapped[int] = mapped_column(Integer)
     synset: Mapped[str] = mapped_column(String(9))

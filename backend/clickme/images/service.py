@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from clickme.core.db import get_or_create
 from clickme.images.labels import index_of_synset, synset_of
-from clickme.images.models import Image, ImageSet
+from clickme.images.models import ORIGINAL_NAME_LENGTH, Image, ImageSet
 
 DEMO_SET = "demo"
 COMMIT_EVERY = 200
@@ -38,7 +38,6 @@ MAX_ASPECT_RATIO = 8.0
 
 _SYNSET_FOLDER = re.compile(r"n\d{8}")
 _SYNSET_NAME_PREFIX = re.compile(r"(n\d{8})(?:_|$)")
-_ORIGINAL_NAME_LENGTH = Image.__table__.c.original_name.type.length
 
 
 @dataclass(frozen=True)
@@ -334,7 +333,7 @@ class _Importer:
                 image_set_id=self.image_set.id,
                 sha256=sha256,
                 file_name=file_name,
-                original_name=original_name[-_ORIGINAL_NAME_LENGTH:],
+                original_name=original_name[-ORIGINAL_NAME_LENGTH:],
                 width=decoded.width,
                 height=decoded.height,
                 synset=synset_of(class_index),

@@ -115,7 +115,7 @@ def _unpack_entry(archive: zipfile.ZipFile, entry: zipfile.ZipInfo, target: Path
         raise _EntryRefused(f"corrupt zip entry: {exc}") from exc
     except (NotImplementedError, RuntimeError, OSError) as exc:
         _remove(destination)
-        raise _EntryRefused(f"cannot unpack: {exc.strerror or exc}") from exc
+        raise _EntryRefused(f"cannot unpack: {getattr(exc, 'strerror', None) or exc}") from exc
 
 
 def _remove(path: Path) -> None:

@@ -35,7 +35,7 @@ HEAT_COLOURS = np.array([[0, 0, 0], [200, 20, 0], [255, 150, 0], [255, 250, 190]
 MAX_OPACITY = 0.75
 
 
-def mapped_rounds(session: Session, campaign_id: int) -> Select[tuple[Round]]:
+def mapped_rounds(session: Session, campaign_id: int) -> Select[Round]:
     """The campaign's rounds that count in its maps: won or timed out, not repeats, by
     non-excluded players."""
     return select(Round).where(
@@ -116,8 +116,9 @@ def revealed_areas(
     for image_id, image_rounds in missing.items():
         image = session.get_one(Image, image_id)
         for round_, _points, mask in masks.of_image(image, image_rounds):
-            areas[round_.id] = revealed_fraction(mask)
-            cache.put(round_.id, areas[round_.id])
+            area = revealed_fraction(mask)
+            areas[round_.id] = area
+            cache.put(round_.id, area)
     return {round_id: area for round_id, area in areas.items() if area is not None}
 
 

@@ -41,10 +41,10 @@ def verify_player_token(secret: str, token: str | None) -> PlayerToken | None:
     parts = token.split(".") if token else []
     if len(parts) not in (2, 3):
         return None
-    numbers = [_ascii_number(part) for part in parts[:-1]]
-    if None in numbers:
+    player_id = _ascii_number(parts[0])
+    epoch = _ascii_number(parts[1]) if len(parts) == 3 else 0
+    if player_id is None or epoch is None:
         return None
-    player_id, epoch = numbers[0], numbers[1] if len(numbers) == 2 else 0
     expected = _signature(secret, player_id, epoch)
     if not hmac.compare_digest(parts[-1].encode(), expected.encode()):
         return None

@@ -1,13 +1,16 @@
 """Player API schemas."""
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from clickme.core.schemas import shown_text
+from clickme.core.schemas import ShownText
 from clickme.players.recruitment import RecruitmentParams
 
-DisplayName = shown_text(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
+DisplayName = Annotated[
+    str, ShownText(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[^<>]+$")
+]
 
 
 class PlayerCreate(BaseModel):
@@ -73,7 +76,7 @@ class FlagOut(BaseModel):
 
 
 class ExclusionIn(BaseModel):
-    reason: shown_text(strip_whitespace=True, min_length=1, max_length=500)
+    reason: Annotated[str, ShownText(strip_whitespace=True, min_length=1, max_length=500)]
 
 
 class ExclusionOut(BaseModel):

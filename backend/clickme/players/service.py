@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Collection
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import CompoundSelect, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -162,7 +162,7 @@ def excluded_player_ids(session: Session, flags: Collection[str] = ()) -> set[in
     return excluded
 
 
-def hidden_player_ids() -> Select[tuple[int]]:
+def hidden_player_ids() -> CompoundSelect[int]:
     """The players no leaderboard shows: excluded, or with an open hiding flag."""
     flagged = select(PlayerFlag.player_id).where(
         PlayerFlag.kind.in_(HIDING_FLAGS), PlayerFlag.resolved.is_(False)

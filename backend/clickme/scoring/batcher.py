@@ -24,16 +24,17 @@ class _Request:
     loop: asyncio.AbstractEventLoop
     enqueued_at: float = field(default_factory=time.monotonic)
 
-    def answer(self, result: np.ndarray | None, error: BaseException | None) -> None:
-        """Settles the awaiting future from any thread (skipped if the caller gave up)."""
+    def answer(self, outcome: np.ndarray | BaseException) -> None:
+        """Settles the awaiting future with the result or the error, from any thread (skipped if
+        the caller gave up)."""
 
         def settle() -> None:
             if self.future.done():
                 return
-            if error is not None:
-                self.future.set_exception(error)
+            if isinstance(outcome, BaseException):
+                self.future.set_exception(outcome)
             else:
-                self.future.set_result(result)
+                self.future.set_result(outcome)
 
         with contextlib.suppress(RuntimeError):  # the caller's event loop is already closed
             self.loop.call_soon_threadsafe(settle)
@@ -136,10 +137,10 @@ class MicroBatcher:
                 raise ValueError(f"run_batch gave {len(results)} rows for {len(live)} items")
         except Exception as error:
             for request in live:
-                request.answer(None, error)
+                request.answer(error)
             return
         for request, row in zip(live, results, strict=True):
-            request.answer(row, None)
+            request.answer(row)
 
     def _fail_waiting(self) -> None:
         while True:
@@ -149,4 +150,4 @@ class MicroBatcher:
                 return
             if isinstance(pending, _Request):
                 metrics.INFERENCE_QUEUE_DEPTH.dec()
-                pending.answer(None, BatcherClosedError("the batcher was closed"))
+                pending.answer(BatcherClosedError("the batcher was closed"))

@@ -31,6 +31,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
+from redis.typing import EncodableT, FieldT
 
 from clickme.core.config import Settings
 from clickme.core.shared_store import redis_key
@@ -76,7 +77,7 @@ class ScoreRequest:
     deadline_ms: int
     image: np.ndarray
 
-    def fields(self) -> dict[str, bytes | int]:
+    def fields(self) -> dict[FieldT, EncodableT]:
         return {
             "id": self.request_id,
             "reply": self.reply_to,

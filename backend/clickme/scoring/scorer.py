@@ -173,7 +173,8 @@ class TorchScorer(_BatchedScorer):
     def __init__(self, spec: ModelSpec, device: str, max_batch: int, max_wait_ms: float) -> None:
         super().__init__(spec, max_batch, max_wait_ms)
         self.device = torch.device(device)
-        model = spec.build().to(self.device, memory_format=torch.channels_last)
+        # torch's stubs leave out ``memory_format``, which ``Module.to`` takes (channels-last).
+        model = spec.build().to(self.device, memory_format=torch.channels_last)  # type: ignore[call-overload]
         self._model = model.eval()
 
     def _logits(self, inputs: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -148,8 +149,12 @@ class ScoringWorker:
         return entries
 
     def _read(self, count: int, block_ms: int) -> list[_Entry]:
-        response = self._redis.xreadgroup(
-            GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        # Typed for every protocol and decoding; with RESP2 bytes: [(stream, entries)] or [].
+        response = cast(
+            list[tuple[bytes, list[_Entry]]],
+            self._redis.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            ),
         )
         return list(response[0][1]) if response else []
 
