@@ -7,10 +7,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from clickme.app import create_app, load_scorer
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import CampaignUpdate
 from clickme.campaigns.service import ensure_default_campaign, update_campaign
-from clickme.core.app import create_app, load_scorer
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.service import import_demo_set

@@ -25,7 +25,11 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"maps"}),  # the published map processing, validity, reliability, retirement
     frozenset({"insights"}),  # what staff look at: progress, pictures, quality, flags, review
     frozenset({"exports", "data", "alignment"}),  # research outputs
-    frozenset({"app", "runtime", "cli"}),  # the assembly: routers, the runtime, commands
+    # The assembly at the top:
+    frozenset({"runtime", "tables"}),  # what an API process holds; every domain's tables
+    frozenset({"ops"}),  # health, readiness, metrics and the request log
+    frozenset({"app"}),  # the app factory: middleware and one list of routers
+    frozenset({"cli"}),  # the commands: each domain's, assembled
 )
 
 # Imports allowed between two units of one layer (importer, imported), each with its reason.

@@ -123,7 +123,7 @@ def serve(
     """Start the game server."""
     import uvicorn
 
-    from clickme.core.app import create_app
+    from clickme.app import create_app
     from clickme.core.logs import configure_logging
     from clickme.core.server import server_options
 

@@ -124,7 +124,7 @@ def origins(
     )
     add_campaign(root / "data" / "clickme.db")
     command = [
-        *(sys.executable, "-m", "uvicorn", "--factory", "clickme.core.app:create_app"),
+        *(sys.executable, "-m", "uvicorn", "--factory", "clickme.app:create_app"),
         *("--host", "127.0.0.1", "--port", str(game_port)),
         *("--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)),
     ]

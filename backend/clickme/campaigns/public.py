@@ -14,7 +14,7 @@ from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.game.outcomes import RoundRule, valid_round
 from clickme.images.models import Image
-from clickme.players.flags import raise_flag, refresh_flags
+from clickme.insights.flags import raise_flag, refresh_flags
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.scoring.reveal import PreparedImageCache
 

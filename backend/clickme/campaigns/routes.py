@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.accounts.service import emails_by_id
 from clickme.campaigns import public, service
+from clickme.campaigns.deps import AppRuntime
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
     CampaignCreate,
@@ -23,11 +24,11 @@ from clickme.campaigns.schemas import (
     UnwinnableReport,
     VersionOut,
 )
-from clickme.campaigns.stats import median_revealed
 from clickme.campaigns.winnable import measure_winnable, unwinnable_report
-from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.deps import DbSession
 from clickme.core.schemas import DbId
-from clickme.players.routes import CurrentPlayer
+from clickme.insights.stats import median_revealed
+from clickme.players.deps import CurrentPlayer
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])

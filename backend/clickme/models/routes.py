@@ -6,7 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from clickme.accounts.deps import AdminUser, StaffMember
-from clickme.core.deps import AppRuntime, AppSettings, DbSession
+from clickme.core.deps import AppSettings, DbSession
 from clickme.core.errors import ClickmeError
 from clickme.images import service as images
 from clickme.images.labels import class_name
@@ -17,6 +17,7 @@ from clickme.models import service
 from clickme.models.evaluate import evaluate_accuracy
 from clickme.models.registry import ModelSpec, get_model_spec, list_model_specs
 from clickme.models.schemas import AccuracyRequest, EvaluationOut, GuessOut, ModelOut, TryOut
+from clickme.scoring.deps import AppRuntime
 from clickme.scoring.scorer import top_guesses
 
 router = APIRouter(prefix="/api/admin/models", tags=["admin"])

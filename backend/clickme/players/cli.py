@@ -3,7 +3,7 @@
 import typer
 
 from clickme.core.db import configured_session
-from clickme.players.flags import refresh_flags
+from clickme.insights.flags import refresh_flags
 from clickme.players.privacy import forget_player
 from clickme.scoring.reveal import PreparedImageCache
 

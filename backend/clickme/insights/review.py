@@ -5,8 +5,8 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from clickme.insights.quality import measure_players
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
-from clickme.players.quality import measure_players
 from clickme.players.schemas import ExclusionOut, FlagOut, PlayerReview, PlayerReviewPage
 from clickme.scoring.reveal import PreparedImageCache
 

@@ -6,10 +6,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import StaffMember
-from clickme.campaigns import reliability, service, stats
+from clickme.campaigns import service
 from clickme.campaigns.schemas import CampaignReliability, CampaignStats, ImageCardPage
-from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.deps import DbSession
 from clickme.core.schemas import DbId
+from clickme.insights import reliability, stats
+from clickme.insights.deps import AppRuntime
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 
