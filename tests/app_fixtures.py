@@ -14,9 +14,9 @@ from clickme.campaigns.service import ensure_default_campaign, update_campaign
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.service import import_demo_set
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.scorer import Scorer
+from clickme.scoring.service import ensure_model_row
 
 
 @pytest.fixture(scope="session")

@@ -31,16 +31,16 @@ from clickme.images.admin_routes import UPLOAD_PATH
 from clickme.images.admin_routes import router as admin_image_sets_router
 from clickme.images.routes import router as images_router
 from clickme.insights.routes import router as campaign_pictures_router
-from clickme.models.registry import get_model_spec
-from clickme.models.routes import router as admin_models_router
 from clickme.ops import RequestObserver
 from clickme.ops import router as ops_router
 from clickme.players.admin_routes import router as admin_players_router
 from clickme.players.ratelimit import rate_limiter
 from clickme.players.routes import router as players_router
 from clickme.runtime import Runtime
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
+from clickme.scoring.routes import router as admin_models_router
 from clickme.scoring.scorer import Scorer
 
 FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"

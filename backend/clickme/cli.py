@@ -54,8 +54,8 @@ def prepare_default_campaign(image_set_name: str | None) -> None:
     from clickme.core.db import Database
     from clickme.images.models import Image
     from clickme.images.service import find_image_set, latest_image_set
-    from clickme.models.registry import get_model_spec
-    from clickme.models.service import ensure_model_row
+    from clickme.scoring.registry import get_model_spec
+    from clickme.scoring.service import ensure_model_row
 
     settings = get_settings()
     database = Database(settings.resolved_database_url)
@@ -186,7 +186,7 @@ def worker(
 
     from clickme.core.config import Settings
     from clickme.core.logs import configure_logging
-    from clickme.models.registry import list_model_specs
+    from clickme.scoring.registry import list_model_specs
     from clickme.scoring.worker import run_worker
 
     options = {

@@ -18,9 +18,9 @@ from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended
 from clickme.insights.reliability import CampaignMeasurements
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.retirement import measure_after_round
-from clickme.models.registry import get_model_spec
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
 from clickme.players.service import on_standing_changed
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer

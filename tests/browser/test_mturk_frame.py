@@ -33,9 +33,9 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.images.models import ImageSet
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
 from clickme.players.models import Player
+from clickme.scoring.registry import get_model_spec
+from clickme.scoring.service import ensure_model_row
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.live_server import SERVER_START_TIMEOUT_S, free_port, prepared_env, stop_process
 

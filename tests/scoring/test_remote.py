@@ -31,7 +31,7 @@ from clickme.cli import app
 from clickme.core.config import Settings
 from clickme.core.migrate import upgrade
 from clickme.game.models import PointBatch
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
     UNREACHABLE,
     RedisScorer,

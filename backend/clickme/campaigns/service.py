@@ -20,8 +20,8 @@ from clickme.game.models import Round
 from clickme.game.outcomes import PLAYED_OUTCOMES, Outcome
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
-from clickme.models.models import DnnModel
 from clickme.scoring.reveal import PreparedImageCache, RevealRule
+from clickme.scoring.tables import DnnModel
 
 DEFAULT_CAMPAIGN_SLUG = "default"
 # The demo campaign never retires its images (the schema's largest quota).

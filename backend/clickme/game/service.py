@@ -29,10 +29,10 @@ from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import PointBatchIn, RoundClock, RoundResult
 from clickme.images.labels import class_name
 from clickme.images.models import Image
-from clickme.models.models import DnnModel
 from clickme.players.models import Player
 from clickme.players.service import player_summary
 from clickme.scoring.reveal import RevealRule
+from clickme.scoring.tables import DnnModel
 
 
 def round_deadline(
