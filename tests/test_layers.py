@@ -44,7 +44,21 @@ SIBLING_IMPORTS: dict[tuple[str, str], str] = {
 
 # Known upward imports still to be removed: (importer, imported module) -> why it remains.
 # Empty when the layers hold; an entry that no longer occurs fails the test (keep it honest).
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {}
+# All three read the game's rounds table from below it.
+KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
+    ("clickme.campaigns.service", "clickme.game.models"): (
+        "assignment skips the images a player was shown (their rounds), and campaign_progress"
+        " counts rounds for the campaign pages: to go, the game passes its shown-images query to"
+        " pick_image and the progress moves to insights with the routes that show it"
+    ),
+    ("clickme.campaigns.service", "clickme.game.outcomes"): (
+        "campaign_progress counts the played and the correct rounds (PLAYED_OUTCOMES, Outcome)"
+    ),
+    ("clickme.players.service", "clickme.game.models"): (
+        "player_summary (the player routes' total score and rounds played) sums the rounds:"
+        " to go, the game supplies the totals to the routes that show them"
+    ),
+}
 
 
 @dataclass(frozen=True)

@@ -30,10 +30,11 @@ from clickme.game.routes import router as game_router
 from clickme.images.admin_routes import UPLOAD_PATH
 from clickme.images.admin_routes import router as admin_image_sets_router
 from clickme.images.routes import router as images_router
+from clickme.insights.player_routes import router as admin_players_router
+from clickme.insights.routes import public_router as completion_router
 from clickme.insights.routes import router as campaign_pictures_router
 from clickme.ops import RequestObserver
 from clickme.ops import router as ops_router
-from clickme.players.admin_routes import router as admin_players_router
 from clickme.players.ratelimit import rate_limiter
 from clickme.players.routes import router as players_router
 from clickme.runtime import Runtime
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(admin_image_sets_router)
     app.include_router(admin_models_router)
     app.include_router(campaigns_router)
+    app.include_router(completion_router)
     app.include_router(admin_campaigns_router)
     app.include_router(campaign_pictures_router)
     app.include_router(staff_router)

@@ -9,11 +9,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from clickme.campaigns import service
-from clickme.campaigns.public import with_code
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.models import ImageSet
+from clickme.insights.completion import with_code
 from clickme.players.models import Player
 from clickme.players.service import exclude_player
 from clickme.scoring.tables import DnnModel

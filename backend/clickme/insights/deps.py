@@ -1,5 +1,5 @@
-"""The insights' view of the runtime: the campaigns' reliability measurements and the
-finished rounds' revealed areas."""
+"""The insights' view of the runtime: the game's, the campaigns' reliability measurements and
+the finished rounds' revealed areas."""
 
 from typing import Annotated, Protocol
 
@@ -7,11 +7,11 @@ from fastapi import Depends
 
 from clickme.core.deps import get_runtime
 from clickme.core.lru import LruCache
+from clickme.game.deps import GameRuntime
 from clickme.insights.reliability import CampaignMeasurements
-from clickme.scoring.deps import ScoringRuntime
 
 
-class InsightsRuntime(ScoringRuntime, Protocol):
+class InsightsRuntime(GameRuntime, Protocol):
     @property
     def reliability(self) -> CampaignMeasurements: ...
 
