@@ -50,8 +50,8 @@ from clickme.images.transform import EVAL_SIZE, eval_geometry, load_rgb, to_eval
 from clickme.maps.aggregate import MapSettings  # noqa: E402
 from clickme.maps.reliability import campaign_reliability  # noqa: E402
 from clickme.maps.simulate import simulate_rounds  # noqa: E402
-from clickme.models.evaluate import evaluate_accuracy, sample_items  # noqa: E402
-from clickme.models.registry import get_model_spec  # noqa: E402
+from clickme.scoring.evaluate import evaluate_accuracy, sample_items  # noqa: E402
+from clickme.scoring.registry import get_model_spec  # noqa: E402
 from clickme.scoring.scorer import TorchScorer  # noqa: E402
 from tests.conftest import imagenet_sample_path  # noqa: E402
 from tests.exports.fill import POINTS_PER_ROUND, add_campaign, add_players, add_rounds  # noqa: E402

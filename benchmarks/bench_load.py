@@ -68,8 +68,8 @@ from clickme.game.points import POINT_DTYPE
 from clickme.game.schemas import PointBatchIn
 from clickme.game.service import RoundFacts, load_facts, start_round, store_batch
 from clickme.maps.aggregate import MapSettings
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
 from clickme.players.service import create_player
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import Scorer, build_scorer
 from tests.live_server import clickme_command, free_port, stop_process
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from clickme.core.config import Settings
 from clickme.images.transform import to_eval_space
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import Scorer, build_scorer
 
 WARMUP_CALLS = 5

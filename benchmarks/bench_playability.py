@@ -17,8 +17,8 @@ from tqdm import tqdm
 
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.config import Settings
-from clickme.models.evaluate import sample_items
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.evaluate import sample_items
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.reveal import RevealRule, compose, prepare_image, render_mask
 from clickme.scoring.scorer import build_scorer, top_guesses
 

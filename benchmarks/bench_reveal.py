@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_model import bare_forward_ms
 
 from clickme.core.config import Settings
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import build_scorer
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 from alembic import context
 from clickme.core.db import make_engine
-from clickme.core.tables import Base
+from clickme.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

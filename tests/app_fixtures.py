@@ -7,16 +7,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
+from clickme.app import create_app, load_scorer
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import CampaignUpdate
 from clickme.campaigns.service import ensure_default_campaign, update_campaign
-from clickme.core.app import create_app, load_scorer
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.service import import_demo_set
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.scorer import Scorer
+from clickme.scoring.service import ensure_model_row
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.migrate import upgrade
-from clickme.core.tables import Base
+from clickme.tables import Base
 from tests.photos import write_demo_photos
 
 pytest_plugins = ["tests.app_fixtures", "tests.live_server", "tests.redis_server"]

@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 from sqlalchemy import update
 
 from clickme.accounts.models import StaffUser
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.players.identity import PLAYER_COOKIE

@@ -8,16 +8,20 @@ import typer
 from clickme.accounts.cli import app as admin_app
 from clickme.alignment.cli import align as align_command
 from clickme.alignment.cli import harmonize as harmonize_command
+from clickme.campaigns.cli import prepare as prepare_command
 from clickme.core.config import get_settings
 from clickme.exports.cli import export as export_command
 from clickme.images.cli import app as images_app
+from clickme.insights.cli import flag as flag_command
 from clickme.players.cli import app as players_app
 
 app = typer.Typer(help="ClickMe: a web game in which people teach deep networks how to see.")
 db_app = typer.Typer(help="The database: migrations.")
 app.add_typer(db_app, name="db")
+images_app.command("prepare")(prepare_command)  # a campaign's photos, from the campaigns
 app.add_typer(images_app, name="images")
 app.add_typer(admin_app, name="admin")
+players_app.command("flag")(flag_command)  # the flags are insights
 app.add_typer(players_app, name="players")
 app.command("export")(export_command)
 app.command("align")(align_command)
@@ -54,8 +58,8 @@ def prepare_default_campaign(image_set_name: str | None) -> None:
     from clickme.core.db import Database
     from clickme.images.models import Image
     from clickme.images.service import find_image_set, latest_image_set
-    from clickme.models.registry import get_model_spec
-    from clickme.models.service import ensure_model_row
+    from clickme.scoring.registry import get_model_spec
+    from clickme.scoring.service import ensure_model_row
 
     settings = get_settings()
     database = Database(settings.resolved_database_url)
@@ -132,7 +136,7 @@ def serve(
     """Start the game server."""
     import uvicorn
 
-    from clickme.core.app import create_app
+    from clickme.app import create_app
     from clickme.core.logs import configure_logging
     from clickme.core.server import server_options
 
@@ -195,7 +199,7 @@ def worker(
 
     from clickme.core.config import Settings
     from clickme.core.logs import configure_logging
-    from clickme.models.registry import list_model_specs
+    from clickme.scoring.registry import list_model_specs
     from clickme.scoring.worker import run_worker
 
     options: dict[str, Any] = {

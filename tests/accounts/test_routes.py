@@ -16,7 +16,7 @@ from clickme.accounts.service import (
     MAX_FAILURES_PER_IP,
     email_backoff,
 )
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database, utcnow
 from clickme.scoring.scorer import Scorer

@@ -7,8 +7,8 @@ import pytest
 
 from clickme.core.config import Settings
 from clickme.core.db import Database
-from clickme.models import registry
-from clickme.models.registry import ModelSpec, register_model
+from clickme.scoring import registry
+from clickme.scoring.registry import ModelSpec, register_model
 from tests.alignment.tiny import tiny_spec
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 

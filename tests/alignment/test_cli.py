@@ -15,9 +15,9 @@ from clickme.cli import app
 from clickme.exports.service import ExportRequest, run_export
 from clickme.images.models import ImageSet
 from clickme.maps.aggregate import MapSettings
-from clickme.models import registry
-from clickme.models.models import ModelEvaluation
-from clickme.models.registry import ModelSpec, register_model
+from clickme.scoring import registry
+from clickme.scoring.registry import ModelSpec, register_model
+from clickme.scoring.tables import ModelEvaluation
 from tests.alignment.conftest import Played
 from tests.alignment.tiny import tiny_spec
 from tests.exports.fill import add_photos, add_players, add_rounds

@@ -9,11 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from clickme.alignment.service import result_path
+from clickme.app import create_app
 from clickme.campaigns.models import Campaign
-from clickme.core.app import create_app
 from clickme.core.jobs import JobProgress
 from clickme.images.models import ImageSet
-from clickme.models.registry import ModelSpec
+from clickme.scoring.registry import ModelSpec
 from clickme.scoring.scorer import Scorer
 from tests.accounts.staff import add_staff_user, staff_headers
 from tests.alignment.conftest import N_PHOTOS, Played

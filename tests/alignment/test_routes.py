@@ -14,7 +14,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.service import get_or_create_image_set
 from clickme.maps.aggregate import MapSettings
-from clickme.models.models import ModelEvaluation
+from clickme.scoring.tables import ModelEvaluation
 from tests.accounts.staff import add_staff_user, staff_headers
 
 

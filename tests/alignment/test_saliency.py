@@ -7,7 +7,7 @@ from torch import nn
 
 from clickme.alignment.double_backward import fast_grouped_convolutions
 from clickme.alignment.saliency import gradient_saliency, normalised, saliency_maps
-from clickme.models.registry import Preprocessing
+from clickme.scoring.registry import Preprocessing
 from tests.alignment.tiny import MapNet, TinyNet
 
 

@@ -23,7 +23,7 @@ from clickme.exports.service import ExportRequest, run_export
 from clickme.images.models import ImageSet
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
 from clickme.maps.reliability import campaign_reliability
-from clickme.models.registry import Preprocessing
+from clickme.scoring.registry import Preprocessing
 from tests.alignment.conftest import Played
 from tests.alignment.tiny import MapNet, TinyNet
 from tests.exports.fill import add_photos, add_players, add_rounds, left_edge

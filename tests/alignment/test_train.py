@@ -15,7 +15,7 @@ from clickme.alignment.train import (
     harmonize,
     harmonized_spec,
 )
-from clickme.models.registry import Preprocessing
+from clickme.scoring.registry import Preprocessing
 from tests.alignment.tiny import MapNet, TinyNet, tiny_spec
 
 SIZE = 32  # the loss and the saliency take any size; small images keep the tests fast

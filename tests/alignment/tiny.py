@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from clickme.images.transform import EVAL_SIZE
-from clickme.models.registry import ModelSpec, torch_classifier_spec
+from clickme.scoring.registry import ModelSpec, torch_classifier_spec
 
 FACTORY = f"{__name__}:TinyNet"
 

@@ -11,7 +11,7 @@ from playwright.sync_api import Browser, BrowserContext, expect
 from clickme.alignment.score import summarise
 from clickme.alignment.service import alignment_result, save_result
 from clickme.maps.aggregate import MapSettings
-from clickme.models.registry import DEFAULT_MODEL
+from clickme.scoring.registry import DEFAULT_MODEL
 from tests.browser.test_play_round import DESKTOP
 from tests.live_server import TEST_IMAGE, TEST_IMAGE_SET, LiveServer
 

@@ -15,7 +15,7 @@ from clickme.campaigns.service import change_state, create_campaign
 from clickme.core.db import Database
 from clickme.images.models import Image, ImageSet
 from clickme.maps.aggregate import MapSettings
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.browser.test_console import PASSWORD, sign_in
 from tests.exports.fill import add_players, add_rounds
 from tests.live_server import TEST_IMAGE_SET, LiveServer

@@ -33,9 +33,9 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.images.models import ImageSet
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
 from clickme.players.models import Player
+from clickme.scoring.registry import get_model_spec
+from clickme.scoring.service import ensure_model_row
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
 from tests.live_server import SERVER_START_TIMEOUT_S, free_port, prepared_env, stop_process
 
@@ -124,7 +124,7 @@ def origins(
     )
     add_campaign(root / "data" / "clickme.db")
     command = [
-        *(sys.executable, "-m", "uvicorn", "--factory", "clickme.core.app:create_app"),
+        *(sys.executable, "-m", "uvicorn", "--factory", "clickme.app:create_app"),
         *("--host", "127.0.0.1", "--port", str(game_port)),
         *("--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file)),
     ]

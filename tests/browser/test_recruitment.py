@@ -12,7 +12,7 @@ from clickme.campaigns import service
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.db import Database
 from clickme.images.models import ImageSet
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.live_server import TEST_IMAGE_SET, LiveServer
 
 pytestmark = pytest.mark.browser

@@ -11,8 +11,8 @@ from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.db import Database
 from clickme.images.models import Image, ImageSet
 from clickme.maps.aggregate import MapSettings
-from clickme.models.models import DnnModel
 from clickme.players.models import Player
+from clickme.scoring.tables import DnnModel
 
 
 @dataclass(frozen=True)

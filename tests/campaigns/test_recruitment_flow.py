@@ -9,14 +9,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from clickme.campaigns import service
-from clickme.campaigns.public import with_code
 from clickme.campaigns.schemas import CampaignCreate
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.models import ImageSet
-from clickme.models.models import DnnModel
+from clickme.insights.completion import with_code
 from clickme.players.models import Player
 from clickme.players.service import exclude_player
+from clickme.scoring.tables import DnnModel
 from tests.players.painting import box_stroke
 
 SLUG = "study-1"

@@ -10,7 +10,7 @@ from sqlalchemy import select, update
 from clickme.campaigns.models import Campaign, ImagePlays
 from clickme.core.db import Database
 from clickme.images.models import Image
-from clickme.players.flags import raise_flag
+from clickme.insights.flags import raise_flag
 from tests.accounts.staff import add_staff_user, staff_headers
 from tests.exports.fill import add_players, add_rounds
 from tests.maps.painters import painter

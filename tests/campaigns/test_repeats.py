@@ -18,7 +18,7 @@ from clickme.game.models import Round
 from clickme.images.models import ImageSet
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.valid import valid_round_ids
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.campaigns.conftest import RULE, World, load
 from tests.campaigns.test_service import played, plays, refusal, start
 

@@ -7,10 +7,10 @@ from sqlalchemy import select
 from clickme.campaigns import service
 from clickme.campaigns.models import ImagePlays
 from clickme.campaigns.schemas import CampaignUpdate
-from clickme.campaigns.stats import image_cards
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import PointBatch, Round
+from clickme.insights.stats import image_cards
 from clickme.maps.retirement import measure_after_round
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 from tests.exports.fill import POINTS_PER_ROUND

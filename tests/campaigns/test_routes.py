@@ -9,10 +9,10 @@ from clickme.game.models import Round
 from clickme.game.points import xy_of
 from clickme.game.service import round_points
 from clickme.images.models import ImageSet
-from clickme.models.models import DnnModel
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.reveal import compose, render_mask
+from clickme.scoring.service import ensure_model_row
+from clickme.scoring.tables import DnnModel
 from tests.accounts.staff import add_staff_user, staff_headers
 
 URL = "/api/admin/campaigns"

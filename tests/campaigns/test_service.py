@@ -15,7 +15,7 @@ from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.valid import mapped_image_ids
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 
 

@@ -12,7 +12,7 @@ from clickme.core.db import Database
 from clickme.game import service as game
 from clickme.images.models import Image, ImageSet
 from clickme.images.transform import load_rgb, to_eval_space
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.accounts.staff import add_staff_user, staff_headers
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from fastapi.testclient import TestClient
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.scoring.scorer import Scorer
 

@@ -7,7 +7,7 @@ from alembic.migration import MigrationContext
 
 from clickme.core.db import make_engine
 from clickme.core.migrate import downgrade, upgrade
-from clickme.core.tables import Base
+from clickme.tables import Base
 from tests.conftest import _create_postgres_database, _drop_postgres_database
 
 

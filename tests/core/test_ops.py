@@ -8,7 +8,7 @@ import orjson
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.logs import configure_logging

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from clickme.core.db import Database
 from clickme.core.schemas import ShownText
 from clickme.images.models import ImageSet
-from clickme.models.models import DnnModel
+from clickme.scoring.tables import DnnModel
 from tests.accounts.staff import add_staff_user, staff_headers
 
 HIDDEN = {

@@ -17,8 +17,8 @@ from clickme.campaigns.service import create_campaign
 from clickme.game.models import PointBatch, Round
 from clickme.game.points import POINT_DTYPE
 from clickme.images.models import Image, ImageSet
-from clickme.models.models import DnnModel
 from clickme.players.models import Player
+from clickme.scoring.tables import DnnModel
 
 MODEL_VERSION = "test-1"
 POINTS_PER_ROUND = 40

@@ -36,8 +36,8 @@ from clickme.game.models import PointBatch, Round
 from clickme.game.points import POINT_DTYPE, unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
+from clickme.insights.flags import raise_flag
 from clickme.maps.aggregate import MapSettings, human_map, to_eval
-from clickme.players.flags import raise_flag
 from clickme.players.service import exclude_player
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds, left_edge
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database, utcnow
 from clickme.exports import jobs

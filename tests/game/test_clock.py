@@ -14,7 +14,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.game.service import round_deadline
-from clickme.players.quality import measure_players
+from clickme.insights.quality import measure_players
 from clickme.scoring.reveal import PreparedImageCache
 from tests.game.test_routes import send
 

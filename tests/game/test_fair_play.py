@@ -16,8 +16,8 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.images.models import ImageSet
-from clickme.models.models import DnnModel
 from clickme.players.models import PlayerFlag
+from clickme.scoring.tables import DnnModel
 
 SLUG = "study"
 CODES = {"completion_code": "C0MPLETE", "screened_out_code": "SCREENED"}

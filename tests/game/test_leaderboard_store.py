@@ -14,8 +14,8 @@ from clickme.core.shared_store import redis_key
 from clickme.game import service
 from clickme.game.leaderboard import RedisLeaderboard, leaderboard
 from clickme.game.models import Round
+from clickme.insights.flags import raise_flag, resolve_flag
 from clickme.maps.aggregate import MapSettings
-from clickme.players.flags import raise_flag, resolve_flag
 from clickme.players.models import Player
 from clickme.players.service import exclude_player, lift_exclusion, on_standing_changed
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds

@@ -5,10 +5,10 @@ import time
 from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
+from clickme.app import create_app
 from clickme.campaigns.models import Campaign, ImagePlays
 from clickme.campaigns.schemas import CampaignUpdate
 from clickme.campaigns.service import update_campaign
-from clickme.core.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.models import Image

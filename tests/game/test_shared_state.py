@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.points import xy_of

@@ -14,10 +14,10 @@ from clickme.core.db import Database
 from clickme.images import service
 from clickme.images.cli import app
 from clickme.images.labels import class_name, index_of_synset
-from clickme.models.registry import get_model_spec
-from clickme.models.service import ensure_model_row
 from clickme.scoring import reveal
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.reveal import PreparedImageCache
+from clickme.scoring.service import ensure_model_row
 
 runner = CliRunner()
 

@@ -24,8 +24,8 @@ from clickme.maps.aggregate import (
     to_eval,
 )
 from clickme.maps.valid import valid_rounds
-from clickme.models.models import DnnModel
 from clickme.players.models import Player, PlayerExclusion
+from clickme.scoring.tables import DnnModel
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.players.identity import hash_ip

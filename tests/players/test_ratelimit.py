@@ -8,7 +8,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from clickme.core.app import create_app
+from clickme.app import create_app
 from clickme.core.config import Settings
 from clickme.core.shared_store import redis_key
 from clickme.players.ratelimit import (

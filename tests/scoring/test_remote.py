@@ -26,12 +26,12 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from clickme.app import build_runtime, create_app
 from clickme.cli import app
-from clickme.core.app import build_runtime, create_app
 from clickme.core.config import Settings
 from clickme.core.migrate import upgrade
 from clickme.game.models import PointBatch
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
     UNREACHABLE,
     RedisScorer,

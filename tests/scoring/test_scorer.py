@@ -12,7 +12,7 @@ from PIL import Image
 
 from clickme.core.config import Settings
 from clickme.images.transform import to_eval_space
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import (
     ONNX_ALLOW_SPINNING,
     Guess,

@@ -22,8 +22,8 @@ if TYPE_CHECKING:  # torch and the models load only when a command runs
     from clickme.campaigns.models import Campaign
     from clickme.data import ClickMeDataset
     from clickme.maps.valid import ImageRounds
-    from clickme.models.evaluate import Accuracy
-    from clickme.models.registry import ModelSpec
+    from clickme.scoring.evaluate import Accuracy
+    from clickme.scoring.registry import ModelSpec
 
 REPORT_NAME = "report.json"
 
@@ -48,7 +48,7 @@ def _device(device: str | None) -> str:
 
 def _spec(name: str, weights: Path | None = None) -> ModelSpec:
     from clickme.alignment.train import harmonized_spec
-    from clickme.models.registry import get_model_spec
+    from clickme.scoring.registry import get_model_spec
 
     try:
         base = get_model_spec(name)
@@ -79,9 +79,9 @@ def _top1(
 ) -> Accuracy:  # fmt: skip
     """The spec's accuracy on every image of the set, recorded as a model evaluation."""
     from clickme.images.service import find_image_set, labelled_files
-    from clickme.models.evaluate import evaluate_accuracy
-    from clickme.models.service import record_evaluation
+    from clickme.scoring.evaluate import evaluate_accuracy
     from clickme.scoring.scorer import TorchScorer
+    from clickme.scoring.service import record_evaluation
 
     found = find_image_set(session, image_set)
     items = labelled_files(session, found.id, settings.images_dir) if found else []
@@ -102,7 +102,7 @@ def _percent(value: float | None) -> str:
 
 def _specs(names: list[str], weights: Path | None) -> list[ModelSpec]:
     """The models named (``all``: every registered one); fine-tuned weights go with one only."""
-    from clickme.models.registry import list_model_specs
+    from clickme.scoring.registry import list_model_specs
 
     if weights is not None and len(names) != 1:
         raise typer.BadParameter("--weights goes with exactly one --model", param_hint="--weights")

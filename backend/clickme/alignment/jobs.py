@@ -33,7 +33,7 @@ from clickme.core.jobs import (
     finished,
 )
 from clickme.maps.aggregate import MapSettings
-from clickme.models.registry import get_model_spec
+from clickme.scoring.registry import get_model_spec
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from clickme.campaigns.models import Campaign
 from clickme.core.config import Settings
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.valid import ImageRounds
-from clickme.models.registry import ModelSpec
+from clickme.scoring.registry import ModelSpec
 
 
 @dataclass(frozen=True)

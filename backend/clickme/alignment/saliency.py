@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from clickme.models.registry import Preprocessing
+from clickme.scoring.registry import Preprocessing
 
 
 class Explanation(NamedTuple):

@@ -36,7 +36,7 @@ from clickme.maps.aggregate import MapSettings, blur, human_map, to_eval
 from clickme.maps.qualify import MapTally, rounds_reason, view_reason
 from clickme.maps.reliability import BOOTSTRAP_SAMPLES, campaign_reliability, spearman
 from clickme.maps.valid import ImageRounds, valid_rounds
-from clickme.models.registry import Preprocessing
+from clickme.scoring.registry import Preprocessing
 
 FRAME_MARGIN = (EVAL_RESIZE - EVAL_SIZE) // 2
 

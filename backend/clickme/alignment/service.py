@@ -18,7 +18,7 @@ from clickme.alignment.score import AlignmentScore
 from clickme.core.db import utcnow
 from clickme.images.models import ImageSet
 from clickme.maps.aggregate import MapSettings
-from clickme.models.models import ModelEvaluation
+from clickme.scoring.tables import ModelEvaluation
 
 RESULTS_FOLDER = "alignment"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from clickme.alignment.double_backward import fast_grouped_convolutions
 from clickme.alignment.harmonizer import harmonizer_loss
 from clickme.alignment.saliency import normalised, saliency_method
-from clickme.models.registry import ModelSpec, Preprocessing
+from clickme.scoring.registry import ModelSpec, Preprocessing
 
 CHECKPOINT_NAME = "checkpoint.pt"
 WEIGHTS_NAME = "harmonized.pt"

@@ -1,5 +1,5 @@
-"""Campaign routes: the admin's (list with progress, read, create, change settings and state)
-and the participants' (public description, completion code)."""
+"""Campaign routes: the admin's (read, create, change settings and state) and the participants'
+(public description); the list with progress and the completion code are insights."""
 
 from functools import partial
 
@@ -8,26 +8,23 @@ from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.accounts.service import emails_by_id
-from clickme.campaigns import public, service
+from clickme.campaigns import service
+from clickme.campaigns.deps import AppRuntime
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
     CampaignCreate,
     CampaignDetail,
     CampaignOut,
     CampaignPublic,
-    CampaignSummary,
     CampaignUpdate,
-    Completion,
     Slug,
     StateChange,
     UnwinnableReport,
     VersionOut,
 )
-from clickme.campaigns.stats import median_revealed
 from clickme.campaigns.winnable import measure_winnable, unwinnable_report
-from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.deps import DbSession
 from clickme.core.schemas import DbId
-from clickme.players.routes import CurrentPlayer
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -52,23 +49,6 @@ def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
         progress=progress,
         versions=_versions(session, campaign),
     )
-
-
-@router.get("")
-def list_campaigns(
-    session: DbSession, runtime: AppRuntime, _staff: StaffMember
-) -> list[CampaignSummary]:
-    """Every campaign with its progress, the median revealed area included (cached per round)."""
-    campaigns = service.list_campaigns(session)
-    progress = service.campaign_progress(session, campaigns)
-    for campaign in campaigns:
-        progress[campaign.id].median_revealed = median_revealed(
-            session, campaign.id, runtime.revealed, runtime.images, runtime.settings.images_dir
-        )
-    return [
-        CampaignSummary(**CampaignOut.model_validate(c).model_dump(), progress=progress[c.id])
-        for c in campaigns
-    ]
 
 
 @router.get("/{campaign_id}")
@@ -119,23 +99,4 @@ def read_unwinnable(campaign_id: DbId, session: DbSession, _staff: StaffMember) 
 @public_router.get("/{slug}")
 def read_public_campaign(slug: Slug, session: DbSession) -> CampaignPublic:
     """An active campaign as its players' page shows it (no codes, no internal ids)."""
-    return public.public_info(session, service.get_campaign_by_slug(session, slug))
-
-
-@public_router.get("/{slug}/completion")
-def read_completion(
-    slug: Slug, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
-) -> Completion:
-    """The signed-in player's completion (or screened-out) code once they played the campaign."""
-    campaign = public.campaign_for_completion(session, slug)
-    settings = runtime.settings
-    return public.completion(
-        session,
-        campaign,
-        player,
-        runtime.images,
-        settings.images_dir,
-        settings.round_grace_ms,
-        runtime.map_rules,
-        settings.round_start_bound_s,
-    )
+    return service.public_info(session, service.get_campaign_by_slug(session, slug))

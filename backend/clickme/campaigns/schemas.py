@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from clickme.core.schemas import ShownText, Text
+from clickme.scoring.reveal import Background
 
 CampaignState = Literal["draft", "active", "paused", "completed"]
 Slug = Annotated[str, Text(min_length=1, max_length=100, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")]
@@ -21,7 +22,6 @@ TimeLimit = Annotated[int, Field(ge=100, le=120_000)]
 Radius = Annotated[float, Field(gt=0, le=0.5, allow_inf_nan=False)]
 Unit = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 Sigma = Annotated[float, Field(gt=0, le=100, allow_inf_nan=False)]
-Background = Literal["blur", "grey", "noise"]
 PlaysWanted = Annotated[int, Field(ge=1, le=100_000)]
 MaxImages = Annotated[int, Field(ge=1, le=100_000)]
 CatchShare = Annotated[float, Field(ge=0, le=0.5, allow_inf_nan=False)]

@@ -12,7 +12,12 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
-from clickme.campaigns.schemas import CampaignCreate, CampaignProgress, CampaignUpdate
+from clickme.campaigns.schemas import (
+    CampaignCreate,
+    CampaignProgress,
+    CampaignPublic,
+    CampaignUpdate,
+)
 from clickme.core.config import Settings
 from clickme.core.db import changed_rows, utcnow
 from clickme.core.errors import ClickmeError
@@ -20,8 +25,8 @@ from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES, Outcome
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
-from clickme.models.models import DnnModel
 from clickme.scoring.reveal import PreparedImageCache, RevealRule
+from clickme.scoring.tables import DnnModel
 
 DEFAULT_CAMPAIGN_SLUG = "default"
 # The demo campaign never retires its images (the schema's largest quota).
@@ -540,3 +545,23 @@ def _image_counts(session: Session, campaign: Campaign) -> tuple[int, int]:
         .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
     ).one()
     return total, done
+
+
+def public_info(session: Session, campaign: Campaign) -> CampaignPublic:
+    """The campaign as its players' page shows it (the sample image is for MTurk previews)."""
+    sample = session.scalar(
+        select(Image.id)
+        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
+        .order_by(Image.id)
+        .limit(1)
+    )
+    return CampaignPublic(
+        slug=campaign.slug,
+        name=campaign.name,
+        consent_text=campaign.consent_text,
+        instructions_text=campaign.instructions_text,
+        time_limit_ms=campaign.time_limit_ms,
+        top_k=campaign.top_k,
+        images_per_player=campaign.max_images_per_player,
+        sample_image_url=f"/api/images/{sample}/file" if sample is not None else None,
+    )

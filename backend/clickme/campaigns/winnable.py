@@ -13,9 +13,9 @@ from clickme.campaigns.schemas import UnwinnableImage, UnwinnableReport
 from clickme.core.db import Database
 from clickme.images.labels import class_name
 from clickme.images.models import Image
-from clickme.models.evaluate import top_k_hits
-from clickme.models.models import DnnModel
+from clickme.scoring.evaluate import top_k_hits
 from clickme.scoring.scorer import Scorer
+from clickme.scoring.tables import DnnModel
 
 BATCH_SIZE = 32
 

@@ -1,16 +1,29 @@
-"""Typed FastAPI dependencies: settings, database session, the running app's runtime."""
+"""Typed FastAPI dependencies: settings, database session, the running app's runtime.
+
+The runtime (``clickme.runtime.Runtime``) is assembled above every domain; each domain sees it
+through a protocol of what it reads, in its own ``deps.py``, widening ``CoreRuntime``."""
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from clickme.core.config import Settings
-from clickme.core.runtime import Runtime
+from clickme.core.db import Database
 
 
-async def get_runtime(request: Request) -> Runtime:
+class CoreRuntime(Protocol):
+    """What every domain may read from the runtime: the settings and the database."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+    @property
+    def database(self) -> Database: ...
+
+
+async def get_runtime(request: Request) -> CoreRuntime:
     return request.app.state.runtime
 
 
@@ -33,7 +46,6 @@ def get_db_session(request: Request) -> Iterator[Session]:
 # the background threads.
 SESSIONS_AT_ONCE = 8
 
-AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 # scope="function": commit before the response leaves, so nothing is acknowledged uncommitted.
 DbSession = Annotated[

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Cookie, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from clickme.campaigns import service as campaigns
-from clickme.core.deps import AppRuntime, AppSettings, DbSession
+from clickme.core.deps import AppSettings, DbSession
 from clickme.core.errors import ClickmeError
-from clickme.core.runtime import Runtime
 from clickme.core.schemas import DbId
 from clickme.game import service
+from clickme.game.deps import AppRuntime
+from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.points import xy_of
 from clickme.game.schemas import (
     Brush,
@@ -31,8 +32,8 @@ from clickme.game.schemas import (
 from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
 from clickme.players import service as players
+from clickme.players.deps import IpHash, PlayerId
 from clickme.players.ratelimit import enforce
-from clickme.players.routes import IpHash, PlayerId
 from clickme.scoring.reveal import compose, render_mask, revealed_fraction
 from clickme.scoring.scorer import Scorer, ScorerBusyError, top_guesses
 

@@ -38,10 +38,10 @@ from clickme.game.schemas import (
 from clickme.images.display import display_url
 from clickme.images.labels import class_name
 from clickme.images.models import Image
-from clickme.models.models import DnnModel
 from clickme.players.models import Player
 from clickme.players.service import player_summary
 from clickme.scoring.reveal import RevealRule
+from clickme.scoring.tables import DnnModel
 
 
 def round_deadline(

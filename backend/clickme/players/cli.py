@@ -3,22 +3,9 @@
 import typer
 
 from clickme.core.db import configured_session
-from clickme.players.flags import refresh_flags
 from clickme.players.privacy import forget_player
-from clickme.scoring.reveal import PreparedImageCache
 
 app = typer.Typer(help="Players: quality flags, forgetting personal data.", no_args_is_help=True)
-
-
-@app.command("flag")
-def flag() -> None:
-    """(Re)compute every player's automatic flags; running it again changes nothing."""
-    with configured_session() as (session, settings):
-        images = PreparedImageCache(settings.image_cache_size, settings.prepared_dir)
-        report = refresh_flags(session, images, settings.images_dir)
-    typer.echo(
-        f"{report.players} players measured: {report.raised} flags raised, {report.cleared} cleared"
-    )
 
 
 @app.command("forget")

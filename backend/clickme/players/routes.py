@@ -1,61 +1,18 @@
 """Player routes: create (after consent), read and rename oneself."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Cookie, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from clickme.core.deps import AppRuntime, AppSettings, DbSession
+from clickme.core.deps import DbSession
 from clickme.core.errors import ClickmeError
 from clickme.players import service
-from clickme.players.identity import (
-    COOKIE_MAX_AGE_S,
-    PLAYER_COOKIE,
-    hash_ip,
-    sign_player_token,
-)
-from clickme.players.models import Player
+from clickme.players.deps import AppRuntime, CurrentPlayer, IpHash
+from clickme.players.identity import COOKIE_MAX_AGE_S, PLAYER_COOKIE, sign_player_token
 from clickme.players.ratelimit import enforce
 from clickme.players.recruitment import parse_recruitment
 from clickme.players.schemas import PlayerCreate, PlayerOut, PlayerUpdate
 
 router = APIRouter(prefix="/api/players", tags=["players"])
-
-
-def player_id_from_cookie(
-    runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
-) -> int:
-    """The signed player id from the cookie; 401 when there is none, it is forged, or it was
-    signed before the player was forgotten."""
-    if clickme_player is None:
-        raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
-    secret = runtime.settings.resolved_secret_key()
-    with runtime.database.session() as session:
-        player_id = service.player_of_token(session, secret, clickme_player)
-    if player_id is None:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
-    return player_id
-
-
-PlayerId = Annotated[int, Depends(player_id_from_cookie)]
-
-
-def current_player(session: DbSession, player_id: PlayerId) -> Player:
-    player = service.get_player(session, player_id)
-    if player is None:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
-    return player
-
-
-CurrentPlayer = Annotated[Player, Depends(current_player)]
-
-
-async def client_ip_hash(request: Request, settings: AppSettings) -> str:
-    """The caller's address as kept and rate-limited: a salted hash, never the address."""
-    return hash_ip(settings.resolved_secret_key(), request.client.host if request.client else "")
-
-
-IpHash = Annotated[str, Depends(client_ip_hash)]
 
 
 @router.post("", status_code=201, response_model=PlayerOut)

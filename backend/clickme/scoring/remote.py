@@ -35,7 +35,7 @@ from redis.typing import EncodableT, FieldT
 
 from clickme.core.config import Settings
 from clickme.core.shared_store import redis_key
-from clickme.models.registry import ModelSpec
+from clickme.scoring.registry import ModelSpec
 from clickme.scoring.scorer import IMAGE_SHAPE, Scorer, ScorerBusyError, check_batch, start_scorer
 
 log = logging.getLogger(__name__)

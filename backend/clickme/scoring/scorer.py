@@ -15,8 +15,8 @@ import torch
 from clickme.core.config import Settings
 from clickme.core.errors import ClickmeError
 from clickme.images.transform import EVAL_SIZE
-from clickme.models.registry import ModelSpec
 from clickme.scoring.batcher import MicroBatcher
+from clickme.scoring.registry import ModelSpec
 
 ONNX_OPSET = 17
 ONNX_ALLOW_SPINNING = "session.intra_op.allow_spinning"

@@ -22,7 +22,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from clickme.core import metrics
 from clickme.core.config import Settings
-from clickme.models.registry import get_model_spec
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import (
     GROUP,
     RECONNECT_DELAY_S,

@@ -15,7 +15,6 @@ from clickme.accounts.routes import router as staff_router
 from clickme.alignment.job_routes import router as admin_alignment_jobs_router
 from clickme.alignment.jobs import AlignmentJobs
 from clickme.alignment.routes import router as admin_alignment_router
-from clickme.campaigns.picture_routes import router as campaign_pictures_router
 from clickme.campaigns.routes import public_router as campaigns_router
 from clickme.campaigns.routes import router as admin_campaigns_router
 from clickme.core.config import Settings, get_settings
@@ -24,9 +23,6 @@ from clickme.core.errors import ERROR_RESPONSES, install_error_handlers
 from clickme.core.head import HeadAsGet
 from clickme.core.https import HttpsOnly
 from clickme.core.limits import BodySizeLimit
-from clickme.core.ops import RequestObserver
-from clickme.core.ops import router as ops_router
-from clickme.core.runtime import Runtime
 from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
@@ -37,16 +33,21 @@ from clickme.game.routes import router as game_router
 from clickme.images.admin_routes import UPLOAD_PATH
 from clickme.images.admin_routes import router as admin_image_sets_router
 from clickme.images.routes import router as images_router
-from clickme.models.registry import get_model_spec
-from clickme.models.routes import router as admin_models_router
-from clickme.players.admin_routes import router as admin_players_router
+from clickme.insights.player_routes import router as admin_players_router
+from clickme.insights.routes import public_router as completion_router
+from clickme.insights.routes import router as campaign_pictures_router
+from clickme.ops import RequestObserver
+from clickme.ops import router as ops_router
 from clickme.players.ratelimit import rate_limiter
 from clickme.players.routes import router as players_router
+from clickme.runtime import Runtime
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
+from clickme.scoring.routes import router as admin_models_router
 from clickme.scoring.scorer import Scorer
 
-FRONTEND_DIR = Path(__file__).resolve().parents[3] / "frontend"
+FRONTEND_DIR = Path(__file__).resolve().parents[2] / "frontend"
 
 
 def load_scorer(settings: Settings) -> Scorer:
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     app.include_router(admin_image_sets_router)
     app.include_router(admin_models_router)
     app.include_router(campaigns_router)
+    app.include_router(completion_router)
     app.include_router(admin_campaigns_router)
     app.include_router(campaign_pictures_router)
     app.include_router(staff_router)

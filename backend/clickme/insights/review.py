@@ -11,8 +11,8 @@ from clickme.campaigns.models import Campaign
 from clickme.game.models import Round
 from clickme.images.labels import class_name
 from clickme.images.models import Image
+from clickme.insights.quality import measure_players
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
-from clickme.players.quality import measure_players
 from clickme.players.schemas import (
     ExclusionOut,
     FlagOut,

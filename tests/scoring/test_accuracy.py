@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from clickme.core.config import Settings
-from clickme.models.evaluate import evaluate_accuracy, sample_items
-from clickme.models.registry import DEFAULT_MODEL, get_model_spec
+from clickme.scoring.evaluate import evaluate_accuracy, sample_items
+from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import build_scorer
 
 EXPECTED_TOP1 = 0.888  # measured once with the reference preprocessing (bicubic 256, crop 224)

@@ -5,11 +5,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import AdminUser, StaffMember
-from clickme.core.deps import AppRuntime, DbSession
+from clickme.core.deps import DbSession
 from clickme.core.schemas import MAX_DB_ID, DbId
+from clickme.insights.flags import refresh_flags, resolve_flag
+from clickme.insights.review import player_detail, review_page
 from clickme.players import service
-from clickme.players.flags import refresh_flags, resolve_flag
-from clickme.players.review import player_detail, review_page
 from clickme.players.schemas import (
     ExclusionIn,
     ExclusionOut,
@@ -18,6 +18,7 @@ from clickme.players.schemas import (
     PlayerDetail,
     PlayerReviewPage,
 )
+from clickme.scoring.deps import AppRuntime
 
 router = APIRouter(prefix="/api/admin/players", tags=["admin"])
 

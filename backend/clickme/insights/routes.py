@@ -1,17 +1,48 @@
-"""Staff routes for a campaign's pictures: statistics, reliability, its images and their human
-maps."""
+"""Campaign routes of the read side: the staff's campaign list with progress, a campaign's
+pictures (statistics, reliability, its images and their human maps), and the participants'
+completion code."""
 
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from clickme.accounts.deps import StaffMember
-from clickme.campaigns import reliability, service, stats
-from clickme.campaigns.schemas import CampaignReliability, CampaignStats, ImageCardPage
-from clickme.core.deps import AppRuntime, DbSession
+from clickme.campaigns import service
+from clickme.campaigns.schemas import (
+    CampaignOut,
+    CampaignReliability,
+    CampaignStats,
+    CampaignSummary,
+    Completion,
+    ImageCardPage,
+    Slug,
+)
+from clickme.core.deps import DbSession
 from clickme.core.schemas import DbId
+from clickme.insights import completion, reliability, stats
+from clickme.insights.deps import AppRuntime
+from clickme.insights.stats import median_revealed
+from clickme.players.deps import CurrentPlayer
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
+public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
+
+
+@router.get("")
+def list_campaigns(
+    session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> list[CampaignSummary]:
+    """Every campaign with its progress, the median revealed area included (cached per round)."""
+    campaigns = service.list_campaigns(session)
+    progress = service.campaign_progress(session, campaigns)
+    for campaign in campaigns:
+        progress[campaign.id].median_revealed = median_revealed(
+            session, campaign.id, runtime.revealed, runtime.images, runtime.settings.images_dir
+        )
+    return [
+        CampaignSummary(**CampaignOut.model_validate(c).model_dump(), progress=progress[c.id])
+        for c in campaigns
+    ]
 
 
 @router.get("/{campaign_id}/stats")
@@ -69,3 +100,22 @@ def image_map(
         session, campaign, image_id, runtime.images, runtime.settings.images_dir
     )
     return Response(png, media_type="image/png", headers={"Cache-Control": "private, max-age=60"})
+
+
+@public_router.get("/{slug}/completion")
+def read_completion(
+    slug: Slug, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
+) -> Completion:
+    """The signed-in player's completion (or screened-out) code once they played the campaign."""
+    campaign = completion.campaign_for_completion(session, slug)
+    settings = runtime.settings
+    return completion.completion(
+        session,
+        campaign,
+        player,
+        runtime.images,
+        settings.images_dir,
+        settings.round_grace_ms,
+        runtime.map_rules,
+        settings.round_start_bound_s,
+    )

@@ -9,7 +9,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.images.models import ImageSet
 from clickme.images.service import DEMO_SET, get_or_create_image_set, list_images
-from clickme.models.registry import DEFAULT_MODEL, list_model_specs
+from clickme.scoring.registry import DEFAULT_MODEL, list_model_specs
 from tests.accounts.staff import add_staff_user, staff_headers
 
 URL = "/api/admin/models"

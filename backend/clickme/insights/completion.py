@@ -1,5 +1,6 @@
-"""What a campaign's participants see: its public description, and once they have played its
-number of images, the code and URL that tell their recruiter (Prolific, MTurk) they finished."""
+"""What a campaign's participants see once they have played its number of images: the code and
+URL that tell their recruiter (Prolific, MTurk) they finished (the description is
+``clickme.campaigns.service.public_info``)."""
 
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -8,13 +9,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign
-from clickme.campaigns.schemas import CampaignPublic, Completion
+from clickme.campaigns.schemas import Completion
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED, RoundRule, valid_round
-from clickme.images.models import Image
-from clickme.players.flags import raise_flag, refresh_flags
+from clickme.insights.flags import raise_flag, refresh_flags
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.scoring.reveal import PreparedImageCache
 
@@ -25,26 +25,6 @@ SCREENING_FLAGS = ("paints_everything", "bot_timing", "fails_catch_trials", "no_
 TOO_LITTLE_EFFORT = "too_little_effort"
 # Prolific reads the completion code from this query parameter of its completion URL.
 CODE_PARAMETER = "cc"
-
-
-def public_info(session: Session, campaign: Campaign) -> CampaignPublic:
-    """The campaign as its players' page shows it (the sample image is for MTurk previews)."""
-    sample = session.scalar(
-        select(Image.id)
-        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
-        .order_by(Image.id)
-        .limit(1)
-    )
-    return CampaignPublic(
-        slug=campaign.slug,
-        name=campaign.name,
-        consent_text=campaign.consent_text,
-        instructions_text=campaign.instructions_text,
-        time_limit_ms=campaign.time_limit_ms,
-        top_k=campaign.top_k,
-        images_per_player=campaign.max_images_per_player,
-        sample_image_url=f"/api/images/{sample}/file" if sample is not None else None,
-    )
 
 
 def campaign_for_completion(session: Session, slug: str) -> Campaign:

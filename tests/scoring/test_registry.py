@@ -9,8 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from clickme.models import registry
-from clickme.models.registry import (
+from clickme.scoring import registry
+from clickme.scoring.registry import (
     DEFAULT_MODEL,
     ModelSpec,
     Preprocessing,

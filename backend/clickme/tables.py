@@ -7,8 +7,8 @@ from clickme.core.db import Base
 from clickme.exports.models import ExportJob
 from clickme.game.models import PointBatch, Round
 from clickme.images.models import Image, ImageSet
-from clickme.models.models import DnnModel, ModelEvaluation
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
+from clickme.scoring.tables import DnnModel, ModelEvaluation
 
 __all__ = [
     "AlignmentJob",

@@ -10,10 +10,10 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.game.models import Round
 from clickme.images.models import Image
+from clickme.insights.flags import refresh_flags, resolve_flag
+from clickme.insights.quality import FlagRules, consensus_distance, flags_for, measure_players
 from clickme.players import service
-from clickme.players.flags import refresh_flags, resolve_flag
 from clickme.players.models import PlayerFlag
-from clickme.players.quality import FlagRules, consensus_distance, flags_for, measure_players
 from clickme.players.schemas import PlayerMeasures
 from clickme.scoring.reveal import PreparedImageCache
 from tests.players.painting import act_as, box_stroke, line_stroke, new_player, play

@@ -7,10 +7,10 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
@@ -18,11 +18,11 @@ from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from clickme.core.deps import AppRuntime
+from clickme.core.deps import get_runtime
 from clickme.core.logs import REQUEST_ID
 from clickme.core.metrics import REQUEST_SECONDS
-from clickme.core.runtime import Runtime
 from clickme.core.shared_store import REDIS_TIMEOUT_S
+from clickme.runtime import Runtime
 from clickme.scoring.scorer import IMAGE_SHAPE
 
 log = logging.getLogger("clickme.requests")
@@ -92,6 +92,7 @@ def _observe(scope: Scope, status: int, seconds: float) -> None:
 
 
 router = APIRouter(tags=["ops"])
+AppRuntime = Annotated[Runtime, Depends(get_runtime)]
 
 
 @router.get("/healthz")

@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 from redis import Redis
 
-from clickme.campaigns.reliability import CampaignMeasurements
 from clickme.core.background import BackgroundWorker
 from clickme.core.config import Settings
 from clickme.core.db import Database
@@ -16,11 +15,12 @@ from clickme.core.lru import LruCache
 from clickme.core.metrics import ROUNDS_FINISHED
 from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
 from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended
+from clickme.insights.reliability import CampaignMeasurements
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.retirement import measure_after_round
-from clickme.models.registry import get_model_spec
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
 from clickme.players.service import on_standing_changed
+from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer

@@ -8,8 +8,8 @@ from sqlalchemy.orm import Session
 
 from clickme.core.errors import ClickmeError
 from clickme.game.models import Round
+from clickme.insights.quality import AUTOMATIC_FLAGS, FlagRules, flags_for, measure_players
 from clickme.players.models import PlayerFlag
-from clickme.players.quality import AUTOMATIC_FLAGS, FlagRules, flags_for, measure_players
 from clickme.players.schemas import FlagReport
 from clickme.players.service import note_standing_changed
 from clickme.scoring.reveal import PreparedImageCache

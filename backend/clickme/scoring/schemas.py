@@ -6,7 +6,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 
 from clickme.images.schemas import LabelOut
-from clickme.models.models import ModelEvaluation
+from clickme.scoring.tables import ModelEvaluation
 
 
 class EvaluationOut(BaseModel):

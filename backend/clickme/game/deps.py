@@ -1,0 +1,34 @@
+"""The game's view of the runtime: the live rounds' caches, the leaderboard and the rule of
+the rounds that count."""
+
+from typing import Annotated, Any, Protocol
+
+import numpy as np
+from fastapi import Depends
+
+from clickme.core.deps import get_runtime
+from clickme.core.lru import LruCache
+from clickme.game.leaderboard import LeaderboardStore
+from clickme.game.outcomes import RoundRule
+from clickme.game.service import RoundFacts
+from clickme.players.deps import PlayersRuntime
+
+
+class GameRuntime(PlayersRuntime, Protocol):
+    @property
+    def rounds(self) -> LruCache[int, RoundFacts]: ...
+
+    @property
+    def masks(self) -> LruCache[int, tuple[int, np.ndarray]]: ...
+
+    @property
+    def answers(self) -> LruCache[int, Any]: ...
+
+    @property
+    def leaderboard(self) -> LeaderboardStore: ...
+
+    @property
+    def map_rules(self) -> RoundRule: ...
+
+
+AppRuntime = Annotated[GameRuntime, Depends(get_runtime)]

@@ -1,0 +1,22 @@
+"""The insights' view of the runtime: the game's, the campaigns' reliability measurements and
+the finished rounds' revealed areas."""
+
+from typing import Annotated, Protocol
+
+from fastapi import Depends
+
+from clickme.core.deps import get_runtime
+from clickme.core.lru import LruCache
+from clickme.game.deps import GameRuntime
+from clickme.insights.reliability import CampaignMeasurements
+
+
+class InsightsRuntime(GameRuntime, Protocol):
+    @property
+    def reliability(self) -> CampaignMeasurements: ...
+
+    @property
+    def revealed(self) -> LruCache[int, float]: ...
+
+
+AppRuntime = Annotated[InsightsRuntime, Depends(get_runtime)]

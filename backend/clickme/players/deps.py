@@ -1,0 +1,61 @@
+"""The players' dependencies: the signed-in player (from the signed cookie), the caller's
+address hash, and the players' view of the runtime (rate limits)."""
+
+from typing import Annotated, Protocol
+
+from fastapi import Cookie, Depends, Request
+
+from clickme.core.deps import AppSettings, DbSession, get_runtime
+from clickme.core.errors import ClickmeError
+from clickme.players import service
+from clickme.players.identity import hash_ip
+from clickme.players.models import Player
+from clickme.players.ratelimit import GameLimits, RateLimiter
+from clickme.scoring.deps import ScoringRuntime
+
+
+class PlayersRuntime(ScoringRuntime, Protocol):
+    @property
+    def limiter(self) -> RateLimiter: ...
+
+    @property
+    def limits(self) -> GameLimits: ...
+
+
+AppRuntime = Annotated[PlayersRuntime, Depends(get_runtime)]
+
+
+def player_id_from_cookie(
+    runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
+) -> int:
+    """The signed player id from the cookie; 401 when there is none, it is forged, or it was
+    signed before the player was forgotten."""
+    if clickme_player is None:
+        raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
+    secret = runtime.settings.resolved_secret_key()
+    with runtime.database.session() as session:
+        player_id = service.player_of_token(session, secret, clickme_player)
+    if player_id is None:
+        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+    return player_id
+
+
+PlayerId = Annotated[int, Depends(player_id_from_cookie)]
+
+
+def current_player(session: DbSession, player_id: PlayerId) -> Player:
+    player = service.get_player(session, player_id)
+    if player is None:
+        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+    return player
+
+
+CurrentPlayer = Annotated[Player, Depends(current_player)]
+
+
+async def client_ip_hash(request: Request, settings: AppSettings) -> str:
+    """The caller's address as kept and rate-limited: a salted hash, never the address."""
+    return hash_ip(settings.resolved_secret_key(), request.client.host if request.client else "")
+
+
+IpHash = Annotated[str, Depends(client_ip_hash)]
