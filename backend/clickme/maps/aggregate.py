@@ -193,7 +193,10 @@ class _Responses:
         window = np.zeros((bottom - top, right - left))
         if window.size * DENSE_COST_PER_PIXEL < rows.size * (POINT_COST + (2 * r + 1) ** 2):
             window[rows - top, cols - left] = counts
-            return (top, left), self._dense(window)
+            reach = (disc_diameter(self.short_side) - 1) // 2
+            inside = min(rows.min(), cols.min(), self.height - 1 - rows.max(),
+                         self.width - 1 - cols.max()) >= reach  # fmt: skip
+            return (top, left), self._dense(window, bool(inside))
         patches, which = self._patches(rows, cols)
         for row, col, count, patch_id in zip(
             rows.tolist(), cols.tolist(), counts.tolist(), which.tolist(), strict=True
@@ -205,14 +208,19 @@ class _Responses:
             target += patch if count == 1 else count * patch
         return (top, left), window
 
-    def _dense(self, counts: np.ndarray) -> np.ndarray:
-        """The published blur of a window of counts, in units of ``scale``."""
+    def _dense(self, counts: np.ndarray, inside: bool) -> np.ndarray:
+        """The published blur of a window of counts, in units of ``scale``. With every point
+        ``inside`` (its first pass within the image: the crop between the passes cuts
+        nothing), both passes in one with the disc convolved with itself (half the FFTs)."""
         if self.kind == "gaussian":
             sigma = disc_diameter(self.short_side) / 4
             return ndimage.gaussian_filter(counts, sigma, mode="constant", cval=0.0)
-        disc = disc_mask(disc_diameter(self.short_side)).astype(np.float64)
-        for _ in range(2):  # whole counts: rounding removes the FFT's round-off exactly
-            counts = np.rint(signal.fftconvolve(counts, disc, mode="same"))
+        if inside:
+            kernels = [point_response(self.kind, self.short_side, (0, 0, 0, 0))]
+        else:
+            kernels = [disc_mask(disc_diameter(self.short_side)).astype(np.float64)] * 2
+        for kernel in kernels:  # whole counts: rounding removes the FFT's round-off exactly
+            counts = np.rint(signal.fftconvolve(counts, kernel, mode="same"))
         return counts
 
     def views(self, rounds_points: Sequence[np.ndarray]) -> np.ndarray:
