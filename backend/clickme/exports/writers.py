@@ -137,7 +137,7 @@ def _npy_parts(array: np.ndarray) -> tuple[bytes, memoryview]:
     array = np.asarray(array, order="C")
     header = io.BytesIO()
     np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
-    return header.getvalue(), memoryview(array.reshape(-1)).cast("B")
+    return header.getvalue(), array.reshape(-1).data.cast("B")
 
 
 @dataclass(frozen=True)
