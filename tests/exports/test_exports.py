@@ -170,9 +170,17 @@ def test_every_format_is_written_and_readable(study: Study, tmp_path: Path) -> N
     shards = sorted((out / "webdataset").iterdir())
     assert [shard.name for shard in shards] == ["clickme-000000.tar", "clickme-000001.tar"]
     with tarfile.open(shards[0]) as tar:
-        assert tar.getnames()[:3] == [f"{first}.jpg", f"{first}.map.png", f"{first}.json"]
+        assert tar.getnames()[:4] == [
+            f"{first}.jpg", f"{first}.map.png", f"{first}.preview.png", f"{first}.json"
+        ]  # fmt: skip
         assert f"{third}.map.png" not in tar.getnames()
+        assert f"{third}.preview.png" not in tar.getnames()
         meta = json.load(tar.extractfile(f"{third}.json"))
+        exact = writers.read_map_png(tar.extractfile(f"{first}.map.png").read())
+        with PilImage.open(tar.extractfile(f"{first}.preview.png")) as shown:
+            assert (shown.mode, shown.size) == ("L", (320, 240))
+            assert shown.text["original_name"] == "IMG 0-0.JPG"
+            assert np.abs(np.asarray(shown) / 255 - exact).max() <= 0.5 / 255 + 1e-4
     assert (meta["has_map"], meta["no_map_reason"], meta["class_name"]) == (
         False, "too_few_rounds", "great white shark"
     )  # fmt: skip

@@ -7,6 +7,7 @@ import numpy as np
 
 from clickme.exports.writers import (
     OVERLAY_DIM,
+    OVERLAY_ROWS,
     ZIP_EPOCH,
     DeflatedZipFile,
     deflated,
@@ -58,6 +59,18 @@ def test_overlays_show_the_map_in_colour_over_the_dimmed_photo() -> None:
     assert red > 200 and green > 200 and blue < red  # the peak: bright pale yellow
     red, green, blue = overlay[0, 1]
     assert red > 1.5 * 200 * OVERLAY_DIM and red > 1.5 * max(green, blue)  # low values: red
+
+
+def test_overlays_of_tall_photos_are_made_band_by_band_as_a_whole() -> None:
+    rng = np.random.default_rng(2)
+    photo = rng.integers(0, 256, (2 * OVERLAY_ROWS + 7, 5, 3), dtype=np.uint8)
+    values = rng.random(photo.shape[:2])
+    whole = overlay_pixels(photo, values)
+    for start in range(0, len(photo), 3):
+        np.testing.assert_array_equal(
+            whole[start : start + 3],
+            overlay_pixels(photo[start : start + 3], values[start : start + 3]),
+        )
 
 
 def test_map_previews_are_8_bit_from_black_to_white() -> None:

@@ -141,6 +141,21 @@ def test_point_by_point_maps_equal_the_dense_blur(width: int, height: int, kind:
     np.testing.assert_allclose(views.sum(axis=0), to_eval(dense), rtol=1e-6, atol=1e-12)
 
 
+@pytest.mark.parametrize("corner", [(50, 35), (0, 0), (100, 0)])
+def test_many_points_blurred_densely_equal_the_two_passes(corner: tuple[int, int]) -> None:
+    """Many points in a small window are blurred densely: in one pass with the disc convolved
+    with itself when every point is far enough inside (its first pass never cropped), in two
+    passes when some lie at the image's edges; either way the two cropped passes."""
+    width, height = 120, 90  # d = 7
+    rng = np.random.default_rng(corner[0])
+    rounds = [corner + rng.uniform(0, 20, (60, 2)) for _ in range(5)]
+    counts = sum(points_map(points, width, height).astype(np.float64) for points in rounds)
+    dense = two_same_convolutions(counts, disc_kernel(min(width, height)))
+    found = human_map(rounds, width, height)
+    np.testing.assert_allclose(found, dense / dense.max(), rtol=1e-6, atol=1e-7)
+    assert ((found == 0) == (dense == 0)).all()
+
+
 def test_maps_of_a_12_megapixel_photo_stay_small() -> None:
     """No stack of native-size round maps: 20 rounds of a 4000 x 3000 photo."""
     rng = np.random.default_rng(0)

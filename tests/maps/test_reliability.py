@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 from scipy.stats import rankdata, spearmanr
 
-from clickme.maps.aggregate import MapSettings, human_map, round_eval_maps, to_eval
+from clickme.maps.aggregate import (
+    MapSettings,
+    human_map,
+    response_scale,
+    round_eval_counts,
+    round_eval_maps,
+    to_eval,
+)
 from clickme.maps.reliability import (
+    HalfSums,
     average_ranks,
     campaign_reliability,
     hold_one_out,
@@ -47,6 +55,43 @@ def test_average_ranks_are_scipy_s_with_ties_zeros_and_negatives() -> None:
     sparse[rng.integers(0, sparse.size, 500)] = rng.random(500)
     np.testing.assert_array_equal(average_ranks(sparse), rankdata(sparse))
     np.testing.assert_array_equal(average_ranks(np.zeros(9)), np.full(9, 5.0))
+
+
+def test_spearman_of_mostly_zero_maps_counts_every_pixel() -> None:
+    """Only pixels non-zero in either map are ranked; the zeros of both still count."""
+    rng = np.random.default_rng(8)
+    for painted in (0.001, 0.05, 0.5):
+        a, b = np.zeros((224, 224)), np.zeros((224, 224))
+        a[rng.random(a.shape) < painted] = 3.0
+        b[rng.random(b.shape) < painted] = 1.0
+        b[rng.random(b.shape) < painted / 2] = -0.5
+        a += np.where(b > 0, rng.integers(0, 50, a.shape), 0)  # whole numbers: exact ties
+        assert spearman(a, b) == pytest.approx(spearmanr(a.ravel(), b.ravel())[0], abs=1e-12)
+    one_pixel = np.zeros((4, 4))
+    one_pixel[0, 0] = 1.0
+    assert spearman(one_pixel, one_pixel) == pytest.approx(1.0)
+
+
+def test_half_sums_correlate_as_the_sums_of_the_maps_do() -> None:
+    image = simulated_image(3, 9, careless=0.2)
+    counts = round_eval_counts(image.rounds_points, WIDTH, HEIGHT, SETTINGS)
+    np.testing.assert_array_equal(counts, np.round(counts))  # the disc's: whole numbers
+    scale = response_scale(SETTINGS.blur, min(WIDTH, HEIGHT))
+    np.testing.assert_allclose(
+        counts * scale, round_eval_maps(image.rounds_points, WIDTH, HEIGHT, SETTINGS), rtol=1e-15
+    )
+    halves = HalfSums(counts)
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(9) for _ in range(6)]
+    firsts, seconds = [order[:4] for order in orders], [order[4:] for order in orders]
+    rests = [order[4:7] for order in orders]
+    expected = [spearman(counts[a].sum(axis=0), counts[b].sum(axis=0))
+                for a, b in zip(firsts, seconds, strict=True)]  # fmt: skip
+    assert halves.spearmans(firsts) == pytest.approx(expected, abs=1e-12)
+    assert halves.spearmans(firsts, seconds) == pytest.approx(expected, abs=1e-12)
+    expected_rests = [spearman(counts[a].sum(axis=0), counts[b].sum(axis=0))
+                      for a, b in zip(firsts, rests, strict=True)]  # fmt: skip
+    assert halves.spearmans(firsts, rests) == pytest.approx(expected_rests, abs=1e-12)
 
 
 def equal_to_round_off(values: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ OVERLAY_DIM = 0.4
 OVERLAY_OPACITY = 0.9
 # The heat scale's value for the map's lowest values (its red, not its black).
 OVERLAY_COLD = 0.35
+OVERLAY_ROWS = 256
 PARQUET_ROWS_PER_GROUP = 10_000
 # Deflate level of NPZ members, HDF5 datasets and PNGs: float maps barely shrink past level 1.
 # NPZ and HDF5 maps are deflated by ISA-L (standard deflate streams, 6x faster than zlib on
@@ -130,10 +131,13 @@ class Writer(Protocol):
     def close(self) -> None: ...
 
 
-def _npy_bytes(array: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.lib.format.write_array(buffer, np.asarray(array), allow_pickle=False)
-    return buffer.getvalue()
+def _npy_parts(array: np.ndarray) -> tuple[bytes, memoryview]:
+    """The ``.npy`` file of an array as its header and its data, the data not copied (a
+    12-megapixel map's 48 MB were copied twice into a buffer before being compressed)."""
+    array = np.asarray(array, order="C")
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, np.lib.format.header_data_from_array_1_0(array))
+    return header.getvalue(), array.reshape(-1).data.cast("B")
 
 
 @dataclass(frozen=True)
@@ -146,11 +150,16 @@ class Deflated:
     data: bytes
 
 
-def deflated(name: str, raw: bytes) -> Deflated:
-    """``raw`` as a zip member's raw deflate stream (any zip reader inflates it)."""
+def deflated(name: str, *parts: bytes | memoryview) -> Deflated:
+    """The parts, one after the other, as a zip member's raw deflate stream (any zip reader
+    inflates it)."""
     compressor = isal_zlib.compressobj(COMPRESS_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
-    data = compressor.compress(raw) + compressor.flush()
-    return Deflated(name, len(raw), isal_zlib.crc32(raw), data)
+    data, size, crc = [], 0, 0
+    for part in parts:
+        data.append(compressor.compress(part))
+        size, crc = size + len(part), isal_zlib.crc32(part, crc)
+    data.append(compressor.flush())
+    return Deflated(name, size, crc, b"".join(data))
 
 
 # Zip layout (APPNOTE 6.3), with the fields, versions and ZIP64 limits ``zipfile`` uses: the bytes
@@ -318,12 +327,17 @@ def overlay_pixels(photo: np.ndarray, values: np.ndarray) -> np.ndarray:
     """uint8 (H, W, 3): the photo dimmed to ``OVERLAY_DIM``, under the map in the console's heat
     colours from red (low) to pale yellow (the peak); the hotter, the more opaque (up to
     ``OVERLAY_OPACITY``; the square root keeps the map's lower half visible), so the painted
-    parts stand out clearly from the dimmed rest."""
-    v = np.clip(values, 0.0, 1.0)
-    opacity = (OVERLAY_OPACITY * np.sqrt(v))[..., None]
-    colours = heat_colours(OVERLAY_COLD + (1.0 - OVERLAY_COLD) * v)
-    mixed = photo.astype(np.float32) * OVERLAY_DIM * (1.0 - opacity) + colours * opacity
-    return np.rint(mixed).astype(np.uint8)
+    parts stand out clearly from the dimmed rest. Made ``OVERLAY_ROWS`` rows at a time (a
+    12-megapixel photo's colours in float64 were 288 MB at once)."""
+    overlay = np.empty(photo.shape, dtype=np.uint8)
+    for start in range(0, len(values), OVERLAY_ROWS):
+        rows = slice(start, start + OVERLAY_ROWS)
+        v = np.clip(values[rows], 0.0, 1.0)
+        opacity = (OVERLAY_OPACITY * np.sqrt(v))[..., None]
+        colours = heat_colours(OVERLAY_COLD + (1.0 - OVERLAY_COLD) * v)
+        mixed = photo[rows].astype(np.float32) * OVERLAY_DIM * (1.0 - opacity) + colours * opacity
+        overlay[rows] = np.rint(mixed)
+    return overlay
 
 
 class NpzWriter:
@@ -351,7 +365,7 @@ class NpzWriter:
             "has_map": np.array(item.has_map),
             "no_map_reason": np.array(item.no_map or ""),
         }
-        return [deflated(f"{item.key}/{name}.npy", _npy_bytes(a)) for name, a in arrays.items()]
+        return [deflated(f"{item.key}/{name}.npy", *_npy_parts(a)) for name, a in arrays.items()]
 
     def add(self, item: ExportItem, encoded: list[Deflated]) -> None:
         for member in encoded:
@@ -597,8 +611,9 @@ class ParquetWriter:
 class WebDatasetWriter:
     """``webdataset/clickme-{n:06d}.tar`` shards of ``shard_size`` images: ``{key}.jpg`` (the
     photo file as stored, JPEG or PNG bytes under the ``.jpg`` name PIL opens either way),
-    ``{key}.map.png`` (16-bit native-size map, only with a map) and ``{key}.json`` (the image's
-    fields, ``has_map`` and ``no_map_reason`` among them)."""
+    ``{key}.map.png`` (16-bit native-size map, only with a map), ``{key}.preview.png`` (the
+    same map in 8-bit grey, what any viewer shows, with the image's names as the PNG maps') and
+    ``{key}.json`` (the image's fields, ``has_map`` and ``no_map_reason`` among them)."""
 
     def __init__(self, folder: Path, shard_size: int) -> None:
         self.folder = folder / "webdataset"
@@ -621,6 +636,7 @@ class WebDatasetWriter:
         members = {f"{item.key}.jpg": item.image_path.read_bytes()}
         if item.map_native is not None:
             members[f"{item.key}.map.png"] = map_png_bytes(item.map_native)
+            members[f"{item.key}.preview.png"] = _png(map_preview_pixels(item.map_native), item)
         members[f"{item.key}.json"] = json.dumps(item.metadata(), sort_keys=True).encode()
         return members
 

@@ -193,7 +193,10 @@ class _Responses:
         window = np.zeros((bottom - top, right - left))
         if window.size * DENSE_COST_PER_PIXEL < rows.size * (POINT_COST + (2 * r + 1) ** 2):
             window[rows - top, cols - left] = counts
-            return (top, left), self._dense(window)
+            reach = (disc_diameter(self.short_side) - 1) // 2
+            inside = min(rows.min(), cols.min(), self.height - 1 - rows.max(),
+                         self.width - 1 - cols.max()) >= reach  # fmt: skip
+            return (top, left), self._dense(window, bool(inside))
         patches, which = self._patches(rows, cols)
         for row, col, count, patch_id in zip(
             rows.tolist(), cols.tolist(), counts.tolist(), which.tolist(), strict=True
@@ -205,19 +208,24 @@ class _Responses:
             target += patch if count == 1 else count * patch
         return (top, left), window
 
-    def _dense(self, counts: np.ndarray) -> np.ndarray:
-        """The published blur of a window of counts, in units of ``scale``."""
+    def _dense(self, counts: np.ndarray, inside: bool) -> np.ndarray:
+        """The published blur of a window of counts, in units of ``scale``. With every point
+        ``inside`` (its first pass within the image: the crop between the passes cuts
+        nothing), both passes in one with the disc convolved with itself (half the FFTs)."""
         if self.kind == "gaussian":
             sigma = disc_diameter(self.short_side) / 4
             return ndimage.gaussian_filter(counts, sigma, mode="constant", cval=0.0)
-        disc = disc_mask(disc_diameter(self.short_side)).astype(np.float64)
-        for _ in range(2):  # whole counts: rounding removes the FFT's round-off exactly
-            counts = np.rint(signal.fftconvolve(counts, disc, mode="same"))
+        if inside:
+            kernels = [point_response(self.kind, self.short_side, (0, 0, 0, 0))]
+        else:
+            kernels = [disc_mask(disc_diameter(self.short_side)).astype(np.float64)] * 2
+        for kernel in kernels:  # whole counts: rounding removes the FFT's round-off exactly
+            counts = np.rint(signal.fftconvolve(counts, kernel, mode="same"))
         return counts
 
     def views(self, rounds_points: Sequence[np.ndarray]) -> np.ndarray:
-        """float64 (N, 224, 224): each round's blurred point counts at the map view's pixels
-        only (each response's view rows, then columns, taken and added)."""
+        """float64 (N, 224, 224) in units of ``scale``: each round's blurred point counts at the
+        map view's pixels only (each response's view rows, then columns, taken and added)."""
         view_rows, view_cols = map_view_indices(self.width, self.height)
         out = np.zeros((len(rounds_points), EVAL_SIZE, EVAL_SIZE))
         r = self.radius
@@ -239,7 +247,6 @@ class _Responses:
                     picked = patches[patch_id].take(view_rows[i0:i1] - (row - r), axis=0)
                     picked = picked.take(view_cols[j0:j1] - (col - r), axis=1)
                     view[i0:i1, j0:j1] += picked if count == 1 else count * picked
-        out *= self.scale
         return out
 
 
@@ -261,9 +268,9 @@ def human_map(
     )
     values = np.zeros((height, width), dtype=np.float32)
     peak = float(window.max()) if window.size else 0.0
-    if peak > 0:
-        window /= peak
-        values[top : top + window.shape[0], left : left + window.shape[1]] = window
+    if peak > 0:  # divided in float64, stored in float32, in one pass
+        target = values[top : top + window.shape[0], left : left + window.shape[1]]
+        np.divide(window, peak, out=target, casting="same_kind")
     return values
 
 
@@ -275,6 +282,14 @@ def to_eval(map_native: np.ndarray) -> np.ndarray:
     return np.asarray(map_native, dtype=np.float32)[np.ix_(rows, cols)]
 
 
+def round_eval_counts(
+    rounds_points: Sequence[np.ndarray], width: int, height: int, settings: MapSettings
+) -> np.ndarray:
+    """float64 (N, 224, 224): ``round_eval_maps`` in units of the blur's point response
+    (``response_scale``): whole numbers for the disc, so that sums of them are exact."""
+    return _Responses(width, height, settings).views(rounds_points)
+
+
 def round_eval_maps(
     rounds_points: Sequence[np.ndarray], width: int, height: int, settings: MapSettings
 ) -> np.ndarray:
@@ -283,4 +298,6 @@ def round_eval_maps(
     The blur is linear, the view picks pixels and normalising by the peak keeps the ranks, so
     the sum of any subset of these ranks the pixels exactly as ``to_eval(human_map(subset))``
     does. Made at the view's pixels only: 0.4 MB per round, whatever the photo's size."""
-    return _Responses(width, height, settings).views(rounds_points)
+    maps = round_eval_counts(rounds_points, width, height, settings)
+    maps *= response_scale(settings.blur, min(width, height))
+    return maps

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from clickme.maps.aggregate import MapSettings, round_eval_maps
-from clickme.maps.reliability import spearman, spearman_brown
+from clickme.maps.aggregate import MapSettings, round_eval_counts
+from clickme.maps.reliability import HalfSums, spearman_brown
 from clickme.maps.valid import ImageRounds
 
 # The most player counts the curve is measured at.
@@ -68,14 +68,13 @@ def curve_players(max_players: int, points: int = CURVE_POINTS) -> list[int]:
 
 
 def _subset_split_half(
-    maps: np.ndarray, players: int, n_splits: int, rng: np.random.Generator
+    maps: HalfSums, players: int, n_splits: int, rng: np.random.Generator
 ) -> float | None:
     """The corrected mean split-half of maps of ``players`` rounds chosen at random each split."""
-    values = []
-    for _ in range(n_splits):
-        chosen = rng.permutation(len(maps))[:players]
-        first, second = chosen[: players // 2], chosen[players // 2 :]
-        values.append(spearman(maps[first].sum(axis=0), maps[second].sum(axis=0)))
+    chosen = [rng.permutation(len(maps))[:players] for _ in range(n_splits)]
+    values = maps.spearmans(
+        [rounds[: players // 2] for rounds in chosen], [rounds[players // 2 :] for rounds in chosen]
+    )
     finite = [value for value in values if np.isfinite(value)]
     return spearman_brown(float(np.mean(finite))) if finite else None
 
@@ -91,7 +90,7 @@ def reliability_curve(
     counts = curve_players(max((len(image.rounds_points) for image in images), default=0))
     values: dict[int, list[float]] = {players: [] for players in counts}
     for image in images:
-        maps = round_eval_maps(image.rounds_points, image.width, image.height, settings)
+        maps = HalfSums(round_eval_counts(image.rounds_points, image.width, image.height, settings))
         for players in counts:
             if players > len(maps):
                 break
