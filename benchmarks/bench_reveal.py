@@ -55,12 +55,16 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     clickme = [sys.executable, "-m", "clickme.cli"]
     subprocess.run([*clickme, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*clickme, "images", "import-demo"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [*clickme, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The server logs a line per request: to a file (a pipe nobody reads fills up after some
+    # 600 requests, and the server then blocks on its next log line).
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*clickme, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -71,7 +75,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+    raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
 
 
 def server_timing(header: str) -> tuple[float, float]:
