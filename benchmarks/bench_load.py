@@ -699,8 +699,9 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
         with database.session() as session:
             batch = PointBatchIn(seq=seq, points=points)
             # The first batch starts the round's clock (no start call); then the facts keep it.
+            # New players: their cookies are of token epoch 0.
             facts = store_batch(
-                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0
+                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0, token_epoch=0
             ).facts
     return seq
 

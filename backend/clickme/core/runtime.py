@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 from typing import Any
 
-import numpy as np
 from redis import Redis
 
 from clickme.campaigns.reliability import CampaignMeasurements
@@ -42,9 +41,8 @@ class Runtime:
     images: PreparedImageCache
     owns_scorer: bool = True
     rounds: LruCache[int, RoundFacts] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
-    masks: LruCache[int, tuple[int, np.ndarray]] = field(
-        default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
-    )
+    # Each live round's reveal so far (``clickme.game.reveal.LiveReveal``).
+    masks: LruCache[int, Any] = field(default_factory=lambda: LruCache(LIVE_MASKS_KEPT))
     revealed: LruCache[int, float] = field(default_factory=lambda: LruCache(REVEALED_AREAS_KEPT))
     limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
     leaderboard: LeaderboardStore = field(default_factory=SqlLeaderboard)
