@@ -126,13 +126,14 @@ def _grown(runtime: Runtime, stored: service.StoredBatch, compose_here: bool) ->
         if live is None:  # the round's first batch
             live = LiveReveal(0, np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32), new_points[:0], None)
         rows = grow_mask(live.mask, new_points, prepared, facts.rule)
-        image = live.image
-        if compose_here and image is None:
+        image = None
+        if compose_here and live.image is None:
             image = compose(prepared, live.mask)
-        elif compose_here:
+        elif compose_here and live.image is not None:
+            image = live.image
             compose_rows(prepared, live.mask, image, rows)
         points = np.concatenate([live.points, new_points])
-        grown = LiveReveal(stored.seq, live.mask, points, image if compose_here else None)
+        grown = LiveReveal(stored.seq, live.mask, points, image)
     if stored.outcome is None:
         runtime.masks.put(facts.round_id, grown)
     else:

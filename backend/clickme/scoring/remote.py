@@ -105,11 +105,16 @@ class ScoreRequest:
     image: np.ndarray | RevealView
 
     def fields(self) -> dict[str, bytes | int]:
+        fields: dict[str, bytes | int] = {
+            "id": self.request_id,
+            "reply": self.reply_to,
+            "deadline": self.deadline_ms,
+        }
         if isinstance(self.image, RevealView):
-            what = _view_fields(self.image)
+            fields.update(_view_fields(self.image))
         else:
-            what = {"image": self.image.tobytes()}
-        return {"id": self.request_id, "reply": self.reply_to, "deadline": self.deadline_ms} | what
+            fields["image"] = self.image.tobytes()
+        return fields
 
     @classmethod
     def parse(cls, fields: dict[bytes, bytes] | None) -> "ScoreRequest":

@@ -215,7 +215,9 @@ def _min_squared_distance(
     return field[window : window + bottom - top, window : window + EVAL_SIZE]
 
 
-def _eval_centres(points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule):
+def _eval_centres(
+    points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule
+) -> tuple[np.ndarray, float]:
     """The points in the evaluation crop, and the bubble radius there."""
     points = np.asarray(points_native, dtype=np.float32).reshape(-1, 2)
     if not np.isfinite(points).all():
