@@ -53,12 +53,18 @@ import httpx
 import numpy as np
 import redis
 import sqlalchemy as sa
-from prometheus_client.parser import text_string_to_metric_families
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_model import THROUGHPUT_BATCH, batch_throughput
+from bench_model import (
+    THROUGHPUT_BATCH,
+    ForwardCpu,
+    batch_throughput,
+    forward_cpu,
+    process_cpu_s,
+    scored_so_far,
+)
 
 from clickme.campaigns import service as campaigns
 from clickme.core.config import Settings
@@ -515,17 +521,6 @@ def analyze(engine: sa.Engine) -> None:
 
 # --- Measuring -----------------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """The process's utime + stime from /proc (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
 
 def backend_pids(engine: sa.Engine) -> list[int]:
     """The PostgreSQL backends connected to this database (but this query's own)."""
@@ -546,7 +541,7 @@ def cpu_snapshot(running: Running, engine: sa.Engine) -> CpuSnapshot:
         [os.getpid()],
     )
     return {
-        group: {pid: cpu_seconds(pid) for pid in group_pids}
+        group: {pid: process_cpu_s(pid) for pid in group_pids}
         for group, group_pids in zip(CPU_GROUPS, pids, strict=True)
     }
 
@@ -559,19 +554,10 @@ def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
     }
 
 
-def scored_so_far(scorers: list[Process]) -> tuple[float, float]:
+def scored_by(scorers: list[Process]) -> tuple[float, float]:
     """(images, forward passes) the processes' DNN has run, from their /metrics."""
-    images = passes = 0.0
-    for scorer in scorers:
-        text = httpx.get(f"{scorer.url}/metrics", timeout=10).text
-        for family in text_string_to_metric_families(text):
-            if family.name == "clickme_inference_batch_size":
-                for sample in family.samples:
-                    if sample.name.endswith("_sum"):
-                        images += sample.value
-                    elif sample.name.endswith("_count"):
-                        passes += sample.value
-    return images, passes
+    counts = [scored_so_far(scorer.url) for scorer in scorers]
+    return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def stored_points(engine: sa.Engine, round_ids: list[int]) -> int:
@@ -618,7 +604,7 @@ def measure_step(
     deploy: Deployment, running: Running, config: Config, players: int, duration_s: float, seed: int
 ) -> StepResult:
     before = cpu_snapshot(running, deploy.engine)
-    images, passes = scored_so_far(running.scorers)
+    images, passes = scored_by(running.scorers)
     started_at = time.monotonic()
     label = f"{config.name} {players} players"
     tally = asyncio.run(
@@ -626,7 +612,7 @@ def measure_step(
     )
     wall_s = time.monotonic() - started_at
     cpu = cpu_used(before, cpu_snapshot(running, deploy.engine))
-    images_after, passes_after = scored_so_far(running.scorers)
+    images_after, passes_after = scored_by(running.scorers)
     stored = stored_points(deploy.engine, tally.round_ids)
     return StepResult(
         config,
@@ -645,6 +631,7 @@ def measure_step(
 class BareModel:
     images_per_s: float
     cpu_ms_per_image: float
+    forward: ForwardCpu
 
 
 class _CountingScorer:
@@ -667,8 +654,9 @@ def bare_model(deploy: Deployment, repeats: int) -> BareModel:
     cpu_before = time.process_time()
     throughput = batch_throughput(counting, THROUGHPUT_BATCH, repeats)  # type: ignore[arg-type]
     cpu_s = time.process_time() - cpu_before
+    forward = forward_cpu(scorer, repeats)
     scorer.close()
-    return BareModel(throughput, cpu_s * 1000 / counting.images)
+    return BareModel(throughput, cpu_s * 1000 / counting.images, forward)
 
 
 @dataclass(frozen=True)
@@ -711,8 +699,9 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
         with database.session() as session:
             batch = PointBatchIn(seq=seq, points=points)
             # The first batch starts the round's clock (no start call); then the facts keep it.
+            # New players: their cookies are of token epoch 0.
             facts = store_batch(
-                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0
+                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0, token_epoch=0
             ).facts
     return seq
 
@@ -723,7 +712,7 @@ def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> 
     database = Database(deploy.database_url)
     try:
         rounds = _open_rounds(database, threads)
-        before = {pid: cpu_seconds(pid) for pid in backend_pids(deploy.engine)}
+        before = {pid: process_cpu_s(pid) for pid in backend_pids(deploy.engine)}
         written = [0] * threads
         until = time.monotonic() + duration_s
         started_at = time.monotonic()
@@ -737,7 +726,7 @@ def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> 
         for thread in pool:
             thread.join()
         elapsed = time.monotonic() - started_at
-        after = {pid: cpu_seconds(pid) for pid in backend_pids(deploy.engine)}
+        after = {pid: process_cpu_s(pid) for pid in backend_pids(deploy.engine)}
     finally:
         database.dispose()
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
@@ -768,19 +757,28 @@ def load_table(results: list[StepResult], bare: dict[str, BareModel]) -> str:
     return "\n".join(rows)
 
 
-def cpu_table(results: list[StepResult]) -> str:
+def api_cpu_ms_per_reveal(r: StepResult, bare: BareModel) -> float:
+    """The API processes' own CPU per reveal: all of it with workers; in-process, less what the
+    bare model spends on the images and passes the API ran."""
+    model_ms = 0.0 if r.config.workers else bare.forward.of(r.images, r.passes)
+    return (r.cpu_s["api"] * 1000 - model_ms) / r.reveals if r.reveals else 0.0
+
+
+def cpu_table(results: list[StepResult], bare: dict[str, BareModel]) -> str:
     rows = [
-        "| configuration | players | API per reveal | API per request | model process per image "
+        "| configuration | players | API per reveal | API's own per reveal (model excluded) "
+        "| API per request | model process per image "
         "| images per forward pass | images scored/s | PostgreSQL per reveal "
         "| generator per request | cores: API / worker / PostgreSQL / generator "
         "| points stored/s |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         model = r.cpu_ms_per("worker" if r.config.workers else "api", r.images)
         cores = " / ".join(f"{r.cpu_s[g] / r.wall_s:.2f}" for g in CPU_GROUPS)
         rows.append(
             f"| {r.config.describe()} | {r.players} | {r.cpu_ms_per('api', r.reveals):.2f} "
+            f"| {api_cpu_ms_per_reveal(r, bare[r.config.name]):.2f} "
             f"| {r.cpu_ms_per('api', r.tally.requests):.2f} | {model:.2f} "
             f"| {r.images / r.passes if r.passes else 0:.1f} | {r.images / r.wall_s:.1f} "
             f"| {r.cpu_ms_per('postgres', r.reveals):.2f} "
@@ -828,11 +826,13 @@ def print_report(
     for name, model in bare.items():
         print(
             f"- {name}: {model.images_per_s:.1f} images/s, {model.cpu_ms_per_image:.2f} CPU ms each"
+            f"; a batch-1 pass {model.forward.first_ms:.2f} CPU ms, each further image "
+            f"{model.forward.extra_ms:.2f}"
         )
     print()
     print(load_table(results, bare))
     print("\nCPU milliseconds (utime + stime from /proc), and the points stored per second:\n")
-    print(cpu_table(results))
+    print(cpu_table(results, bare))
     print(
         f"\nPostgreSQL write stress ({write.threads} threads, the reveal's UPDATE + INSERT + "
         f"commit, {write.points_per_batch} points a batch): {write.batches_per_s:.0f} batches/s "

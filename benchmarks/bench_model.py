@@ -4,12 +4,17 @@ Run: ``.venv/bin/python benchmarks/bench_model.py [--repeats N] [--model NAME]``
 """
 
 import argparse
+import os
 import statistics
 import time
+from dataclasses import dataclass
+from pathlib import Path
 
+import httpx
 import numpy as np
 import skimage.data
 from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
 
 from clickme.core.config import Settings
 from clickme.images.transform import to_eval_space
@@ -18,6 +23,7 @@ from clickme.scoring.scorer import Scorer, build_scorer
 
 WARMUP_CALLS = 5
 THROUGHPUT_BATCH = 8
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def demo_input() -> np.ndarray:
@@ -47,6 +53,56 @@ def batch_throughput(scorer: Scorer, batch_size: int, repeats: int) -> float:
     batch = np.repeat(demo_input()[np.newaxis], batch_size, axis=0)
     timings = _timed_calls_ms(scorer, batch, max(repeats // batch_size, 3))
     return batch_size * 1000 / statistics.median(timings)
+
+
+def process_cpu_s(pid: int) -> float:
+    """A process's utime + stime from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+@dataclass(frozen=True)
+class ForwardCpu:
+    """The bare model's CPU per forward pass: a pass of one image, and each further image."""
+
+    first_ms: float
+    extra_ms: float
+
+    def of(self, images: float, passes: float) -> float:
+        """CPU ms the bare model spends on ``images`` in ``passes`` forward passes."""
+        return passes * self.first_ms + max(0.0, images - passes) * self.extra_ms
+
+
+def _cpu_ms_per_call(scorer: Scorer, batch: np.ndarray, repeats: int) -> float:
+    before = time.process_time()
+    _timed_calls_ms(scorer, batch, repeats)
+    return (time.process_time() - before) * 1000 / (repeats + WARMUP_CALLS)
+
+
+def forward_cpu(scorer: Scorer, repeats: int) -> ForwardCpu:
+    """This process's CPU (every thread) per batch-1 pass and per further image in a pass of
+    THROUGHPUT_BATCH: the model's own CPU, to take out of a server's."""
+    image = demo_input()[np.newaxis]
+    first = _cpu_ms_per_call(scorer, image, repeats)
+    full = _cpu_ms_per_call(scorer, np.repeat(image, THROUGHPUT_BATCH, axis=0), repeats // 4)
+    return ForwardCpu(first, max(0.0, full - first) / (THROUGHPUT_BATCH - 1))
+
+
+def scored_so_far(url: str) -> tuple[float, float]:
+    """(images, forward passes) a process's DNN has run, from its /metrics."""
+    images = passes = 0.0
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    for family in text_string_to_metric_families(text):
+        if family.name == "clickme_inference_batch_size":
+            for sample in family.samples:
+                if sample.name.endswith("_sum"):
+                    images += sample.value
+                elif sample.name.endswith("_count"):
+                    passes += sample.value
+    return images, passes
 
 
 def main() -> None:

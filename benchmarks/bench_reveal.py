@@ -3,7 +3,9 @@
 Starts `clickme serve` (embedded default: SQLite, in-process ONNX scoring) on a free port with
 the demo photos, plays simulated players that paint a few points every 200 ms, and prints:
 the bare forward time per backend (batch 1), and the reveal latency p50/p99 for 1 and 8
-concurrent players, with the server's own overhead (end-to-end p50 minus bare ONNX forward).
+concurrent players, with the server's own overhead (end-to-end p50 minus bare ONNX forward)
+and its own CPU per reveal: the server process's utime + stime over the step (from /proc) less
+what the bare model, measured in this process, spends on the images and passes the server ran.
 """
 
 import argparse
@@ -25,7 +27,7 @@ import numpy as np
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_model import bare_forward_ms
+from bench_model import ForwardCpu, bare_forward_ms, forward_cpu, process_cpu_s, scored_so_far
 
 from clickme.core.config import Settings
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
@@ -53,12 +55,16 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
     clickme = [sys.executable, "-m", "clickme.cli"]
     subprocess.run([*clickme, "db", "upgrade"], env=env, check=True, capture_output=True)
     subprocess.run([*clickme, "images", "import-demo"], env=env, check=True, capture_output=True)
-    server = subprocess.Popen(
-        [*clickme, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    # The server logs a line per request: to a file (a pipe nobody reads fills up after some
+    # 600 requests, and the server then blocks on its next log line).
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        server = subprocess.Popen(
+            [*clickme, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -69,7 +75,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen:
         except OSError:
             time.sleep(0.2)
     server.kill()
-    raise RuntimeError(f"server did not start: {server.stderr.read().decode()[-2000:]}")
+    raise RuntimeError(f"server did not start: {log_path.read_text()[-2000:]}")
 
 
 def server_timing(header: str) -> tuple[float, float]:
@@ -170,6 +176,30 @@ def play(
     return latencies, server, sum((p.errors for p in crowd), Counter())
 
 
+@dataclass(frozen=True)
+class Step:
+    latencies: np.ndarray
+    server: np.ndarray
+    errors: Counter[str]
+    cpu_ms: float  # the server process's CPU over the step
+    images: float
+    passes: float
+
+    def own_cpu_ms_per_reveal(self, model: ForwardCpu) -> float:
+        """The server's CPU per reveal less the bare model's for what it classified."""
+        return (self.cpu_ms - model.of(self.images, self.passes)) / max(1, len(self.latencies))
+
+
+def measured_play(server: subprocess.Popen, port: int, players: int, reveals: int) -> Step:
+    """``play``, with the server's CPU and its DNN's images and passes over it."""
+    url = f"http://127.0.0.1:{port}"
+    cpu_before, (images, passes) = process_cpu_s(server.pid), scored_so_far(url)
+    latencies, timing, errors = play(port, players, reveals, seed=players)
+    cpu_ms = (process_cpu_s(server.pid) - cpu_before) * 1000
+    images_after, passes_after = scored_so_far(url)
+    return Step(latencies, timing, errors, cpu_ms, images_after - images, passes_after - passes)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--reveals", type=int, default=150, help="reveal requests per player")
@@ -182,6 +212,8 @@ def main() -> None:
         for backend in ("onnx", "torch"):
             scorer = build_scorer(Settings(data_dir=Path(models_dir), scorer_backend=backend), spec)
             forward[backend] = bare_forward_ms(scorer, args.forward_repeats)
+            if backend == "onnx":
+                model_cpu = forward_cpu(scorer, args.forward_repeats)
             scorer.close()
 
     with tempfile.TemporaryDirectory() as data_dir:
@@ -189,7 +221,7 @@ def main() -> None:
         server = start_server(Path(data_dir), port)
         try:
             play(port, 1, 20, seed=0)  # warm-up: caches, connections
-            results = {n: play(port, n, args.reveals, seed=n) for n in (1, 8)}
+            results = {n: measured_play(server, port, n, args.reveals) for n in (1, 8)}
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -199,21 +231,31 @@ def main() -> None:
     for name, figures in forward.items():
         print(f"{name:<10}{figures['p50_ms']:>8.2f}{figures['mean_ms']:>8.2f}")
     bare = forward["onnx"]["p50_ms"]
+    print(
+        f"ONNX CPU: {model_cpu.first_ms:.2f} ms per batch-1 pass, {model_cpu.extra_ms:.2f} ms "
+        "per further image in a pass"
+    )
     print("\nReveal over HTTP (ONNX Runtime, SQLite, in-process scoring; ms)")
     print(
         f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
-        f"{'store p50':>11}{'dnn p50':>9}"
+        f"{'p50 / bare':>11}{'store p50':>11}{'dnn p50':>9}{'img/pass':>9}{'own CPU':>9}"
     )
-    for players, (latencies, server, errors) in results.items():
-        p50, p99 = np.percentile(latencies, [50, 99])
-        store, dnn = np.median(server, axis=0)
+    for players, step in results.items():
+        p50, p99 = np.percentile(step.latencies, [50, 99])
+        store, dnn = np.median(step.server, axis=0)
+        per_pass = step.images / step.passes if step.passes else 0.0
         print(
-            f"{players:<9}{len(latencies):>8}{errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
-            f"{p50 - bare:>12.2f}{store:>11.2f}{dnn:>9.2f}  {dict(errors) or ''}"
+            f"{players:<9}{len(step.latencies):>8}{step.errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
+            f"{p50 - bare:>12.2f}{p50 / bare:>11.2f}{store:>11.2f}{dnn:>9.2f}{per_pass:>9.2f}"
+            f"{step.own_cpu_ms_per_reveal(model_cpu):>9.2f}  {dict(step.errors) or ''}"
         )
     print(
         "store: the server's own work before the DNN (validate, commit the batch, render the "
-        "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing)."
+        "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing);\n"
+        "own CPU: the server process's CPU ms per reveal less the bare model's for its passes."
+    )
+    print(
+        "Load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
     )
 
 

@@ -3,9 +3,7 @@
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
-from typing import Any
 
-import numpy as np
 from redis import Redis
 
 from clickme.core.background import BackgroundWorker
@@ -14,6 +12,7 @@ from clickme.core.db import Database
 from clickme.core.lru import LruCache
 from clickme.core.metrics import ROUNDS_FINISHED
 from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
+from clickme.game.live import Answer, LiveReveal
 from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended
 from clickme.insights.reliability import CampaignMeasurements
 from clickme.maps.aggregate import MapSettings
@@ -42,9 +41,8 @@ class Runtime:
     images: PreparedImageCache
     owns_scorer: bool = True
     rounds: LruCache[int, RoundFacts] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
-    masks: LruCache[int, tuple[int, np.ndarray]] = field(
-        default_factory=lambda: LruCache(LIVE_MASKS_KEPT)
-    )
+    # Each live round's reveal so far.
+    masks: LruCache[int, LiveReveal] = field(default_factory=lambda: LruCache(LIVE_MASKS_KEPT))
     revealed: LruCache[int, float] = field(default_factory=lambda: LruCache(REVEALED_AREAS_KEPT))
     limiter: RateLimiter = field(default_factory=SlidingWindowLimiter)
     leaderboard: LeaderboardStore = field(default_factory=SqlLeaderboard)
@@ -60,7 +58,7 @@ class Runtime:
     # What makes a round count (its image's play, the maps): the campaigns' map rules.
     map_rules: MapSettings = field(default_factory=MapSettings)
     # Each live round's last answer (its guesses), for answering a repeated batch.
-    answers: LruCache[int, Any] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
+    answers: LruCache[int, Answer] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
 
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,6 +100,12 @@ class Runtime:
                 scorer = open_scorer(self.settings, get_model_spec(model_name))
                 self.other_scorers[model_name] = scorer
         return scorer
+
+    def running_scorer(self, model_name: str) -> Scorer | None:
+        """The scorer of a registered model if it is running (never starts one)."""
+        if model_name == self.scorer.spec.name:
+            return self.scorer
+        return self.other_scorers.get(model_name)
 
     def close(self) -> None:
         self.retirement.close()

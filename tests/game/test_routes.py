@@ -235,10 +235,10 @@ def test_incremental_masks_equal_a_full_render_with_or_without_the_cache(
     full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
     assert third["revealed_fraction"] == pytest.approx(float(full.mean()), abs=1e-6)
     assert send(player, round_id, 4, [[200, 150, 80]]).status_code == 200
-    seq, cached = runtime.masks.get(round_id)
+    live = runtime.masks.get(round_id)
     full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
-    assert seq == 4
-    np.testing.assert_allclose(cached, full, atol=1e-6)
+    assert live.seq == 4
+    np.testing.assert_allclose(live.mask, full, atol=1e-6)
 
 
 def test_the_photo_prepared_for_a_round_is_kept_for_other_processes(

@@ -62,7 +62,7 @@ def test_batches_served_in_turn_reveal_what_one_process_would(
     cached = {
         turn: client.app.state.runtime.masks.get(round_id) for turn, client in processes.items()
     }
-    assert (cached["A"][0], cached["B"][0]) == (7, 6)
+    assert (cached["A"].seq, cached["B"].seq) == (7, 6)
     np.testing.assert_allclose(
-        cached["A"][1], full_render(processes["A"], database, round_id), atol=1e-6
+        cached["A"].mask, full_render(processes["A"], database, round_id), atol=1e-6
     )

@@ -163,3 +163,22 @@ async def test_a_caller_that_gave_up_is_skipped() -> None:
     finally:
         batcher.close()
     assert sizes == [1]
+
+
+async def test_the_expected_wait_grows_with_the_queue_at_the_recent_rate() -> None:
+    def slow(batch: np.ndarray) -> np.ndarray:
+        time.sleep(0.02)  # 2 images per 20 ms: about 100 images/s
+        return batch
+
+    batcher = MicroBatcher(slow, max_batch=2, max_wait_ms=0)
+    assert batcher.expected_wait_s() == 0.0  # nothing answered yet: no estimate, no refusal
+    batcher.start()
+    try:
+        await asyncio.gather(*(batcher.submit(np.zeros(1)) for _ in range(20)))
+        idle_wait = batcher.expected_wait_s()
+        queued = [asyncio.create_task(batcher.submit(np.zeros(1))) for _ in range(40)]
+        await asyncio.sleep(0)  # all submitted, most still waiting
+        assert batcher.expected_wait_s() > 10 * idle_wait > 0
+        await asyncio.gather(*queued)
+    finally:
+        batcher.close()

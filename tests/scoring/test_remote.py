@@ -539,7 +539,12 @@ async def test_players_on_two_api_processes_are_scored_by_one_worker(
     }
     import_demo = clickme_command("images", "import-demo")
     subprocess.run(import_demo, env=env, check=True, capture_output=True)
-    worker = start_worker(ready=False)  # it loads the model while the API processes start
+    # The worker composes what the model sees from the photos: it shares the data dir (and
+    # its models folder, the session's ONNX export).
+    (models_cache_dir / "models").mkdir(exist_ok=True)
+    (data_dir / "models").symlink_to(models_cache_dir / "models", target_is_directory=True)
+    # it loads the model while the API processes start
+    worker = start_worker(ready=False, CLICKME_DATA_DIR=str(data_dir))
     with (
         serving(env, tmp_path / "api-a.log", "demo") as first,
         serving(env, tmp_path / "api-b.log", "demo") as second,

@@ -1,14 +1,14 @@
 """The game's view of the runtime: the live rounds' caches, the leaderboard and the rule of
 the rounds that count."""
 
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Protocol
 
-import numpy as np
 from fastapi import Depends
 
 from clickme.core.deps import get_runtime
 from clickme.core.lru import LruCache
 from clickme.game.leaderboard import LeaderboardStore
+from clickme.game.live import Answer, LiveReveal
 from clickme.game.outcomes import RoundRule
 from clickme.game.service import RoundFacts
 from clickme.players.deps import PlayersRuntime
@@ -19,10 +19,10 @@ class GameRuntime(PlayersRuntime, Protocol):
     def rounds(self) -> LruCache[int, RoundFacts]: ...
 
     @property
-    def masks(self) -> LruCache[int, tuple[int, np.ndarray]]: ...
+    def masks(self) -> LruCache[int, LiveReveal]: ...
 
     @property
-    def answers(self) -> LruCache[int, Any]: ...
+    def answers(self) -> LruCache[int, Answer]: ...
 
     @property
     def leaderboard(self) -> LeaderboardStore: ...

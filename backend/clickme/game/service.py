@@ -15,7 +15,7 @@ from itertools import groupby
 from typing import cast
 
 import numpy as np
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -353,13 +353,20 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
 # A mapped class's ``__table__`` is typed as any FromClause; these are their Tables.
 _ROUNDS = cast(Table, Round.__table__)
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
+_PLAYERS = cast(Table, Player.__table__)
 # The hot path's two statements, built once (Core, not ORM: a reveal is a few hundred µs of SQL).
+# The claim also checks the player's cookie is of their current token epoch (a forgotten
+# player's old cookie stores nothing), so that no statement of its own is needed.
 _CLAIM_NEXT_SEQ = (
     update(_ROUNDS)
     .where(
         _ROUNDS.c.id == bindparam("round_id"),
         _ROUNDS.c.last_seq == bindparam("previous_seq"),
         _ROUNDS.c.outcome.is_(None),
+        exists().where(
+            _PLAYERS.c.id == bindparam("claiming_player"),
+            _PLAYERS.c.token_epoch == bindparam("token_epoch"),
+        ),
     )
     .values(
         last_seq=bindparam("new_seq"),
@@ -370,14 +377,19 @@ _CLAIM_NEXT_SEQ = (
 _INSERT_BATCH = insert(_POINT_BATCHES)
 
 
-def _claim_next_seq(session: Session, facts: RoundFacts, batch: PointBatchIn) -> bool:
-    """Move the round to this batch if it is the next one and the round still runs."""
+def _claim_next_seq(
+    session: Session, facts: RoundFacts, batch: PointBatchIn, token_epoch: int
+) -> bool:
+    """Move the round to this batch if it is the next one, the round still runs and the
+    player's cookie is current."""
     claimed = (
         session.connection()
         .execute(
             _CLAIM_NEXT_SEQ,
             {
                 "round_id": facts.round_id,
+                "claiming_player": facts.player_id,
+                "token_epoch": token_epoch,
                 "previous_seq": batch.seq - 1,
                 "new_seq": batch.seq,
                 "added_points": len(batch.points),
@@ -445,6 +457,13 @@ def display_ms(created_at: datetime, shown_at: datetime) -> int:
     return int((shown_at - created_at).total_seconds() * 1000)
 
 
+def _check_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
+    """401 ``no_player`` when the cookie is of an older token epoch (the player was forgotten)."""
+    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
+    if epoch != token_epoch:
+        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+
+
 def store_batch(
     session: Session,
     facts: RoundFacts,
@@ -453,17 +472,22 @@ def store_batch(
     grace_ms: int,
     rule: RoundRule,
     start_bound_s: float,
+    token_epoch: int,
 ) -> StoredBatch:
-    """Store a batch exactly once, in order, while the round runs; answer a repeat as stored.
-    A first batch before the start call starts the clock by its points' times."""
+    """Store a batch exactly once, in order, while the round runs, for a player whose cookie
+    (of ``token_epoch``) is current; answer a repeat as stored. A first batch before the start
+    call starts the clock by its points' times."""
     now = utcnow()
     _validate_points(batch, facts, max_points)
     packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
+    if facts.shown_at is None:
+        _check_token_epoch(session, facts.player_id, token_epoch)
     facts = _start_clock(session, facts, batch.points[-1][2], now, rule, start_bound_s)
     if facts.shown_at is None:
         raise _round_ended(session, facts.round_id)
     elapsed = facts.elapsed_ms(now)
-    if elapsed <= facts.time_limit_ms + grace_ms and _claim_next_seq(session, facts, batch):
+    in_time = elapsed <= facts.time_limit_ms + grace_ms
+    if in_time and _claim_next_seq(session, facts, batch, token_epoch):
         session.connection().execute(
             _INSERT_BATCH,
             {
@@ -482,6 +506,7 @@ def store_batch(
             outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
+    _check_token_epoch(session, facts.player_id, token_epoch)
     return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms, rule)
 
 

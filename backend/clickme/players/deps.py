@@ -8,7 +8,7 @@ from fastapi import Cookie, Depends, Request
 from clickme.core.deps import AppSettings, DbSession, get_runtime
 from clickme.core.errors import ClickmeError
 from clickme.players import service
-from clickme.players.identity import hash_ip
+from clickme.players.identity import PlayerToken, hash_ip, verify_player_token
 from clickme.players.models import Player
 from clickme.players.ratelimit import GameLimits, RateLimiter
 from clickme.scoring.deps import ScoringRuntime
@@ -41,6 +41,23 @@ def player_id_from_cookie(
 
 
 PlayerId = Annotated[int, Depends(player_id_from_cookie)]
+
+
+async def signed_player(
+    runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
+) -> PlayerToken:
+    """The player id and token epoch the cookie is signed for, checked on the event loop (no
+    database, no thread): the caller must check that the epoch is the player's current one.
+    401 when there is no cookie or it is forged."""
+    if clickme_player is None:
+        raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
+    signed = verify_player_token(runtime.settings.resolved_secret_key(), clickme_player)
+    if signed is None:
+        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+    return signed
+
+
+SignedPlayer = Annotated[PlayerToken, Depends(signed_player)]
 
 
 def current_player(session: DbSession, player_id: PlayerId) -> Player:

@@ -5,12 +5,37 @@ import contextlib
 import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from clickme.core import metrics
+
+RATE_WINDOW_S = 2.0
+
+
+class AnswerRate:
+    """Answers per second over the last ``RATE_WINDOW_S``, and by Little's law how long the
+    requests waiting now take to be answered. Answers are noted from any thread; estimates are
+    asked from one (the event loop)."""
+
+    def __init__(self) -> None:
+        self._times: deque[float] = deque(maxlen=100_000)
+
+    def note(self, answers: int = 1) -> None:
+        now = time.monotonic()
+        self._times.extend([now] * answers)
+
+    def wait_s(self, waiting: int) -> float:
+        """Seconds until ``waiting`` requests are answered at the recent rate; 0 when nothing
+        was answered lately (no estimate: nothing is refused on a guess)."""
+        horizon = time.monotonic() - RATE_WINDOW_S
+        while self._times and self._times[0] < horizon:
+            self._times.popleft()
+        answered = len(self._times)
+        return waiting * RATE_WINDOW_S / answered if answered else 0.0
 
 
 class BatcherClosedError(RuntimeError):
@@ -62,6 +87,8 @@ class MicroBatcher:
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
+        self._waiting = 0  # submitted and not yet answered
+        self.rate = AnswerRate()
 
     def start(self) -> None:
         with self._lock:
@@ -93,8 +120,17 @@ class MicroBatcher:
             if self._closed or self._thread is None:
                 raise BatcherClosedError("the batcher is not running")
             metrics.INFERENCE_QUEUE_DEPTH.inc()  # before the put: the worker may take it at once
+            self._waiting += 1
             self._queue.put(request)
-        return await request.future
+        try:
+            return await request.future
+        finally:
+            with self._lock:
+                self._waiting -= 1
+
+    def expected_wait_s(self) -> float:
+        """How long a request submitted now would wait for its answer (see ``AnswerRate``)."""
+        return self.rate.wait_s(self._waiting + 1)
 
     def _serve(self) -> None:
         while True:
@@ -139,6 +175,7 @@ class MicroBatcher:
             for request in live:
                 request.answer(error)
             return
+        self.rate.note(len(live))
         for request, row in zip(live, results, strict=True):
             request.answer(row)
 

@@ -17,6 +17,10 @@ class ScoringRuntime(CoreRuntime, Protocol):
     @property
     def images(self) -> PreparedImageCache: ...
 
+    def running_scorer(self, model_name: str) -> Scorer | None:
+        """The scorer of a registered model if it is running (never starts one)."""
+        ...
+
     def scorer_for(self, model_name: str) -> Scorer:
         """The running scorer of a registered model (blocking: call it off the event loop)."""
         ...

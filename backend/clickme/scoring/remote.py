@@ -25,8 +25,10 @@ import time
 import uuid
 from concurrent.futures import Future, InvalidStateError, wait
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 
 import numpy as np
+import orjson
 import redis
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
@@ -35,7 +37,9 @@ from redis.typing import EncodableT, FieldT
 
 from clickme.core.config import Settings
 from clickme.core.shared_store import redis_key
+from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
+from clickme.scoring.reveal import RevealRule, RevealView
 from clickme.scoring.scorer import IMAGE_SHAPE, Scorer, ScorerBusyError, check_batch, start_scorer
 
 log = logging.getLogger(__name__)
@@ -70,20 +74,48 @@ def connect(url: str, name: str, retries: int = 1, socket_timeout: float = 5.0) 
     )
 
 
+def _view_fields(view: RevealView) -> dict[str, bytes]:
+    rule = view.rule
+    return {
+        "file": view.image_file.encode(),
+        "rule": orjson.dumps([rule.radius, rule.softness, rule.background, rule.blur_sigma]),
+        "points": np.ascontiguousarray(view.points, dtype="<f4").tobytes(),
+    }
+
+
+def _parse_view(fields: dict[bytes, bytes]) -> RevealView:
+    """The view in a request's fields; ValueError when it is not one (or its file would be
+    outside the images folder)."""
+    image_file = fields[b"file"].decode()
+    if PurePosixPath(image_file).is_absolute() or ".." in PurePosixPath(image_file).parts:
+        raise ValueError(f"an image file outside the images folder: {image_file!r}")
+    radius, softness, background, blur_sigma = orjson.loads(fields[b"rule"])
+    rule = RevealRule(float(radius), float(softness), background, float(blur_sigma))
+    points = np.frombuffer(fields[b"points"], dtype="<f4").reshape(-1, 2).astype(np.float32)
+    return RevealView(image_file, rule, points)
+
+
 @dataclass(frozen=True)
 class ScoreRequest:
+    """One image to score: composed already, or its view for the worker to compose (a few
+    hundred bytes instead of 147 KiB)."""
+
     request_id: bytes
     reply_to: bytes
     deadline_ms: int
-    image: np.ndarray
+    image: np.ndarray | RevealView
 
     def fields(self) -> dict[FieldT, EncodableT]:
-        return {
+        fields: dict[FieldT, EncodableT] = {
             "id": self.request_id,
             "reply": self.reply_to,
             "deadline": self.deadline_ms,
-            "image": self.image.tobytes(),
         }
+        if isinstance(self.image, RevealView):
+            fields.update(_view_fields(self.image))
+        else:
+            fields["image"] = self.image.tobytes()
+        return fields
 
     @classmethod
     def parse(cls, fields: dict[bytes, bytes] | None) -> "ScoreRequest":
@@ -91,9 +123,13 @@ class ScoreRequest:
         if fields is None:
             raise ValueError("not a scoring request: the entry was deleted")
         try:
-            pixels = np.frombuffer(fields[b"image"], dtype=np.uint8).reshape(IMAGE_SHAPE)
-            return cls(fields[b"id"], fields[b"reply"], int(fields[b"deadline"]), pixels)
-        except (KeyError, ValueError) as error:
+            if b"image" in fields:
+                image = np.frombuffer(fields[b"image"], dtype=np.uint8).reshape(IMAGE_SHAPE)
+                what: np.ndarray | RevealView = image
+            else:
+                what = _parse_view(fields)
+            return cls(fields[b"id"], fields[b"reply"], int(fields[b"deadline"]), what)
+        except (KeyError, ValueError, TypeError, UnicodeDecodeError) as error:
             raise ValueError(f"not a scoring request: {error}") from error
 
 
@@ -141,6 +177,7 @@ class RedisScorer:
         self._subscriber = connect(settings.redis_url, "clickme-api-answers", retries=0)
         self._outbox: queue.SimpleQueue[_Outgoing | None] = queue.SimpleQueue()
         self._waiting: dict[bytes, Future[np.ndarray]] = {}
+        self.rate = AnswerRate()
         self._listening = threading.Event()
         self._closed = threading.Event()
         self._threads = [
@@ -169,11 +206,21 @@ class RedisScorer:
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
         check_batch(image[np.newaxis])
-        ((request_id, future),) = self._submit(image[np.newaxis])
+        return await self._answer(image)
+
+    async def classify_view(self, view: RevealView) -> np.ndarray:
+        """The worker draws the view (its prepared photo, the mask of the points) and scores it."""
+        return await self._answer(view)
+
+    async def _answer(self, image: np.ndarray | RevealView) -> np.ndarray:
+        ((request_id, future),) = self._submit([image])
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_ms / 1000)
         finally:
             self._waiting.pop(request_id, None)
+
+    def expected_wait_s(self) -> float:
+        return self.rate.wait_s(len(self._waiting) + 1)
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
         check_batch(images)
@@ -187,7 +234,9 @@ class RedisScorer:
             for request_id, _ in submitted:
                 self._waiting.pop(request_id, None)
 
-    def _submit(self, images: np.ndarray) -> list[tuple[bytes, Future[np.ndarray]]]:
+    def _submit(
+        self, images: np.ndarray | list[np.ndarray | RevealView]
+    ) -> list[tuple[bytes, Future[np.ndarray]]]:
         """Queues one request per image for the sender thread; each answer settles its future."""
         if not self._listening.is_set():
             raise ScorerBusyError(UNREACHABLE)
@@ -264,6 +313,7 @@ class RedisScorer:
         if message["type"] != "message":
             return
         request_id, outcome = decode_answer(message["data"])
+        self.rate.note()
         future = self._waiting.get(request_id)
         if future is not None:
             _settle(future, outcome)

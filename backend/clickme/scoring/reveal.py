@@ -182,15 +182,24 @@ class PreparedImageCache:
         return len(self._items)
 
 
-def _min_squared_distance(centres: np.ndarray, radius: float) -> np.ndarray:
-    """float32 (224, 224) squared distance from each pixel centre to its nearest centre, inf where
-    that is beyond ``radius``. Each centre only touches its own bounding square: one vectorised
-    pass computes every square's distances, then one in-place minimum per centre."""
+def _min_squared_distance(
+    centres: np.ndarray, radius: float, rows: tuple[int, int] = (0, EVAL_SIZE)
+) -> np.ndarray:
+    """float32 (rows, 224) squared distance from each pixel centre of the rows ``[top, bottom)``
+    to its nearest centre, inf where that is beyond ``radius``. Each centre only touches its own
+    bounding square: one vectorised pass computes every square's distances, then one in-place
+    minimum per centre."""
+    top, bottom = rows
     reach = math.ceil(radius)
     window = 2 * reach + 1
-    padded = EVAL_SIZE + 2 * window  # room for squares hanging over the edge
-    field = np.full((padded, padded), np.inf, dtype=np.float32)
-    near = centres[(np.abs(centres - EVAL_SIZE / 2) < EVAL_SIZE / 2 + radius).all(axis=1)]
+    # room for squares hanging over the edges; the rows shifted so that ``top`` is row 0 (an
+    # integer shift: every distance is the same float32 as in a whole-crop render)
+    field = np.full((bottom - top + 2 * window, EVAL_SIZE + 2 * window), np.inf, dtype=np.float32)
+    shifted = centres - np.array([0, top], dtype=np.float32)
+    near = shifted[
+        (np.abs(shifted[:, 0] - EVAL_SIZE / 2) < EVAL_SIZE / 2 + radius)
+        & (np.abs(shifted[:, 1] - (bottom - top) / 2) < (bottom - top) / 2 + radius)
+    ]
     steps = np.arange(window, dtype=np.float32)
     for start in range(0, len(near), _POINTS_PER_PASS):
         points = near[start : start + _POINTS_PER_PASS]
@@ -200,24 +209,53 @@ def _min_squared_distance(centres: np.ndarray, radius: float) -> np.ndarray:
         dy2 = np.square(steps - offsets[:, 1:2])
         squares = dy2[:, :, None] + dx2[:, None, :]
         lefts, tops = (corners.astype(np.int64) + window).T.tolist()
-        for left, top, square in zip(lefts, tops, squares, strict=True):
-            target = field[top : top + window, left : left + window]
+        for left, top_, square in zip(lefts, tops, squares, strict=True):
+            target = field[top_ : top_ + window, left : left + window]
             np.minimum(target, square, out=target)
-    return field[window : window + EVAL_SIZE, window : window + EVAL_SIZE]
+    return field[window : window + bottom - top, window : window + EVAL_SIZE]
+
+
+def _eval_centres(
+    points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule
+) -> tuple[np.ndarray, float]:
+    """The points in the evaluation crop, and the bubble radius there."""
+    points = np.asarray(points_native, dtype=np.float32).reshape(-1, 2)
+    if not np.isfinite(points).all():
+        raise ValueError("points must be finite")
+    radius = rule.radius_px(prepared.width, prepared.height) * prepared.geometry.scale
+    return prepared.geometry.to_eval(points), radius
+
+
+def _fade(squared: np.ndarray, radius: float, softness: float) -> np.ndarray:
+    distance = np.sqrt(squared)
+    fade_width = np.float32(radius * softness)
+    if fade_width == 0:  # a hard edge (softness 0, or too small to count in float32)
+        return (distance <= radius).astype(np.float32)
+    return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
 
 
 def render_mask(points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule) -> np.ndarray:
     """float32 (224, 224) in [0, 1]: how much of each evaluation pixel the points reveal."""
-    points = np.asarray(points_native, dtype=np.float32).reshape(-1, 2)
-    if not np.isfinite(points).all():
-        raise ValueError("points must be finite")
-    centres = prepared.geometry.to_eval(points)
-    radius = rule.radius_px(prepared.width, prepared.height) * prepared.geometry.scale
-    distance = np.sqrt(_min_squared_distance(centres, radius))
-    fade_width = np.float32(radius * rule.softness)
-    if fade_width == 0:  # a hard edge (softness 0, or too small to count in float32)
-        return (distance <= radius).astype(np.float32)
-    return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
+    centres, radius = _eval_centres(points_native, prepared, rule)
+    return _fade(_min_squared_distance(centres, radius), radius, rule.softness)
+
+
+def grow_mask(
+    mask: np.ndarray, points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule
+) -> tuple[int, int]:
+    """Grows ``mask`` in place by the points' bubbles, rendering only the rows they touch;
+    those rows ``[top, bottom)`` (empty when the points touch none). The result equals
+    ``np.maximum(mask, render_mask(points))``."""
+    centres, radius = _eval_centres(points_native, prepared, rule)
+    if len(centres) == 0:
+        return 0, 0
+    top = max(0, math.floor(float(centres[:, 1].min()) - radius) - 1)
+    bottom = min(EVAL_SIZE, math.ceil(float(centres[:, 1].max()) + radius) + 1)
+    if top >= bottom:
+        return 0, 0
+    grown = _fade(_min_squared_distance(centres, radius, (top, bottom)), radius, rule.softness)
+    np.maximum(mask[top:bottom], grown, out=mask[top:bottom])
+    return top, bottom
 
 
 def revealed_fraction(mask: np.ndarray) -> float:
@@ -227,6 +265,45 @@ def revealed_fraction(mask: np.ndarray) -> float:
 
 def compose(prepared: PreparedImage, mask: np.ndarray) -> np.ndarray:
     """uint8 (224, 224, 3), what the DNN sees: the image where revealed, background elsewhere."""
-    blended = mask[:, :, None] * prepared.reveal_delta
-    blended += prepared.background
-    return np.rint(blended, out=blended).astype(np.uint8)
+    image = np.empty((*mask.shape, 3), dtype=np.uint8)
+    compose_rows(prepared, mask, image, (0, EVAL_SIZE))
+    return image
+
+
+def compose_rows(
+    prepared: PreparedImage, mask: np.ndarray, image: np.ndarray, rows: tuple[int, int]
+) -> None:
+    """Recomposes the rows ``[top, bottom)`` of ``image`` (as ``compose`` makes it) in place."""
+    top, bottom = rows
+    if top >= bottom:
+        return
+    blended = mask[top:bottom, :, None] * prepared.reveal_delta[top:bottom]
+    blended += prepared.background[top:bottom]
+    image[top:bottom] = np.rint(blended, out=blended)
+
+
+@dataclass(frozen=True)
+class RevealView:
+    """What defines the image a DNN sees, far smaller than the image: the photo's file (under
+    the images folder), the round's reveal rule and every point painted so far (native pixels,
+    float32 (N, 2))."""
+
+    image_file: str
+    rule: RevealRule
+    points: np.ndarray
+
+
+class ViewComposer:
+    """Draws views where the DNN runs: the prepared photos it has seen in memory, in front of
+    the prepared folder every process shares."""
+
+    def __init__(self, images_dir: Path, images: PreparedImageCache) -> None:
+        self.images_dir = images_dir
+        self.images = images
+
+    def prepared(self, view: RevealView) -> PreparedImage:
+        return self.images.get(self.images_dir / view.image_file, view.rule)
+
+    def compose(self, view: RevealView) -> np.ndarray:
+        prepared = self.prepared(view)
+        return compose(prepared, render_mask(view.points, prepared, view.rule))

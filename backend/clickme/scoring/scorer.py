@@ -6,7 +6,7 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import onnxruntime as ort
@@ -17,6 +17,7 @@ from clickme.core.errors import ClickmeError
 from clickme.images.transform import EVAL_SIZE
 from clickme.scoring.batcher import MicroBatcher
 from clickme.scoring.registry import ModelSpec
+from clickme.scoring.reveal import RevealView
 
 ONNX_OPSET = 17
 ONNX_ALLOW_SPINNING = "session.intra_op.allow_spinning"
@@ -47,9 +48,24 @@ class Scorer(Protocol):
         """uint8 (B, 224, 224, 3) -> float32 (B, num_classes) probabilities, on this thread."""
         ...
 
+    def expected_wait_s(self) -> float:
+        """How long a request queued now would wait for its answer, from the recent answer
+        rate (0 while there is no estimate): past the timeout, it is better refused at once."""
+        ...
+
     def start(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class ViewScorer(Protocol):
+    """A scorer that draws what the DNN sees where the DNN runs (the workers): it is given the
+    view (photo, rule, points), not the 147 KiB image."""
+
+    async def classify_view(self, view: RevealView) -> np.ndarray:
+        """The view's float32 (num_classes,) probabilities."""
+        ...
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -95,6 +111,9 @@ class _BatchedScorer(ABC):
     async def classify(self, image: np.ndarray) -> np.ndarray:
         check_batch(image[np.newaxis])
         return await self._batcher.submit(image)
+
+    def expected_wait_s(self) -> float:
+        return self._batcher.expected_wait_s()
 
     def start(self) -> None:
         """Runs one warm-up pass (the first is slow), then starts the inference thread."""

@@ -31,7 +31,9 @@ from clickme.scoring.remote import (
     encode_answer,
     stream_key,
 )
+from clickme.scoring.reveal import PreparedImage, PreparedImageCache, RevealView, ViewComposer
 from clickme.scoring.scorer import Scorer, start_scorer
+from clickme.scoring.torch_views import compose_views
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +62,13 @@ class ScoringWorker:
         if not settings.redis_url:
             raise ValueError("a worker needs CLICKME_REDIS_URL")
         self.scorer = scorer
+        self.composer = ViewComposer(
+            settings.images_dir,
+            PreparedImageCache(settings.image_cache_size, settings.prepared_dir),
+        )
+        # On a GPU, the masks of a batch's views are drawn with torch on the device.
+        gpu = settings.scorer_device.startswith("cuda")
+        self.torch_device = settings.scorer_device if gpu else None
         self.consumer = consumer
         self.stream = stream_key(settings.redis_key_prefix, scorer.spec.name)
         self.batch_size = settings.batch_max_size
@@ -194,17 +203,51 @@ class ScoringWorker:
             metrics.record_batch(wait_ms / 1000 for wait_ms in waits_ms)
         return live
 
+    def _input(self, request: ScoreRequest) -> np.ndarray | tuple[PreparedImage, RevealView]:
+        """The image as sent; a view composed here (on a GPU worker: its photo, to compose
+        with the batch's other views on the device)."""
+        if not isinstance(request.image, RevealView):
+            return request.image
+        if self.torch_device is not None:
+            return self.composer.prepared(request.image), request.image
+        return self.composer.compose(request.image)
+
+    def _images(self, inputs: list[np.ndarray | tuple[PreparedImage, RevealView]]) -> np.ndarray:
+        """The batch the model sees: the views left to the device composed there at once."""
+        images = list(inputs)
+        on_device = [i for i, item in enumerate(inputs) if isinstance(item, tuple)]
+        if on_device:
+            pairs = [inputs[i] for i in on_device]
+            composed = compose_views(
+                [p for p, _ in pairs],
+                [v for _, v in pairs],
+                self.torch_device,  # type: ignore[arg-type]
+            )
+            for i, image in zip(on_device, composed, strict=True):
+                images[i] = image
+        return np.stack(images)  # type: ignore[arg-type]
+
     def _score(self, requests: list[ScoreRequest]) -> list[bytes]:
-        """One forward pass; if it fails, each request is answered with the error."""
-        if not requests:
-            return []
-        try:
-            probs = self.scorer.classify_batch_sync(np.stack([r.image for r in requests]))
-        except Exception as error:  # answered as a failure rather than left to time out
-            log.exception("scoring a batch of %d failed", len(requests))
-            message = f"{type(error).__name__}: {error}"
-            return [encode_answer(r.request_id, error=message) for r in requests]
-        return [encode_answer(r.request_id, row) for r, row in zip(requests, probs, strict=True)]
+        """Composes the views, then one forward pass; a view that cannot be composed (its
+        photo is gone) is answered with its error, and if the pass fails, each request is."""
+        answers: dict[bytes, bytes] = {}
+        inputs, scored = [], []
+        for request in requests:
+            try:
+                inputs.append(self._input(request))
+                scored.append(request)
+            except Exception as error:  # answered as a failure rather than left to time out
+                log.exception("composing the view of request %s failed", request.request_id.hex())
+                answers[request.request_id] = _failure(request, error)
+        if scored:
+            try:
+                probs = self.scorer.classify_batch_sync(self._images(inputs))
+                for request, row in zip(scored, probs, strict=True):
+                    answers[request.request_id] = encode_answer(request.request_id, row)
+            except Exception as error:  # answered as a failure rather than left to time out
+                log.exception("scoring a batch of %d failed", len(scored))
+                answers |= {r.request_id: _failure(r, error) for r in scored}
+        return [answers[r.request_id] for r in requests]
 
     def _note_reachable(self, error: RedisError | None) -> None:
         """Logs when Redis goes out of reach and when it is back (not every retry)."""
@@ -224,6 +267,10 @@ class ScoringWorker:
                 self._redis.xgroup_delconsumer(self.stream, GROUP, self.consumer)
         except RedisError as error:
             log.warning("could not leave the consumer group: %s", error)
+
+
+def _failure(request: ScoreRequest, error: Exception) -> bytes:
+    return encode_answer(request.request_id, error=f"{type(error).__name__}: {error}")
 
 
 def run_worker(settings: Settings) -> WorkerStats:

@@ -1,0 +1,24 @@
+"""What a live round keeps in this process between its reveals (the runtime's caches)."""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class LiveReveal:
+    """A round's reveal in this process after batch ``seq``: its mask, every point so far
+    (native pixels, float32 (N, 2)) and, with in-process scoring, the image the DNN saw."""
+
+    seq: int
+    mask: np.ndarray
+    points: np.ndarray
+    image: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a round's last reveal answered: the DNN's guesses and the revealed share."""
+
+    guesses: list[dict]
+    revealed: float

@@ -1,0 +1,248 @@
+"""The reveal pipeline: a painted batch stored once, what the DNN sees, and its guesses.
+
+Per reveal: the cookie's signature is checked on the event loop; one thread hop then counts the
+batch against the rate limit, stores it (one conditional UPDATE that also checks the cookie's
+token epoch, one INSERT, one commit), grows the round's mask by the new bubbles only (the rows
+they touch) and, with in-process scoring, recomposes only those rows of what the DNN sees; with
+scoring workers, the worker composes from the view (photo, rule, points) instead. The answer is
+encoded once with orjson.
+
+Past saturation a reveal is refused with 503 ``scorer_busy`` before any work is spent on it
+(nothing stored: the client sends the same batch again) when the scorer could not answer it
+before its deadline.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+
+from clickme.core.errors import ClickmeError
+from clickme.game import service
+from clickme.game.deps import GameRuntime as Runtime
+from clickme.game.live import Answer, LiveReveal
+from clickme.game.points import xy_of
+from clickme.game.schemas import PointBatchIn
+from clickme.images.labels import class_name
+from clickme.images.transform import EVAL_SIZE
+from clickme.players.identity import PlayerToken
+from clickme.players.ratelimit import enforce
+from clickme.scoring.reveal import (
+    PreparedImage,
+    RevealView,
+    compose,
+    compose_rows,
+    grow_mask,
+    render_mask,
+    revealed_fraction,
+)
+from clickme.scoring.scorer import Scorer, ScorerBusyError, ViewScorer, top_guesses
+
+SHOWN_GUESSES = 5
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A new batch, stored: what the DNN is to see (a repeated batch has nothing to score)."""
+
+    stored: service.StoredBatch
+    revealed: float
+    scorer: Scorer | None = None
+    model_input: np.ndarray | RevealView | None = None
+
+
+@dataclass(frozen=True)
+class Revealed:
+    """The reveal's answer (as ``RevealOut`` has it) and its Server-Timing, when scored."""
+
+    body: dict
+    server_timing: str | None
+
+
+def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
+    """The round's fixed facts, cached in this process once its clock runs; 404 unless it is
+    this player's."""
+    facts = runtime.rounds.get(round_id)
+    if facts is None:
+        with runtime.database.session() as session:
+            facts = service.load_facts(session, round_id, player_id)
+        keep_facts(runtime, facts)
+    if facts.player_id != player_id:
+        raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
+    return facts
+
+
+def keep_facts(runtime: Runtime, facts: service.RoundFacts) -> None:
+    """Caches facts whose clock has started (before, ``shown_at`` may still change)."""
+    if facts.shown_at is not None:
+        runtime.rounds.put(facts.round_id, facts)
+
+
+def _prepared(runtime: Runtime, facts: service.RoundFacts) -> PreparedImage:
+    return runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+
+
+def _points_so_far(runtime: Runtime, round_id: int, seq: int) -> np.ndarray:
+    with runtime.database.session() as session:
+        return xy_of(service.round_points(session, round_id, seq))
+
+
+def _grown(runtime: Runtime, stored: service.StoredBatch, compose_here: bool) -> LiveReveal:
+    """The round's reveal after this (new) batch: the previous one kept in memory grown by the
+    new points, or, when this process has not seen the previous batch, drawn from all points.
+    Only the rows the new bubbles touch are rendered and, with ``compose_here``, recomposed."""
+    facts = stored.facts
+    prepared = _prepared(runtime, facts)
+    new_points = xy_of(stored.points)
+    live = runtime.masks.get(facts.round_id)
+    if stored.seq > 1 and (live is None or live.seq != stored.seq - 1):
+        live = None
+        points = _points_so_far(runtime, facts.round_id, stored.seq)
+        mask = render_mask(points, prepared, facts.rule)
+        grown = LiveReveal(
+            stored.seq, mask, points, compose(prepared, mask) if compose_here else None
+        )
+    else:
+        if live is None:  # the round's first batch
+            live = LiveReveal(0, np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32), new_points[:0], None)
+        rows = grow_mask(live.mask, new_points, prepared, facts.rule)
+        image = None
+        if compose_here and live.image is None:
+            image = compose(prepared, live.mask)
+        elif compose_here and live.image is not None:
+            image = live.image
+            compose_rows(prepared, live.mask, image, rows)
+        points = np.concatenate([live.points, new_points])
+        grown = LiveReveal(stored.seq, live.mask, points, image)
+    if stored.outcome is None:
+        runtime.masks.put(facts.round_id, grown)
+    else:
+        runtime.masks.pop(facts.round_id)
+    return grown
+
+
+def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn) -> Pending:
+    """The reveal's one thread hop: count the batch against the player's rate limit, commit
+    it, then grow what the DNN sees (nothing for a repeat)."""
+    enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player.player_id))
+    settings = runtime.settings
+    facts = round_facts(runtime, round_id, player.player_id)
+    with runtime.database.session() as session:
+        stored = service.store_batch(
+            session,
+            facts,
+            batch,
+            max_points=settings.max_points_per_batch,
+            grace_ms=settings.round_grace_ms,
+            rule=runtime.map_rules,
+            start_bound_s=settings.round_start_bound_s,
+            token_epoch=player.epoch,
+        )
+    if stored.facts is not facts:
+        keep_facts(runtime, stored.facts)
+    if stored.duplicate:
+        return Pending(stored, _last_answer(runtime, stored).revealed)
+    scorer = runtime.scorer_for(facts.model_name)
+    remote = isinstance(scorer, ViewScorer)
+    live = _grown(runtime, stored, compose_here=not remote)
+    if remote:
+        model_input: np.ndarray | RevealView = RevealView(facts.image_file, facts.rule, live.points)
+    else:  # a copy: the next batch grows the kept image while this one may still wait
+        model_input = live.image.copy()  # type: ignore[union-attr]
+    return Pending(stored, revealed_fraction(live.mask), scorer, model_input)
+
+
+def _last_answer(runtime: Runtime, stored: service.StoredBatch) -> Answer:
+    """The round's last answer (kept by the process that gave it); elsewhere no guesses and
+    the share revealed by the stored points up to the repeated batch."""
+    answer = runtime.answers.get(stored.facts.round_id)
+    if answer is not None:
+        return answer
+    facts = stored.facts
+    points = _points_so_far(runtime, facts.round_id, stored.seq)
+    return Answer([], revealed_fraction(render_mask(points, _prepared(runtime, facts), facts.rule)))
+
+
+def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -> tuple[str, int]:
+    runtime.masks.pop(facts.round_id)
+    with runtime.database.session() as session:
+        return service.record_success(session, facts, elapsed, runtime.map_rules)
+
+
+def _guesses(probs: np.ndarray) -> list[dict]:
+    return [
+        {
+            "class_index": g.class_index,
+            "name": class_name(g.class_index),
+            "probability": g.probability,
+        }
+        for g in top_guesses(probs, SHOWN_GUESSES)
+    ]
+
+
+async def _classify(
+    runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
+) -> np.ndarray:
+    """The DNN's probabilities, or a clear 503 when the scorer cannot answer in time."""
+    if isinstance(model_input, RevealView):
+        assert isinstance(scorer, ViewScorer)
+        answer = scorer.classify_view(model_input)
+    else:
+        answer = scorer.classify(model_input)
+    try:
+        return await asyncio.wait_for(answer, runtime.settings.scorer_timeout_ms / 1000)
+    except TimeoutError as exc:
+        raise ScorerBusyError() from exc
+
+
+def shed_if_saturated(runtime: Runtime, round_id: int) -> None:
+    """503 ``scorer_busy`` at once, before the batch is stored, when the round's scorer (if
+    running) already has more waiting than it can answer within the scorer timeout."""
+    facts = runtime.rounds.get(round_id)
+    name = facts.model_name if facts is not None else runtime.scorer.spec.name
+    scorer = runtime.running_scorer(name)
+    if scorer is not None and scorer.expected_wait_s() > runtime.settings.scorer_timeout_ms / 1000:
+        raise ScorerBusyError()
+
+
+async def reveal(
+    runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn
+) -> Revealed:
+    """Store the batch and answer with the DNN's guesses. The DNN runs at most once per batch:
+    a repeated batch is answered from what was decided (the round's state and score, the
+    guesses of its last answer) and never reaches the scorer."""
+    shed_if_saturated(runtime, round_id)
+    started = time.perf_counter()
+    pending = await run_in_threadpool(_store, runtime, round_id, player, batch)
+    stored = pending.stored
+    facts = stored.facts
+    state, score = stored.outcome or "playing", stored.score
+    timing = None
+    if pending.scorer is None or pending.model_input is None:
+        last = runtime.answers.get(facts.round_id)
+        answer = Answer(last.guesses if last else [], pending.revealed)
+    else:
+        stored_at = time.perf_counter()
+        probs = await _classify(runtime, pending.scorer, pending.model_input)
+        scored_at = time.perf_counter()
+        store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
+        timing = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
+        hit = facts.class_index in {g.class_index for g in top_guesses(probs, facts.top_k)}
+        if hit and state == "playing":
+            state, score = await run_in_threadpool(
+                _record_success, runtime, facts, stored.elapsed_ms
+            )
+        answer = Answer(_guesses(probs), pending.revealed)
+        runtime.answers.put(facts.round_id, answer)
+    body = {
+        "seq": batch.seq,
+        "duplicate": stored.duplicate,
+        "guesses": answer.guesses,
+        "state": state,
+        "score": score,
+        "elapsed_ms": stored.elapsed_ms,
+        "revealed_fraction": answer.revealed,
+    }
+    return Revealed(body, timing)
