@@ -1,26 +1,37 @@
-"""Campaign routes of the read side: the staff's campaign list with progress, a campaign's
-pictures (statistics, reliability, its images and their human maps), and the participants'
-completion code."""
+"""Campaign routes of the read side: those that show a campaign with its progress (the staff's
+list; read, create, change settings and state), a campaign's pictures (statistics, reliability,
+its images and their human maps), and the participants' completion code."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
-from clickme.accounts.deps import StaffMember
+from clickme.accounts.deps import AdminUser, StaffMember
+from clickme.accounts.service import emails_by_id
 from clickme.campaigns import service
+from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
+    CampaignCreate,
+    CampaignDetail,
     CampaignOut,
     CampaignReliability,
     CampaignStats,
     CampaignSummary,
+    CampaignUpdate,
     Completion,
     ImageCardPage,
     Slug,
+    StateChange,
+    VersionOut,
 )
+from clickme.campaigns.winnable import measure_winnable
 from clickme.core.deps import DbSession
 from clickme.core.schemas import DbId
 from clickme.insights import completion, reliability, stats
 from clickme.insights.deps import AppRuntime
+from clickme.insights.progress import campaign_progress
 from clickme.insights.stats import median_revealed
 from clickme.players.deps import CurrentPlayer
 
@@ -34,7 +45,7 @@ def list_campaigns(
 ) -> list[CampaignSummary]:
     """Every campaign with its progress, the median revealed area included (cached per round)."""
     campaigns = service.list_campaigns(session)
-    progress = service.campaign_progress(session, campaigns)
+    progress = campaign_progress(session, campaigns)
     for campaign in campaigns:
         progress[campaign.id].median_revealed = median_revealed(
             session, campaign.id, runtime.revealed, runtime.images, runtime.settings.images_dir
@@ -43,6 +54,66 @@ def list_campaigns(
         CampaignSummary(**CampaignOut.model_validate(c).model_dump(), progress=progress[c.id])
         for c in campaigns
     ]
+
+
+def _versions(session: Session, campaign: Campaign) -> list[VersionOut]:
+    """The campaign's versions, each with the email of the staff member who made it."""
+    versions = service.versions(session, campaign)
+    emails = emails_by_id(session, {v.created_by for v in versions if v.created_by is not None})
+    return [
+        VersionOut.model_validate(version).model_copy(
+            update={"created_by_email": emails.get(version.created_by or 0)}
+        )
+        for version in versions
+    ]
+
+
+def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
+    progress = campaign_progress(session, [campaign])[campaign.id]
+    return CampaignDetail(
+        **CampaignOut.model_validate(campaign).model_dump(),
+        progress=progress,
+        versions=_versions(session, campaign),
+    )
+
+
+@router.get("/{campaign_id}")
+def read_campaign(campaign_id: DbId, session: DbSession, _staff: StaffMember) -> CampaignDetail:
+    return _detail(session, service.get_campaign(session, campaign_id))
+
+
+@router.post("", status_code=201)
+def create_campaign(body: CampaignCreate, session: DbSession, _admin: AdminUser) -> CampaignDetail:
+    return _detail(session, service.create_campaign(session, body))
+
+
+@router.patch("/{campaign_id}")
+def update_campaign(
+    campaign_id: DbId, body: CampaignUpdate, session: DbSession, admin: AdminUser
+) -> CampaignDetail:
+    campaign = service.get_campaign(session, campaign_id)
+    return _detail(session, service.update_campaign(session, campaign, body, admin.id))
+
+
+@router.post("/{campaign_id}/state")
+def change_state(
+    campaign_id: DbId, body: StateChange, session: DbSession, runtime: AppRuntime, admin: AdminUser
+) -> CampaignDetail:
+    """Move the campaign along a transition; an activation starts measuring (after the
+    commit, in the background) which images nobody can win."""
+    campaign = service.get_campaign(session, campaign_id)
+    service.change_state(session, campaign, body.state, admin.id)
+    if body.state == "active":
+        session.commit()
+        job = partial(
+            measure_winnable,
+            runtime.database,
+            campaign.id,
+            runtime.settings.images_dir,
+            runtime.scorer_for,
+        )
+        runtime.winnable.submit(campaign.id, job)
+    return _detail(session, campaign)
 
 
 @router.get("/{campaign_id}/stats")
