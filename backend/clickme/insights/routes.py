@@ -1,6 +1,7 @@
-"""Campaign routes of the read side: those that show a campaign with its progress (the staff's
+"""Routes of the read side. Campaigns: those that show a campaign with its progress (the staff's
 list; read, create, change settings and state), a campaign's pictures (statistics, reliability,
-its images and their human maps), and the participants' completion code."""
+its images and their human maps), and the participants' completion code. Players (staff): the
+review table, exclusions and flags (admins)."""
 
 from functools import partial
 from typing import Annotated
@@ -28,12 +29,23 @@ from clickme.campaigns.schemas import (
 )
 from clickme.campaigns.winnable import measure_winnable
 from clickme.core.deps import DbSession
-from clickme.core.schemas import DbId
+from clickme.core.schemas import MAX_DB_ID, DbId
 from clickme.insights import completion, reliability, stats
 from clickme.insights.deps import AppRuntime
+from clickme.insights.flags import refresh_flags, resolve_flag
 from clickme.insights.progress import campaign_progress
+from clickme.insights.review import player_detail, review_page
 from clickme.insights.stats import median_revealed
+from clickme.players import service as players
 from clickme.players.deps import CurrentPlayer
+from clickme.players.schemas import (
+    ExclusionIn,
+    ExclusionOut,
+    FlagOut,
+    FlagReport,
+    PlayerDetail,
+    PlayerReviewPage,
+)
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -190,3 +202,58 @@ def read_completion(
         runtime.map_rules,
         settings.round_start_bound_s,
     )
+
+
+players_router = APIRouter(prefix="/api/admin/players", tags=["admin"])
+
+
+@players_router.get("")
+def list_players(
+    session: DbSession,
+    runtime: AppRuntime,
+    _staff: StaffMember,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    flagged: bool = False,
+    campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+) -> PlayerReviewPage:
+    """A page of players; ``flagged``: only those with an open flag; ``campaign``: only those
+    who played a round of that campaign."""
+    return review_page(
+        session, runtime.images, runtime.settings.images_dir, page, per_page, flagged, campaign
+    )
+
+
+@players_router.get("/{player_id}")
+def get_player(
+    player_id: DbId, session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> PlayerDetail:
+    """One player: measures, flags, exclusion and every round they played."""
+    return player_detail(session, runtime.images, runtime.settings.images_dir, player_id)
+
+
+@players_router.post("/flags/refresh")
+def refresh_all_flags(session: DbSession, runtime: AppRuntime, _admin: AdminUser) -> FlagReport:
+    """Recompute every player's flags now (also `clickme players flag`)."""
+    return refresh_flags(session, runtime.images, runtime.settings.images_dir)
+
+
+@players_router.post("/{player_id}/flags/{kind}/resolve")
+def resolve_player_flag(
+    player_id: DbId, kind: str, session: DbSession, _admin: AdminUser
+) -> FlagOut:
+    return FlagOut.model_validate(resolve_flag(session, player_id, kind))
+
+
+@players_router.post("/{player_id}/exclude", status_code=201)
+def exclude(
+    player_id: DbId, body: ExclusionIn, session: DbSession, admin: AdminUser
+) -> ExclusionOut:
+    exclusion = players.exclude_player(session, player_id, body.reason, admin.id)
+    return ExclusionOut.model_validate(exclusion)
+
+
+@players_router.delete("/{player_id}/exclude", status_code=204)
+def lift_exclusion(player_id: DbId, session: DbSession, _admin: AdminUser) -> Response:
+    players.lift_exclusion(session, player_id)
+    return Response(status_code=204)
