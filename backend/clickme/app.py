@@ -27,8 +27,8 @@ from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
-from clickme.game.admin_routes import router as admin_rounds_router
 from clickme.game.leaderboard import leaderboard_store
+from clickme.game.routes import admin_router as admin_rounds_router
 from clickme.game.routes import router as game_router
 from clickme.images.routes import UPLOAD_PATH
 from clickme.images.routes import admin_router as admin_image_sets_router
