@@ -42,28 +42,6 @@ SIBLING_IMPORTS: dict[tuple[str, str], str] = {
     ("alignment", "data"): "the harmonizer trains on the export dataset",
 }
 
-# Known upward imports still to be removed: (importer, imported module) -> why it remains.
-# Empty when the layers hold; an entry that no longer occurs fails the test (keep it honest).
-# All three read the game's rounds table from below it.
-KNOWN_VIOLATIONS: dict[tuple[str, str], str] = {
-    ("clickme.campaigns.service", "clickme.game.models"): (
-        "assignment skips the images a player was shown (their rounds), and campaign_progress"
-        " counts rounds for the campaign pages: to go, the game passes its shown-images query to"
-        " pick_image and the progress moves to insights with the routes that show it"
-    ),
-    ("clickme.campaigns.service", "clickme.game.outcomes"): (
-        "campaign_progress counts the played and the correct rounds (PLAYED_OUTCOMES, Outcome)"
-    ),
-    ("clickme.players.service", "clickme.game.models"): (
-        "player_summary (the player routes' total score and rounds played) sums the rounds:"
-        " to go, the game supplies the totals to the routes that show them"
-    ),
-    ("clickme.players.service", "clickme.game.outcomes"): (
-        "player_summary counts only the rounds that count (COUNTED: no repeats); goes with the"
-        " entry above"
-    ),
-}
-
 
 @dataclass(frozen=True)
 class Import:
@@ -156,21 +134,14 @@ def test_sibling_imports_are_within_one_layer() -> None:
 
 def test_no_upward_import() -> None:
     violations = [
-        found
+        f"{found.module}:{found.line} imports {found.imported} "
+        f"({unit_of(found.module)} -> {unit_of(found.imported)})"
         for found in all_imports()
         if unit_of(found.module) in LAYER_OF
         and unit_of(found.imported) in LAYER_OF
         and not is_allowed(found.module, found.imported)
     ]
-    unexpected = [
-        f"{found.module}:{found.line} imports {found.imported} "
-        f"({unit_of(found.module)} -> {unit_of(found.imported)})"
-        for found in violations
-        if (found.module, found.imported) not in KNOWN_VIOLATIONS
-    ]
-    assert unexpected == [], "imports against the layers:\n" + "\n".join(unexpected)
-    stale = KNOWN_VIOLATIONS.keys() - {(found.module, found.imported) for found in violations}
-    assert sorted(stale) == [], "no longer violated: remove from KNOWN_VIOLATIONS"
+    assert violations == [], "imports against the layers:\n" + "\n".join(violations)
 
 
 def test_the_checker_sees_every_kind_of_import() -> None:

@@ -12,8 +12,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from clickme import __version__
 from clickme.accounts.routes import admin_users_router
 from clickme.accounts.routes import router as staff_router
-from clickme.alignment.job_routes import router as admin_alignment_jobs_router
 from clickme.alignment.jobs import AlignmentJobs
+from clickme.alignment.routes import jobs_router as admin_alignment_jobs_router
 from clickme.alignment.routes import router as admin_alignment_router
 from clickme.campaigns.routes import public_router as campaigns_router
 from clickme.campaigns.routes import router as admin_campaigns_router
@@ -27,13 +27,13 @@ from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
-from clickme.game.admin_routes import router as admin_rounds_router
 from clickme.game.leaderboard import leaderboard_store
+from clickme.game.routes import admin_router as admin_rounds_router
 from clickme.game.routes import router as game_router
-from clickme.images.admin_routes import UPLOAD_PATH
-from clickme.images.admin_routes import router as admin_image_sets_router
+from clickme.images.routes import UPLOAD_PATH
+from clickme.images.routes import admin_router as admin_image_sets_router
 from clickme.images.routes import router as images_router
-from clickme.insights.player_routes import router as admin_players_router
+from clickme.insights.routes import players_router as admin_players_router
 from clickme.insights.routes import public_router as completion_router
 from clickme.insights.routes import router as campaign_pictures_router
 from clickme.ops import RequestObserver

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, partial
 
 from redis import Redis
+from sqlalchemy.orm import Session
 
 from clickme.core.background import BackgroundWorker
 from clickme.core.config import Settings
@@ -13,11 +14,13 @@ from clickme.core.lru import LruCache
 from clickme.core.metrics import ROUNDS_FINISHED
 from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
 from clickme.game.live import Answer, LiveReveal
-from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended
+from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended, player_summary
 from clickme.insights.reliability import CampaignMeasurements
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.retirement import measure_after_round
+from clickme.players.models import Player
 from clickme.players.ratelimit import GameLimits, RateLimiter, SlidingWindowLimiter
+from clickme.players.schemas import PlayerOut
 from clickme.players.service import on_standing_changed
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
@@ -88,6 +91,10 @@ class Runtime:
     @cached_property
     def limits(self) -> GameLimits:
         return GameLimits.from_settings(self.settings)
+
+    def player_summary(self, session: Session, player: Player) -> PlayerOut:
+        """The player with their totals as the game counts them (for the players' routes)."""
+        return player_summary(session, player)
 
     def scorer_for(self, model_name: str) -> Scorer:
         """The running scorer of a registered model: the default one, or one started on first

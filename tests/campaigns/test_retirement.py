@@ -10,6 +10,7 @@ from clickme.campaigns.schemas import CampaignUpdate
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import PointBatch, Round
+from clickme.insights.progress import campaign_progress
 from clickme.insights.stats import image_cards
 from clickme.maps.retirement import measure_after_round
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
@@ -83,7 +84,7 @@ def test_consistent_players_retire_images_before_their_play_count(world: World) 
         with pytest.raises(ClickmeError) as refused:
             game.start_round(session, latecomer, campaign, (1, 1), RULE, GRACE_MS, START_BOUND_S)
         assert refused.value.code == "campaign_complete"
-        progress = service.campaign_progress(session, [campaign])[campaign_id]
+        progress = campaign_progress(session, [campaign])[campaign_id]
         assert (progress.images_retired, progress.images_total) == (3, 3)
         cards = image_cards(session, campaign, 1, 10).images
         assert all(card.retired and card.plays < 10 for card in cards)

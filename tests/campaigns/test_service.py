@@ -13,6 +13,7 @@ from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.images.models import Image, ImageSet
+from clickme.insights.progress import campaign_progress
 from clickme.maps.aggregate import MapSettings
 from clickme.maps.valid import mapped_image_ids
 from clickme.scoring.tables import DnnModel
@@ -217,8 +218,9 @@ def test_catch_trials_come_at_their_share_and_never_retire(world: World) -> None
         campaign = load(session, campaign_id)
         for player in players:
             try:
+                history = game.player_history(campaign_id, player)
                 shown.append(
-                    service.pick_image(session, campaign, player, RULE.min_rounds, rng).image.id
+                    service.pick_image(session, campaign, RULE.min_rounds, history, rng).image.id
                 )
             except ClickmeError as refused:
                 assert refused.code == "campaign_complete"
@@ -237,7 +239,7 @@ def test_progress_counts_rounds_retired_images_and_success(world: World) -> None
         session.get_one(Round, lost.id).outcome = "timeout"
     with world.database.session() as session:
         campaign = load(session, campaign_id)
-        progress = service.campaign_progress(session, [campaign])[campaign_id]
+        progress = campaign_progress(session, [campaign])[campaign_id]
     assert (progress.images_total, progress.images_retired, progress.rounds) == (3, 2, 2)
     assert (progress.plays_last_hour, progress.active_players) == (2, 2)
     assert progress.dnn_success_rate == 0.5

@@ -1,10 +1,9 @@
-"""Campaign service functions: settings, states, versions, fair image assignment, progress."""
+"""Campaign service functions: settings, states, versions, fair image assignment."""
 
 import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
@@ -12,17 +11,10 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
-from clickme.campaigns.schemas import (
-    CampaignCreate,
-    CampaignProgress,
-    CampaignPublic,
-    CampaignUpdate,
-)
+from clickme.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate
 from clickme.core.config import Settings
-from clickme.core.db import changed_rows, utcnow
+from clickme.core.db import changed_rows
 from clickme.core.errors import ClickmeError
-from clickme.game.models import Round
-from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES, Outcome
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
 from clickme.scoring.reveal import PreparedImageCache, RevealRule
@@ -319,11 +311,15 @@ def _order_key(
     return case((ImagePlays.plays < min_rounds, -ImagePlays.plays), else_=ImagePlays.plays)
 
 
-def _rounds_of_player(campaign: Campaign, player_id: int) -> Select[int]:
-    """The images this player was shown in the campaign (once each: repeats aside)."""
-    return select(Round.image_id).where(
-        Round.campaign_id == campaign.id, Round.player_id == player_id, COUNTED
-    )
+@dataclass(frozen=True)
+class PlayerHistory:
+    """What assignment reads of a player's rounds in a campaign (the game keeps them, above
+    campaigns, and passes this to ``pick_image``)."""
+
+    # The images shown to the player (once each: repeats aside), one ``image_id`` column.
+    shown: Select[int]
+    # Every image the player played, with the order of its last round (``image_id``, ``last``).
+    last_played: Select[int, int]
 
 
 @dataclass(frozen=True)
@@ -337,20 +333,19 @@ class Pick:
 def pick_image(
     session: Session,
     campaign: Campaign,
-    player_id: int,
     min_rounds: int,
+    history: PlayerHistory,
     rng: random.Random | None = None,
 ) -> Pick:
     """The image for this player's next round, its play reserved (see ``_reserve_image``;
-    ``min_rounds``: the valid rounds a map needs, which depth-first assignment fills first).
+    ``min_rounds``: the valid rounds a map needs, which depth-first assignment fills first;
+    ``history``: the player's rounds in the campaign).
 
     A share of rounds (``catch_trial_share``) goes to a catch image the player has not seen.
     A player who has seen every image of a campaign that allows it gets one again as a repeat
     (``_repeat_image``).
     """
-    shown = session.execute(
-        select(func.count()).select_from(_rounds_of_player(campaign, player_id).subquery())
-    ).scalar_one()
+    shown = session.execute(select(func.count()).select_from(history.shown.subquery())).scalar_one()
     limit = campaign.max_images_per_player
     if limit is not None and shown >= limit:
         raise ClickmeError(409, "player_done", "you have played all the images you can here")
@@ -360,7 +355,7 @@ def pick_image(
             .where(
                 Image.image_set_id == campaign.image_set_id,
                 Image.is_catch.is_(True),
-                Image.id.not_in(_rounds_of_player(campaign, player_id)),
+                Image.id.not_in(history.shown),
             )
             .order_by(func.random())
             .limit(1)
@@ -368,34 +363,30 @@ def pick_image(
         if catch is not None:
             return Pick(catch)
     try:
-        return Pick(_reserve_image(session, campaign, player_id, min_rounds))
+        return Pick(_reserve_image(session, campaign, history, min_rounds))
     except ClickmeError as refusal:
         if refusal.code != "no_images_left" or not campaign.repeat_when_exhausted:
             raise
-        return Pick(_repeat_image(session, campaign, player_id), repeat=True)
+        return Pick(_repeat_image(session, campaign, history), repeat=True)
 
 
-def _repeat_image(session: Session, campaign: Campaign, player_id: int) -> Image:
+def _repeat_image(session: Session, campaign: Campaign, history: PlayerHistory) -> Image:
     """The image of the campaign's set the player played least recently in it (never the one
     just played while there is another): the next one again, in the order first played."""
-    last_played = func.max(Round.id)
+    played = history.last_played.subquery()
     image_id = session.scalar(
-        select(Round.image_id)
-        .join(Image, Image.id == Round.image_id)
-        .where(
-            Round.campaign_id == campaign.id,
-            Round.player_id == player_id,
-            Image.image_set_id == campaign.image_set_id,
-            Image.is_catch.is_(False),
-        )
-        .group_by(Round.image_id)
-        .order_by(last_played, Round.image_id)
+        select(played.c.image_id)
+        .join(Image, Image.id == played.c.image_id)
+        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
+        .order_by(played.c.last, played.c.image_id)
         .limit(1)
     )
     return session.get_one(Image, image_id)
 
 
-def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rounds: int) -> Image:
+def _reserve_image(
+    session: Session, campaign: Campaign, history: PlayerHistory, min_rounds: int
+) -> Image:
     """The first open image in the campaign's order the player has not seen, its counter taken
     up by one.
 
@@ -413,7 +404,7 @@ def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rou
             _assignable(campaign),
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
-            Image.id.not_in(_rounds_of_player(campaign, player_id)),
+            Image.id.not_in(history.shown),
         )
         .order_by(key, func.random())
         .limit(1)
@@ -423,7 +414,7 @@ def _reserve_image(session: Session, campaign: Campaign, player_id: int, min_rou
         image_id = _lock_first(session, candidates, _order_key(campaign, min_rounds))
         if image_id is not None and _take_play(session, campaign, image_id):
             return session.get_one(Image, image_id)
-        refusal = _nothing_left(session, campaign, player_id)
+        refusal = _nothing_left(session, campaign, history)
         if refusal.status != 503:
             raise refusal
         time.sleep(_rng.uniform(*RESERVE_BACKOFF_S))
@@ -456,7 +447,7 @@ def _take_play(session: Session, campaign: Campaign, image_id: int) -> bool:
     return bool(taken)
 
 
-def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> ClickmeError:
+def _nothing_left(session: Session, campaign: Campaign, history: PlayerHistory) -> ClickmeError:
     """Why no image was reserved: the campaign is done, this player is, or others hold them."""
     open_images = (
         select(func.count())
@@ -470,7 +461,7 @@ def _nothing_left(session: Session, campaign: Campaign, player_id: int) -> Click
     )
     if not session.scalar(open_images):
         return ClickmeError(409, "campaign_complete", "every image of this campaign is done")
-    unseen = open_images.where(Image.id.not_in(_rounds_of_player(campaign, player_id)))
+    unseen = open_images.where(Image.id.not_in(history.shown))
     if not session.scalar(unseen):
         return ClickmeError(409, "no_images_left", "you have played every image of this campaign")
     return ClickmeError(503, "assignment_busy", "every open image is being assigned, try again")
@@ -489,62 +480,6 @@ def release_plays(session: Session, campaign_id: int, image_ids: Sequence[int]) 
             )
             .values(plays=ImagePlays.plays - 1)
         )
-
-
-def campaign_progress(
-    session: Session, campaigns: Sequence[Campaign]
-) -> dict[int, CampaignProgress]:
-    """Progress of each campaign: images retired of total, rounds, recent plays and players."""
-    ids = [c.id for c in campaigns]
-    now = utcnow()
-    finished = Round.outcome.in_(PLAYED_OUTCOMES) & COUNTED
-    round_rows = session.execute(
-        select(
-            Round.campaign_id,
-            func.count(Round.id),
-            func.count(case((Round.started_at >= now - timedelta(hours=1), Round.id))),
-            func.count(
-                func.distinct(
-                    case((Round.started_at >= now - timedelta(minutes=5), Round.player_id))
-                )
-            ),
-            func.count(case((finished, Round.id))),
-            func.count(case((Round.outcome == Outcome.CORRECT, Round.id))),
-        )
-        .where(Round.campaign_id.in_(ids))
-        .group_by(Round.campaign_id)
-    )
-    rounds = {row[0]: row[1:] for row in round_rows}
-    progress = {}
-    for campaign in campaigns:
-        total, retired = _image_counts(session, campaign)
-        n, last_hour, active, n_finished, n_correct = rounds.get(campaign.id, (0, 0, 0, 0, 0))
-        progress[campaign.id] = CampaignProgress(
-            images_total=total,
-            images_retired=retired,
-            rounds=n,
-            plays_last_hour=last_hour,
-            active_players=active,
-            dnn_success_rate=n_correct / n_finished if n_finished else None,
-        )
-    return progress
-
-
-def _image_counts(session: Session, campaign: Campaign) -> tuple[int, int]:
-    """The campaign's images (catch trials aside) and how many retired (play count reached or
-    retired by reliability)."""
-    retired = (ImagePlays.plays >= campaign.plays_wanted_per_image) | (
-        ImagePlays.retired_by_reliability.is_(True)
-    )
-    total, done = session.execute(
-        select(func.count(Image.id), func.count(case((retired, Image.id))))
-        .outerjoin(
-            ImagePlays,
-            (ImagePlays.image_id == Image.id) & (ImagePlays.campaign_id == campaign.id),
-        )
-        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
-    ).one()
-    return total, done
 
 
 def public_info(session: Session, campaign: Campaign) -> CampaignPublic:

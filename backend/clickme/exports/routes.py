@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, StreamingResponse
 
 from clickme.accounts.deps import StaffMember
@@ -10,16 +10,10 @@ from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
 from clickme.exports import jobs
 from clickme.exports.archive import zip_chunks
+from clickme.exports.deps import ExportWorker
 from clickme.exports.schemas import ExportJobCreate, ExportJobDetail, ExportJobOut, ExportPreview
 
 router = APIRouter(prefix="/api/admin/exports", tags=["admin: exports"])
-
-
-def get_export_jobs(request: Request) -> jobs.ExportJobs:
-    return request.app.state.export_jobs
-
-
-ExportWorker = Annotated[jobs.ExportJobs, Depends(get_export_jobs)]
 
 
 @router.post("", status_code=201)

@@ -1,10 +1,12 @@
-"""Game routes: start a round, send painted points (the live reveal), skip, finish, leaderboard."""
+"""Game routes: start a round, send painted points (the live reveal), skip, finish, leaderboard;
+and the staff's replay of a round's painted points."""
 
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Cookie, Query, Response
 
+from clickme.accounts.deps import StaffMember
 from clickme.campaigns import service as campaigns
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
@@ -19,6 +21,7 @@ from clickme.game.schemas import (
     RoundClock,
     RoundCreate,
     RoundOut,
+    RoundReplay,
     RoundResult,
 )
 from clickme.images.display import display_url
@@ -129,3 +132,15 @@ def get_leaderboard(
     player_id = players.player_of_token(session, settings.resolved_secret_key(), clickme_player)
     campaign_id = campaigns.leaderboard_campaign_id(session, campaign)
     return runtime.leaderboard.read(session, player_id, limit, campaign_id)
+
+
+admin_router = APIRouter(prefix="/api/admin/rounds", tags=["admin"])
+
+
+@admin_router.get("/{round_id}/points")
+def round_points(
+    round_id: DbId, session: DbSession, settings: AppSettings, _staff: StaffMember
+) -> RoundReplay:
+    """Every point of the round in order (x, y in the photo's pixels, t in ms), with the photo's
+    size and the brush it was played with."""
+    return service.round_replay(session, round_id, settings.display_max_side)

@@ -39,7 +39,7 @@ from clickme.images.display import display_url
 from clickme.images.labels import class_name
 from clickme.images.models import Image
 from clickme.players.models import Player
-from clickme.players.service import player_summary
+from clickme.players.schemas import PlayerOut
 from clickme.scoring.reveal import RevealRule
 from clickme.scoring.tables import DnnModel
 
@@ -101,6 +101,29 @@ def time_score(elapsed: int, time_limit_ms: int) -> int:
     return round(100 * left / time_limit_ms)
 
 
+def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
+    """The player's rounds in the campaign as assignment reads them (``pick_image``)."""
+    rounds = (Round.campaign_id == campaign_id) & (Round.player_id == player_id)
+    return campaigns.PlayerHistory(
+        shown=select(Round.image_id).where(rounds, COUNTED),
+        last_played=select(Round.image_id, func.max(Round.id).label("last"))
+        .where(rounds)
+        .group_by(Round.image_id),
+    )
+
+
+def player_summary(session: Session, player: Player) -> PlayerOut:
+    """The player with their total score and count of finished rounds."""
+    total, played = session.execute(
+        select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
+            Round.player_id == player.id, Round.outcome.is_not(None), COUNTED
+        )
+    ).one()
+    return PlayerOut(
+        id=player.id, display_name=player.display_name, total_score=total, rounds_played=played
+    )
+
+
 def start_round(
     session: Session,
     player_id: int,
@@ -114,7 +137,8 @@ def start_round(
     image assignment picks (a repeat when it says so); ``rule``: what makes a round count (the
     campaign's map rules)."""
     _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s)
-    pick = campaigns.pick_image(session, campaign, player_id, rule.min_rounds)
+    history = player_history(campaign.id, player_id)
+    pick = campaigns.pick_image(session, campaign, rule.min_rounds, history)
     image = pick.image
     model = session.get_one(DnnModel, campaign.model_id)
     round_ = Round(

@@ -1,28 +1,51 @@
-"""Campaign routes of the read side: the staff's campaign list with progress, a campaign's
-pictures (statistics, reliability, its images and their human maps), and the participants'
-completion code."""
+"""Routes of the read side. Campaigns: those that show a campaign with its progress (the staff's
+list; read, create, change settings and state), a campaign's pictures (statistics, reliability,
+its images and their human maps), and the participants' completion code. Players (staff): the
+review table, exclusions and flags (admins)."""
 
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
+from sqlalchemy.orm import Session
 
-from clickme.accounts.deps import StaffMember
+from clickme.accounts.deps import AdminUser, StaffMember
+from clickme.accounts.service import emails_by_id
 from clickme.campaigns import service
+from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import (
+    CampaignCreate,
+    CampaignDetail,
     CampaignOut,
     CampaignReliability,
     CampaignStats,
     CampaignSummary,
+    CampaignUpdate,
     Completion,
     ImageCardPage,
     Slug,
+    StateChange,
+    VersionOut,
 )
+from clickme.campaigns.winnable import measure_winnable
 from clickme.core.deps import DbSession
-from clickme.core.schemas import DbId
+from clickme.core.schemas import MAX_DB_ID, DbId
 from clickme.insights import completion, reliability, stats
 from clickme.insights.deps import AppRuntime
+from clickme.insights.flags import refresh_flags, resolve_flag
+from clickme.insights.progress import campaign_progress
+from clickme.insights.review import player_detail, review_page
 from clickme.insights.stats import median_revealed
+from clickme.players import service as players
 from clickme.players.deps import CurrentPlayer
+from clickme.players.schemas import (
+    ExclusionIn,
+    ExclusionOut,
+    FlagOut,
+    FlagReport,
+    PlayerDetail,
+    PlayerReviewPage,
+)
 
 router = APIRouter(prefix="/api/admin/campaigns", tags=["admin: campaigns"])
 public_router = APIRouter(prefix="/api/campaigns", tags=["campaigns"])
@@ -34,7 +57,7 @@ def list_campaigns(
 ) -> list[CampaignSummary]:
     """Every campaign with its progress, the median revealed area included (cached per round)."""
     campaigns = service.list_campaigns(session)
-    progress = service.campaign_progress(session, campaigns)
+    progress = campaign_progress(session, campaigns)
     for campaign in campaigns:
         progress[campaign.id].median_revealed = median_revealed(
             session, campaign.id, runtime.revealed, runtime.images, runtime.settings.images_dir
@@ -43,6 +66,66 @@ def list_campaigns(
         CampaignSummary(**CampaignOut.model_validate(c).model_dump(), progress=progress[c.id])
         for c in campaigns
     ]
+
+
+def _versions(session: Session, campaign: Campaign) -> list[VersionOut]:
+    """The campaign's versions, each with the email of the staff member who made it."""
+    versions = service.versions(session, campaign)
+    emails = emails_by_id(session, {v.created_by for v in versions if v.created_by is not None})
+    return [
+        VersionOut.model_validate(version).model_copy(
+            update={"created_by_email": emails.get(version.created_by or 0)}
+        )
+        for version in versions
+    ]
+
+
+def _detail(session: Session, campaign: Campaign) -> CampaignDetail:
+    progress = campaign_progress(session, [campaign])[campaign.id]
+    return CampaignDetail(
+        **CampaignOut.model_validate(campaign).model_dump(),
+        progress=progress,
+        versions=_versions(session, campaign),
+    )
+
+
+@router.get("/{campaign_id}")
+def read_campaign(campaign_id: DbId, session: DbSession, _staff: StaffMember) -> CampaignDetail:
+    return _detail(session, service.get_campaign(session, campaign_id))
+
+
+@router.post("", status_code=201)
+def create_campaign(body: CampaignCreate, session: DbSession, _admin: AdminUser) -> CampaignDetail:
+    return _detail(session, service.create_campaign(session, body))
+
+
+@router.patch("/{campaign_id}")
+def update_campaign(
+    campaign_id: DbId, body: CampaignUpdate, session: DbSession, admin: AdminUser
+) -> CampaignDetail:
+    campaign = service.get_campaign(session, campaign_id)
+    return _detail(session, service.update_campaign(session, campaign, body, admin.id))
+
+
+@router.post("/{campaign_id}/state")
+def change_state(
+    campaign_id: DbId, body: StateChange, session: DbSession, runtime: AppRuntime, admin: AdminUser
+) -> CampaignDetail:
+    """Move the campaign along a transition; an activation starts measuring (after the
+    commit, in the background) which images nobody can win."""
+    campaign = service.get_campaign(session, campaign_id)
+    service.change_state(session, campaign, body.state, admin.id)
+    if body.state == "active":
+        session.commit()
+        job = partial(
+            measure_winnable,
+            runtime.database,
+            campaign.id,
+            runtime.settings.images_dir,
+            runtime.scorer_for,
+        )
+        runtime.winnable.submit(campaign.id, job)
+    return _detail(session, campaign)
 
 
 @router.get("/{campaign_id}/stats")
@@ -119,3 +202,58 @@ def read_completion(
         runtime.map_rules,
         settings.round_start_bound_s,
     )
+
+
+players_router = APIRouter(prefix="/api/admin/players", tags=["admin"])
+
+
+@players_router.get("")
+def list_players(
+    session: DbSession,
+    runtime: AppRuntime,
+    _staff: StaffMember,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    flagged: bool = False,
+    campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
+) -> PlayerReviewPage:
+    """A page of players; ``flagged``: only those with an open flag; ``campaign``: only those
+    who played a round of that campaign."""
+    return review_page(
+        session, runtime.images, runtime.settings.images_dir, page, per_page, flagged, campaign
+    )
+
+
+@players_router.get("/{player_id}")
+def get_player(
+    player_id: DbId, session: DbSession, runtime: AppRuntime, _staff: StaffMember
+) -> PlayerDetail:
+    """One player: measures, flags, exclusion and every round they played."""
+    return player_detail(session, runtime.images, runtime.settings.images_dir, player_id)
+
+
+@players_router.post("/flags/refresh")
+def refresh_all_flags(session: DbSession, runtime: AppRuntime, _admin: AdminUser) -> FlagReport:
+    """Recompute every player's flags now (also `clickme players flag`)."""
+    return refresh_flags(session, runtime.images, runtime.settings.images_dir)
+
+
+@players_router.post("/{player_id}/flags/{kind}/resolve")
+def resolve_player_flag(
+    player_id: DbId, kind: str, session: DbSession, _admin: AdminUser
+) -> FlagOut:
+    return FlagOut.model_validate(resolve_flag(session, player_id, kind))
+
+
+@players_router.post("/{player_id}/exclude", status_code=201)
+def exclude(
+    player_id: DbId, body: ExclusionIn, session: DbSession, admin: AdminUser
+) -> ExclusionOut:
+    exclusion = players.exclude_player(session, player_id, body.reason, admin.id)
+    return ExclusionOut.model_validate(exclusion)
+
+
+@players_router.delete("/{player_id}/exclude", status_code=204)
+def lift_exclusion(player_id: DbId, session: DbSession, _admin: AdminUser) -> Response:
+    players.lift_exclusion(session, player_id)
+    return Response(status_code=204)

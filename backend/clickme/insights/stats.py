@@ -23,7 +23,7 @@ from clickme.game.models import Round
 from clickme.game.outcomes import Outcome
 from clickme.images.labels import class_name
 from clickme.images.models import Image
-from clickme.maps.service import mapped_rounds, mean_reveal_map, overlay_png, revealed_areas
+from clickme.maps.service import image_map, mapped_rounds, overlay_png, revealed_areas
 from clickme.scoring.reveal import PreparedImageCache
 
 HOURS_SHOWN = 7 * 24
@@ -172,6 +172,5 @@ def image_map_png(
     )
     if not rounds:
         raise ClickmeError(404, "no_map_yet", f"no finished round of image {image_id} yet")
-    human = mean_reveal_map(session, image, rounds, images, images_dir)
     prepared = images.get(images_dir / image.file_name, campaigns.reveal_rule(campaign))
-    return overlay_png(prepared.pixels, human)
+    return overlay_png(prepared.pixels, image_map(session, image, rounds))

@@ -1,10 +1,10 @@
-"""The console's picture of an image: the mean of the final reveal masks painted on it.
+"""The console's pictures of a campaign's images: their human maps over the photo, and the share
+of the photo each round revealed.
 
-(The research maps, in the published convention, are `clickme.maps.aggregate.human_map`.)
-
-A round's final mask is rendered from all its points under the reveal rule of the campaign
-version it was played by (``clickme.scoring.reveal``), in the 224 x 224 evaluation crop. A map
-counts the finished rounds that were not skipped (won or timed out), excluded players left out.
+A picture's map is the published one (``clickme.maps.aggregate.human_map``, as the exports
+write it) of the finished rounds that were not skipped (won or timed out), excluded players
+left out, in the 224 x 224 evaluation view. A round's final mask is rendered from all its points
+under the reveal rule of the campaign version it was played by (``clickme.scoring.reveal``).
 """
 
 import io
@@ -25,7 +25,7 @@ from clickme.game.outcomes import COUNTED, PLAYED_OUTCOMES
 from clickme.game.points import unpack_points, xy_of
 from clickme.game.service import points_by_round
 from clickme.images.models import Image
-from clickme.images.transform import EVAL_SIZE
+from clickme.maps.aggregate import human_map, to_eval
 from clickme.players.service import excluded_player_ids
 from clickme.scoring.reveal import PreparedImageCache, RevealRule, render_mask, revealed_fraction
 
@@ -81,21 +81,13 @@ class RoundMasks:
             yield round_, painted, render_mask(xy_of(painted), prepared, rule)
 
 
-def mean_reveal_map(
-    session: Session,
-    image: Image,
-    rounds: Sequence[Round],
-    images: PreparedImageCache,
-    images_dir: Path,
-) -> np.ndarray:
-    """float32 (224, 224) in [0, 1]: the mean final mask of these rounds (at least one) of the
-    image."""
-    if not rounds:
-        raise ValueError("a human map needs at least one round")
-    total = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float64)
-    for _round, _points, mask in RoundMasks(session, images, images_dir).of_image(image, rounds):
-        total += mask
-    return (total / len(rounds)).astype(np.float32)
+def image_map(session: Session, image: Image, rounds: Sequence[Round]) -> np.ndarray:
+    """float32 (224, 224) in [0, 1]: the published human map of these rounds of the image, in
+    the evaluation view."""
+    points = points_by_round(session, [round_.id for round_ in rounds])
+    no_points = unpack_points([])
+    rounds_points = [xy_of(points.get(round_.id, no_points)) for round_ in rounds]
+    return to_eval(human_map(rounds_points, image.width, image.height))
 
 
 def revealed_areas(

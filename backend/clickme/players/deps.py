@@ -1,9 +1,11 @@
 """The players' dependencies: the signed-in player (from the signed cookie), the caller's
-address hash, and the players' view of the runtime (rate limits)."""
+address hash, and the players' view of the runtime (rate limits; the player with their totals,
+which the game above counts and the assembly supplies)."""
 
 from typing import Annotated, Protocol
 
 from fastapi import Cookie, Depends, Request
+from sqlalchemy.orm import Session
 
 from clickme.core.deps import AppSettings, DbSession, get_runtime
 from clickme.core.errors import ClickmeError
@@ -11,6 +13,7 @@ from clickme.players import service
 from clickme.players.identity import PlayerToken, hash_ip, verify_player_token
 from clickme.players.models import Player
 from clickme.players.ratelimit import GameLimits, RateLimiter
+from clickme.players.schemas import PlayerOut
 from clickme.scoring.deps import ScoringRuntime
 
 
@@ -20,6 +23,10 @@ class PlayersRuntime(ScoringRuntime, Protocol):
 
     @property
     def limits(self) -> GameLimits: ...
+
+    def player_summary(self, session: Session, player: Player) -> PlayerOut:
+        """The player with their total score and count of finished rounds."""
+        ...
 
 
 AppRuntime = Annotated[PlayersRuntime, Depends(get_runtime)]

@@ -51,15 +51,17 @@ def create_player(
     if https:  # Starlette writes Partitioned only on Python 3.14+: added to the header here
         name, value = response.raw_headers[-1]
         response.raw_headers[-1] = (name, value + b"; Partitioned")
-    return service.player_summary(session, player)
+    return runtime.player_summary(session, player)
 
 
 @router.get("/me")
-def read_me(session: DbSession, player: CurrentPlayer) -> PlayerOut:
-    return service.player_summary(session, player)
+def read_me(session: DbSession, runtime: AppRuntime, player: CurrentPlayer) -> PlayerOut:
+    return runtime.player_summary(session, player)
 
 
 @router.patch("/me")
-def update_me(body: PlayerUpdate, session: DbSession, player: CurrentPlayer) -> PlayerOut:
+def update_me(
+    body: PlayerUpdate, session: DbSession, runtime: AppRuntime, player: CurrentPlayer
+) -> PlayerOut:
     service.rename_player(session, player, body.display_name)
-    return service.player_summary(session, player)
+    return runtime.player_summary(session, player)

@@ -2,19 +2,16 @@
 
 from collections.abc import Callable, Collection
 
-from sqlalchemy import CompoundSelect, func, select
+from sqlalchemy import CompoundSelect, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.core.db import after_commit, note_for_commit
 from clickme.core.errors import ClickmeError
-from clickme.game.models import Round
-from clickme.game.outcomes import COUNTED
 from clickme.players.identity import verify_player_token
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
 from clickme.players.recruitment import Recruitment
-from clickme.players.schemas import PlayerOut
 
 USER_AGENT_KEPT = 500
 # Open flags that keep a player off every leaderboard (as an exclusion does).
@@ -107,18 +104,6 @@ def rename_player(session: Session, player: Player, display_name: str) -> Player
     player.display_name = display_name
     session.flush()
     return player
-
-
-def player_summary(session: Session, player: Player) -> PlayerOut:
-    """The player with their total score and count of finished rounds."""
-    total, played = session.execute(
-        select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
-            Round.player_id == player.id, Round.outcome.is_not(None), COUNTED
-        )
-    ).one()
-    return PlayerOut(
-        id=player.id, display_name=player.display_name, total_score=total, rounds_played=played
-    )
 
 
 def exclude_player(
