@@ -3,6 +3,7 @@
 import itertools
 import json
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -350,6 +351,9 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
 ) -> None:
     page = desktop.new_page()
     sent: list[str] = []
+    # The 5th try waits here until the test has seen the busy notice (however slowly the machine
+    # painted, the notice cannot be gone before the test looks).
+    held: list[Route] = []
 
     def lose_then_refuse(route: Route) -> None:
         """1st try: stored, but the answer is lost; 2nd to 4th: scorer busy; then through."""
@@ -359,6 +363,8 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
             route.abort("connectionreset")
         elif len(sent) <= 4:
             route.fulfill(status=503, json={"error": {"code": "scorer_busy", "message": "busy"}})
+        elif len(sent) == 5:
+            held.append(route)
         else:
             route.continue_()
 
@@ -383,6 +389,11 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
         paint_with_mouse(page, left_edge)
         expect(busy).to_be_visible()
         page.screenshot(path=shots_dir / "desktop-busy.png")
+        deadline = time.monotonic() + 30
+        while not held:  # the 5th try comes after the page's back-off (3.75 s in all)
+            assert time.monotonic() < deadline, "the batch was not sent a 5th time"
+            page.wait_for_timeout(50)
+        held[0].continue_()
     reveal = delivered.value.json()
     assert reveal["seq"] == 1 and reveal["duplicate"] is True
     assert len(sent) >= 5 and sent[1:5] == [sent[0]] * 4
