@@ -1,5 +1,6 @@
 """A real `clickme serve` subprocess on a free port, over a fresh SQLite data dir."""
 
+import json
 import os
 import shutil
 import socket
@@ -95,9 +96,26 @@ def prepared_env(
     shared_models.mkdir(exist_ok=True)
     (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
     env = _server_env(data_dir) | overrides
-    for args in (("db", "upgrade"), ("images", *import_args)):
-        subprocess.run(clickme_command(*args), env=env, check=True, capture_output=True)
+    commands = [["db", "upgrade"], ["images", *import_args]]
+    subprocess.run(
+        [sys.executable, "-c", _RUN_COMMANDS, json.dumps(commands)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return env
+
+
+# `clickme <args>` for each args of the JSON list, in one Python process (one start-up of the
+# interpreter and the CLI instead of one each); exits with the first failing command's status.
+_RUN_COMMANDS = """
+import json, sys
+from clickme.cli import app
+for args in json.loads(sys.argv[1]):
+    status = app(args, standalone_mode=False)
+    if status:
+        sys.exit(status)
+"""
 
 
 @contextmanager
