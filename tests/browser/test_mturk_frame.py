@@ -34,7 +34,7 @@ from clickme.images.models import ImageSet
 from clickme.models.registry import get_model_spec
 from clickme.models.service import ensure_model_row
 from clickme.players.models import Player
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
+from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, wait_until
 from tests.live_server import answers, free_port, prepared_env, stop_process, wait_until_up
 
 pytestmark = pytest.mark.browser
@@ -217,7 +217,17 @@ def test_a_page_the_csp_does_not_name_cannot_frame_the_game(
     page = context.new_page()
     violations = csp_messages(page)
     page.goto(origins.stranger)
-    page.wait_for_timeout(2000)
+    # Until the browser has reported the refusal and the frame has left its first, empty URL (a
+    # fixed wait could be too short on a loaded machine).
+    wait_until(
+        page,
+        lambda: (
+            any("frame-ancestors" in message for message in violations)
+            and len(page.frames) > 1
+            and page.frames[1].url != ""
+        ),
+        "the browser reported no frame-ancestors refusal",
+    )
     child = page.frames[1]
     assert child.url.startswith("chrome-error://") or child.url == "about:blank", child.url
     assert page.frame_locator("iframe").get_by_test_id("consent-accept").count() == 0

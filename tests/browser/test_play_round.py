@@ -3,7 +3,6 @@
 import itertools
 import json
 import re
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
 
+from tests.browser.conftest import wait_until
 from tests.live_server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -389,10 +389,8 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
         paint_with_mouse(page, left_edge)
         expect(busy).to_be_visible()
         page.screenshot(path=shots_dir / "desktop-busy.png")
-        deadline = time.monotonic() + 30
-        while not held:  # the 5th try comes after the page's back-off (3.75 s in all)
-            assert time.monotonic() < deadline, "the batch was not sent a 5th time"
-            page.wait_for_timeout(50)
+        # The 5th try comes after the page's back-off (3.75 s in all).
+        wait_until(page, lambda: bool(held), "the batch was not sent a 5th time")
         held[0].continue_()
     reveal = delivered.value.json()
     assert reveal["seq"] == 1 and reveal["duplicate"] is True
