@@ -1,6 +1,7 @@
 """Fixtures for the game API: the real app, the real DNN, the demo photos, on both databases."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from clickme.campaigns.schemas import CampaignUpdate
 from clickme.campaigns.service import ensure_default_campaign, update_campaign
 from clickme.core.config import Settings
 from clickme.core.db import Database
+from clickme.game.models import Round
 from clickme.images.service import import_demo_set
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.scorer import Scorer
@@ -59,3 +61,18 @@ def set_time_limit(database: Database, milliseconds: int) -> None:
     with database.session() as session:
         for campaign in session.scalars(select(Campaign)):
             update_campaign(session, campaign, CampaignUpdate(time_limit_ms=milliseconds))
+
+
+def age(
+    client: TestClient, database: Database, round_id: int, seconds: float, shown_too: bool = False
+) -> None:
+    """Moves the round's creation (and its photo's display) back in time, and has the app forget
+    the round's facts it may keep (a display, once made, never moves: the app relies on it): time
+    passes for the round without the test waiting, however slow the machine."""
+    client.app.state.runtime.rounds.pop(round_id)  # type: ignore[attr-defined]
+    with database.session() as session:
+        round_ = session.get_one(Round, round_id)
+        round_.started_at -= timedelta(seconds=seconds)
+        if shown_too:
+            assert round_.shown_at is not None
+            round_.shown_at -= timedelta(seconds=seconds)

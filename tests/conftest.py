@@ -108,11 +108,22 @@ def migrated_database_url(
     _drop_postgres_database(name)
 
 
+# Every row deleted (children first) and the sequences restarted, in one round trip: on the few
+# rows a test leaves, DELETE takes milliseconds where TRUNCATE (new files for every table and
+# index, synced at commit) took half a second on a loaded machine, twice per test.
+_EMPTY_POSTGRES = "; ".join(
+    [
+        *(f'DELETE FROM "{table.name}"' for table in reversed(Base.metadata.sorted_tables)),
+        "SELECT setval(quote_ident(sequencename), 1, false) FROM pg_sequences"
+        " WHERE schemaname = current_schema()",
+    ]
+)
+
+
 def _empty_all_tables(database: Database) -> None:
     with database.engine.begin() as connection:
         if database.engine.dialect.name == "postgresql":
-            names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-            connection.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            connection.exec_driver_sql(_EMPTY_POSTGRES)
         else:
             for table in reversed(Base.metadata.sorted_tables):
                 connection.execute(table.delete())

@@ -1,15 +1,17 @@
 """A real `clickme serve` subprocess on a free port, over a fresh SQLite data dir."""
 
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -56,18 +58,31 @@ def _server_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
-def _wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+def answers(url: str, **options: Any) -> Callable[[], bool]:
+    """Whether a GET of the URL succeeds (httpx options: verify, ...)."""
+    return lambda: httpx.get(url, timeout=1.0, **options).is_success
+
+
+def wait_until_up(
+    check: Callable[[], bool],
+    what: str,
+    process: subprocess.Popen[bytes],
+    log_path: Path,
+    timeout_s: float = SERVER_START_TIMEOUT_S,
+) -> None:
+    """Until check() holds (refused connections count as not yet); the test fails, with the
+    process's log, if the process exits or time runs out first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"clickme serve exited ({server.returncode}):\n{log_path.read_text()}")
+        if process.poll() is not None:
+            pytest.fail(f"{what} exited ({process.returncode}):\n{log_path.read_text()}")
         try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0).status_code == 200:
+            if check():
                 return
         except httpx.TransportError:
             pass
-        time.sleep(0.25)
-    pytest.fail(f"clickme serve not up after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()}")
+        time.sleep(0.2)
+    pytest.fail(f"{what} not up after {timeout_s}s:\n{log_path.read_text()}")
 
 
 def prepared_env(
@@ -81,9 +96,26 @@ def prepared_env(
     shared_models.mkdir(exist_ok=True)
     (data_dir / "models").symlink_to(shared_models, target_is_directory=True)
     env = _server_env(data_dir) | overrides
-    for args in (("db", "upgrade"), ("images", *import_args)):
-        subprocess.run(clickme_command(*args), env=env, check=True, capture_output=True)
+    commands = [["db", "upgrade"], ["images", *import_args]]
+    subprocess.run(
+        [sys.executable, "-c", _RUN_COMMANDS, json.dumps(commands)],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     return env
+
+
+# `clickme <args>` for each args of the JSON list, in one Python process (one start-up of the
+# interpreter and the CLI instead of one each); exits with the first failing command's status.
+_RUN_COMMANDS = """
+import json, sys
+from clickme.cli import app
+for args in json.loads(sys.argv[1]):
+    status = app(args, standalone_mode=False)
+    if status:
+        sys.exit(status)
+"""
 
 
 @contextmanager
@@ -113,7 +145,7 @@ def start_server(
     with log_path.open("ab") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        _wait_until_healthy(base_url, server, log_path)
+        wait_until_up(answers(f"{base_url}/healthz"), "clickme serve", server, log_path)
     except BaseException:
         server.kill()
         server.wait()

@@ -3,7 +3,6 @@
 
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +12,7 @@ from typer.testing import CliRunner
 from clickme.cli import _tls_options, app
 from clickme.core.config import get_settings
 from tests.certificates import make_certificate
-from tests.live_server import SERVER_START_TIMEOUT_S, clickme_command, free_port, prepared_env
+from tests.live_server import answers, clickme_command, free_port, prepared_env, wait_until_up
 
 
 def test_a_key_without_its_certificate_is_refused(tmp_path: Path) -> None:
@@ -40,25 +39,13 @@ def test_clickme_serve_speaks_https_with_a_certificate(
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
         context = ssl.create_default_context(cafile=str(certificate.ca_file))
-        assert wait_for_https(f"https://127.0.0.1:{port}/healthz", context, process), (
-            log.read_text()
-        )
+        healthz = f"https://127.0.0.1:{port}/healthz"
+        wait_until_up(answers(healthz, verify=context), "clickme serve", process, log)
         with pytest.raises(httpx.TransportError):
             httpx.get(f"http://127.0.0.1:{port}/healthz")
     finally:
         process.terminate()
         process.wait(timeout=20)
-
-
-def wait_for_https(url: str, context: ssl.SSLContext, process: subprocess.Popen) -> bool:
-    """Whether the URL answers 200 over verified HTTPS before the process exits or time is up."""
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            return httpx.get(url, verify=context).status_code == 200
-        except httpx.ConnectError:
-            time.sleep(0.25)
-    return False
 
 
 def test_the_settings_give_the_certificate_too(

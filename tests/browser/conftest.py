@@ -1,11 +1,12 @@
 """Browser fixtures: Debian's Chromium (the live server comes from tests/live_server.py)."""
 
 import os
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM_PATH = Path(os.environ.get("CLICKME_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = [
@@ -72,3 +73,14 @@ def shots_dir() -> Path:
     """Where the tests leave screenshots of the layouts to look at."""
     SHOTS_DIR.mkdir(parents=True, exist_ok=True)
     return SHOTS_DIR
+
+
+def wait_until(
+    page: Page, condition: Callable[[], bool], failure: str, timeout_s: float = 30
+) -> None:
+    """Until the condition holds, the page's events handled meanwhile (the sync API runs route
+    handlers and event listeners only inside its own calls); the test fails if time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, failure
+        page.wait_for_timeout(50)

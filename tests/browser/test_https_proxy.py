@@ -7,7 +7,6 @@ import os
 import shutil
 import ssl
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -42,11 +41,13 @@ from tests.conftest import (
 from tests.live_server import (
     TEST_IMAGE_SET,
     LiveServer,
+    answers,
     free_port,
     prepared_env,
     served_photo_folder,
     serving,
     stop_process,
+    wait_until_up,
 )
 
 pytestmark = pytest.mark.browser
@@ -99,21 +100,6 @@ def require_caddy() -> str:
             pytest.fail("caddy missing in CI (scripts/test.sh installs it)")
         pytest.skip("caddy not installed: apt-get install -y caddy")
     return caddy
-
-
-def wait_for(check: Callable[[], bool], what: str, process: subprocess.Popen, log: Path) -> None:
-    """Until check() holds; the test fails if the process exits or time runs out."""
-    deadline = time.monotonic() + CADDY_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"{what} exited ({process.returncode}):\n{log.read_text()}")
-        try:
-            if check():
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{what} not up after {CADDY_START_TIMEOUT_S}s:\n{log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -191,7 +177,7 @@ def running_caddy(
     try:
         # What compose's health check asks: Caddy's admin API lists the upstreams.
         upstreams = f"http://{admin}/reverse_proxy/upstreams"
-        wait_for(lambda: httpx.get(upstreams).is_success, "caddy", process, log_path)
+        wait_until_up(answers(upstreams), "caddy", process, log_path, CADDY_START_TIMEOUT_S)
         yield http_port, https_port
     finally:
         stop_process(process)

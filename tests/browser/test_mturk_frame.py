@@ -14,12 +14,10 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 import sqlalchemy as sa
 import trustme
@@ -36,8 +34,8 @@ from clickme.images.models import ImageSet
 from clickme.players.models import Player
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.service import ensure_model_row
-from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH
-from tests.live_server import SERVER_START_TIMEOUT_S, free_port, prepared_env, stop_process
+from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, wait_until
+from tests.live_server import answers, free_port, prepared_env, stop_process, wait_until_up
 
 pytestmark = pytest.mark.browser
 
@@ -132,27 +130,13 @@ def origins(
     with log_path.open("ab") as log:
         server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_until_healthy(game, server, log_path)
+        wait_until_up(answers(f"{game}/healthz", verify=False), "uvicorn", server, log_path)
         stranger_origin = f"https://127.0.0.1:{stranger.server_address[1]}"
         yield Origins(game, framer_origin, stranger_origin, root / "data" / "clickme.db")
     finally:
         stop_process(server)
         framer.shutdown()
         stranger.shutdown()
-
-
-def wait_until_healthy(base_url: str, server: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"uvicorn exited ({server.returncode}):\n{log_path.read_text()}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1.0, verify=False).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    pytest.fail(f"the game is not up after {SERVER_START_TIMEOUT_S}s:\n{log_path.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -233,7 +217,17 @@ def test_a_page_the_csp_does_not_name_cannot_frame_the_game(
     page = context.new_page()
     violations = csp_messages(page)
     page.goto(origins.stranger)
-    page.wait_for_timeout(2000)
+    # Until the browser has reported the refusal and the frame has left its first, empty URL (a
+    # fixed wait could be too short on a loaded machine).
+    wait_until(
+        page,
+        lambda: (
+            any("frame-ancestors" in message for message in violations)
+            and len(page.frames) > 1
+            and page.frames[1].url != ""
+        ),
+        "the browser reported no frame-ancestors refusal",
+    )
     child = page.frames[1]
     assert child.url.startswith("chrome-error://") or child.url == "about:blank", child.url
     assert page.frame_locator("iframe").get_by_test_id("consent-accept").count() == 0

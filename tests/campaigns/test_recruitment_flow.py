@@ -1,7 +1,6 @@
 """The participant's path through a recruited campaign: its public description, the rounds, and
 the completion (or screened-out) code only once the campaign's number of images is played."""
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -17,6 +16,7 @@ from clickme.insights.completion import with_code
 from clickme.players.models import Player
 from clickme.players.service import exclude_player
 from clickme.scoring.tables import DnnModel
+from tests.app_fixtures import age
 from tests.players.painting import box_stroke
 
 SLUG = "study-1"
@@ -165,13 +165,17 @@ def test_the_code_comes_only_after_the_campaigns_number_of_images(
 
 
 def test_a_round_left_running_past_its_time_counts_as_played(
-    client: TestClient, game_settings: Settings, make_campaign: Callable[..., int]
+    client: TestClient,
+    database: Database,
+    game_settings: Settings,
+    make_campaign: Callable[..., int],
 ) -> None:
-    make_campaign(max_images_per_player=1, time_limit_ms=100, **CODES)
+    make_campaign(max_images_per_player=1, **CODES)
     join(client, PROLIFIC)
-    start(client)  # the participant closes the page: the round is never finished
+    round_ = start(client)  # the participant closes the page: the round is never finished
     assert error_code(completion(client)) == "not_finished"
-    time.sleep((100 + game_settings.round_grace_ms) / 1000 + 0.1)
+    past = (round_["time_limit_ms"] + game_settings.round_grace_ms) / 1000 + 0.1
+    age(client, database, round_["round_id"], past, shown_too=True)
     done = completion(client)
     assert done.status_code == 200, done.text
     assert done.json()["code"] == "C0MPLETE" and done.json()["url"] is None  # no URL set

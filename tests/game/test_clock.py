@@ -16,12 +16,14 @@ from clickme.game.models import Round
 from clickme.game.service import round_deadline
 from clickme.insights.quality import measure_players
 from clickme.scoring.reveal import PreparedImageCache
+from tests.app_fixtures import age
 from tests.game.test_routes import send
 
 LIMIT_MS = 7000
 BOUND_S = 20.0
-# Slack for the test's own requests (a reveal runs the DNN).
-SLACK_MS = 1500
+# Slack for the test's own requests (a reveal runs the DNN) on a loaded machine; every delay the
+# tests make is longer, so a clock counted from the wrong moment still falls outside it.
+SLACK_MS = 5000
 
 
 def create(client: TestClient) -> dict:
@@ -33,20 +35,6 @@ def create(client: TestClient) -> dict:
 
 def show(client: TestClient, round_id: int):
     return client.post(f"/api/rounds/{round_id}/start")
-
-
-def age(
-    client: TestClient, database: Database, round_id: int, seconds: float, shown_too: bool = False
-) -> None:
-    """Moves the round's creation (and its photo's display) back in time, and has the app forget
-    the round's facts it may keep (a display, once made, never moves: the app relies on it)."""
-    client.app.state.runtime.rounds.pop(round_id)  # type: ignore[attr-defined]
-    with database.session() as session:
-        round_ = session.get_one(Round, round_id)
-        round_.started_at -= timedelta(seconds=seconds)
-        if shown_too:
-            assert round_.shown_at is not None
-            round_.shown_at -= timedelta(seconds=seconds)
 
 
 def stored(database: Database, round_id: int) -> Round:
@@ -87,7 +75,7 @@ def test_a_slow_photo_costs_no_time(player: TestClient, database: Database) -> N
     assert reveal.json()["state"] == "playing" and reveal.json()["elapsed_ms"] < SLACK_MS
     row = stored(database, round_["round_id"])
     assert row.shown_at is not None and row.outcome is None
-    assert (row.shown_at - row.started_at).total_seconds() == pytest.approx(10, abs=1.5)
+    assert 10 <= (row.shown_at - row.started_at).total_seconds() < 10 + SLACK_MS / 1000
 
 
 def test_a_start_past_the_bound_abandons_the_round_and_gives_its_play_back(
@@ -134,15 +122,15 @@ def test_a_missing_start_within_the_bound_is_taken_from_the_first_batch(
     """Without a start call the first batch starts the clock by its points' client times, never
     earlier than the round's creation (a client claiming more only loses time)."""
     round_ = create(player)
-    age(player, database, round_["round_id"], 5)
+    age(player, database, round_["round_id"], 10)
     reveal = send(player, round_["round_id"], 1, [[5, 5, 200], [9, 9, 1500]])
     assert reveal.status_code == 200, reveal.text
     assert 1500 <= reveal.json()["elapsed_ms"] < 1500 + SLACK_MS
     boastful = create(player)
-    age(player, database, boastful["round_id"], 5)
+    age(player, database, boastful["round_id"], 3)
     reveal = send(player, boastful["round_id"], 1, [[5, 5, 60_000]])
     assert reveal.status_code == 200, reveal.text
-    assert 5000 <= reveal.json()["elapsed_ms"] < 5000 + SLACK_MS
+    assert 3000 <= reveal.json()["elapsed_ms"] < LIMIT_MS
     row = stored(database, boastful["round_id"])
     assert row.shown_at == row.started_at
 
@@ -186,7 +174,7 @@ def test_finish_without_a_start_counts_the_time_limit_back(
 def test_time_to_display_is_a_player_measure(
     player: TestClient, database: Database, game_settings: Settings
 ) -> None:
-    for delay_s in (1, 3, 5):
+    for delay_s in (5, 10, 15):
         round_ = create(player)
         age(player, database, round_["round_id"], delay_s)
         assert show(player, round_["round_id"]).status_code == 200
@@ -195,4 +183,4 @@ def test_time_to_display_is_a_player_measure(
     with database.session() as session:
         cache = PreparedImageCache(8)
         measures = measure_players(session, cache, game_settings.images_dir, [player_id])
-    assert measures[player_id].display_ms == pytest.approx(3000, abs=SLACK_MS)
+    assert 10_000 <= measures[player_id].display_ms < 10_000 + SLACK_MS  # the median

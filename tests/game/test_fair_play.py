@@ -2,7 +2,6 @@
 empty rounds do not exhaust a campaign, a lazy participant gets no completion code, a repeated
 batch never reaches the DNN; an honest player's game is unchanged."""
 
-import time
 from collections.abc import Callable
 
 import pytest
@@ -18,8 +17,10 @@ from clickme.game.models import Round
 from clickme.images.models import ImageSet
 from clickme.players.models import PlayerFlag
 from clickme.scoring.tables import DnnModel
+from tests.app_fixtures import age
 
 SLUG = "study"
+TIME_LIMIT_MS = 7000  # the campaigns' (the default): time passes by ageing rounds, not waiting
 CODES = {"completion_code": "C0MPLETE", "screened_out_code": "SCREENED"}
 PROLIFIC = {"PROLIFIC_PID": "p{}", "STUDY_ID": "s1", "SESSION_ID": "x{}"}
 
@@ -72,11 +73,17 @@ def paint(client: TestClient, round_: dict, seq: int = 1, n: int = 6):
     )
 
 
-def play_valid(client: TestClient, time_limit_ms: int) -> dict:
+def run_out(client: TestClient, database: Database, round_id: int, grace_ms: int = 0) -> None:
+    """The round's time limit (and the grace) passes, without the test waiting for it."""
+    past = (TIME_LIMIT_MS + grace_ms) / 1000 + 0.05
+    age(client, database, round_id, past, shown_too=True)
+
+
+def play_valid(client: TestClient, database: Database) -> dict:
     """An honest round: paint, then let the time run out and finish."""
     round_ = start(client).json()
     assert paint(client, round_).status_code == 200
-    time.sleep(time_limit_ms / 1000 + 0.05)
+    run_out(client, database, round_["round_id"])
     finished = client.post(f"/api/rounds/{round_['round_id']}/finish")
     assert finished.status_code == 200, finished.text
     assert finished.json()["outcome"] in ("timeout", "correct")
@@ -101,7 +108,7 @@ def test_empty_rounds_cannot_exhaust_a_campaign(
 ) -> None:
     """Two players start round after round without painting: they never hold more than their
     one round in flight each, and once those time out every play is back."""
-    campaign_id = make_campaign(plays_wanted_per_image=2, time_limit_ms=3000)
+    campaign_id = make_campaign(plays_wanted_per_image=2)
     attackers = []
     for number in range(2):
         attackers.append(join(client, number))
@@ -111,7 +118,10 @@ def test_empty_rounds_cannot_exhaust_a_campaign(
     assert sum(plays(database, campaign_id).values()) == 2  # the two rounds in flight
     join(client, 99)
     assert start(client).status_code == 201  # a real player still gets an image
-    time.sleep((3000 + game_settings.round_grace_ms) / 1000 + 0.1)
+    with database.session() as session:  # the time limit and the grace pass for every round
+        in_flight = session.scalars(select(Round.id).where(Round.outcome.is_(None))).all()
+    for round_id in in_flight:
+        run_out(client, database, round_id, game_settings.round_grace_ms)
     join(client, 98)
     assert start(client).status_code == 201  # the expired empty rounds gave their plays back
     # Only that last round holds a play: every expired empty round gave its play back.
@@ -126,16 +136,16 @@ def test_empty_rounds_cannot_exhaust_a_campaign(
 def test_a_round_with_too_few_points_gives_its_play_back_when_it_ends(
     client: TestClient, database: Database, make_campaign: Callable[..., int]
 ) -> None:
-    campaign_id = make_campaign(plays_wanted_per_image=1, time_limit_ms=200)
+    campaign_id = make_campaign(plays_wanted_per_image=1)
     join(client, 1)
     round_ = start(client).json()
     assert paint(client, round_, n=1).status_code == 200  # one point: no round for the maps
-    time.sleep(0.25)
+    run_out(client, database, round_["round_id"])
     # Whatever its outcome (a lucky single point can even win), it holds no play.
     ended = client.post(f"/api/rounds/{round_['round_id']}/finish").json()["outcome"]
     assert ended in ("timeout", "correct")
     assert plays(database, campaign_id)[round_["image"]["id"]] == 0
-    honest = play_valid(client, 200)
+    honest = play_valid(client, database)
     assert plays(database, campaign_id)[honest["image"]["id"]] == 1  # a valid round keeps it
 
 
@@ -176,11 +186,12 @@ def test_a_participant_who_waits_without_painting_gets_the_screened_out_code(
     game_settings: Settings,
     make_campaign: Callable[..., int],
 ) -> None:
-    make_campaign(max_images_per_player=3, time_limit_ms=200, **CODES)
+    make_campaign(max_images_per_player=3, **CODES)
     player_id = join(client, 1)
     for _ in range(3):
-        assert start(client).status_code == 201
-        time.sleep((200 + game_settings.round_grace_ms) / 1000 + 0.05)
+        round_ = start(client)
+        assert round_.status_code == 201
+        run_out(client, database, round_.json()["round_id"], game_settings.round_grace_ms)
     answer = completion(client)
     assert (answer["status"], answer["code"]) == ("screened_out", "SCREENED")
     assert set(open_flags(database, player_id)) == {"too_little_effort", "no_effort"}
@@ -189,9 +200,9 @@ def test_a_participant_who_waits_without_painting_gets_the_screened_out_code(
 def test_an_honest_participant_gets_the_completion_code(
     client: TestClient, database: Database, make_campaign: Callable[..., int]
 ) -> None:
-    make_campaign(max_images_per_player=3, time_limit_ms=200, **CODES)
+    make_campaign(max_images_per_player=3, **CODES)
     player_id = join(client, 1)
-    shown = [play_valid(client, 200)["image"]["id"] for _ in range(2)]
+    shown = [play_valid(client, database)["image"]["id"] for _ in range(2)]
     skipped = start(client).json()  # one odd photo skipped: still enough effort (2 of 3)
     assert client.post(f"/api/rounds/{skipped['round_id']}/skip").status_code == 200
     assert len({*shown, skipped["image"]["id"]}) == 3
@@ -201,14 +212,12 @@ def test_an_honest_participant_gets_the_completion_code(
 
 
 def test_the_campaign_sets_the_valid_rounds_completion_needs(
-    client: TestClient, make_campaign: Callable[..., int]
+    client: TestClient, database: Database, make_campaign: Callable[..., int]
 ) -> None:
     """One valid round of two: enough by default (half, rounded up), not when 2 are set."""
-    make_campaign(
-        max_images_per_player=2, min_valid_rounds_for_completion=2, time_limit_ms=200, **CODES
-    )
+    make_campaign(max_images_per_player=2, min_valid_rounds_for_completion=2, **CODES)
     join(client, 1)
-    play_valid(client, 200)
+    play_valid(client, database)
     round_ = start(client).json()
     assert client.post(f"/api/rounds/{round_['round_id']}/skip").status_code == 200
     assert completion(client)["code"] == "SCREENED"

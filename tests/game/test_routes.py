@@ -1,7 +1,5 @@
 """The round over HTTP: the server picks, times, judges, scores; points stored once, in order."""
 
-import time
-
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
@@ -11,7 +9,7 @@ from clickme.core.db import Database
 from clickme.game.models import PointBatch, Round
 from clickme.game.points import unpack_points, xy_of
 from clickme.scoring.reveal import render_mask
-from tests.app_fixtures import set_time_limit
+from tests.app_fixtures import age
 
 
 def start(client: TestClient) -> dict:
@@ -144,11 +142,11 @@ def test_skip_ends_the_round_without_points(player: TestClient) -> None:
 
 
 def test_the_server_clock_decides_the_timeout(player: TestClient, database: Database) -> None:
-    set_time_limit(database, 300)
-    round_id = start(player)["round_id"]
+    round_ = start(player)
+    round_id = round_["round_id"]
     early = player.post(f"/api/rounds/{round_id}/finish")
     assert early.status_code == 409 and early.json()["error"]["code"] == "round_running"
-    time.sleep(0.35)
+    age(player, database, round_id, round_["time_limit_ms"] / 1000 + 0.05, shown_too=True)
     result = player.post(f"/api/rounds/{round_id}/finish").json()
     assert result["outcome"] == "timeout" and result["score"] == 0
 
@@ -156,9 +154,10 @@ def test_the_server_clock_decides_the_timeout(player: TestClient, database: Data
 def test_a_batch_after_the_time_and_grace_is_refused(
     client: TestClient, player: TestClient, database: Database, game_settings
 ) -> None:
-    set_time_limit(database, 100)
-    round_id = start(player)["round_id"]
-    time.sleep((100 + game_settings.round_grace_ms) / 1000 + 0.1)
+    round_ = start(player)
+    round_id = round_["round_id"]
+    past = (round_["time_limit_ms"] + game_settings.round_grace_ms) / 1000 + 0.1
+    age(player, database, round_id, past, shown_too=True)
     late = send(player, round_id, 1, [[1, 1, 0]])
     assert late.status_code == 409 and late.json()["error"]["code"] == "round_ended"
     assert player.get(f"/api/rounds/{round_id}").json()["outcome"] == "timeout"
@@ -168,9 +167,11 @@ def test_a_batch_after_the_time_and_grace_is_refused(
 def test_a_batch_inside_the_grace_is_kept_but_cannot_win(
     player: TestClient, database: Database
 ) -> None:
-    set_time_limit(database, 200)
     round_ = start(player)
-    time.sleep(0.3)
+    # Just past the time limit: the batch arrives within the grace (500 ms) after it.
+    age(
+        player, database, round_["round_id"], round_["time_limit_ms"] / 1000 + 0.001, shown_too=True
+    )
     width, height = round_["image"]["width"], round_["image"]["height"]
     reveal = send(player, round_["round_id"], 1, grid_points(width, height, 30)).json()
     assert reveal["state"] == "timeout" and reveal["score"] == 0

@@ -1,7 +1,6 @@
 """A campaign's pictures through the API: stats, image cards and human maps from real rounds."""
 
 import io
-import time
 
 import numpy as np
 from fastapi.testclient import TestClient
@@ -17,10 +16,9 @@ from clickme.images.models import Image
 from clickme.maps.service import image_map, mapped_rounds
 from clickme.scoring.reveal import PreparedImageCache
 from tests.accounts.staff import add_staff_user, sign_in
-from tests.app_fixtures import set_time_limit
+from tests.app_fixtures import age
 from tests.players.painting import box_stroke, new_player, start
 
-TIME_LIMIT_MS = 400
 TOP_LEFT = box_stroke(0.0, 0.0, 0.35)
 BOTTOM_RIGHT = box_stroke(0.65, 0.65, 0.35)
 # Regions of the 224 x 224 crop well inside (and far from) the painted boxes.
@@ -28,17 +26,17 @@ TOP_LEFT_INSIDE = (slice(10, 60), slice(10, 60))
 BOTTOM_RIGHT_INSIDE = (slice(165, 214), slice(165, 214))
 
 
-def play_to_the_end(client: TestClient, stroke) -> dict:
-    """A round painted with the stroke, then left to time out unless the DNN got it first."""
+def play_to_the_end(client: TestClient, database: Database, stroke) -> dict:
+    """A round painted with the stroke, then left to time out (its time limit passed by ageing
+    the round) unless the DNN got it first."""
     round_ = start(client)
-    started = time.monotonic()
     response = client.post(
         f"/api/rounds/{round_['round_id']}/points",
         json={"seq": 1, "points": stroke(round_), "pointer_type": "mouse"},
     )
     assert response.status_code == 200, response.text
     if response.json()["state"] == "playing":
-        time.sleep(max(0.0, TIME_LIMIT_MS / 1000 - (time.monotonic() - started)) + 0.05)
+        age(client, database, round_["round_id"], round_["time_limit_ms"] / 1000 + 0.05, True)
         finished = client.post(f"/api/rounds/{round_['round_id']}/finish")
         assert finished.status_code == 200, finished.text
     return round_
@@ -47,12 +45,11 @@ def play_to_the_end(client: TestClient, stroke) -> dict:
 def play_campaign(client: TestClient, settings: Settings, database: Database) -> dict:
     """Player A paints the top left of all five photos, B the bottom right of one, C skips one
     (skipped rounds give their play back and are in no map)."""
-    set_time_limit(database, TIME_LIMIT_MS)
     new_player(client)
     for _ in range(5):
-        play_to_the_end(client, TOP_LEFT)
+        play_to_the_end(client, database, TOP_LEFT)
     b = new_player(client)
-    shared_image = play_to_the_end(client, BOTTOM_RIGHT)["image"]["id"]
+    shared_image = play_to_the_end(client, database, BOTTOM_RIGHT)["image"]["id"]
     new_player(client)
     skipped = start(client)["round_id"]
     assert client.post(f"/api/rounds/{skipped}/skip").status_code == 200

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 
 from clickme.core.config import Settings
 from clickme.scoring.evaluate import evaluate_accuracy, sample_items
@@ -22,9 +23,16 @@ def test_sample_items_label_files_by_synset(imagenet_sample: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["onnx", "torch"])
 def test_top1_on_the_sample(backend: str, imagenet_sample: Path, models_cache_dir: Path) -> None:
-    settings = Settings(data_dir=models_cache_dir, scorer_backend=backend)
-    scorer = build_scorer(settings, get_model_spec(DEFAULT_MODEL))
-    accuracy = evaluate_accuracy(scorer, sample_items(imagenet_sample), batch_size=16)
+    # Torch on one intra-op thread: on the 2-core machine its two threads spun at each barrier
+    # (about 3x the CPU for the same answers) and crawled when the cores were busy.
+    threads = 1 if backend == "torch" else 0  # 0: as many as the CPU has
+    settings = Settings(data_dir=models_cache_dir, scorer_backend=backend, scorer_threads=threads)
+    torch_threads = torch.get_num_threads()  # process-wide: given back for the other tests
+    try:
+        scorer = build_scorer(settings, get_model_spec(DEFAULT_MODEL))
+        accuracy = evaluate_accuracy(scorer, sample_items(imagenet_sample), batch_size=16)
+    finally:
+        torch.set_num_threads(torch_threads)
     assert accuracy.n_images == 1000
     assert accuracy.top1 == pytest.approx(EXPECTED_TOP1, abs=0.01)
     assert accuracy.top5 > accuracy.top1
