@@ -4,7 +4,7 @@
 
 import { accuracyAlignmentChart } from "./chart.js";
 import { DASH, dateTime, el, percent } from "./dom.js";
-import { ACTIVE_STATES, cancelButton, progressCell, stateBadge } from "./jobs.js";
+import { ACTIVE_STATES, cancelButton, jobIdCell, progressCell, stateBadge } from "./jobs.js";
 
 function spearmanCell(row) {
   return `${row.mean.toFixed(3)} [${row.ci_low.toFixed(3)}, ${row.ci_high.toFixed(3)}]`;
@@ -78,12 +78,7 @@ export function renderAlignmentJobs({ body, empty }, jobs, cancel) {
       el(
         "tr",
         { "data-alignment-job": job.id },
-        el(
-          "td",
-          {},
-          el("div", { class: "strong" }, `#${job.id}`),
-          el("div", { class: "muted small" }, dateTime(job.created_at)),
-        ),
+        jobIdCell(job),
         el(
           "td",
           {},

@@ -1,7 +1,7 @@
 // Exports: the form that starts one, and the jobs with their progress, files and errors.
 
-import { dateTime, el, fillSelect, plural } from "./dom.js";
-import { ACTIVE_STATES, cancelButton, progressCell, stateBadge } from "./jobs.js";
+import { el, fillSelect, plural } from "./dom.js";
+import { ACTIVE_STATES, cancelButton, jobIdCell, progressCell, stateBadge } from "./jobs.js";
 
 const NUMBER_FILTERS = ["campaign_version", "min_rounds", "min_reliability", "splits"];
 const CHOICE_FILTERS = ["image_set", "pointer_type"];
@@ -127,12 +127,7 @@ function jobRow(job, actions) {
   return el(
     "tr",
     { "data-export": job.id },
-    el(
-      "td",
-      {},
-      el("div", { class: "strong" }, `#${job.id}`),
-      el("div", { class: "muted small" }, dateTime(job.created_at)),
-    ),
+    jobIdCell(job),
     el(
       "td",
       {},

@@ -1,7 +1,7 @@
 // Background jobs (exports, alignment): their state, progress and cancel button, and a watch
 // that shows them again every second while one may still change.
 
-import { el, plural } from "./dom.js";
+import { dateTime, el, plural } from "./dom.js";
 
 /** Job states in which a job may still change (the page polls while one is shown). */
 export const ACTIVE_STATES = new Set(["queued", "running"]);
@@ -74,4 +74,14 @@ export class JobWatch {
     const jobs = await this.fetchJobs();
     if (jobs !== undefined && this.visible()) this.show(jobs);
   }
+}
+
+/** A job's first cell: its number and when it was asked for. */
+export function jobIdCell(job) {
+  return el(
+    "td",
+    {},
+    el("div", { class: "strong" }, `#${job.id}`),
+    el("div", { class: "muted small" }, dateTime(job.created_at)),
+  );
 }

@@ -21,7 +21,6 @@ from clickme.alignment.score import campaign_ceiling, campaign_targets
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.db import Database
 from clickme.core.errors import ClickmeError
 from clickme.core.jobs import (
     UNEXPECTED,
@@ -29,7 +28,6 @@ from clickme.core.jobs import (
     JobTable,
     JobWorker,
     Stopped,
-    Timing,
     finished,
 )
 from clickme.maps.aggregate import MapSettings
@@ -69,15 +67,7 @@ class AlignmentJobs(JobWorker):
     """An API process's alignment worker (``JobWorker``)."""
 
     name = "alignment"
-
-    @classmethod
-    def start(
-        cls, database: Database, settings: Settings, timing: Timing | None = None
-    ) -> "AlignmentJobs":
-        """The running worker, after failing the jobs of processes gone silent."""
-        jobs = cls(TABLE, database, settings, timing)
-        jobs.launch()
-        return jobs
+    table = TABLE
 
     def execute(self, progress: JobProgress) -> None:
         with self.database.session() as session:

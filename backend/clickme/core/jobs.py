@@ -28,7 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import ColumnElement, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -216,11 +216,9 @@ class JobWorker:
     beats for the running job and sweeps up silent processes' (``sweep``)."""
 
     name = "job"
+    table: JobTable  # each kind of job sets its table
 
-    def __init__(
-        self, table: JobTable, database: Database, settings: Settings, timing: Timing | None
-    ) -> None:
-        self.table = table
+    def __init__(self, database: Database, settings: Settings, timing: Timing | None) -> None:
         self.database = database
         self.settings = settings
         self.timing = timing or Timing.of(settings)
@@ -232,6 +230,13 @@ class JobWorker:
         self._closed = threading.Event()
         self._worker = threading.Thread(target=self._work, name=f"{self.name}-worker", daemon=True)
         self._keeper = threading.Thread(target=self._keep, name=f"{self.name}-keeper", daemon=True)
+
+    @classmethod
+    def start(cls, database: Database, settings: Settings, timing: Timing | None = None) -> Self:
+        """The running worker, after failing the jobs of processes gone silent."""
+        jobs = cls(database, settings, timing)
+        jobs.launch()
+        return jobs
 
     def execute(self, progress: JobProgress) -> None:
         """Runs the claimed job and ends its row."""

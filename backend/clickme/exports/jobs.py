@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.db import Database, utcnow
+from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.core.jobs import (
     INTERRUPTED,
@@ -89,15 +89,7 @@ class ExportJobs(JobWorker):
     """An API process's export worker (``JobWorker``): runs exports into their folders."""
 
     name = "export"
-
-    @classmethod
-    def start(
-        cls, database: Database, settings: Settings, timing: Timing | None = None
-    ) -> "ExportJobs":
-        """The running worker, after failing the jobs of processes gone silent."""
-        jobs = cls(TABLE, database, settings, timing)
-        jobs.launch()
-        return jobs
+    table = TABLE
 
     def failed_silent(self, session: Session, job: ExportJob) -> None:
         shutil.rmtree(job_folder(self.settings, job), ignore_errors=True)
