@@ -9,7 +9,7 @@ from clickme.accounts import security, service
 from clickme.accounts.models import StaffSession, StaffUser
 from clickme.accounts.schemas import ROLES
 from clickme.core.deps import DbSession
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Forbidden, NotSignedIn
 
 STATE_CHANGING_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 CSRF_HEADER = "X-CSRF-Token"
@@ -21,7 +21,7 @@ def current_staff_session(
     """The staff session of the cookie; 401 when there is none (a player's cookie is none)."""
     staff_session = service.find_session(session, clickme_staff)
     if staff_session is None:
-        raise ClickmeError(401, "not_signed_in", "sign in with a staff account first")
+        raise NotSignedIn("not_signed_in", "sign in with a staff account first")
     return staff_session
 
 
@@ -42,9 +42,9 @@ def require_role(*roles: str) -> Callable[[Request, StaffSession], StaffUser]:
         if request.method in STATE_CHANGING_METHODS and not security.tokens_equal(
             request.headers.get(CSRF_HEADER), staff_session.csrf_token
         ):
-            raise ClickmeError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
+            raise Forbidden("csrf_failed", f"missing or wrong {CSRF_HEADER} header")
         if staff_session.user.role not in roles:
-            raise ClickmeError(403, "forbidden", "your role does not allow this")
+            raise Forbidden("forbidden", "your role does not allow this")
         return staff_session.user
 
     return dependency

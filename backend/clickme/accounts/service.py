@@ -18,7 +18,7 @@ from clickme.accounts import security
 from clickme.accounts.models import LoginFailure, StaffKnownAddress, StaffSession, StaffUser
 from clickme.accounts.schemas import StaffUserCreate, StaffUserOut, StaffUserUpdate
 from clickme.core.db import utcnow
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, Forbidden, NotFound, NotSignedIn, TooManyRequests
 
 SESSION_LIFETIME = timedelta(hours=12)
 SESSION_IDLE_TIMEOUT = timedelta(hours=2)
@@ -49,7 +49,7 @@ def emails_by_id(session: Session, user_ids: set[int]) -> dict[int, str]:
 
 def create_user(session: Session, data: StaffUserCreate) -> StaffUser:
     if find_user(session, data.email) is not None:
-        raise ClickmeError(409, "email_taken", f"a staff account for {data.email} already exists")
+        raise Conflict("email_taken", f"a staff account for {data.email} already exists")
     user = StaffUser(
         email=data.email, password_hash=security.hash_password(data.password), role=data.role
     )
@@ -75,10 +75,10 @@ def update_user(session: Session, user_id: int, changes: StaffUserUpdate) -> Sta
     """Change a role or disable an account; the last active admin cannot be removed."""
     user = session.get(StaffUser, user_id)
     if user is None:
-        raise ClickmeError(404, "not_found", f"no staff account {user_id}")
+        raise NotFound("not_found", f"no staff account {user_id}")
     stops_being_admin = changes.role == "researcher" or changes.disabled is True
     if user.role == "admin" and stops_being_admin and _other_active_admins(session, user) == 0:
-        raise ClickmeError(409, "last_admin", "at least one active admin account must remain")
+        raise Conflict("last_admin", "at least one active admin account must remain")
     if changes.role is not None:
         user.role = changes.role
     if changes.disabled is not None:
@@ -99,10 +99,9 @@ def _failures_since(session: Session, condition: Any, since: datetime) -> list[d
     )
 
 
-def _too_many_attempts(wait: timedelta) -> ClickmeError:
+def _too_many_attempts(wait: timedelta) -> TooManyRequests:
     retry_after = max(1, math.ceil(wait.total_seconds()))
-    return ClickmeError(
-        429,
+    return TooManyRequests(
         "too_many_attempts",
         f"too many failed logins: try again in {retry_after} s",
         headers={"Retry-After": str(retry_after)},
@@ -173,9 +172,9 @@ def authenticate(session: Session, email: str, password: str, ip_hash: str) -> S
     )
     if user is None or not valid:
         _record_failure(session, email, ip_hash, now)
-        raise ClickmeError(401, "bad_credentials", "wrong email or password")
+        raise NotSignedIn("bad_credentials", "wrong email or password")
     if user.disabled:
-        raise ClickmeError(403, "account_disabled", "this account is disabled")
+        raise Forbidden("account_disabled", "this account is disabled")
     session.execute(delete(LoginFailure).where(LoginFailure.key == email))
     _remember_address(session, user, ip_hash, now)
     if security.needs_rehash(user.password_hash):

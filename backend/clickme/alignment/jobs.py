@@ -21,7 +21,7 @@ from clickme.alignment.score import campaign_ceiling, campaign_targets
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.jobs import (
     UNEXPECTED,
     JobProgress,
@@ -99,7 +99,7 @@ def create_job(session: Session, body: AlignmentJobCreate, staff_id: int) -> Ali
         get_model_spec(body.model_name)
         saliency_method(body.method)
     except KeyError as error:
-        raise ClickmeError(422, "invalid_alignment", str(error.args[0])) from error
+        raise Unprocessable("invalid_alignment", str(error.args[0])) from error
     job = AlignmentJob(
         campaign_id=campaign.id, requested_by=staff_id, model_name=body.model_name,
         request=body.model_dump(mode="json"), state="queued",
@@ -112,7 +112,7 @@ def create_job(session: Session, body: AlignmentJobCreate, staff_id: int) -> Ali
 def get_job(session: Session, job_id: int) -> AlignmentJob:
     job = session.get(AlignmentJob, job_id)
     if job is None:
-        raise ClickmeError(404, "alignment_job_not_found", f"no alignment job {job_id}")
+        raise NotFound("alignment_job_not_found", f"no alignment job {job_id}")
     return job
 
 
@@ -120,7 +120,7 @@ def cancel_job(session: Session, job: AlignmentJob) -> None:
     """Marks a queued or running job cancelled (409 ``alignment_finished`` otherwise)."""
     if not TABLE.cancel(session, job.id):
         session.refresh(job)
-        raise ClickmeError(409, "alignment_finished", f"alignment {job.id} is already {job.state}")
+        raise Conflict("alignment_finished", f"alignment {job.id} is already {job.state}")
     session.refresh(job)
 
 

@@ -13,7 +13,7 @@ from clickme.alignment.schemas import AlignmentJobCreate, AlignmentJobOut, Align
 from clickme.alignment.service import alignment_table
 from clickme.campaigns.service import get_campaign
 from clickme.core.deps import AppSettings, DbSession
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound
 from clickme.core.schemas import MAX_DB_ID, DbId
 from clickme.images.models import ImageSet
 
@@ -32,7 +32,7 @@ def campaign_alignment(
     asked for, else the one where most of the models have a top-1)."""
     campaign = get_campaign(session, campaign_id)
     if image_set_id is not None and session.get(ImageSet, image_set_id) is None:
-        raise ClickmeError(404, "image_set_not_found", f"no image set {image_set_id}")
+        raise NotFound("image_set_not_found", f"no image set {image_set_id}")
     return alignment_table(session, settings.data_dir, campaign.id, image_set_id)
 
 

@@ -14,7 +14,7 @@ from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate
 from clickme.core.config import Settings
 from clickme.core.db import changed_rows
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import ClickmeError, Conflict, NotFound, Unavailable, Unprocessable
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
 from clickme.scoring.reveal import PreparedImageCache, RevealRule
@@ -108,7 +108,7 @@ def prepare_photos(
 def get_campaign(session: Session, campaign_id: int) -> Campaign:
     campaign = session.get(Campaign, campaign_id)
     if campaign is None:
-        raise ClickmeError(404, "campaign_not_found", f"no campaign {campaign_id}")
+        raise NotFound("campaign_not_found", f"no campaign {campaign_id}")
     return campaign
 
 
@@ -128,9 +128,9 @@ def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     """The campaign players reach by this slug; 409 naming its state unless it is active."""
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None:
-        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+        raise NotFound("campaign_not_found", f"no campaign {slug!r}")
     if campaign.state != "active":
-        raise ClickmeError(409, *NOT_ACTIVE[campaign.state])
+        raise Conflict(*NOT_ACTIVE[campaign.state])
     return campaign
 
 
@@ -141,7 +141,7 @@ def leaderboard_campaign_id(session: Session, slug: str | None) -> int | None:
         return None
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None or campaign.state == "draft":
-        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+        raise NotFound("campaign_not_found", f"no campaign {slug!r}")
     return campaign.id
 
 
@@ -160,13 +160,13 @@ def _check_references(
 ) -> None:
     """422 for an unknown image set or model, 409 for a slug another campaign has."""
     if "image_set_id" in values and session.get(ImageSet, values["image_set_id"]) is None:
-        raise ClickmeError(422, "image_set_not_found", f"no image set {values['image_set_id']}")
+        raise Unprocessable("image_set_not_found", f"no image set {values['image_set_id']}")
     if "model_id" in values and session.get(DnnModel, values["model_id"]) is None:
-        raise ClickmeError(422, "model_not_found", f"no model {values['model_id']}")
+        raise Unprocessable("model_not_found", f"no model {values['model_id']}")
     if "slug" in values:
         other = session.scalar(select(Campaign.id).where(Campaign.slug == values["slug"]))
         if other is not None and other != campaign_id:
-            raise ClickmeError(409, "slug_taken", f"the slug {values['slug']!r} is taken")
+            raise Conflict("slug_taken", f"the slug {values['slug']!r} is taken")
 
 
 def create_campaign(session: Session, body: CampaignCreate) -> Campaign:
@@ -196,7 +196,7 @@ def update_campaign(
 ) -> Campaign:
     """Change settings; a game setting changed while live (active, paused) makes a new version."""
     if campaign.state == "completed":
-        raise ClickmeError(409, "campaign_completed", "a completed campaign cannot change")
+        raise Conflict("campaign_completed", "a completed campaign cannot change")
     changes = {k: v for k, v in body.changes().items() if getattr(campaign, k) != v}
     _check_references(session, changes, campaign.id)
     for name, value in changes.items():
@@ -231,9 +231,7 @@ def change_state(
     if campaign.state == state:
         return campaign
     if (campaign.state, state) not in TRANSITIONS:
-        raise ClickmeError(
-            409, "invalid_transition", f"a {campaign.state} campaign cannot become {state}"
-        )
+        raise Conflict("invalid_transition", f"a {campaign.state} campaign cannot become {state}")
     if state == "active":
         _activate(session, campaign, staff_id)
     campaign.state = state
@@ -248,7 +246,7 @@ def _activate(session: Session, campaign: Campaign, staff_id: int | None) -> Non
         )
     )
     if not has_images:
-        raise ClickmeError(409, "no_images", "the campaign's image set has no images to play")
+        raise Conflict("no_images", "the campaign's image set has no images to play")
     if campaign.state == "draft":
         _record_version(session, campaign, staff_id)
     sync_image_plays(session, campaign)
@@ -348,7 +346,7 @@ def pick_image(
     shown = session.execute(select(func.count()).select_from(history.shown.subquery())).scalar_one()
     limit = campaign.max_images_per_player
     if limit is not None and shown >= limit:
-        raise ClickmeError(409, "player_done", "you have played all the images you can here")
+        raise Conflict("player_done", "you have played all the images you can here")
     if campaign.catch_trial_share and (rng or _rng).random() < campaign.catch_trial_share:
         catch = session.scalar(
             select(Image)
@@ -415,7 +413,7 @@ def _reserve_image(
         if image_id is not None and _take_play(session, campaign, image_id):
             return session.get_one(Image, image_id)
         refusal = _nothing_left(session, campaign, history)
-        if refusal.status != 503:
+        if not isinstance(refusal, Unavailable):
             raise refusal
         time.sleep(_rng.uniform(*RESERVE_BACKOFF_S))
     raise refusal
@@ -447,7 +445,9 @@ def _take_play(session: Session, campaign: Campaign, image_id: int) -> bool:
     return bool(taken)
 
 
-def _nothing_left(session: Session, campaign: Campaign, history: PlayerHistory) -> ClickmeError:
+def _nothing_left(
+    session: Session, campaign: Campaign, history: PlayerHistory
+) -> Conflict | Unavailable:
     """Why no image was reserved: the campaign is done, this player is, or others hold them."""
     open_images = (
         select(func.count())
@@ -460,11 +460,11 @@ def _nothing_left(session: Session, campaign: Campaign, history: PlayerHistory) 
         )
     )
     if not session.scalar(open_images):
-        return ClickmeError(409, "campaign_complete", "every image of this campaign is done")
+        return Conflict("campaign_complete", "every image of this campaign is done")
     unseen = open_images.where(Image.id.not_in(history.shown))
     if not session.scalar(unseen):
-        return ClickmeError(409, "no_images_left", "you have played every image of this campaign")
-    return ClickmeError(503, "assignment_busy", "every open image is being assigned, try again")
+        return Conflict("no_images_left", "you have played every image of this campaign")
+    return Unavailable("assignment_busy", "every open image is being assigned, try again")
 
 
 def release_plays(session: Session, campaign_id: int, image_ids: Sequence[int]) -> None:

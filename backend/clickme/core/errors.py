@@ -16,16 +16,64 @@ log = logging.getLogger(__name__)
 
 
 class ClickmeError(Exception):
-    """An error a client caused or should know about, with its HTTP status and a stable code."""
+    """An error a client caused or should know about: its kind (a subclass below, named for what
+    happened) and a stable code. Services raise kinds; ``HTTP_STATUS`` alone maps them to HTTP."""
 
-    def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
-    ) -> None:
+    def __init__(self, code: str, message: str, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
-        self.status = status
         self.code = code
         self.message = message
         self.headers = headers
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of this error's kind (the nearest kind among its classes)."""
+        return next(HTTP_STATUS[kind] for kind in type(self).__mro__ if kind in HTTP_STATUS)
+
+
+class NotSignedIn(ClickmeError):
+    """The caller is not known: no player or staff session, or wrong credentials."""
+
+
+class Forbidden(ClickmeError):
+    """The caller is known but may not do this."""
+
+
+class NotFound(ClickmeError):
+    """What the request names does not exist."""
+
+
+class Conflict(ClickmeError):
+    """The request does not fit the present state (already done, taken, out of order)."""
+
+
+class Gone(ClickmeError):
+    """What the request names existed but is no more."""
+
+
+class Unprocessable(ClickmeError):
+    """The request is well formed but its content is refused."""
+
+
+class TooManyRequests(ClickmeError):
+    """The caller is over a limit: try again later (Retry-After)."""
+
+
+class Unavailable(ClickmeError):
+    """The server cannot answer now: try again soon."""
+
+
+# The one mapping from an error's kind to its HTTP status.
+HTTP_STATUS: dict[type[ClickmeError], int] = {
+    NotSignedIn: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    Gone: 410,
+    Unprocessable: 422,
+    TooManyRequests: 429,
+    Unavailable: 503,
+}
 
 
 class ValidationIssue(BaseModel):

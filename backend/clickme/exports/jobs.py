@@ -22,7 +22,7 @@ from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
 from clickme.core.db import utcnow
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, Gone, NotFound, Unprocessable
 from clickme.core.jobs import (
     INTERRUPTED,
     UNEXPECTED,
@@ -144,7 +144,7 @@ def create_job(session: Session, body: ExportJobCreate, staff_id: int) -> Export
         check_request(request)
         check_image_set(session, campaign, request.image_set)
     except ExportError as error:
-        raise ClickmeError(422, "invalid_export", str(error)) from error
+        raise Unprocessable("invalid_export", str(error)) from error
     job = ExportJob(
         campaign_id=campaign.id, requested_by=staff_id, request=body.model_dump(mode="json"),
         state="queued", folder="",
@@ -162,14 +162,14 @@ def preview_job(session: Session, body: ExportJobCreate) -> ExportPreview:
     try:
         preview = preview_export(session, body.to_request(campaign.slug))
     except ExportError as error:
-        raise ClickmeError(422, "invalid_export", str(error)) from error
+        raise Unprocessable("invalid_export", str(error)) from error
     return ExportPreview.model_validate(preview)
 
 
 def get_job(session: Session, job_id: int) -> ExportJob:
     job = session.get(ExportJob, job_id)
     if job is None:
-        raise ClickmeError(404, "export_not_found", f"no export {job_id}")
+        raise NotFound("export_not_found", f"no export {job_id}")
     return job
 
 
@@ -177,7 +177,7 @@ def cancel_job(session: Session, job: ExportJob) -> None:
     """Marks a queued or running job cancelled (409 ``export_finished`` otherwise)."""
     if not TABLE.cancel(session, job.id):
         session.refresh(job)
-        raise ClickmeError(409, "export_finished", f"export {job.id} is already {job.state}")
+        raise Conflict("export_finished", f"export {job.id} is already {job.state}")
     session.refresh(job)
 
 
@@ -225,12 +225,12 @@ def finished_files(settings: Settings, job: ExportJob) -> tuple[Path, list[str]]
     """A done job's folder and the files it holds, the manifest first (409 before it is done,
     410 once expired)."""
     if job.state == "expired":
-        raise ClickmeError(410, "export_expired", f"export {job.id} {job.error}")
+        raise Gone("export_expired", f"export {job.id} {job.error}")
     if job.state != "done" or job.manifest is None:
-        raise ClickmeError(409, "export_not_done", f"export {job.id} is {job.state}")
+        raise Conflict("export_not_done", f"export {job.id} is {job.state}")
     folder = job_folder(settings, job)
     if not (folder / MANIFEST_NAME).is_file():
-        raise ClickmeError(404, "export_files_missing", f"the files of export {job.id} are gone")
+        raise NotFound("export_files_missing", f"the files of export {job.id} are gone")
     return folder, [MANIFEST_NAME, *sorted(job.manifest["files"])]
 
 
@@ -241,5 +241,5 @@ def file_of(settings: Settings, job: ExportJob, name: str) -> Path:
     root = folder.resolve()
     path = folder / name
     if name not in names or path.resolve() != root / name or not path.is_file():
-        raise ClickmeError(404, "file_not_found", f"export {job.id} has no file {name!r}")
+        raise NotFound("file_not_found", f"export {job.id} has no file {name!r}")
     return path

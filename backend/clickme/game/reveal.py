@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from starlette.concurrency import run_in_threadpool
 
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound
 from clickme.game import service
 from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.live import Answer, LiveReveal
@@ -70,7 +70,7 @@ def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.Roun
             facts = service.load_facts(session, round_id, player_id)
         keep_facts(runtime, facts)
     if facts.player_id != player_id:
-        raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
+        raise NotFound("round_not_found", f"no round {round_id} for this player")
     return facts
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
 from clickme.core.db import after_commit, changed_rows, note_for_commit, utcnow
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, NotFound, NotSignedIn, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
 from clickme.game.outcomes import COUNTED, Outcome, RoundRule, expired, in_flight, is_valid
@@ -157,8 +157,8 @@ def start_round(
     try:
         session.flush()
     except IntegrityError as exc:  # the same player started a round on this image at this moment
-        raise ClickmeError(
-            409, "round_conflict", "another round was starting at the same moment: try again"
+        raise Conflict(
+            "round_conflict", "another round was starting at the same moment: try again"
         ) from exc
     return round_, image
 
@@ -185,7 +185,7 @@ def _load_round(
     anyone else's."""
     row = _round_row(session, round_id)
     if row is None or row[0].player_id != player_id:
-        raise ClickmeError(404, "round_not_found", f"no round {round_id} for this player")
+        raise NotFound("round_not_found", f"no round {round_id} for this player")
     return row
 
 
@@ -194,7 +194,7 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
     (404 ``round_not_found`` for none)."""
     row = _round_row(session, round_id)
     if row is None:
-        raise ClickmeError(404, "round_not_found", f"no round {round_id}")
+        raise NotFound("round_not_found", f"no round {round_id}")
     round_, image, version = row
     rules = campaigns.rules_from_settings(version.settings)
     points = round_points(session, round_id, round_.last_seq)
@@ -360,17 +360,16 @@ def round_points(session: Session, round_id: int, up_to_seq: int) -> np.ndarray:
 
 def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) -> None:
     if len(batch.points) > max_points:
-        raise ClickmeError(422, "too_many_points", f"at most {max_points} points per batch")
+        raise Unprocessable("too_many_points", f"at most {max_points} points per batch")
     previous_t = -1
     for x, y, t in batch.points:
         if not (0 <= x < facts.width and 0 <= y < facts.height):
-            raise ClickmeError(
-                422,
+            raise Unprocessable(
                 "point_out_of_image",
                 f"point ({x}, {y}) is outside the {facts.width}x{facts.height} image",
             )
         if t < previous_t:
-            raise ClickmeError(422, "points_out_of_order", "point times must not decrease")
+            raise Unprocessable("points_out_of_order", "point times must not decrease")
         previous_t = t
 
 
@@ -453,9 +452,9 @@ def _start_clock(
     return replace(facts, shown_at=round_.shown_at)
 
 
-def _round_ended(session: Session, round_id: int) -> ClickmeError:
+def _round_ended(session: Session, round_id: int) -> Conflict:
     outcome = session.get_one(Round, round_id).outcome
-    return ClickmeError(409, "round_ended", f"the round has ended ({outcome})")
+    return Conflict("round_ended", f"the round has ended ({outcome})")
 
 
 def show_round(
@@ -485,7 +484,7 @@ def _check_token_epoch(session: Session, player_id: int, token_epoch: int) -> No
     """401 ``no_player`` when the cookie is of an older token epoch (the player was forgotten)."""
     epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
     if epoch != token_epoch:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
 
 
 def store_batch(
@@ -552,8 +551,8 @@ def _refuse_or_acknowledge(
             )
         )
         if stored is None or stored.data != packed:
-            raise ClickmeError(
-                409, "seq_conflict", f"batch {batch.seq} was already stored with other points"
+            raise Conflict(
+                "seq_conflict", f"batch {batch.seq} was already stored with other points"
             )
         points = unpack_points([stored.data])
         return StoredBatch(
@@ -564,12 +563,10 @@ def _refuse_or_acknowledge(
         session.commit()
         round_.outcome = Outcome.TIMEOUT.value
     if round_.outcome is not None:
-        raise ClickmeError(409, "round_ended", f"the round has ended ({round_.outcome})")
+        raise Conflict("round_ended", f"the round has ended ({round_.outcome})")
     if batch.seq != round_.last_seq + 1:
-        raise ClickmeError(
-            409, "seq_out_of_order", f"expected batch {round_.last_seq + 1}, got {batch.seq}"
-        )
-    raise ClickmeError(409, "seq_conflict", f"batch {batch.seq} raced with another request")
+        raise Conflict("seq_out_of_order", f"expected batch {round_.last_seq + 1}, got {batch.seq}")
+    raise Conflict("seq_conflict", f"batch {batch.seq} raced with another request")
 
 
 def record_success(
@@ -642,7 +639,7 @@ def finish_round(
         session, facts.round_id, facts.player_id, Outcome.TIMEOUT if timed_out else None, now, rule
     )
     if result.outcome is None:
-        raise ClickmeError(409, "round_running", "the round's time is not up yet")
+        raise Conflict("round_running", "the round's time is not up yet")
     return result
 
 

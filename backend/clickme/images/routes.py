@@ -14,7 +14,7 @@ from starlette.datastructures import UploadFile
 
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppSettings, DbSession
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound, Unprocessable
 from clickme.core.schemas import DbId
 from clickme.images import service
 from clickme.images.display import display_file, display_key
@@ -38,7 +38,7 @@ IMMUTABLE_CACHE_CONTROL = "public, max-age=86400, immutable"
 def _image(session: Session, image_id: int) -> Image:
     image = service.get_image(session, image_id)
     if image is None:
-        raise ClickmeError(404, "image_not_found", f"no image {image_id}")
+        raise NotFound("image_not_found", f"no image {image_id}")
     return image
 
 
@@ -47,7 +47,7 @@ def image_file(image_id: DbId, session: DbSession, settings: AppSettings) -> Fil
     """The original photo, as imported."""
     path = service.image_file_path(settings.images_dir, _image(session, image_id))
     if not path.is_file():
-        raise ClickmeError(404, "image_not_found", f"the file of image {image_id} is missing")
+        raise NotFound("image_not_found", f"the file of image {image_id} is missing")
     return FileResponse(path, headers={"Cache-Control": IMMUTABLE_CACHE_CONTROL})
 
 
@@ -59,9 +59,9 @@ def image_display(
     image = _image(session, image_id)
     max_side = settings.display_max_side
     if key != display_key(image, max_side):
-        raise ClickmeError(404, "image_not_found", f"no display version {key!r} of {image_id}")
+        raise NotFound("image_not_found", f"no display version {key!r} of {image_id}")
     if not service.image_file_path(settings.images_dir, image).is_file():
-        raise ClickmeError(404, "image_not_found", f"the file of image {image_id} is missing")
+        raise NotFound("image_not_found", f"the file of image {image_id} is missing")
     path = display_file(settings.images_dir, settings.display_dir, image, max_side)
     return FileResponse(
         path, media_type="image/jpeg", headers={"Cache-Control": IMMUTABLE_CACHE_CONTROL}
@@ -91,7 +91,7 @@ async def zip_upload(request: Request, _admin: AdminUser) -> AsyncIterator[ZipUp
             ) from None
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
-            raise ClickmeError(422, "invalid_request", "file: attach the zip as the `file` field")
+            raise Unprocessable("invalid_request", "file: attach the zip as the `file` field")
         yield ZipUpload(file=upload.file, image_set=fields.set)
 
 
@@ -115,7 +115,7 @@ def list_set_images(
 ) -> ImageSetPage:
     image_set = session.get(ImageSet, image_set_id)
     if image_set is None:
-        raise ClickmeError(404, "image_set_not_found", f"no image set {image_set_id}")
+        raise NotFound("image_set_not_found", f"no image set {image_set_id}")
     images, total = service.image_set_page(session, image_set_id, (page - 1) * per_page, per_page)
     return ImageSetPage(
         image_set=ImageSetOut.of(image_set, total),
@@ -151,7 +151,7 @@ def update_image(
     """Mark an image as a catch trial (a known-easy image used to score players) or not."""
     image = service.get_image(session, image_id)
     if image is None or image.image_set_id != image_set_id:
-        raise ClickmeError(404, "image_not_found", f"no image {image_id} in set {image_set_id}")
+        raise NotFound("image_not_found", f"no image {image_id} in set {image_set_id}")
     image.is_catch = body.is_catch
     session.flush()
     return ImageOut.of(image)

@@ -18,7 +18,7 @@ from typing import BinaryIO
 from sqlalchemy.orm import Session
 
 from clickme.core.config import Settings
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Forbidden, NotFound, Unprocessable
 from clickme.images.service import ImportProblem, ImportReport, import_directory
 
 COPY_CHUNK_BYTES = 1 << 20
@@ -49,18 +49,17 @@ def _open_zip(upload: BinaryIO) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(upload)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError) as exc:
-        raise ClickmeError(422, "bad_zip", f"not a readable zip file: {exc}") from exc
+        raise Unprocessable("bad_zip", f"not a readable zip file: {exc}") from exc
 
 
 def _check_archive(entries: list[zipfile.ZipInfo], limits: ZipLimits) -> None:
     """Refuse the whole archive when it has too many entries or unpacks too large."""
     if len(entries) > limits.max_entries:
         message = f"{len(entries)} entries in the zip; at most {limits.max_entries}"
-        raise ClickmeError(422, "too_many_entries", message)
+        raise Unprocessable("too_many_entries", message)
     unpacked = sum(entry.file_size for entry in entries)
     if unpacked > limits.max_unpacked_bytes:
-        raise ClickmeError(
-            422,
+        raise Unprocessable(
             "zip_too_large",
             f"the zip unpacks to {unpacked} bytes; at most {limits.max_unpacked_bytes}",
         )
@@ -128,7 +127,7 @@ def unpack_zip(
     upload: BinaryIO, target: Path, limits: ZipLimits
 ) -> tuple[int, list[ImportProblem]]:
     """Unpack the zip's acceptable files into the (existing, empty) `target`: how many, and the
-    entries refused. Raises ClickmeError when the archive as a whole is refused."""
+    entries refused. Raises Unprocessable when the archive as a whole is refused."""
     target = target.resolve()
     with _open_zip(upload) as archive:
         entries = archive.infolist()
@@ -169,15 +168,15 @@ def resolve_import_folder(import_root: Path | None, requested: str) -> Path:
     """The server folder to import: `requested` (relative to the root, or absolute) resolved, and
     only if it stays inside the configured import root."""
     if import_root is None:
-        raise ClickmeError(
-            403, "import_root_not_set", "importing server folders is off (set CLICKME_IMPORT_ROOT)"
+        raise Forbidden(
+            "import_root_not_set", "importing server folders is off (set CLICKME_IMPORT_ROOT)"
         )
     root = import_root.resolve()
     if "\x00" in requested:
-        raise ClickmeError(422, "invalid_path", "the path holds a NUL character")
+        raise Unprocessable("invalid_path", "the path holds a NUL character")
     folder = (root / requested).resolve()
     if not folder.is_relative_to(root):
-        raise ClickmeError(403, "outside_import_root", "the folder is not inside the import root")
+        raise Forbidden("outside_import_root", "the folder is not inside the import root")
     if not folder.is_dir():
-        raise ClickmeError(404, "folder_not_found", f"no folder {requested!r} in the import root")
+        raise NotFound("folder_not_found", f"no folder {requested!r} in the import root")
     return folder

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.schemas import Completion
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, NotFound
 from clickme.game import service as game
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED, RoundRule, valid_round
@@ -32,7 +32,7 @@ def campaign_for_completion(session: Session, slug: str) -> Campaign:
     after the campaign is paused or completed."""
     campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
     if campaign is None or campaign.state == "draft":
-        raise ClickmeError(404, "campaign_not_found", f"no campaign {slug!r}")
+        raise NotFound("campaign_not_found", f"no campaign {slug!r}")
     return campaign
 
 
@@ -145,13 +145,11 @@ def completion(
     participant with fewer valid rounds (by ``rule``) than the campaign needs."""
     limit = campaign.max_images_per_player
     if limit is None:
-        raise ClickmeError(409, "no_completion", "this campaign has no number of images to play")
+        raise Conflict("no_completion", "this campaign has no number of images to play")
     _close_expired_rounds(session, campaign, player.id, grace_ms, rule, start_bound_s)
     ended, running = _rounds_ended_and_running(session, campaign, player.id)
     if running or ended < limit:
-        raise ClickmeError(
-            409, "not_finished", f"{limit - ended} of your {limit} images are still to play"
-        )
+        raise Conflict("not_finished", f"{limit - ended} of your {limit} images are still to play")
     refresh_flags(session, images, images_dir, [player.id])
     _check_effort(session, campaign, player.id, rule)
     reason = _screening_reason(session, player.id)

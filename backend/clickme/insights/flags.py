@@ -6,7 +6,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound
 from clickme.game.models import Round
 from clickme.insights.quality import AUTOMATIC_FLAGS, FlagRules, flags_for, measure_players
 from clickme.players.models import PlayerFlag
@@ -85,7 +85,7 @@ def resolve_flag(session: Session, player_id: int, kind: str) -> PlayerFlag:
         select(PlayerFlag).where(PlayerFlag.player_id == player_id, PlayerFlag.kind == kind)
     )
     if flag is None:
-        raise ClickmeError(404, "flag_not_found", f"player {player_id} has no {kind!r} flag")
+        raise NotFound("flag_not_found", f"player {player_id} has no {kind!r} flag")
     flag.resolved = True
     session.flush()
     note_standing_changed(session, player_id)

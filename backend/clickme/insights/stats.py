@@ -17,7 +17,7 @@ from clickme.campaigns.schemas import (
     RevealedBin,
 )
 from clickme.core.db import utcnow
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound
 from clickme.core.lru import LruCache
 from clickme.game.models import Round
 from clickme.game.outcomes import Outcome
@@ -166,11 +166,11 @@ def image_map_png(
     """PNG of the image's evaluation crop under the campaign's current human map of it."""
     image = session.get(Image, image_id)
     if image is None or image.image_set_id != campaign.image_set_id:
-        raise ClickmeError(404, "image_not_found", f"no image {image_id} in this campaign")
+        raise NotFound("image_not_found", f"no image {image_id} in this campaign")
     rounds = list(
         session.scalars(mapped_rounds(session, campaign.id).where(Round.image_id == image.id))
     )
     if not rounds:
-        raise ClickmeError(404, "no_map_yet", f"no finished round of image {image_id} yet")
+        raise NotFound("no_map_yet", f"no finished round of image {image_id} yet")
     prepared = images.get(images_dir / image.file_name, campaigns.reveal_rule(campaign))
     return overlay_png(prepared.pixels, image_map(session, image, rounds))

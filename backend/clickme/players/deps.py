@@ -8,7 +8,7 @@ from fastapi import Cookie, Depends, Request
 from sqlalchemy.orm import Session
 
 from clickme.core.deps import AppSettings, DbSession, get_runtime
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotSignedIn
 from clickme.players import service
 from clickme.players.identity import PlayerToken, hash_ip, verify_player_token
 from clickme.players.models import Player
@@ -38,12 +38,12 @@ def player_id_from_cookie(
     """The signed player id from the cookie; 401 when there is none, it is forged, or it was
     signed before the player was forgotten."""
     if clickme_player is None:
-        raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
+        raise NotSignedIn("no_player", "no player yet: accept the consent screen first")
     secret = runtime.settings.resolved_secret_key()
     with runtime.database.session() as session:
         player_id = service.player_of_token(session, secret, clickme_player)
     if player_id is None:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
     return player_id
 
 
@@ -57,10 +57,10 @@ async def signed_player(
     database, no thread): the caller must check that the epoch is the player's current one.
     401 when there is no cookie or it is forged."""
     if clickme_player is None:
-        raise ClickmeError(401, "no_player", "no player yet: accept the consent screen first")
+        raise NotSignedIn("no_player", "no player yet: accept the consent screen first")
     signed = verify_player_token(runtime.settings.resolved_secret_key(), clickme_player)
     if signed is None:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
     return signed
 
 
@@ -70,7 +70,7 @@ SignedPlayer = Annotated[PlayerToken, Depends(signed_player)]
 def current_player(session: DbSession, player_id: PlayerId) -> Player:
     player = service.get_player(session, player_id)
     if player is None:
-        raise ClickmeError(401, "no_player", "unknown player: accept the consent screen again")
+        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
     return player
 
 

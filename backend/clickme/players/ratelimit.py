@@ -21,7 +21,7 @@ from typing import Protocol
 from redis import Redis
 
 from clickme.core.config import Settings
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import TooManyRequests
 from clickme.core.shared_store import redis_key
 
 KEYS_KEPT = 100_000
@@ -147,8 +147,7 @@ def enforce(limiter: RateLimiter, limit: Limit, key: str) -> None:
     """429 ``rate_limited`` with Retry-After when the key is over the limit."""
     wait_s = limiter.hit(limit, key)
     if wait_s > 0:
-        raise ClickmeError(
-            429,
+        raise TooManyRequests(
             "rate_limited",
             f"too many requests ({limit.name}): at most {limit.count} per {limit.window_s:g} s",
             headers={"Retry-After": str(math.ceil(wait_s))},

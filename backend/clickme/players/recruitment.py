@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Unprocessable
 
 Source = Literal["prolific", "mturk"]
 MTURK_PREVIEW_ASSIGNMENT = "ASSIGNMENT_ID_NOT_AVAILABLE"
@@ -44,8 +44,7 @@ def _checked(name: str, value: str | None) -> str | None:
     if value is None:
         return None
     if not 0 < len(value) <= MAX_ID_LENGTH or not _ID_PATTERN.fullmatch(value):
-        raise ClickmeError(
-            422,
+        raise Unprocessable(
             "invalid_recruitment_id",
             f"{name} must be 1-{MAX_ID_LENGTH} letters, digits, '-' or '_'",
         )
@@ -66,8 +65,8 @@ def parse_recruitment(params: RecruitmentParams) -> Recruitment | None:
         _checked("hitId", params.hit_id),
     )
     if any(prolific) and any(mturk):
-        raise ClickmeError(
-            422, "invalid_recruitment", "give either Prolific or MTurk parameters, not both"
+        raise Unprocessable(
+            "invalid_recruitment", "give either Prolific or MTurk parameters, not both"
         )
     if any(prolific):
         return _recruitment("prolific", "PROLIFIC_PID", *prolific)
@@ -81,7 +80,7 @@ def _recruitment(
     source: Source, id_name: str, external_id: str | None, study: str | None, session: str | None
 ) -> Recruitment:
     if external_id is None:
-        raise ClickmeError(
-            422, "invalid_recruitment", f"{id_name} is required with the other {source} parameters"
+        raise Unprocessable(
+            "invalid_recruitment", f"{id_name} is required with the other {source} parameters"
         )
     return Recruitment(source, external_id, study, session)

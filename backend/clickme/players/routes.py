@@ -4,7 +4,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
 from clickme.core.deps import DbSession
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Unprocessable
 from clickme.players import service
 from clickme.players.deps import AppRuntime, CurrentPlayer, IpHash
 from clickme.players.identity import COOKIE_MAX_AGE_S, PLAYER_COOKIE, sign_player_token
@@ -29,7 +29,7 @@ def create_player(
     if body.recruitment_params().is_mturk_preview():
         return JSONResponse({"preview": True})
     if not body.consent:
-        raise ClickmeError(422, "consent_required", "playing requires consent")
+        raise Unprocessable("consent_required", "playing requires consent")
     recruitment = parse_recruitment(body.recruitment_params())
     enforce(runtime.limiter, runtime.limits.players_per_ip, ip_hash)
     player, created = service.create_player(

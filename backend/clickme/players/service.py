@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.core.db import after_commit, note_for_commit
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, NotFound
 from clickme.players.identity import verify_player_token
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
@@ -96,7 +96,7 @@ def player_of_token(session: Session, secret: str, token: str | None) -> int | N
 def require_player(session: Session, player_id: int) -> Player:
     player = get_player(session, player_id)
     if player is None:
-        raise ClickmeError(404, "player_not_found", f"no player {player_id}")
+        raise NotFound("player_not_found", f"no player {player_id}")
     return player
 
 
@@ -112,7 +112,7 @@ def exclude_player(
     """Leave the player out of every export from now on; 409 if already excluded."""
     require_player(session, player_id)
     if session.scalar(select(PlayerExclusion).where(PlayerExclusion.player_id == player_id)):
-        raise ClickmeError(409, "already_excluded", f"player {player_id} is already excluded")
+        raise Conflict("already_excluded", f"player {player_id} is already excluded")
     exclusion = PlayerExclusion(player_id=player_id, reason=reason, excluded_by=excluded_by)
     session.add(exclusion)
     session.flush()
@@ -126,7 +126,7 @@ def lift_exclusion(session: Session, player_id: int) -> None:
         select(PlayerExclusion).where(PlayerExclusion.player_id == player_id)
     )
     if exclusion is None:
-        raise ClickmeError(404, "not_excluded", f"player {player_id} is not excluded")
+        raise NotFound("not_excluded", f"player {player_id} is not excluded")
     session.delete(exclusion)
     session.flush()
     note_standing_changed(session, player_id)

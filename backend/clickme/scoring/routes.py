@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query
 
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppSettings, DbSession
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import NotFound
 from clickme.scoring import service
 from clickme.scoring.deps import AppRuntime
 from clickme.scoring.registry import ModelSpec, get_model_spec, list_model_specs
@@ -22,7 +22,7 @@ def _spec(name: str) -> ModelSpec:
     try:
         return get_model_spec(name)
     except KeyError:
-        raise ClickmeError(404, "model_not_found", f"no registered model {name!r}") from None
+        raise NotFound("model_not_found", f"no registered model {name!r}") from None
 
 
 @router.get("")

@@ -13,7 +13,7 @@ import onnxruntime as ort
 import torch
 
 from clickme.core.config import Settings
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Unavailable
 from clickme.images.transform import EVAL_SIZE
 from clickme.scoring.batcher import MicroBatcher
 from clickme.scoring.registry import ModelSpec
@@ -24,11 +24,11 @@ ONNX_ALLOW_SPINNING = "session.intra_op.allow_spinning"
 IMAGE_SHAPE = (EVAL_SIZE, EVAL_SIZE, 3)
 
 
-class ScorerBusyError(ClickmeError):
+class ScorerBusyError(Unavailable):
     """503 ``scorer_busy``: the DNN cannot answer now (too slow, or out of reach); try again."""
 
     def __init__(self, message: str = "the DNN partner is busy, try again") -> None:
-        super().__init__(503, "scorer_busy", message)
+        super().__init__("scorer_busy", message)
 
 
 @dataclass(frozen=True)

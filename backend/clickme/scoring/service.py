@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clickme.core.db import get_or_create
-from clickme.core.errors import ClickmeError
+from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.images import service as images
 from clickme.images.labels import class_name
 from clickme.images.models import ImageSet
@@ -80,14 +80,14 @@ def measure_accuracy(
     set's name."""
     image_set = session.get(ImageSet, image_set_id)
     if image_set is None:
-        raise ClickmeError(404, "image_set_not_found", f"no image set {image_set_id}")
+        raise NotFound("image_set_not_found", f"no image set {image_set_id}")
     items = images.labelled_files(session, image_set.id, images_dir)
     if not items:
-        raise ClickmeError(422, "image_set_empty", f"image set {image_set.name!r} has no image")
+        raise Unprocessable("image_set_empty", f"image set {image_set.name!r} has no image")
     missing = [path.name for path, _ in items if not path.is_file()]
     if missing:
-        raise ClickmeError(
-            409, "image_files_missing", f"{len(missing)} image files are missing, e.g. {missing[0]}"
+        raise Conflict(
+            "image_files_missing", f"{len(missing)} image files are missing, e.g. {missing[0]}"
         )
     accuracy = evaluate_accuracy(scorer_for(spec.name), items)
     evaluation = record_evaluation(session, spec, image_set.id, accuracy)
@@ -105,10 +105,10 @@ def try_on_image(
     """The model's top-k on the whole image (nothing hidden), with the label's rank in it."""
     image = images.get_image(session, image_id)
     if image is None:
-        raise ClickmeError(404, "image_not_found", f"no image {image_id}")
+        raise NotFound("image_not_found", f"no image {image_id}")
     path = images.image_file_path(images_dir, image)
     if not path.is_file():
-        raise ClickmeError(404, "image_not_found", f"the file of image {image_id} is missing")
+        raise NotFound("image_not_found", f"the file of image {image_id} is missing")
     pixels = to_eval_space(load_rgb(path))
     probabilities = scorer_for(spec.name).classify_batch_sync(pixels[None])[0]
     guesses = top_guesses(probabilities, top_k)
