@@ -41,10 +41,6 @@ from clickme.scoring.reveal import (
 from clickme.scoring.scorer import Scorer, ScorerBusyError, ViewScorer, top_guesses
 
 SHOWN_GUESSES = 5
-# The share of the scorer timeout a reveal may expect to wait and still be let in; the rest is
-# the margin for the estimate's errors (reveals let in together, the answer rate dipping):
-# one let in at the full timeout is stored, then often answered 503 at its deadline.
-SHED_AT = 0.5
 
 
 @dataclass(frozen=True)
@@ -204,13 +200,11 @@ async def _classify(
 
 def shed_if_saturated(runtime: Runtime, round_id: int) -> None:
     """503 ``scorer_busy`` at once, before the batch is stored, when the round's scorer (if
-    running) already has more waiting than it can answer within ``SHED_AT`` of the scorer
-    timeout."""
+    running) already has more waiting than it can answer within the scorer timeout."""
     facts = runtime.rounds.get(round_id)
     name = facts.model_name if facts is not None else runtime.scorer.spec.name
     scorer = runtime.running_scorer(name)
-    limit_s = SHED_AT * runtime.settings.scorer_timeout_ms / 1000
-    if scorer is not None and scorer.expected_wait_s() > limit_s:
+    if scorer is not None and scorer.expected_wait_s() > runtime.settings.scorer_timeout_ms / 1000:
         raise ScorerBusyError()
 
 
