@@ -91,6 +91,34 @@ def forward_cpu(scorer: Scorer, repeats: int) -> ForwardCpu:
     return ForwardCpu(first, max(0.0, full - first) / (THROUGHPUT_BATCH - 1))
 
 
+@dataclass(frozen=True)
+class PacedForward:
+    """Batch-1 passes one every ``interval_s``, as a server runs them for players who paint:
+    between passes the model's weights leave the caches and its threads sleep, so a paced pass
+    takes longer and costs more CPU than one of a back-to-back loop."""
+
+    interval_s: float
+    p50_ms: float
+    cpu_ms: float
+
+
+def paced_forward(scorer: Scorer, interval_s: float, repeats: int) -> PacedForward:
+    """The bare model's batch-1 latency p50 and CPU per pass (every thread of this process)
+    with ``interval_s`` between the starts of passes."""
+    image = demo_input()[np.newaxis]
+    for _ in range(WARMUP_CALLS):
+        scorer.classify_batch_sync(image)
+    timings = []
+    cpu_before = time.process_time()
+    for _ in range(repeats):
+        started = time.perf_counter()
+        scorer.classify_batch_sync(image)
+        timings.append((time.perf_counter() - started) * 1000)
+        time.sleep(max(0.0, interval_s - (time.perf_counter() - started)))
+    cpu_ms = (time.process_time() - cpu_before) * 1000 / repeats
+    return PacedForward(interval_s, statistics.median(timings), cpu_ms)
+
+
 def scored_so_far(url: str) -> tuple[float, float]:
     """(images, forward passes) a process's DNN has run, from its /metrics."""
     images = passes = 0.0

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from clickme.scoring.batcher import BatcherClosedError, MicroBatcher
+from clickme.scoring.batcher import AnswerRate, BatcherClosedError, MicroBatcher
 
 
 def recording_doubler(sizes: list[int]) -> Callable[[np.ndarray], np.ndarray]:
@@ -182,3 +182,14 @@ async def test_the_expected_wait_grows_with_the_queue_at_the_recent_rate() -> No
         await asyncio.gather(*queued)
     finally:
         batcher.close()
+
+
+def test_a_crowd_after_a_quiet_spell_is_not_taken_for_a_slow_scorer() -> None:
+    rate = AnswerRate()
+    for _ in range(5):  # one request now and then, each answered in about 10 ms
+        rate.submitted(idle=True)
+        time.sleep(0.01)
+        rate.note()
+        time.sleep(0.1)
+    # 21 waiting at once: about 21 x 10 ms, not 21 at the 2.5 answers per second of the quiet.
+    assert 0.2 <= rate.wait_s(21) < 1.0

@@ -191,8 +191,9 @@ async def _classify(
         answer = scorer.classify_view(model_input)
     else:
         answer = scorer.classify(model_input)
-    try:
-        return await asyncio.wait_for(answer, runtime.settings.scorer_timeout_ms / 1000)
+    try:  # a deadline on this task, not wait_for's extra task (and its extra loop turn)
+        async with asyncio.timeout(runtime.settings.scorer_timeout_ms / 1000):
+            return await answer
     except TimeoutError as exc:
         raise ScorerBusyError() from exc
 

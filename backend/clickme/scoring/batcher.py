@@ -17,25 +17,47 @@ RATE_WINDOW_S = 2.0
 
 
 class AnswerRate:
-    """Answers per second over the last ``RATE_WINDOW_S``, and by Little's law how long the
-    requests waiting now take to be answered. Answers are noted from any thread; estimates are
-    asked from one (the event loop)."""
+    """How fast a scorer answers while it has work: its busy seconds per answer over the last
+    ``RATE_WINDOW_S`` (a busy stretch runs from a request handed to an idle scorer, or from its
+    previous answer, to its next answer), and from it how long the requests waiting now take
+    to be answered. Unlike answers per second, it does not fall when fewer requests come: a
+    crowd arriving after a quiet spell is not refused for the quiet. Noted from any thread."""
 
     def __init__(self) -> None:
-        self._times: deque[float] = deque(maxlen=100_000)
+        self._lock = threading.Lock()
+        self._answers: deque[tuple[float, float, int]] = deque()  # (when, busy s, answers)
+        self._busy_s = 0.0
+        self._answered = 0
+        self._busy_since: float | None = None
+
+    def submitted(self, idle: bool) -> None:
+        """Notes a request handed to the scorer; ``idle``: none was waiting before it."""
+        if idle:
+            with self._lock:
+                self._busy_since = time.monotonic()
 
     def note(self, answers: int = 1) -> None:
         now = time.monotonic()
-        self._times.extend([now] * answers)
+        with self._lock:
+            busy = now - (self._busy_since if self._busy_since is not None else now)
+            self._answers.append((now, busy, answers))
+            self._busy_s += busy
+            self._answered += answers
+            self._busy_since = now
+            self._forget(now - RATE_WINDOW_S)
 
     def wait_s(self, waiting: int) -> float:
-        """Seconds until ``waiting`` requests are answered at the recent rate; 0 when nothing
-        was answered lately (no estimate: nothing is refused on a guess)."""
-        horizon = time.monotonic() - RATE_WINDOW_S
-        while self._times and self._times[0] < horizon:
-            self._times.popleft()
-        answered = len(self._times)
-        return waiting * RATE_WINDOW_S / answered if answered else 0.0
+        """Seconds until ``waiting`` requests are answered at the recent busy seconds per answer;
+        0 when nothing was answered lately (no estimate: nothing is refused on a guess)."""
+        with self._lock:
+            self._forget(time.monotonic() - RATE_WINDOW_S)
+            return waiting * self._busy_s / self._answered if self._answered else 0.0
+
+    def _forget(self, horizon: float) -> None:
+        while self._answers and self._answers[0][0] < horizon:
+            _when, busy, answers = self._answers.popleft()
+            self._busy_s -= busy
+            self._answered -= answers
 
 
 class BatcherClosedError(RuntimeError):
@@ -120,6 +142,7 @@ class MicroBatcher:
             if self._closed or self._thread is None:
                 raise BatcherClosedError("the batcher is not running")
             metrics.INFERENCE_QUEUE_DEPTH.inc()  # before the put: the worker may take it at once
+            self.rate.submitted(idle=self._waiting == 0)
             self._waiting += 1
             self._queue.put(request)
         try:

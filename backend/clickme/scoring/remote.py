@@ -245,6 +245,7 @@ class RedisScorer:
         for image in images:
             request = ScoreRequest(uuid.uuid4().bytes, self.channel, deadline_ms, image)
             future: Future[np.ndarray] = Future()
+            self.rate.submitted(idle=not self._waiting)
             self._waiting[request.request_id] = future
             self._outbox.put((request, future))
             submitted.append((request.request_id, future))
