@@ -231,7 +231,8 @@ def _fade(squared: np.ndarray, radius: float, softness: float) -> np.ndarray:
     fade_width = np.float32(radius * softness)
     if fade_width == 0:  # a hard edge (softness 0, or too small to count in float32)
         return (distance <= radius).astype(np.float32)
-    return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
+    with np.errstate(over="ignore"):  # a fade this thin overflows to +-inf: clipped, a hard edge
+        return np.clip((np.float32(radius) - distance) / fade_width, 0, 1)
 
 
 def render_mask(points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule) -> np.ndarray:
