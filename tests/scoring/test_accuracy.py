@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from clickme.core.config import Settings
+from clickme.images.labels import synset_of
 from clickme.scoring.evaluate import evaluate_accuracy, sample_items
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import build_scorer
@@ -13,8 +14,12 @@ from clickme.scoring.scorer import build_scorer
 EXPECTED_TOP1 = 0.888  # measured once with the reference preprocessing (bicubic 256, crop 224)
 
 
-def test_sample_items_label_files_by_synset(imagenet_sample: Path) -> None:
-    items = sample_items(imagenet_sample)
+def test_sample_items_label_files_by_synset(tmp_path: Path) -> None:
+    """A folder named as the sample is (made here, in reverse order, with a non-photo beside)."""
+    for index in reversed(range(1000)):
+        (tmp_path / f"{synset_of(index)}_photo.JPEG").touch()
+    (tmp_path / "README.md").touch()
+    items = sample_items(tmp_path)
     assert len(items) == 1000
     assert [label for _, label in items] == list(range(1000))
     assert items[0][0].name.startswith("n01440764_")
