@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from annotated_types import GroupedMetadata
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import AfterValidator, BeforeValidator, StringConstraints
 
 ALLOWED_CONTROL = frozenset("\t\n\r")
@@ -74,3 +74,9 @@ class ShownText(GroupedMetadata):
 
 DbId = Annotated[int, Path(ge=1, le=MAX_DB_ID)]
 """A row id in a path: out-of-range ids are a 422, never a database error."""
+
+PageNumber = Annotated[int, Query(ge=1, le=1_000_000)]
+"""A page of a list, from 1."""
+
+PerPage = Annotated[int, Query(ge=1, le=200)]
+"""Rows on a page of a list."""

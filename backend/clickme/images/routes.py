@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated, BinaryIO
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import ValidationError
@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from clickme.accounts.deps import AdminUser, StaffMember
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.errors import NotFound, Unprocessable
-from clickme.core.schemas import DbId
+from clickme.core.schemas import DbId, PageNumber, PerPage
 from clickme.images import service
 from clickme.images.display import display_file, display_key
 from clickme.images.models import Image, ImageSet
@@ -110,8 +110,8 @@ def list_set_images(
     image_set_id: DbId,
     session: DbSession,
     _staff: StaffMember,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
 ) -> ImageSetPage:
     image_set = session.get(ImageSet, image_set_id)
     if image_set is None:

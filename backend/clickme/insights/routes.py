@@ -29,7 +29,7 @@ from clickme.campaigns.schemas import (
 )
 from clickme.campaigns.winnable import measure_winnable
 from clickme.core.deps import DbSession
-from clickme.core.schemas import MAX_DB_ID, DbId
+from clickme.core.schemas import MAX_DB_ID, DbId, PageNumber, PerPage
 from clickme.insights import completion, reliability, stats
 from clickme.insights.deps import AppRuntime
 from clickme.insights.flags import refresh_flags, resolve_flag
@@ -158,8 +158,8 @@ def campaign_images(
     campaign_id: DbId,
     session: DbSession,
     _staff: StaffMember,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 24,
+    page: PageNumber = 1,
+    per_page: PerPage = 24,
 ) -> ImageCardPage:
     campaign = service.get_campaign(session, campaign_id)
     return stats.image_cards(session, campaign, page, per_page)
@@ -212,8 +212,8 @@ def list_players(
     session: DbSession,
     runtime: AppRuntime,
     _staff: StaffMember,
-    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
-    per_page: Annotated[int, Query(ge=1, le=200)] = 50,
+    page: PageNumber = 1,
+    per_page: PerPage = 50,
     flagged: bool = False,
     campaign: Annotated[int | None, Query(ge=1, le=MAX_DB_ID)] = None,
 ) -> PlayerReviewPage:
