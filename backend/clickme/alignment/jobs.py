@@ -21,7 +21,7 @@ from clickme.alignment.score import campaign_ceiling, campaign_targets
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.errors import Conflict, NotFound, Unprocessable
+from clickme.core.errors import Unprocessable
 from clickme.core.jobs import (
     UNEXPECTED,
     JobProgress,
@@ -35,7 +35,9 @@ from clickme.scoring.registry import get_model_spec
 
 log = logging.getLogger(__name__)
 
-TABLE = JobTable(AlignmentJob)
+TABLE = JobTable(AlignmentJob, kind="alignment job", code="alignment")
+get_job = TABLE.get
+cancel_job = TABLE.cancel_or_refuse
 
 
 class NoMaps(Exception):
@@ -107,21 +109,6 @@ def create_job(session: Session, body: AlignmentJobCreate, staff_id: int) -> Ali
     session.add(job)
     session.flush()
     return job
-
-
-def get_job(session: Session, job_id: int) -> AlignmentJob:
-    job = session.get(AlignmentJob, job_id)
-    if job is None:
-        raise NotFound("alignment_job_not_found", f"no alignment job {job_id}")
-    return job
-
-
-def cancel_job(session: Session, job: AlignmentJob) -> None:
-    """Marks a queued or running job cancelled (409 ``alignment_finished`` otherwise)."""
-    if not TABLE.cancel(session, job.id):
-        session.refresh(job)
-        raise Conflict("alignment_finished", f"alignment {job.id} is already {job.state}")
-    session.refresh(job)
 
 
 def list_jobs(

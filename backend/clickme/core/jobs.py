@@ -28,13 +28,14 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Self
+from typing import Any, Generic, Self, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Integer, String, Text, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from clickme.core.config import Settings
 from clickme.core.db import Database, UTCDateTime, changed_rows, utcnow
+from clickme.core.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +100,33 @@ def owner_token() -> str:
     return f"{socket.gethostname()[:40]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
-class JobTable:
-    """The conditional moves of one table's job rows."""
+Job = TypeVar("Job", bound=JobColumns)
 
-    def __init__(self, model: type[JobColumns]) -> None:
+
+class JobTable(Generic[Job]):
+    """The conditional moves of one table's job rows. ``kind`` names a job in messages and its
+    not-found code ("alignment job": ``alignment_job_not_found``); ``code`` prefixes the code of
+    a cancel refused because the job has finished (``alignment_finished``)."""
+
+    def __init__(self, model: type[Job], kind: str, code: str) -> None:
         self.model: Any = model
+        self.kind = kind
+        self.code = code
+
+    def get(self, session: Session, job_id: int) -> Job:
+        """The job (404 ``{kind}_not_found`` for none)."""
+        job = session.get(self.model, job_id)
+        if job is None:
+            raise NotFound(f"{self.kind.replace(' ', '_')}_not_found", f"no {self.kind} {job_id}")
+        return cast(Job, job)
+
+    def cancel_or_refuse(self, session: Session, job: Job) -> None:
+        """Marks a queued or running job cancelled (409 ``{code}_finished`` otherwise); the job
+        refreshed either way."""
+        cancelled = self.cancel(session, job.id)
+        session.refresh(job)
+        if not cancelled:
+            raise Conflict(f"{self.code}_finished", f"{self.code} {job.id} is already {job.state}")
 
     def move(
         self,

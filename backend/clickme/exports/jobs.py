@@ -59,7 +59,9 @@ log = logging.getLogger(__name__)
 EXPORTS_FOLDER = "exports"
 EXPIRED = "expired: its files were deleted after {days:g} days (CLICKME_EXPORT_RETENTION_DAYS)"
 
-TABLE = JobTable(ExportJob)
+TABLE = JobTable(ExportJob, kind="export", code="export")
+get_job = TABLE.get
+cancel_job = TABLE.cancel_or_refuse
 move = TABLE.move
 take = TABLE.take
 claim = TABLE.claim
@@ -164,21 +166,6 @@ def preview_job(session: Session, body: ExportJobCreate) -> ExportPreview:
     except ExportError as error:
         raise Unprocessable("invalid_export", str(error)) from error
     return ExportPreview.model_validate(preview)
-
-
-def get_job(session: Session, job_id: int) -> ExportJob:
-    job = session.get(ExportJob, job_id)
-    if job is None:
-        raise NotFound("export_not_found", f"no export {job_id}")
-    return job
-
-
-def cancel_job(session: Session, job: ExportJob) -> None:
-    """Marks a queued or running job cancelled (409 ``export_finished`` otherwise)."""
-    if not TABLE.cancel(session, job.id):
-        session.refresh(job)
-        raise Conflict("export_finished", f"export {job.id} is already {job.state}")
-    session.refresh(job)
 
 
 def list_jobs(session: Session, limit: int) -> list[ExportJobOut]:
