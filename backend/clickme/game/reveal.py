@@ -38,7 +38,7 @@ from clickme.scoring.reveal import (
     render_mask,
     revealed_fraction,
 )
-from clickme.scoring.scorer import Scorer, ScorerBusyError, ViewScorer, top_guesses
+from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, ViewScorer, top_guesses
 
 SHOWN_GUESSES = 5
 
@@ -171,14 +171,14 @@ def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -
         return service.record_success(session, facts, elapsed, runtime.map_rules)
 
 
-def _guesses(probs: np.ndarray) -> list[dict]:
+def _guesses(guesses: list[Guess]) -> list[dict]:
     return [
         {
             "class_index": g.class_index,
             "name": class_name(g.class_index),
             "probability": g.probability,
         }
-        for g in top_guesses(probs, SHOWN_GUESSES)
+        for g in guesses
     ]
 
 
@@ -230,12 +230,13 @@ async def reveal(
         scored_at = time.perf_counter()
         store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
         timing = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
-        hit = facts.class_index in {g.class_index for g in top_guesses(probs, facts.top_k)}
+        ranked = top_guesses(probs, max(facts.top_k, SHOWN_GUESSES))  # ranked once, for both
+        hit = facts.class_index in {g.class_index for g in ranked[: facts.top_k]}
         if hit and state == "playing":
             state, score = await run_in_threadpool(
                 _record_success, runtime, facts, stored.elapsed_ms
             )
-        answer = Answer(_guesses(probs), pending.revealed)
+        answer = Answer(_guesses(ranked[:SHOWN_GUESSES]), pending.revealed)
         runtime.answers.put(facts.round_id, answer)
     body = {
         "seq": batch.seq,
