@@ -1,6 +1,7 @@
 """What a running API process holds: settings, database, scorer and in-memory caches."""
 
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
@@ -34,6 +35,9 @@ REVEALED_AREAS_KEPT = 200_000
 # Images waiting to be measured for retirement by reliability; more wait for their next round.
 MEASUREMENTS_WAITING = 1000
 CAMPAIGNS_WAITING = 64
+# Threads that store reveals (blocking database work): few, so that a crowd waits in one queue
+# instead of fighting over the interpreter lock in forty.
+REVEAL_THREADS = 8
 
 
 @dataclass
@@ -63,6 +67,9 @@ class Runtime:
     # Each live round's last answer (its guesses), for answering a repeated batch.
     answers: LruCache[int, Answer] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
 
+    reveal_threads: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(REVEAL_THREADS, thread_name_prefix="reveal")
+    )
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -115,6 +122,7 @@ class Runtime:
         return self.other_scorers.get(model_name)
 
     def close(self) -> None:
+        self.reveal_threads.shutdown(wait=True)
         self.retirement.close()
         self.winnable.close()
         self.reliability.close()

@@ -1,6 +1,7 @@
 """The game's view of the runtime: the live rounds' caches, the leaderboard and the rule of
 the rounds that count."""
 
+from concurrent.futures import Executor
 from typing import Annotated, Protocol
 
 from fastapi import Depends
@@ -29,6 +30,11 @@ class GameRuntime(PlayersRuntime, Protocol):
 
     @property
     def map_rules(self) -> RoundRule: ...
+
+    @property
+    def reveal_threads(self) -> Executor:
+        """Where a reveal's blocking work runs (one hop per reveal)."""
+        ...
 
 
 AppRuntime = Annotated[GameRuntime, Depends(get_runtime)]

@@ -13,11 +13,14 @@ before its deadline.
 """
 
 import asyncio
+import contextvars
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
-from starlette.concurrency import run_in_threadpool
+from sqlalchemy.orm import Session
 
 from clickme.core.errors import NotFound
 from clickme.game import service
@@ -41,6 +44,7 @@ from clickme.scoring.reveal import (
 from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, ViewScorer, top_guesses
 
 SHOWN_GUESSES = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,17 +65,27 @@ class Revealed:
     server_timing: str | None
 
 
-def round_facts(runtime: Runtime, round_id: int, player_id: int) -> service.RoundFacts:
-    """The round's fixed facts, cached in this process once its clock runs; 404 unless it is
-    this player's."""
+def round_facts(
+    runtime: Runtime, round_id: int, player_id: int, session: Session | None = None
+) -> service.RoundFacts:
+    """The round's fixed facts, cached in this process once its clock runs (else read in the
+    given session, or in one of their own); 404 unless it is this player's."""
     facts = runtime.rounds.get(round_id)
     if facts is None:
-        with runtime.database.session() as session:
-            facts = service.load_facts(session, round_id, player_id)
+        facts = _load_facts(runtime, round_id, player_id, session)
         keep_facts(runtime, facts)
     if facts.player_id != player_id:
         raise NotFound("round_not_found", f"no round {round_id} for this player")
     return facts
+
+
+def _load_facts(
+    runtime: Runtime, round_id: int, player_id: int, session: Session | None
+) -> service.RoundFacts:
+    if session is not None:
+        return service.load_facts(session, round_id, player_id)
+    with runtime.database.session() as own:
+        return service.load_facts(own, round_id, player_id)
 
 
 def keep_facts(runtime: Runtime, facts: service.RoundFacts) -> None:
@@ -182,6 +196,14 @@ def _guesses(guesses: list[Guess]) -> list[dict]:
     ]
 
 
+async def _off_loop(runtime: Runtime, work: Callable[..., T], *args: object) -> T:
+    """``work(*args)`` on the runtime's reveal threads, in this request's context (its id in
+    the log): the event loop's own executor hop, about half the CPU of anyio's thread hop."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(runtime.reveal_threads, context.run, work, *args)
+
+
 async def _classify(
     runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
 ) -> np.ndarray:
@@ -216,7 +238,7 @@ async def reveal(
     guesses of its last answer) and never reaches the scorer."""
     shed_if_saturated(runtime, round_id)
     started = time.perf_counter()
-    pending = await run_in_threadpool(_store, runtime, round_id, player, batch)
+    pending = await _off_loop(runtime, _store, runtime, round_id, player, batch)
     stored = pending.stored
     facts = stored.facts
     state, score = stored.outcome or "playing", stored.score
@@ -233,8 +255,8 @@ async def reveal(
         ranked = top_guesses(probs, max(facts.top_k, SHOWN_GUESSES))  # ranked once, for both
         hit = facts.class_index in {g.class_index for g in ranked[: facts.top_k]}
         if hit and state == "playing":
-            state, score = await run_in_threadpool(
-                _record_success, runtime, facts, stored.elapsed_ms
+            state, score = await _off_loop(
+                runtime, _record_success, runtime, facts, stored.elapsed_ms
             )
         answer = Answer(_guesses(ranked[:SHOWN_GUESSES]), pending.revealed)
         runtime.answers.put(facts.round_id, answer)
