@@ -138,7 +138,7 @@ def serve(
 
     from clickme.app import create_app
     from clickme.core.logs import configure_logging
-    from clickme.core.server import server_options
+    from clickme.core.server import QuietServer, server_options
 
     tls = _tls_options(ssl_certfile, ssl_keyfile)
     prepare_default_campaign(campaign_image_set)
@@ -147,7 +147,7 @@ def serve(
     typer.echo(f"ClickMe is starting: open http{'s' if tls else ''}://{host}:{port}")
     # Requests are logged by the app (one line each, with its id), not by uvicorn; the proxies
     # it trusts are the app's too (CLICKME_FORWARDED_ALLOW_IPS), never uvicorn's default.
-    uvicorn.run(
+    config = uvicorn.Config(
         create_app(settings),
         host=host,
         port=port,
@@ -157,6 +157,7 @@ def serve(
         **tls,
         **server_options(settings),
     )
+    QuietServer(config).run()
 
 
 @app.command()

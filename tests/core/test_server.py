@@ -1,6 +1,8 @@
 """`clickme serve` against slow clients: unfinished headers are cut off, idle kept-alive
 connections closed, and connections beyond the per-process limit refused."""
 
+import asyncio
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -8,7 +10,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import uvicorn
 
+from clickme.core.server import TICK_S, QuietServer
 from tests.live_server import prepared_env, serving
 
 HEADER_TIMEOUT_S = 1.0
@@ -73,3 +77,24 @@ def test_connections_beyond_the_limit_are_refused(server_address: tuple[str, int
     finally:
         for connection in idle:
             connection.close()
+
+
+async def test_the_server_ticks_once_a_second_and_stops_at_once() -> None:
+    server = QuietServer(uvicorn.Config(app=lambda scope, receive, send: None))
+    ticks: list[int] = []
+    on_tick = server.on_tick
+
+    async def counted(counter: int) -> bool:
+        ticks.append(counter)
+        return await on_tick(counter)
+
+    server.on_tick = counted  # type: ignore[method-assign]
+    loop = asyncio.create_task(server.main_loop())
+    await asyncio.sleep(2.5 * TICK_S)
+    assert len(ticks) == 3  # at 0, 1 and 2 s (uvicorn's own loop: 25 ticks)
+    assert all(counter % 10 == 0 for counter in ticks)  # each refreshes the Date header
+    assert server.server_state.default_headers[0][0] == b"date"
+    stopped_at = time.monotonic()
+    server.handle_exit(signal.SIGTERM, None)
+    await asyncio.wait_for(loop, timeout=TICK_S / 2)
+    assert time.monotonic() - stopped_at < TICK_S / 4
