@@ -85,7 +85,7 @@ def show_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundClock:
     """The round's photo is on the player's screen: its clock starts (once)."""
-    facts = reveal.round_facts(runtime, round_id, player_id)
+    facts = reveal.round_facts(runtime, round_id, player_id, session)
     return service.show_round(
         session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
     )
@@ -102,7 +102,7 @@ def skip_round(
 def finish_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
-    facts = reveal.round_facts(runtime, round_id, player_id)
+    facts = reveal.round_facts(runtime, round_id, player_id, session)
     return service.finish_round(
         session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
     )
@@ -112,7 +112,7 @@ def finish_round(
 def read_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundResult:
-    facts = reveal.round_facts(runtime, round_id, player_id)
+    facts = reveal.round_facts(runtime, round_id, player_id, session)
     settings = runtime.settings
     return service.read_round(
         session, facts, settings.round_grace_ms, runtime.map_rules, settings.round_start_bound_s

@@ -33,15 +33,15 @@ AppRuntime = Annotated[PlayersRuntime, Depends(get_runtime)]
 
 
 def player_id_from_cookie(
-    runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
+    session: DbSession, runtime: AppRuntime, clickme_player: Annotated[str | None, Cookie()] = None
 ) -> int:
     """The signed player id from the cookie; 401 when there is none, it is forged, or it was
-    signed before the player was forgotten."""
+    signed before the player was forgotten. Checked in the request's own session (FastAPI
+    gives the route the same one): no second session, connection and commit per request."""
     if clickme_player is None:
         raise NotSignedIn("no_player", "no player yet: accept the consent screen first")
     secret = runtime.settings.resolved_secret_key()
-    with runtime.database.session() as session:
-        player_id = service.player_of_token(session, secret, clickme_player)
+    player_id = service.player_of_token(session, secret, clickme_player)
     if player_id is None:
         raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
     return player_id
