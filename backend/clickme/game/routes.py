@@ -3,7 +3,6 @@ and the staff's replay of a round's painted points."""
 
 from typing import Annotated
 
-import orjson
 from fastapi import APIRouter, Cookie, Query, Response
 
 from clickme.accounts.deps import StaffMember
@@ -12,6 +11,7 @@ from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
 from clickme.game import reveal, service
 from clickme.game.deps import AppRuntime
+from clickme.game.fast_path import revealed_response
 from clickme.game.schemas import (
     Brush,
     ImageRef,
@@ -74,10 +74,9 @@ def start_round(
 async def post_points(
     round_id: DbId, batch: PointBatchIn, runtime: AppRuntime, player: SignedPlayer
 ) -> Response:
-    """Store the batch and answer with the DNN's guesses (``clickme.game.reveal``)."""
-    revealed = await reveal.reveal(runtime, round_id, player, batch)
-    headers = {"Server-Timing": revealed.server_timing} if revealed.server_timing else None
-    return Response(orjson.dumps(revealed.body), media_type="application/json", headers=headers)
+    """Store the batch and answer with the DNN's guesses (``clickme.game.reveal``); a
+    well-formed batch is answered by ``clickme.game.fast_path`` before it gets here."""
+    return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
 
 
 @router.post("/rounds/{round_id}/start")

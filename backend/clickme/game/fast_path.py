@@ -1,0 +1,158 @@
+"""The reveal's fast path: a well-formed batch of points goes straight to the reveal pipeline.
+
+A reveal is most of the game's traffic, and FastAPI's request handling (routing through every
+route, dependency solving, parsing the body to Python objects and validating them) cost the
+event loop more than the pipeline's own part. This pure ASGI middleware, innermost (inside the
+request observer, the security headers and the body limit), takes ``POST
+/api/rounds/{round_id}/points`` when the body is JSON that ``PointBatchIn`` accepts (validated
+from the bytes, in pydantic's Rust core) and the cookie is signed; it answers as the route does,
+errors through the app's own exception handlers. Anything else (a malformed body, a missing or
+forged cookie, another content type) goes on to the route with the body as received, so every
+refusal reads exactly as before.
+"""
+
+import inspect
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+from starlette.requests import Request, cookie_parser
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from clickme.core.schemas import MAX_DB_ID
+from clickme.game import reveal
+from clickme.game.schemas import PointBatchIn
+from clickme.players.identity import PLAYER_COOKIE, PlayerToken, verify_player_token
+
+_REVEAL_PATH = re.compile(r"/api/rounds/([1-9][0-9]{0,18})/points")
+_JSON = re.compile(rb"application/json\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
+
+ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+
+
+def revealed_response(revealed: reveal.Revealed) -> Response:
+    """The reveal's answer as JSON, with its Server-Timing when it was scored."""
+    headers = {"Server-Timing": revealed.server_timing} if revealed.server_timing else None
+    return Response(orjson.dumps(revealed.body), media_type="application/json", headers=headers)
+
+
+def _round_id(scope: Scope) -> int | None:
+    """The round of a reveal request (POST to the points of a round id in range), else None."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    match = _REVEAL_PATH.fullmatch(scope["path"])
+    if match is None or int(match[1]) > MAX_DB_ID:
+        return None
+    return int(match[1])
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value
+    return None
+
+
+def _signed_player(scope: Scope, secret: str) -> PlayerToken | None:
+    """The player the request's cookie is signed for, read as Starlette reads cookies."""
+    raw = _header(scope, b"cookie")
+    token = None if raw is None else cookie_parser(raw.decode("latin-1")).get(PLAYER_COOKIE)
+    return None if token is None else verify_player_token(secret, token)
+
+
+def _batch(scope: Scope, body: bytes) -> PointBatchIn | None:
+    content_type = _header(scope, b"content-type")
+    if content_type is None or _JSON.fullmatch(content_type) is None:
+        return None
+    try:
+        return PointBatchIn.model_validate_json(body)
+    except ValidationError:
+        return None
+
+
+async def _body(receive: Receive) -> bytes | None:
+    """The whole request body; None when the client went away first."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """A receive that gives the body already read, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            return await receive()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+def _handler(app: Any, error: Exception) -> ExceptionHandler | None:
+    """The app's handler for the error's class or its nearest base, as Starlette picks it."""
+    handlers: dict[Any, ExceptionHandler] = app.exception_handlers
+    for cls in type(error).__mro__:
+        if cls in handlers:
+            return handlers[cls]
+    return None
+
+
+@dataclass(frozen=True)
+class MatchedRoute:
+    """What the request observer reads of the route a request matched: its path template
+    (FastAPI's own route objects are nested in included routers, not worth looking up)."""
+
+    path: str
+
+
+REVEAL_ROUTE = MatchedRoute("/api/rounds/{round_id}/points")
+
+
+class RevealFastPath:
+    """Pure ASGI middleware: well-formed reveals answered without FastAPI's request handling
+    (see the module); the rest passes on, its body replayed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        round_id = _round_id(scope)
+        if round_id is None:
+            await self.app(scope, receive, send)
+            return
+        body = await _body(receive)
+        if body is None:
+            return
+        runtime = scope["app"].state.runtime
+        player = _signed_player(scope, runtime.settings.resolved_secret_key())
+        batch = _batch(scope, body) if player is not None else None
+        if player is None or batch is None:
+            await self.app(scope, _replaying(body, receive), send)
+            return
+        scope["route"] = REVEAL_ROUTE
+        response = await self._answer(scope, runtime, round_id, player, batch)
+        await response(scope, receive, send)
+
+    async def _answer(
+        self, scope: Scope, runtime: Any, round_id: int, player: PlayerToken, batch: PointBatchIn
+    ) -> Response:
+        try:
+            return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
+        except Exception as error:
+            handler = _handler(scope["app"], error)
+            if handler is None:
+                raise
+            response = handler(Request(scope), error)
+            return await response if inspect.isawaitable(response) else response

@@ -1,0 +1,107 @@
+"""The reveal's fast path: a well-formed batch is answered by the pipeline without the route;
+anything else goes on to the route with its body intact, and errors read as the app's."""
+
+import orjson
+import pytest
+from fastapi.testclient import TestClient
+from starlette.types import Receive, Scope, Send
+
+from clickme.game.fast_path import REVEAL_ROUTE, RevealFastPath
+from tests.game.test_routes import start
+
+Passed = list[tuple[str, bytes]]
+
+
+@pytest.fixture
+def passed() -> Passed:
+    """The (path, body) of each request the fast path passed on."""
+    return []
+
+
+@pytest.fixture
+def fast(player: TestClient, passed: Passed) -> TestClient:
+    """The fast path alone in front of a stand-in for the rest of the app (418), inside the
+    real app's scope (its runtime and exception handlers), with the player's cookie."""
+
+    async def rest_of_the_app(scope: Scope, receive: Receive, send: Send) -> None:
+        message = await receive()
+        passed.append((scope["path"], message["body"]))
+        await send({"type": "http.response.start", "status": 418, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    fast_path = RevealFastPath(rest_of_the_app)
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["app"] = player.app
+        await fast_path(scope, receive, send)
+
+    return TestClient(app, cookies=dict(player.cookies))
+
+
+def points_body(seq: int) -> bytes:
+    return orjson.dumps({"seq": seq, "points": [[10, 10, 0], [20, 12, 30]]})
+
+
+def test_a_well_formed_batch_is_answered_without_the_route(
+    player: TestClient, fast: TestClient, passed: Passed
+) -> None:
+    round_id = start(player)["round_id"]
+    json = {"content-type": "application/json"}
+    response = fast.post(f"/api/rounds/{round_id}/points", content=points_body(1), headers=json)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["seq"] == 1 and answer["state"] == "playing" and len(answer["guesses"]) == 5
+    assert response.headers["server-timing"].startswith("store;dur=")
+    assert passed == []
+    repeat = fast.post(f"/api/rounds/{round_id}/points", content=points_body(1), headers=json)
+    assert repeat.json()["duplicate"] and repeat.json()["guesses"] == answer["guesses"]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "signed"),
+    [
+        (b'{"seq": 0, "points": [[1, 1, 0]]}', "application/json", True),  # seq out of range
+        (b"{not json", "application/json", True),
+        (points_body(1), "text/plain", True),
+        (points_body(1), "application/json", False),  # no cookie
+    ],
+    ids=["invalid", "malformed", "not-json", "no-cookie"],
+)
+def test_anything_else_goes_on_with_its_body(
+    player: TestClient,
+    fast: TestClient,
+    passed: Passed,
+    body: bytes,
+    content_type: str,
+    signed: bool,
+) -> None:
+    round_id = start(player)["round_id"]
+    if not signed:
+        fast.cookies.clear()
+    path = f"/api/rounds/{round_id}/points"
+    response = fast.post(path, content=body, headers={"content-type": content_type})
+    assert response.status_code == 418
+    assert passed == [(path, body)]
+
+
+def test_other_requests_are_not_read(fast: TestClient, passed: Passed) -> None:
+    assert fast.post("/api/rounds/1/skip", content=b"x").status_code == 418
+    assert fast.get("/api/rounds/1/points").status_code == 418
+    assert fast.post("/api/rounds/99999999999/points", content=b"x").status_code == 418  # id range
+    assert [path for path, _ in passed] == [
+        "/api/rounds/1/skip",
+        "/api/rounds/1/points",
+        "/api/rounds/99999999999/points",
+    ]
+
+
+def test_errors_read_as_the_apps_and_the_route_template_is_kept(
+    player: TestClient, fast: TestClient
+) -> None:
+    json = {"content-type": "application/json"}
+    response = fast.post("/api/rounds/987654/points", content=points_body(1), headers=json)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "round_not_found", "message": "no round 987654 for this player"}
+    }
+    assert REVEAL_ROUTE.path in player.app.openapi()["paths"]  # the metrics template
