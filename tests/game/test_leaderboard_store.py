@@ -8,6 +8,7 @@ import pytest
 import redis
 from sqlalchemy import select, update
 
+from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import change_state, leaderboard_campaign_id
 from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
@@ -213,3 +214,23 @@ def test_each_campaign_has_its_own_leaderboard_and_the_demo_the_global_one(
     assert top_names(database, board, other_id) == ["newcomer"]
     assert top_names(database, board)[0] == "newcomer"  # the global board has everyone
     assert "newcomer" not in top_names(database, board, first_id)
+
+
+def test_a_player_of_two_campaigns_has_the_sum_on_the_global_board(
+    database: Database, board: RedisLeaderboard, players: list[int], tmp_path: Path
+) -> None:
+    with database.session() as session:
+        image_set, images = add_photos(session, tmp_path / "other", 2, seed=2)
+        other_id = change_state(session, add_campaign(session, image_set, "other"), "active").id
+    for campaign_id in (None, other_id):  # both boards built (ready) before the new rounds
+        top_names(database, board, campaign_id)
+    with database.session() as session:
+        other = session.get_one(Campaign, other_id)
+        add_rounds(session, other, images, players[:1], outcome="correct")
+        session.execute(update(Round).where(Round.campaign_id == other_id).values(score=500))
+    board.player_changed(players[0])
+    for campaign_id in (None, other_id):
+        with database.session() as session:
+            kept = board.read(session, players[0], 10, campaign_id)
+            assert kept == leaderboard(session, players[0], 10, campaign_id)
+    assert kept.top[0].score == 1000 and kept.top[0].rounds == 2  # the other campaign's board

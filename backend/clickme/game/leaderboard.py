@@ -11,7 +11,7 @@ rebuilt from the database when missing (a Redis restart).
 
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from redis import Redis, RedisError
 from sqlalchemy import Row, Select, Subquery, func, select
@@ -43,6 +43,38 @@ def _totals(campaign_id: int | None) -> Select:
     if campaign_id is not None:
         query = query.where(Round.campaign_id == campaign_id)
     return query
+
+
+class _Totals(NamedTuple):
+    player_id: int
+    score: int
+    rounds: int
+
+
+def _player_totals(session: Session, player_id: int) -> dict[int | None, list[_Totals]]:
+    """The shown player's totals on each board they have counted rounds on, in one query: per
+    campaign, and over every campaign (the sum: scores and round counts add up)."""
+    per_campaign = session.execute(
+        _totals(None)
+        .add_columns(Round.campaign_id)
+        .where(Round.player_id == player_id)
+        .group_by(Round.campaign_id)
+    ).all()
+    boards: dict[int | None, list[_Totals]] = {
+        row.campaign_id: [_Totals(player_id, row.score, row.rounds)] for row in per_campaign
+    }
+    if per_campaign:
+        score = sum(row.score for row in per_campaign)
+        boards[None] = [_Totals(player_id, score, sum(row.rounds for row in per_campaign))]
+    return boards
+
+
+def _boards_of(session: Session, player_id: int) -> dict[int | None, list[_Totals]]:
+    """Every board the player may be on (a hidden player's totals are left out of queries)."""
+    campaigns = session.scalars(
+        select(Round.campaign_id).where(Round.player_id == player_id).distinct()
+    ).all()
+    return {campaign_id: [] for campaign_id in [None, *campaigns]}
 
 
 def _ranked_totals(campaign_id: int | None) -> Subquery:
@@ -196,17 +228,13 @@ class RedisLeaderboard:
         return redis_key(self._prefix, "leaderboard", _board(campaign_id), "rebuilding")
 
     def player_changed(self, player_id: int) -> None:
+        """After every round a player ends: their totals raised on their boards (two queries,
+        the global total the sum of the campaigns'), or, hidden, their entries removed."""
         with self._database.session() as session:
             hidden = is_hidden(session, player_id)
-            campaigns = session.scalars(
-                select(Round.campaign_id).where(Round.player_id == player_id).distinct()
-            ).all()
-            totals = {
-                campaign_id: session.execute(
-                    _totals(campaign_id).where(Round.player_id == player_id)
-                ).all()
-                for campaign_id in [None, *campaigns]
-            }
+            totals = (
+                _boards_of(session, player_id) if hidden else _player_totals(session, player_id)
+            )
         try:
             self._forget_if_stale()
             if hidden:
@@ -259,7 +287,9 @@ class RedisLeaderboard:
             is_me=player_id == me,
         )
 
-    def _raise_totals(self, campaign_id: int | None, totals: Sequence[Row]) -> None:
+    def _raise_totals(
+        self, campaign_id: int | None, totals: Sequence[Row] | Sequence[_Totals]
+    ) -> None:
         """Raise the players' entries on the board to these totals (rows of ``_totals``)."""
         args = [
             value for row in totals for value in (_member(row.player_id), -row.score, row.rounds)
