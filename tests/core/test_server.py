@@ -2,6 +2,7 @@
 connections closed, and connections beyond the per-process limit refused."""
 
 import asyncio
+import gc
 import signal
 import socket
 import time
@@ -98,3 +99,21 @@ async def test_the_server_ticks_once_a_second_and_stops_at_once() -> None:
     server.handle_exit(signal.SIGTERM, None)
     await asyncio.wait_for(loop, timeout=TICK_S / 2)
     assert time.monotonic() - stopped_at < TICK_S / 4
+
+
+async def test_what_the_app_loaded_at_start_is_frozen_for_the_garbage_collector() -> None:
+    async def app(scope: dict, receive: object, send: object) -> None:
+        raise AssertionError("no request comes")
+
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", log_level="warning")
+    server = QuietServer(config)
+    gc.unfreeze()
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        assert gc.get_freeze_count() > 0
+    finally:
+        server.should_exit = True  # handle_exit would raise the signal again on the way out
+        await asyncio.wait_for(serving, timeout=5 * TICK_S)
+        gc.unfreeze()
