@@ -191,6 +191,10 @@ def worker(
     threads: Annotated[
         int | None, typer.Option(help="CPU threads, 0: all [CLICKME_SCORER_THREADS].")
     ] = None,
+    lanes: Annotated[
+        int | None,
+        typer.Option(help="Batches scored at once, 0: one per CPU thread [CLICKME_WORKER_LANES]."),
+    ] = None,
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve Prometheus metrics on this port.")
     ] = None,
@@ -209,6 +213,7 @@ def worker(
         "scorer_backend": backend,
         "scorer_device": device,
         "scorer_threads": threads,
+        "worker_lanes": lanes,
     }
     try:
         settings = Settings(**{name: value for name, value in options.items() if value is not None})

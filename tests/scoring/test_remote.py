@@ -41,7 +41,7 @@ from clickme.scoring.remote import (
 )
 from clickme.scoring.reveal import RevealRule, compose, prepare_image, render_mask
 from clickme.scoring.scorer import OnnxScorer, Scorer, ScorerBusyError
-from clickme.scoring.worker import ScoringWorker
+from clickme.scoring.worker import ScoringWorker, lanes_and_threads
 from tests.conftest import REDIS_TEST_URL, _create_postgres_database, _drop_postgres_database
 from tests.live_server import _server_env, clickme_command, free_port, serving
 from tests.players.painting import crop_box, grid, human_times, new_player, start
@@ -51,6 +51,7 @@ START_TIMEOUT_S = 120.0
 RULE = RevealRule(radius=0.08, softness=0.5, background="blur", blur_sigma=8.0)
 SAMPLE_IMAGES = 4
 STATS_LINE = re.compile(r"stopped: answered=(\d+) batches=(\d+) taken_over=(\d+) expired=(\d+)")
+BY_LANE = re.compile(r"by lane ([\d+]+)")
 
 
 @dataclass(frozen=True)
@@ -269,6 +270,31 @@ async def test_a_failed_forward_pass_is_answered_as_a_failure(queue: Queue, tmp_
         with queue.client() as client:
             assert client.xlen(queue.stream()) == 0  # the malformed entry is dropped too
     assert model.batches == [1]
+
+
+async def test_a_worker_of_two_lanes_scores_on_both_as_this_process_would(
+    queue: Queue,
+    models_cache_dir: Path,
+    start_worker: Callable[..., WorkerProcess],
+    images: np.ndarray,
+    expected: np.ndarray,
+) -> None:
+    worker = start_worker(queue, "--lanes", "2")
+    with remote_scorer(queue.settings(models_cache_dir)) as scorer:
+        crowd = np.concatenate([images] * 8)  # queued at once: both lanes take batches
+        assert_same_answers(await classify_each(scorer, crowd), np.concatenate([expected] * 8))
+    answered = worker.stop()["answered"]
+    by_lane = BY_LANE.search(worker.log())
+    assert by_lane, worker.log()
+    lanes = [int(count) for count in by_lane[1].split("+")]
+    assert len(lanes) == 2 and min(lanes) > 0 and sum(lanes) == answered == len(crowd)
+
+
+def test_a_worker_has_a_lane_per_cpu_thread_and_one_on_a_device() -> None:
+    assert lanes_and_threads(Settings(scorer_threads=4)) == (4, 1)
+    assert lanes_and_threads(Settings(scorer_threads=4, worker_lanes=2)) == (2, 2)
+    assert lanes_and_threads(Settings(scorer_threads=4, scorer_device="cuda")) == (1, 4)
+    assert lanes_and_threads(Settings(scorer_threads=0)) == (os.cpu_count() or 1, 1)
 
 
 async def test_a_worker_answers_as_this_process_would(

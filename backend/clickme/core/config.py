@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     scorer_backend: Literal["onnx", "torch"] = "onnx"
     scorer_device: str = "cpu"
     scorer_threads: int = Field(default=0, ge=0, description="0: as many as the CPU has")
+    worker_lanes: int = Field(
+        default=0, ge=0, le=64, description="batches a worker scores at once; 0: one per thread"
+    )
     batch_max_size: int = Field(default=8, ge=1, le=256)
     batch_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     scorer_timeout_ms: int = Field(default=3000, ge=10)

@@ -11,8 +11,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from typing import cast
 
 import numpy as np
@@ -49,6 +50,9 @@ class WorkerStats:
     taken_over: int = 0
     expired: int = 0
 
+    def __add__(self, other: "WorkerStats") -> "WorkerStats":
+        return WorkerStats(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
 
 def consumer_name() -> str:
     """This process's name in the group: host and pid."""
@@ -58,11 +62,17 @@ def consumer_name() -> str:
 class ScoringWorker:
     """Serves the scorer's model from its Redis stream until ``stop()``."""
 
-    def __init__(self, settings: Settings, scorer: Scorer, consumer: str) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        scorer: Scorer,
+        consumer: str,
+        composer: ViewComposer | None = None,
+    ) -> None:
         if not settings.redis_url:
             raise ValueError("a worker needs CLICKME_REDIS_URL")
         self.scorer = scorer
-        self.composer = ViewComposer(
+        self.composer = composer or ViewComposer(
             settings.images_dir,
             PreparedImageCache(settings.image_cache_size, settings.prepared_dir),
         )
@@ -273,31 +283,69 @@ def _failure(request: ScoreRequest, error: Exception) -> bytes:
     return encode_answer(request.request_id, error=f"{type(error).__name__}: {error}")
 
 
+def lanes_and_threads(settings: Settings) -> tuple[int, int]:
+    """How many batches the worker scores at once, and the CPU threads of each pass.
+
+    On the CPU a pass spread over several threads waits, at every layer, for the slowest of
+    them; beside other processes (an API, PostgreSQL) one of them is often descheduled, and the
+    others idle. Lanes, each a consumer scoring its own batch on one thread, never wait for
+    each other: by default one lane per thread (``benchmarks/bench_load.py``: 111.9 against
+    about 80 reveals a second with one API and one worker on 2 cores). A device (cuda) runs
+    one lane; ``worker_lanes`` chooses, the threads then shared among the lanes."""
+    threads = settings.scorer_threads or os.cpu_count() or 1
+    default_lanes = threads if settings.scorer_device == "cpu" else 1
+    lanes = settings.worker_lanes or default_lanes
+    return lanes, max(1, threads // lanes)
+
+
+def _stop(workers: list[ScoringWorker]) -> None:
+    for worker in workers:
+        worker.stop()
+
+
 def run_worker(settings: Settings) -> WorkerStats:
-    """Loads the model, serves its stream until SIGTERM or SIGINT, and says what it did."""
+    """Loads the model, serves its stream on each lane until SIGTERM or SIGINT, and says what
+    it did (lane 0 is this process's consumer name; the others add their number)."""
+    lanes, threads = lanes_and_threads(settings)
+    settings = settings.model_copy(update={"scorer_threads": threads})
     scorer = start_scorer(settings, get_model_spec(settings.model))
-    worker = ScoringWorker(settings, scorer, consumer_name())
+    composer = ViewComposer(
+        settings.images_dir, PreparedImageCache(settings.image_cache_size, settings.prepared_dir)
+    )
+    names = [consumer_name(), *(f"{consumer_name()}-{lane}" for lane in range(1, lanes))]
+    workers = [ScoringWorker(settings, scorer, name, composer) for name in names]
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: worker.stop())
+        signal.signal(signum, lambda *_: _stop(workers))
+    worker = workers[0]
     log.info(
-        "worker %s scoring %s (%s on %s) from %s, batches of up to %d",
+        "worker %s scoring %s (%s on %s) from %s, batches of up to %d, %d lane(s) of %d thread(s)",
         worker.consumer,
         settings.model,
         settings.scorer_backend,
         settings.scorer_device,
         worker.stream,
         worker.batch_size,
+        lanes,
+        threads,
     )
+    others = [threading.Thread(target=w.run, name=f"lane-{w.consumer}") for w in workers[1:]]
     try:
-        stats = worker.run()
+        for thread in others:
+            thread.start()
+        worker.run()
     finally:
+        _stop(workers)
+        for thread in others:
+            thread.join()
         scorer.close()
+    stats = sum((w.stats for w in workers), WorkerStats())
     log.info(
-        "worker %s stopped: answered=%d batches=%d taken_over=%d expired=%d",
+        "worker %s stopped: answered=%d batches=%d taken_over=%d expired=%d, by lane %s",
         worker.consumer,
         stats.answered,
         stats.batches,
         stats.taken_over,
         stats.expired,
+        "+".join(str(w.stats.answered) for w in workers),
     )
     return stats
