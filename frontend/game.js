@@ -6,6 +6,8 @@ import { farEnough, RevealCanvas } from "./brush.js";
 import { PointSender } from "./sender.js";
 
 const FINISH_RETRY_MS = 200;
+// The DNN is saturated: no new round for now (503 scorer_busy); asked again after 1 to 2 s.
+const BUSY_RETRY_MS = 1000;
 // A round made ahead (while the player reads the last result) is used only if its photo can
 // still go on screen this long before the server's start bound; else a fresh one is asked for.
 const START_MARGIN_MS = 2000;
@@ -590,6 +592,11 @@ class Game {
       next = upcoming ? await upcoming : null;
       if (next === null || performance.now() > next.startBy) next = await this.prepareRound();
     } catch (error) {
+      if (error.code === "scorer_busy") {
+        showError(ui.roundError, error.message);
+        await wait(BUSY_RETRY_MS * (1 + Math.random())); // players' retries spread out
+        return this.nextRound();
+      }
       ui.next.disabled = false;
       if (END_CODES.has(error.code)) {
         await this.showEnd();

@@ -440,3 +440,31 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
     stored = np.frombuffer(batches[0].data, dtype=STORED_POINT)
     assert stored["x"].tolist() == pytest.approx([p[0] for p in first["points"]])
     assert stored["t"].tolist() == [p[2] for p in first["points"]]
+
+
+def test_a_new_round_refused_while_the_dnn_is_busy_is_asked_again(
+    desktop: BrowserContext, live_server: LiveServer
+) -> None:
+    page = desktop.new_page()
+    accept_consent_and_start(page, live_server)
+    refused: list[str] = []
+    message = "the DNN partner is busy with other players: a new image shortly"
+
+    def busy_twice(route: Route) -> None:
+        """The next two round starts are refused as a saturated server refuses them."""
+        if route.request.method == "POST" and len(refused) < 2:
+            refused.append(route.request.url)
+            route.fulfill(status=503, json={"error": {"code": "scorer_busy", "message": message}})
+        else:
+            route.continue_()
+
+    page.route("**/api/rounds", busy_twice)
+    page.get_by_test_id("skip-button").click()
+    expect(page.locator("#result-title")).to_have_text("Skipped")
+    notice = page.locator("#round-error")
+    with page.expect_response(lambda r: _is_round_start(r) and r.status == 201, timeout=20_000):
+        page.get_by_test_id("next-button").click()
+        expect(notice).to_have_text(message)  # shown while the page waits to ask again
+    expect(page.locator("#game-screen[data-state='playing']")).to_be_visible()
+    expect(notice).to_be_hidden()
+    assert len(refused) == 2

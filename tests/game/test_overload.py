@@ -1,12 +1,15 @@
 """Past saturation a reveal is refused at once with the documented 503, before anything is
-stored; the same batch sent again once the scorer keeps up is stored and answered."""
+stored; the same batch sent again once the scorer keeps up is stored and answered. New rounds
+are refused earlier, while a reveal would wait over the round start bound."""
 
 import time
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import func, select
 
 from clickme.core.db import Database
+from clickme.game.models import Round
 from tests.game.test_routes import send, start, stored_points
 
 
@@ -28,3 +31,31 @@ def test_a_reveal_the_scorer_cannot_answer_in_time_is_refused_before_it_is_store
     again = send(player, round_id, 1, [[10, 10, 0]])
     assert again.status_code == 200 and not again.json()["duplicate"]
     assert len(stored_points(database, round_id)) == 1
+
+
+def test_no_new_round_while_a_reveal_would_wait_over_the_bound(
+    player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = player.app.state.runtime
+    scorer = runtime.scorer
+    bound_s = runtime.settings.round_start_max_wait_ms / 1000
+    assert bound_s == 0.5  # the default
+    playing = start(player)["round_id"]
+    with database.session() as session:
+        rounds_before = session.scalar(select(func.count()).select_from(Round))
+    # A little past the bound: refused before a round is made; the round in play goes on.
+    monkeypatch.setattr(scorer, "expected_wait_s", lambda: bound_s * 1.2)
+    refused = player.post("/api/rounds", json={"viewport_width": 1280})
+    assert refused.status_code == 503
+    assert refused.json()["error"] == {
+        "code": "scorer_busy",
+        "message": "the DNN partner is busy with other players: a new image shortly",
+    }
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(Round)) == rounds_before
+    assert send(player, playing, 1, [[10, 10, 0]]).status_code == 200  # within the timeout
+    monkeypatch.setattr(scorer, "expected_wait_s", lambda: bound_s * 0.8)
+    assert player.post("/api/rounds", json={"viewport_width": 1280}).status_code == 201
+    runtime.settings = runtime.settings.model_copy(update={"round_start_max_wait_ms": 0})
+    monkeypatch.setattr(scorer, "expected_wait_s", lambda: 60.0)  # 0: never refused
+    assert player.post("/api/rounds", json={"viewport_width": 1280}).status_code == 201

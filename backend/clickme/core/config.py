@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     batch_max_size: int = Field(default=8, ge=1, le=256)
     batch_max_wait_ms: float = Field(default=0.0, ge=0, le=1000)
     scorer_timeout_ms: int = Field(default=3000, ge=10)
+    round_start_max_wait_ms: int = Field(
+        default=500, ge=0, description="no new round while a reveal would wait longer; 0: off"
+    )
     inprocess_scoring: bool = Field(default=False, description="score here even with Redis")
     worker_claim_timeout_ms: int = Field(default=1000, ge=10, description="then take it over")
     score_queue_max: int = Field(default=2000, ge=1, description="waiting requests per model")

@@ -220,14 +220,30 @@ async def _classify(
         raise ScorerBusyError() from exc
 
 
+def _waits_over(runtime: Runtime, model_name: str, limit_ms: int) -> bool:
+    """Whether a request queued now for the model's scorer (if running) would wait longer."""
+    scorer = runtime.running_scorer(model_name)
+    return scorer is not None and scorer.expected_wait_s() > limit_ms / 1000
+
+
 def shed_if_saturated(runtime: Runtime, round_id: int) -> None:
     """503 ``scorer_busy`` at once, before the batch is stored, when the round's scorer (if
     running) already has more waiting than it can answer within the scorer timeout."""
     facts = runtime.rounds.get(round_id)
     name = facts.model_name if facts is not None else runtime.scorer.spec.name
-    scorer = runtime.running_scorer(name)
-    if scorer is not None and scorer.expected_wait_s() > runtime.settings.scorer_timeout_ms / 1000:
+    if _waits_over(runtime, name, runtime.settings.scorer_timeout_ms):
         raise ScorerBusyError()
+
+
+def admit_new_round(runtime: Runtime, model_name: str) -> None:
+    """503 ``scorer_busy`` before a new round is made while its DNN's reveals would wait over
+    ``round_start_max_wait_ms``: the players already in a round keep prompt answers (a round
+    started then would play its 7 seconds with answers a second late: unfair), and past
+    saturation each answer no longer carries more round starts and finishes; the newcomer's
+    page asks again in a moment."""
+    limit_ms = runtime.settings.round_start_max_wait_ms
+    if limit_ms and _waits_over(runtime, model_name, limit_ms):
+        raise ScorerBusyError("the DNN partner is busy with other players: a new image shortly")
 
 
 async def reveal(

@@ -37,10 +37,12 @@ router = APIRouter(prefix="/api", tags=["game"])
 def start_round(
     body: RoundCreate, session: DbSession, runtime: AppRuntime, player_id: PlayerId, ip_hash: IpHash
 ) -> RoundOut:
-    """A new round and its photo (sized for the screen); its clock waits for the photo."""
+    """A new round and its photo (sized for the screen); its clock waits for the photo. Not
+    while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
     campaign = campaigns.get_campaign_by_slug(session, slug)
+    reveal.admit_new_round(runtime, service.model_name(session, campaign))
     round_, image = service.start_round(
         session,
         player_id,

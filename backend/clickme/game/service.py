@@ -124,6 +124,11 @@ def player_summary(session: Session, player: Player) -> PlayerOut:
     )
 
 
+def model_name(session: Session, campaign: Campaign) -> str:
+    """The name of the DNN the campaign's new rounds play with."""
+    return session.get_one(DnnModel, campaign.model_id).name
+
+
 def start_round(
     session: Session,
     player_id: int,
