@@ -184,6 +184,15 @@ class Stroke:
         return points
 
 
+def _retry_after_s(response: httpx.Response | None, rng: random.Random) -> float | None:
+    """The wait a 503 asks for (Retry-After, in seconds), plus up to as much again at random, as
+    the game page waits; None when it asks for none."""
+    value = response.headers.get("retry-after") if response is not None else None
+    if value is None or not value.isdigit():
+        return None
+    return int(value) * (1 + rng.random())
+
+
 def _error_code(response: httpx.Response) -> str:
     try:
         return response.json()["error"]["code"]
@@ -224,7 +233,7 @@ class SimPlayer:
                 if response.status_code < 500:
                     return response
                 self.tally.errors[f"{response.status_code} {_error_code(response)}"] += 1
-            await asyncio.sleep(delay)
+            await asyncio.sleep(_retry_after_s(response, self.rng) or delay)
             delay = min(delay * 2, MAX_RETRY_S)
         return response
 

@@ -51,6 +51,7 @@ def test_no_new_round_while_a_reveal_would_wait_over_the_bound(
         "code": "scorer_busy",
         "message": "the DNN partner is busy with other players: a new image shortly",
     }
+    assert refused.headers["retry-after"] == "1"
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Round)) == rounds_before
     assert send(player, playing, 1, [[10, 10, 0]]).status_code == 200  # within the timeout

@@ -44,6 +44,9 @@ from clickme.scoring.reveal import (
 from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, ViewScorer, top_guesses
 
 SHOWN_GUESSES = 5
+# A new round refused for a saturated DNN is asked for again after this (the page adds a random
+# second, so that refused players do not all come back at once).
+NEW_ROUND_RETRY_AFTER_S = 1
 T = TypeVar("T")
 
 
@@ -243,7 +246,8 @@ def admit_new_round(runtime: Runtime, model_name: str) -> None:
     page asks again in a moment."""
     limit_ms = runtime.settings.round_start_max_wait_ms
     if limit_ms and _waits_over(runtime, model_name, limit_ms):
-        raise ScorerBusyError("the DNN partner is busy with other players: a new image shortly")
+        message = "the DNN partner is busy with other players: a new image shortly"
+        raise ScorerBusyError(message, retry_after_s=NEW_ROUND_RETRY_AFTER_S)
 
 
 async def reveal(

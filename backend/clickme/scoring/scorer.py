@@ -27,8 +27,11 @@ IMAGE_SHAPE = (EVAL_SIZE, EVAL_SIZE, 3)
 class ScorerBusyError(Unavailable):
     """503 ``scorer_busy``: the DNN cannot answer now (too slow, or out of reach); try again."""
 
-    def __init__(self, message: str = "the DNN partner is busy, try again") -> None:
-        super().__init__("scorer_busy", message)
+    def __init__(
+        self, message: str = "the DNN partner is busy, try again", retry_after_s: int | None = None
+    ) -> None:
+        headers = None if retry_after_s is None else {"Retry-After": str(retry_after_s)}
+        super().__init__("scorer_busy", message, headers)
 
 
 @dataclass(frozen=True)
