@@ -29,6 +29,7 @@ from clickme.scoring.reveal import PreparedImageCache
 from clickme.scoring.scorer import Scorer
 
 LIVE_ROUNDS_KEPT = 4096
+CAMPAIGNS_KEPT = 1024
 LIVE_MASKS_KEPT = 512
 # Finished rounds' revealed areas (a float each), for the campaign pictures.
 REVEALED_AREAS_KEPT = 200_000
@@ -66,6 +67,8 @@ class Runtime:
     map_rules: MapSettings = field(default_factory=MapSettings)
     # Each live round's last answer (its guesses), for answering a repeated batch.
     answers: LruCache[int, Answer] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
+    # The DNN each campaign slug played with at its last round start here (admission control).
+    campaign_models: LruCache[str, str] = field(default_factory=lambda: LruCache(CAMPAIGNS_KEPT))
 
     reveal_threads: ThreadPoolExecutor = field(
         default_factory=lambda: ThreadPoolExecutor(REVEAL_THREADS, thread_name_prefix="reveal")

@@ -60,3 +60,22 @@ def test_no_new_round_while_a_reveal_would_wait_over_the_bound(
     runtime.settings = runtime.settings.model_copy(update={"round_start_max_wait_ms": 0})
     monkeypatch.setattr(scorer, "expected_wait_s", lambda: 60.0)  # 0: never refused
     assert player.post("/api/rounds", json={"viewport_width": 1280}).status_code == 201
+
+
+def test_a_crowd_is_refused_before_the_player_is_read(
+    player: TestClient, client_without_cookie: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    start(player)  # this process now knows the demo campaign's DNN
+    scorer = player.app.state.runtime.scorer
+    monkeypatch.setattr(scorer, "expected_wait_s", lambda: 60.0)
+    refused = client_without_cookie.post("/api/rounds", json={"viewport_width": 1280})
+    assert refused.status_code == 503  # not the 401 of a missing cookie: nothing was read
+    monkeypatch.setattr(scorer, "expected_wait_s", lambda: 0.0)
+    unknown = client_without_cookie.post("/api/rounds", json={"viewport_width": 1280})
+    assert unknown.status_code == 401
+
+
+@pytest.fixture
+def client_without_cookie(player: TestClient) -> TestClient:
+    """Another client of the same app, without the player's cookie."""
+    return TestClient(player.app)

@@ -32,6 +32,11 @@ class GameRuntime(PlayersRuntime, Protocol):
     def map_rules(self) -> RoundRule: ...
 
     @property
+    def campaign_models(self) -> LruCache[str, str]:
+        """The DNN's name each campaign slug had at its last round start in this process."""
+        ...
+
+    @property
     def reveal_threads(self) -> Executor:
         """Where a reveal's blocking work runs (one hop per reveal)."""
         ...

@@ -238,6 +238,15 @@ def shed_if_saturated(runtime: Runtime, round_id: int) -> None:
         raise ScorerBusyError()
 
 
+def admit_new_round_early(runtime: Runtime, slug: str) -> None:
+    """``admit_new_round`` before anything else (the player, the database) when this process
+    has started a round of the campaign before and so knows its DNN: refusing a crowd costs
+    next to nothing. The check after the campaign is read stays (its DNN may have changed)."""
+    model_name = runtime.campaign_models.get(slug)
+    if model_name is not None:
+        admit_new_round(runtime, model_name)
+
+
 def admit_new_round(runtime: Runtime, model_name: str) -> None:
     """503 ``scorer_busy`` before a new round is made while its DNN's reveals would wait over
     ``round_start_max_wait_ms``: the players already in a round keep prompt answers (a round

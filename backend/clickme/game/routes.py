@@ -3,7 +3,7 @@ and the staff's replay of a round's painted points."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Query, Response
+from fastapi import APIRouter, Cookie, Depends, Query, Response
 
 from clickme.accounts.deps import StaffMember
 from clickme.campaigns import service as campaigns
@@ -33,16 +33,30 @@ from clickme.players.ratelimit import enforce
 router = APIRouter(prefix="/api", tags=["game"])
 
 
+async def admitted(body: RoundCreate, runtime: AppRuntime) -> str:
+    """The campaign slug a new round is asked in, refused first thing (before the player is
+    read) while its DNN is saturated, when this process knows which DNN that is."""
+    slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
+    reveal.admit_new_round_early(runtime, slug)
+    return slug
+
+
 @router.post("/rounds", status_code=201)
 def start_round(
-    body: RoundCreate, session: DbSession, runtime: AppRuntime, player_id: PlayerId, ip_hash: IpHash
+    slug: Annotated[str, Depends(admitted)],
+    body: RoundCreate,
+    session: DbSession,
+    runtime: AppRuntime,
+    player_id: PlayerId,
+    ip_hash: IpHash,
 ) -> RoundOut:
     """A new round and its photo (sized for the screen); its clock waits for the photo. Not
     while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
-    slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
     campaign = campaigns.get_campaign_by_slug(session, slug)
-    reveal.admit_new_round(runtime, service.model_name(session, campaign))
+    model_name = service.model_name(session, campaign)
+    runtime.campaign_models.put(slug, model_name)
+    reveal.admit_new_round(runtime, model_name)
     round_, image = service.start_round(
         session,
         player_id,
