@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clickme.core.schemas import MAX_DB_ID
 from clickme.game import reveal
+from clickme.game.deps import GameRuntime
 from clickme.game.schemas import PointBatchIn
 from clickme.players.identity import PLAYER_COOKIE, PlayerToken, verify_player_token
 
@@ -135,7 +136,7 @@ class RevealFastPath:
         body = await _body(receive)
         if body is None:
             return
-        runtime = scope["app"].state.runtime
+        runtime: GameRuntime = scope["app"].state.runtime
         player = _signed_player(scope, runtime.settings.resolved_secret_key())
         batch = _batch(scope, body) if player is not None else None
         if player is None or batch is None:
@@ -146,7 +147,12 @@ class RevealFastPath:
         await response(scope, receive, send)
 
     async def _answer(
-        self, scope: Scope, runtime: Any, round_id: int, player: PlayerToken, batch: PointBatchIn
+        self,
+        scope: Scope,
+        runtime: GameRuntime,
+        round_id: int,
+        player: PlayerToken,
+        batch: PointBatchIn,
     ) -> Response:
         try:
             return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
