@@ -1,26 +1,13 @@
 """The database error handler: out of reach is a clear 503 to retry; any other error a 500."""
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
-from clickme.core.errors import install_error_handlers
+from tests.core.test_errors import client_raising
 
 LOST = OperationalError("SELECT 1", {}, Exception("server closed the connection unexpectedly"))
 INVALIDATED = DBAPIError("SELECT 1", {}, Exception("closed"), connection_invalidated=True)
 BROKEN = IntegrityError("INSERT", {}, Exception("duplicate key"))
-
-
-def client_raising(error: Exception) -> TestClient:
-    app = FastAPI()
-    install_error_handlers(app)
-
-    @app.get("/")
-    def fail() -> None:
-        raise error
-
-    return TestClient(app, raise_server_exceptions=False)
 
 
 @pytest.mark.parametrize("error", [LOST, INVALIDATED], ids=["operational", "invalidated"])

@@ -52,6 +52,10 @@ def test_no_new_round_while_a_reveal_would_wait_over_the_bound(
         "message": "the DNN partner is busy with other players: a new image shortly",
     }
     assert refused.headers["retry-after"] == "1"
+    runtime.campaign_models.pop("default")  # a process that has not seen the campaign yet
+    unknown = player.post("/api/rounds", json={"viewport_width": 1280})
+    assert unknown.status_code == 503  # refused once the campaign's DNN is read
+    assert runtime.campaign_models.get("default") == scorer.spec.name
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(Round)) == rounds_before
     assert send(player, playing, 1, [[10, 10, 0]]).status_code == 200  # within the timeout

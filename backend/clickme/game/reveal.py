@@ -241,9 +241,18 @@ def shed_if_saturated(runtime: Runtime, round_id: int) -> None:
 def admit_new_round_early(runtime: Runtime, slug: str) -> None:
     """``admit_new_round`` before anything else (the player, the database) when this process
     has started a round of the campaign before and so knows its DNN: refusing a crowd costs
-    next to nothing. The check after the campaign is read stays (its DNN may have changed)."""
+    next to nothing."""
     model_name = runtime.campaign_models.get(slug)
     if model_name is not None:
+        admit_new_round(runtime, model_name)
+
+
+def admit_new_round_of(runtime: Runtime, slug: str, model_name: str) -> None:
+    """Once the campaign is read: ``admit_new_round`` for its DNN unless the early check
+    already checked that one (a DNN this process did not know yet, or changed since, is
+    remembered for the next early check)."""
+    if runtime.campaign_models.get(slug) != model_name:
+        runtime.campaign_models.put(slug, model_name)
         admit_new_round(runtime, model_name)
 
 

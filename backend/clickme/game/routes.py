@@ -54,9 +54,7 @@ def start_round(
     while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     campaign = campaigns.get_campaign_by_slug(session, slug)
-    model_name = service.model_name(session, campaign)
-    runtime.campaign_models.put(slug, model_name)
-    reveal.admit_new_round(runtime, model_name)
+    reveal.admit_new_round_of(runtime, slug, service.model_name(session, campaign))
     round_, image = service.start_round(
         session,
         player_id,
