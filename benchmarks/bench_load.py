@@ -72,7 +72,7 @@ from clickme.core.db import Database
 from clickme.game.models import PointBatch
 from clickme.game.points import POINT_DTYPE
 from clickme.game.schemas import PointBatchIn
-from clickme.game.service import RoundFacts, load_facts, start_round, store_batch
+from clickme.game.service import RoundFacts, load_facts, start_round, store_any_batch
 from clickme.maps.aggregate import MapSettings
 from clickme.players.service import create_player
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
@@ -699,19 +699,18 @@ def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
 
 
 def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
-    """The reveal's write (``store_batch``: UPDATE the round, INSERT the batch, commit) in a
-    loop until ``until``; the batches written."""
+    """The reveal's write (``store_any_batch``: UPDATE the round, INSERT the batch, commit) in
+    a loop until ``until``; the batches written."""
     points = [(10.0 + i, 10.0, i * POINT_EVERY_MS) for i in range(POINTS_PER_BATCH)]
     seq = 0
     while time.monotonic() < until:
         seq += 1
-        with database.session() as session:
-            batch = PointBatchIn(seq=seq, points=points)
-            # The first batch starts the round's clock (no start call); then the facts keep it.
-            # New players: their cookies are of token epoch 0.
-            facts = store_batch(
-                session, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0, token_epoch=0
-            ).facts
+        batch = PointBatchIn(seq=seq, points=points)
+        # The first batch starts the round's clock (no start call); then the facts keep it.
+        # New players: their cookies are of token epoch 0.
+        facts = store_any_batch(
+            database, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0, token_epoch=0
+        ).facts
     return seq
 
 

@@ -23,6 +23,8 @@ CATS = [
     (
         "DB write + commit (store_batch)",
         [
+            "store_any_batch",
+            "store_next_batch",
             "store_batch",
             "Session.commit",
             "Session.close",

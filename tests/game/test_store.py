@@ -1,0 +1,119 @@
+"""The reveal's hot path (``store_next_batch``, both databases): the round's next batch on time
+is stored and committed without a session; anything else stores nothing and is left to
+``store_batch``, which says why."""
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, update
+
+from clickme.core.db import Database
+from clickme.game import service
+from clickme.game.models import PointBatch, Round
+from clickme.game.schemas import PointBatchIn
+from clickme.maps.aggregate import MapSettings
+from clickme.players.identity import PLAYER_COOKIE, verify_player_token
+from clickme.players.models import Player
+from tests.game.test_routes import start
+
+MAX_POINTS = 500
+
+
+def player_id(client: TestClient) -> int:
+    secret = client.app.state.runtime.settings.resolved_secret_key()  # type: ignore[attr-defined]
+    token = verify_player_token(secret, client.cookies[PLAYER_COOKIE])
+    assert token is not None
+    return token.player_id
+
+
+def started_facts(client: TestClient, database: Database) -> service.RoundFacts:
+    """A new round of the client's player, its photo shown (its clock running)."""
+    round_id = start(client)["round_id"]
+    with database.session() as session:
+        return service.load_facts(session, round_id, player_id(client))
+
+
+def batch(seq: int) -> PointBatchIn:
+    points = [[5, 5, 10 * seq], [6, 7, 10 * seq + 5]]
+    return PointBatchIn(seq=seq, points=points, pointer_type="mouse")
+
+
+def stored_seqs(database: Database, round_id: int) -> list[int]:
+    with database.session() as session:
+        query = select(PointBatch.seq).where(PointBatch.round_id == round_id)
+        return sorted(session.scalars(query))
+
+
+def store_next(database: Database, facts: service.RoundFacts, seq: int, epoch: int = 0):
+    return service.store_next_batch(database.engine, facts, batch(seq), MAX_POINTS, epoch)
+
+
+def test_the_next_batch_is_stored_and_committed(player: TestClient, database: Database) -> None:
+    facts = started_facts(player, database)
+    first = store_next(database, facts, 1)
+    second = store_next(database, facts, 2)
+    assert first is not None and second is not None
+    assert (second.seq, second.duplicate, second.outcome) == (2, False, None)
+    assert [tuple(point) for point in second.points.tolist()] == [(5, 5, 20), (6, 7, 25)]
+    assert stored_seqs(database, facts.round_id) == [1, 2]
+    with database.session() as session:
+        round_ = session.get_one(Round, facts.round_id)
+        assert (round_.last_seq, round_.n_points, round_.pointer_type) == (2, 4, "mouse")
+
+
+def test_a_repeat_or_a_gap_stores_nothing(player: TestClient, database: Database) -> None:
+    facts = started_facts(player, database)
+    assert store_next(database, facts, 1) is not None
+    assert store_next(database, facts, 1) is None
+    assert store_next(database, facts, 3) is None
+    assert stored_seqs(database, facts.round_id) == [1]
+
+
+def test_an_ended_round_or_a_forgotten_cookie_stores_nothing(
+    player: TestClient, database: Database
+) -> None:
+    facts = started_facts(player, database)
+    with database.session() as session:
+        session.execute(update(Player).values(token_epoch=Player.token_epoch + 1))
+    assert store_next(database, facts, 1, epoch=0) is None  # the old cookie
+    assert store_next(database, facts, 1, epoch=1) is not None
+    with database.session() as session:
+        session.execute(update(Round).values(outcome="skip"))
+    assert store_next(database, facts, 2, epoch=1) is None
+    assert stored_seqs(database, facts.round_id) == [1]
+
+
+def test_a_round_not_shown_or_out_of_time_is_left_to_store_batch(
+    player: TestClient, database: Database
+) -> None:
+    facts = started_facts(player, database)
+    assert store_next(database, replace(facts, shown_at=None), 1) is None
+    assert facts.shown_at is not None
+    late = replace(facts, shown_at=facts.shown_at - timedelta(milliseconds=facts.time_limit_ms))
+    assert store_next(database, late, 1) is None
+    assert stored_seqs(database, facts.round_id) == []
+    with database.session() as session:
+        timed_out = service.store_batch(
+            session, late, batch(1), MAX_POINTS, 10**6, MapSettings(), 60.0, token_epoch=0
+        )
+    assert timed_out.outcome == "timeout"  # the batch that ends the round, as store_batch does
+
+
+def test_the_next_batch_takes_no_session(
+    player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    facts = started_facts(player, database)
+
+    def no_session() -> None:
+        raise AssertionError("the hot path opened a session")
+
+    monkeypatch.setattr(database, "session", no_session)
+    stored = service.store_any_batch(
+        database, facts, batch(1), MAX_POINTS, 0, MapSettings(), 60.0, token_epoch=0
+    )
+    assert stored.seq == 1 and not stored.duplicate
+    monkeypatch.undo()
+    with database.session() as session:
+        assert session.scalar(select(func.count()).select_from(PointBatch)) == 1
