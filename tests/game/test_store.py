@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from clickme.core.db import Database
 from clickme.game import service
@@ -16,7 +16,7 @@ from clickme.game.schemas import PointBatchIn
 from clickme.maps.aggregate import MapSettings
 from clickme.players.identity import PLAYER_COOKIE, verify_player_token
 from clickme.players.models import Player
-from tests.game.test_routes import start
+from tests.game.test_routes import send, start
 
 MAX_POINTS = 500
 
@@ -117,3 +117,23 @@ def test_the_next_batch_takes_no_session(
     monkeypatch.undo()
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(PointBatch)) == 1
+
+
+def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
+    """The start call keeps the round's facts: its batches only write (the cookie's player,
+    the claim, the insert), on PostgreSQL in one statement."""
+    round_id = start(player)["round_id"]
+    engine = player.app.state.runtime.database.engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        response = send(player, round_id, 1, [[5, 5, 10]])
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert response.status_code == 200, response.text
+    assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements
+    assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2), statements

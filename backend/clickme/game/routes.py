@@ -97,11 +97,15 @@ async def post_points(
 def show_round(
     round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
 ) -> RoundClock:
-    """The round's photo is on the player's screen: its clock starts (once)."""
+    """The round's photo is on the player's screen: its clock starts (once). Its facts, now
+    fixed, are kept once committed: the round's first batch does not read them again."""
     facts = reveal.round_facts(runtime, round_id, player_id, session)
-    return service.show_round(
+    clock, started = service.show_round(
         session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
     )
+    session.commit()
+    reveal.keep_facts(runtime, started)
+    return clock
 
 
 @router.post("/rounds/{round_id}/skip")

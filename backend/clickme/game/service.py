@@ -492,19 +492,21 @@ def _round_ended(session: Session, round_id: int) -> Conflict:
 
 def show_round(
     session: Session, facts: RoundFacts, rule: RoundRule, start_bound_s: float
-) -> RoundClock:
+) -> tuple[RoundClock, RoundFacts]:
     """The photo is on the player's screen: the round's clock starts now (a repeat changes
-    nothing); 409 ``round_ended`` when it ended before (abandoned past the start bound)."""
+    nothing); 409 ``round_ended`` when it ended before (abandoned past the start bound). The
+    clock, and the facts with it started."""
     now = utcnow()
     started = _start_clock(session, facts, 0, now, rule, start_bound_s)
     if started.shown_at is None:
         raise _round_ended(session, facts.round_id)
-    return RoundClock(
+    clock = RoundClock(
         round_id=facts.round_id,
         time_limit_ms=facts.time_limit_ms,
         elapsed_ms=started.elapsed_ms(now),
         display_ms=display_ms(started.created_at, started.shown_at),
     )
+    return clock, started
 
 
 def display_ms(created_at: datetime, shown_at: datetime) -> int:
