@@ -14,12 +14,13 @@ each configuration ``clickme serve`` processes on free ports and ``clickme worke
 - ``2api``: two API processes, one worker.
 
 Players are spread round-robin over the API processes (each keeps its own connection: no proxy
-is needed to spread them). A player consents, starts rounds and paints a centre-out spiral, a
-point every 50 ms, sending the new points every ~300 ms (one batch in flight, numbered; a batch
-that fails on the network or with a 5xx is sent again unchanged, like the game's client). A round
-ends when a reveal says correct, when the time is up (the player asks the server to finish it)
-or, for some players, by a skip after a few seconds; a pause, then the next round. Rate limits
-are raised so that one address may play as all of them.
+is needed to spread them). A player consents, starts rounds (saying when the photo is shown, as
+the page does) and paints a centre-out spiral, a point every 50 ms, sending the new points every
+~300 ms (one batch in flight, numbered; a batch that fails on the network or with a 5xx is sent
+again unchanged, like the game's client). A round ends when a reveal says correct, when the time
+is up (the player asks the server to finish it) or, for some players, by a skip after a few
+seconds; a pause, then the next round. Rate limits are raised so that one address may play as
+all of them.
 
 For each configuration and player count it reports reveal latency p50 / p99 (client side),
 reveals per second, errors by kind (503s apart from other 5xx), and the points the server
@@ -247,6 +248,9 @@ class SimPlayer:
         if response is not None and response.status_code == 201:
             round_ = response.json()
             self.tally.round_ids.append(round_["round_id"])
+            shown = await self._request(f"/api/rounds/{round_['round_id']}/start")
+            if shown is None or shown.status_code != 200:
+                self._unexpected(shown, "showing the photo")
             return round_
         if response is not None and _error_code(response) in NEW_PLAYER_CODES:
             joined = await self._request("/api/players", {"consent": True})

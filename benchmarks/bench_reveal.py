@@ -139,6 +139,7 @@ class Player:
             self.cookie = ""
             self.call("POST", "/api/players", {"consent": True})
             status, payload = self.call("POST", "/api/rounds", {"viewport_width": 1280})
+        self.call("POST", f"/api/rounds/{payload['round_id']}/start")  # the photo is shown
         self.round, self.seq, self.t_ms = payload, 0, 0
 
     def reveal(self) -> None:
