@@ -1,11 +1,11 @@
 """The reveal pipeline: a painted batch stored once, what the DNN sees, and its guesses.
 
 Per reveal: the cookie's signature is checked on the event loop; one thread hop then counts the
-batch against the rate limit, stores it (one conditional UPDATE that also checks the cookie's
-token epoch, one INSERT, one commit), grows the round's mask by the new bubbles only (the rows
-they touch) and, with in-process scoring, recomposes only those rows of what the DNN sees; with
-scoring workers, the worker composes from the view (photo, rule, points) instead. The answer is
-encoded once with orjson.
+batch against the rate limit, stores it (a conditional UPDATE that also checks the cookie's token
+epoch and an INSERT, without the ORM session: one statement on PostgreSQL), grows the round's
+mask by the new bubbles only (the rows they touch) and, with in-process scoring, recomposes only
+those rows of what the DNN sees; with scoring workers, the worker composes from the view (photo,
+rule, points) instead. The answer is encoded once with orjson.
 
 Past saturation a reveal is refused with 503 ``scorer_busy`` before any work is spent on it
 (nothing stored: the client sends the same batch again) when the scorer could not answer it

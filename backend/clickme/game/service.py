@@ -6,8 +6,9 @@ start bound after the round was created: a round not shown by then is abandoned.
 
 The hot path (a new batch, in order, in time, of a round whose clock runs) is one conditional
 UPDATE and one INSERT, outside the ORM session: on PostgreSQL one statement in autocommit (the
-claim a data-modifying CTE), one round trip instead of four. Every other case (a repeat, a gap,
-a late or ended round, a forgotten player's cookie) takes the slow path, which says exactly why.
+claim a data-modifying CTE) where there were four (BEGIN, UPDATE, INSERT, COMMIT). Every other
+case (a repeat, a gap, a late or ended round, a forgotten player's cookie) takes the slow path,
+which says exactly why.
 """
 
 from collections.abc import Callable, Sequence
