@@ -678,6 +678,7 @@ class WriteRate:
     batches_per_s: float
     points_per_batch: int
     postgres_cpu_ms_per_batch: float
+    writer_cpu_ms_per_batch: float  # the writing process's: what the store costs an API
 
     @property
     def points_per_s(self) -> float:
@@ -720,11 +721,12 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
 
 def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> WriteRate:
     """Batches per second PostgreSQL stores through the game's hot path from ``threads``
-    threads, and its backends' CPU per batch."""
+    threads, its backends' CPU per batch and this process's."""
     database = Database(deploy.database_url)
     try:
         rounds = _open_rounds(database, threads)
         before = {pid: process_cpu_s(pid) for pid in backend_pids(deploy.engine)}
+        writer_before = process_cpu_s(os.getpid())
         written = [0] * threads
         until = time.monotonic() + duration_s
         started_at = time.monotonic()
@@ -738,12 +740,16 @@ def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> 
         for thread in pool:
             thread.join()
         elapsed = time.monotonic() - started_at
+        writer_s = process_cpu_s(os.getpid()) - writer_before
         after = {pid: process_cpu_s(pid) for pid in backend_pids(deploy.engine)}
     finally:
         database.dispose()
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())
     batches = sum(written)
-    return WriteRate(threads, batches / elapsed, POINTS_PER_BATCH, cpu_s * 1000 / batches)
+    per_batch_ms = 1000 / batches
+    return WriteRate(
+        threads, batches / elapsed, POINTS_PER_BATCH, cpu_s * per_batch_ms, writer_s * per_batch_ms
+    )
 
 
 # --- The report ----------------------------------------------------------------------------
@@ -846,10 +852,11 @@ def print_report(
     print("\nCPU milliseconds (utime + stime from /proc), and the points stored per second:\n")
     print(cpu_table(results, bare))
     print(
-        f"\nPostgreSQL write stress ({write.threads} threads, the reveal's UPDATE + INSERT + "
-        f"commit, {write.points_per_batch} points a batch): {write.batches_per_s:.0f} batches/s "
+        f"\nPostgreSQL write stress ({write.threads} threads, the reveal's store: the claim and "
+        f"the insert in one statement, {write.points_per_batch} points a batch): "
+        f"{write.batches_per_s:.0f} batches/s "
         f"= {write.points_per_s:.0f} points/s, {write.postgres_cpu_ms_per_batch:.2f} backend "
-        "CPU ms per batch."
+        f"CPU ms and {write.writer_cpu_ms_per_batch:.2f} writer CPU ms per batch."
     )
     print(
         "Load average (1, 5, 15 min) before: {} after: {}".format(
