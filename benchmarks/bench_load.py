@@ -73,7 +73,13 @@ from clickme.core.db import Database
 from clickme.game.models import PointBatch
 from clickme.game.points import POINT_DTYPE
 from clickme.game.schemas import PointBatchIn
-from clickme.game.service import RoundFacts, load_facts, start_round, store_any_batch
+from clickme.game.service import (
+    BatchRules,
+    RoundFacts,
+    load_facts,
+    start_round,
+    store_any_batch,
+)
 from clickme.maps.aggregate import MapSettings
 from clickme.players.service import create_player
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
@@ -686,6 +692,7 @@ class WriteRate:
 
 
 POINTS_PER_BATCH = BATCH_EVERY_MS // POINT_EVERY_MS
+WRITE_RULES = BatchRules(max_points=500, grace_ms=0, rule=MapSettings(), start_bound_s=60.0)
 
 
 def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
@@ -713,9 +720,7 @@ def _write_batches(database: Database, facts: RoundFacts, until: float) -> int:
         batch = PointBatchIn(seq=seq, points=points)
         # The first batch starts the round's clock (no start call); then the facts keep it.
         # New players: their cookies are of token epoch 0.
-        facts = store_any_batch(
-            database, facts, batch, 500, 0, MapSettings(), start_bound_s=60.0, token_epoch=0
-        ).facts
+        facts = store_any_batch(database, facts, batch, WRITE_RULES, token_epoch=0).facts
     return seq
 
 

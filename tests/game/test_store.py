@@ -19,6 +19,7 @@ from clickme.players.models import Player
 from tests.game.test_routes import send, start
 
 MAX_POINTS = 500
+RULES = service.BatchRules(MAX_POINTS, 10**6, MapSettings(), 60.0)
 
 
 def player_id(client: TestClient) -> int:
@@ -95,9 +96,7 @@ def test_a_round_not_shown_or_out_of_time_is_left_to_store_batch(
     assert store_next(database, late, 1) is None
     assert stored_seqs(database, facts.round_id) == []
     with database.session() as session:
-        timed_out = service.store_batch(
-            session, late, batch(1), MAX_POINTS, 10**6, MapSettings(), 60.0, token_epoch=0
-        )
+        timed_out = service.store_batch(session, late, batch(1), RULES, token_epoch=0)
     assert timed_out.outcome == "timeout"  # the batch that ends the round, as store_batch does
 
 
@@ -110,9 +109,7 @@ def test_the_next_batch_takes_no_session(
         raise AssertionError("the hot path opened a session")
 
     monkeypatch.setattr(database, "session", no_session)
-    stored = service.store_any_batch(
-        database, facts, batch(1), MAX_POINTS, 0, MapSettings(), 60.0, token_epoch=0
-    )
+    stored = service.store_any_batch(database, facts, batch(1), RULES, token_epoch=0)
     assert stored.seq == 1 and not stored.duplicate
     monkeypatch.undo()
     with database.session() as session:

@@ -146,16 +146,13 @@ def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBat
     enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player.player_id))
     settings = runtime.settings
     facts = round_facts(runtime, round_id, player.player_id)
-    stored = service.store_any_batch(
-        runtime.database,
-        facts,
-        batch,
-        max_points=settings.max_points_per_batch,
-        grace_ms=settings.round_grace_ms,
-        rule=runtime.map_rules,
-        start_bound_s=settings.round_start_bound_s,
-        token_epoch=player.epoch,
+    rules = service.BatchRules(
+        settings.max_points_per_batch,
+        settings.round_grace_ms,
+        runtime.map_rules,
+        settings.round_start_bound_s,
     )
+    stored = service.store_any_batch(runtime.database, facts, batch, rules, player.epoch)
     if stored.facts is not facts:
         keep_facts(runtime, stored.facts)
     if stored.duplicate:

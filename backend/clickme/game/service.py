@@ -558,61 +558,64 @@ def store_next_batch(
     return StoredBatch(facts, batch.seq, unpack_points([packed]), False, elapsed, None, 0)
 
 
+@dataclass(frozen=True)
+class BatchRules:
+    """What batches are stored under: the most points in one, the grace past a round's time
+    limit, what makes a round count, and how long a round may wait for its photo's display."""
+
+    max_points: int
+    grace_ms: int
+    rule: RoundRule
+    start_bound_s: float
+
+
 def store_any_batch(
     database: Database,
     facts: RoundFacts,
     batch: PointBatchIn,
-    max_points: int,
-    grace_ms: int,
-    rule: RoundRule,
-    start_bound_s: float,
+    rules: BatchRules,
     token_epoch: int,
 ) -> StoredBatch:
     """``store_next_batch``, else (anything but the round's next batch on time) ``store_batch``
     in a session of its own."""
-    stored = store_next_batch(database.engine, facts, batch, max_points, token_epoch)
+    stored = store_next_batch(database.engine, facts, batch, rules.max_points, token_epoch)
     if stored is not None:
         return stored
     with database.session() as session:
-        return store_batch(
-            session, facts, batch, max_points, grace_ms, rule, start_bound_s, token_epoch
-        )
+        return store_batch(session, facts, batch, rules, token_epoch)
 
 
 def store_batch(
     session: Session,
     facts: RoundFacts,
     batch: PointBatchIn,
-    max_points: int,
-    grace_ms: int,
-    rule: RoundRule,
-    start_bound_s: float,
+    rules: BatchRules,
     token_epoch: int,
 ) -> StoredBatch:
     """Store a batch exactly once, in order, while the round runs, for a player whose cookie
     (of ``token_epoch``) is current; answer a repeat as stored. A first batch before the start
     call starts the clock by its points' times."""
     now = utcnow()
-    _validate_points(batch, facts, max_points)
+    _validate_points(batch, facts, rules.max_points)
     packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
     if facts.shown_at is None:
         _check_token_epoch(session, facts.player_id, token_epoch)
-    facts = _start_clock(session, facts, batch.points[-1][2], now, rule, start_bound_s)
+    facts = _start_clock(session, facts, batch.points[-1][2], now, rules.rule, rules.start_bound_s)
     if facts.shown_at is None:
         raise _round_ended(session, facts.round_id)
     elapsed = facts.elapsed_ms(now)
-    in_time = elapsed <= facts.time_limit_ms + grace_ms
+    in_time = elapsed <= facts.time_limit_ms + rules.grace_ms
     if in_time and _claim_next_seq(session, facts, batch, token_epoch):
         session.connection().execute(_INSERT_BATCH, _batch_row(facts, batch, packed, elapsed, now))
         POINTS_STORED.inc(len(batch.points))
         outcome = None
         if elapsed > facts.time_limit_ms:
-            _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
+            _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rules.rule)
             outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
     _check_token_epoch(session, facts.player_id, token_epoch)
-    return _refuse_or_acknowledge(session, facts, batch, packed, now, grace_ms, rule)
+    return _refuse_or_acknowledge(session, facts, batch, packed, now, rules.grace_ms, rules.rule)
 
 
 def _refuse_or_acknowledge(
