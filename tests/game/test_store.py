@@ -2,11 +2,13 @@
 is stored and committed without a session; anything else stores nothing and is left to
 ``store_batch``, which says why."""
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from httpx import Response
 from sqlalchemy import event, func, select, update
 
 from clickme.core.db import Database
@@ -116,11 +118,9 @@ def test_the_next_batch_takes_no_session(
         assert session.scalar(select(func.count()).select_from(PointBatch)) == 1
 
 
-def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
-    """The start call keeps the round's facts: its batches only write (the cookie's player,
-    the claim, the insert), on PostgreSQL in one statement."""
-    round_id = start(player)["round_id"]
-    engine = player.app.state.runtime.database.engine  # type: ignore[attr-defined]
+def statements_during(client: TestClient, action: Callable[[], Response]) -> list[str]:
+    """The SQL statements the app ran during the action (which must succeed)."""
+    engine = client.app.state.runtime.database.engine  # type: ignore[attr-defined]
     statements: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -128,9 +128,30 @@ def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
 
     event.listen(engine, "before_cursor_execute", note)
     try:
-        response = send(player, round_id, 1, [[5, 5, 10]])
+        response = action()
     finally:
         event.remove(engine, "before_cursor_execute", note)
-    assert response.status_code == 200, response.text
+    assert response.status_code in (200, 201), response.text
+    return statements
+
+
+def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
+    """The start call keeps the round's facts: its batches only write (the claim and the
+    insert), on PostgreSQL in one statement."""
+    round_id = start(player)["round_id"]
+    statements = statements_during(player, lambda: send(player, round_id, 1, [[5, 5, 10]]))
     assert not [s for s in statements if s.lstrip().upper().startswith("SELECT")], statements
+    engine = player.app.state.runtime.database.engine  # type: ignore[attr-defined]
     assert len(statements) == (1 if engine.dialect.name == "postgresql" else 2), statements
+
+
+def test_the_start_call_reads_the_round_once_and_writes_its_clock_once(
+    player: TestClient,
+) -> None:
+    """The cookie's player, the round's facts (with its DNN) in one query, the clock set and
+    read back in one statement."""
+    response = player.post("/api/rounds", json={"viewport_width": 1280})
+    round_id = response.json()["round_id"]
+    statements = statements_during(player, lambda: player.post(f"/api/rounds/{round_id}/start"))
+    assert len(statements) == 3, statements
+    assert "RETURNING" in statements[-1].upper(), statements

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import cast
+from typing import NamedTuple, cast
 
 import numpy as np
 from sqlalchemy import Engine, Table, bindparam, exists, func, insert, select, update
@@ -171,28 +171,36 @@ def start_round(
     return round_, image
 
 
-def _round_row(session: Session, round_id: int) -> tuple[Round, Image, CampaignVersion] | None:
-    """The round with its image and the campaign version it started under; None for none."""
+class _RoundRow(NamedTuple):
+    """A round with its image, the campaign version it started under and its DNN's name."""
+
+    round_: Round
+    image: Image
+    version: CampaignVersion
+    model_name: str
+
+
+def _round_row(session: Session, round_id: int) -> _RoundRow | None:
+    """The round with its image, campaign version and DNN's name, in one query; None for none."""
     row = session.execute(
-        select(Round, Image, CampaignVersion)
+        select(Round, Image, CampaignVersion, DnnModel.name)
         .join(Image, Image.id == Round.image_id)
         .join(
             CampaignVersion,
             (CampaignVersion.campaign_id == Round.campaign_id)
             & (CampaignVersion.version == Round.campaign_version),
         )
+        .join(DnnModel, DnnModel.id == Round.model_id)
         .where(Round.id == round_id)
     ).first()
-    return None if row is None else (row[0], row[1], row[2])
+    return None if row is None else _RoundRow(row[0], row[1], row[2], row[3])
 
 
-def _load_round(
-    session: Session, round_id: int, player_id: int
-) -> tuple[Round, Image, CampaignVersion]:
-    """The player's round with its image and the campaign version it started under; 404 for
-    anyone else's."""
+def _load_round(session: Session, round_id: int, player_id: int) -> _RoundRow:
+    """The player's round with its image, campaign version and DNN's name; 404 for anyone
+    else's."""
     row = _round_row(session, round_id)
-    if row is None or row[0].player_id != player_id:
+    if row is None or row.round_.player_id != player_id:
         raise NotFound("round_not_found", f"no round {round_id} for this player")
     return row
 
@@ -203,7 +211,7 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
     row = _round_row(session, round_id)
     if row is None:
         raise NotFound("round_not_found", f"no round {round_id}")
-    round_, image, version = row
+    round_, image, version, _model_name = row
     rules = campaigns.rules_from_settings(version.settings)
     points = round_points(session, round_id, round_.last_seq)
     return RoundReplay(
@@ -226,7 +234,7 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
 
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     """The round's facts under the rules of the campaign version it started with."""
-    round_, image, version = _load_round(session, round_id, player_id)
+    round_, image, version, model_name = _load_round(session, round_id, player_id)
     rules = campaigns.rules_from_settings(version.settings)
     return RoundFacts(
         round_id=round_.id,
@@ -240,7 +248,7 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
         time_limit_ms=rules.time_limit_ms,
         top_k=rules.top_k,
         rule=rules.reveal,
-        model_name=session.get_one(DnnModel, round_.model_id).name,
+        model_name=model_name,
     )
 
 
@@ -474,11 +482,14 @@ def _start_clock(
         return facts
     if now <= facts.deadline(start_bound_s):
         shown_at = max(facts.created_at, now - timedelta(milliseconds=shown_ms_ago))
-        session.execute(
+        started = session.scalar(
             update(Round)
             .where(Round.id == facts.round_id, Round.shown_at.is_(None), Round.outcome.is_(None))
             .values(shown_at=shown_at)
+            .returning(Round.shown_at)
         )
+        if started is not None:  # this call started the clock (else: it ran, or the round ended)
+            return replace(facts, shown_at=started)
     else:
         _ended_result(session, facts.round_id, facts.player_id, Outcome.ABANDONED, now, rule)
         session.commit()
@@ -700,7 +711,7 @@ def _ended_result(
     rule: RoundRule,
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
-    round_, image, _version = _load_round(session, round_id, player_id)
+    round_, image, _version, _model_name = _load_round(session, round_id, player_id)
     if round_.outcome is None and outcome is not None:
         _end_round(session, round_id, player_id, outcome, now, rule)
         session.refresh(round_)
