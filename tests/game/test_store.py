@@ -1,6 +1,6 @@
 """The reveal's hot path (``store_next_batch``, both databases): the round's next batch on time
 is stored and committed without a session; anything else stores nothing and is left to
-``store_batch``, which says why."""
+``store_batch``, which says why. And the statements a round's requests cost."""
 
 from collections.abc import Callable
 from dataclasses import replace
@@ -155,3 +155,9 @@ def test_the_start_call_reads_the_round_once_and_writes_its_clock_once(
     statements = statements_during(player, lambda: player.post(f"/api/rounds/{round_id}/start"))
     assert len(statements) == 3, statements
     assert "RETURNING" in statements[-1].upper(), statements
+
+
+def test_a_new_round_reads_its_dnn_once(player: TestClient) -> None:
+    body = {"viewport_width": 1280}
+    statements = statements_during(player, lambda: player.post("/api/rounds", json=body))
+    assert len([s for s in statements if "FROM dnn_models" in s]) == 1, statements

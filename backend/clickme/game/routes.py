@@ -54,7 +54,8 @@ def start_round(
     while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     campaign = campaigns.get_campaign_by_slug(session, slug)
-    reveal.admit_new_round_of(runtime, slug, service.model_name(session, campaign))
+    model = service.campaign_model(session, campaign)  # held: start_round reads it again
+    reveal.admit_new_round_of(runtime, slug, model.name)
     round_, image = service.start_round(
         session,
         player_id,

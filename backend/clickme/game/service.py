@@ -127,9 +127,10 @@ def player_summary(session: Session, player: Player) -> PlayerOut:
     )
 
 
-def model_name(session: Session, campaign: Campaign) -> str:
-    """The name of the DNN the campaign's new rounds play with."""
-    return session.get_one(DnnModel, campaign.model_id).name
+def campaign_model(session: Session, campaign: Campaign) -> DnnModel:
+    """The DNN the campaign's new rounds play with (while the caller holds it, ``start_round``
+    in the same session finds it there: the session keeps no loaded row alive by itself)."""
+    return session.get_one(DnnModel, campaign.model_id)
 
 
 def start_round(
@@ -148,7 +149,7 @@ def start_round(
     history = player_history(campaign.id, player_id)
     pick = campaigns.pick_image(session, campaign, rule.min_rounds, history)
     image = pick.image
-    model = session.get_one(DnnModel, campaign.model_id)
+    model = campaign_model(session, campaign)
     round_ = Round(
         player_id=player_id,
         campaign_id=campaign.id,
