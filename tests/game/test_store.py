@@ -161,3 +161,17 @@ def test_a_new_round_reads_its_dnn_once(player: TestClient) -> None:
     body = {"viewport_width": 1280}
     statements = statements_during(player, lambda: player.post("/api/rounds", json=body))
     assert len([s for s in statements if "FROM dnn_models" in s]) == 1, statements
+
+
+def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClient) -> None:
+    """The cookie's player, the round, its end, its play given back (a read and a write), the
+    player's total: the ended round is not read again, the player's row not at all."""
+    round_id = start(player)["round_id"]
+
+    def skip() -> Response:
+        return player.post(f"/api/rounds/{round_id}/skip")
+
+    statements = statements_during(player, skip)
+    assert len(statements) == 6, statements
+    assert not [s for s in statements if s.lstrip().startswith("SELECT players.id")], statements
+    assert skip().json()["outcome"] == "skip"

@@ -115,13 +115,19 @@ def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
     )
 
 
-def player_summary(session: Session, player: Player) -> PlayerOut:
-    """The player with their total score and count of finished rounds."""
+def _player_totals(session: Session, player_id: int) -> tuple[int, int]:
+    """The player's total score and count of finished rounds."""
     total, played = session.execute(
         select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
-            Round.player_id == player.id, Round.outcome.is_not(None), COUNTED
+            Round.player_id == player_id, Round.outcome.is_not(None), COUNTED
         )
     ).one()
+    return total, played
+
+
+def player_summary(session: Session, player: Player) -> PlayerOut:
+    """The player with their total score and count of finished rounds."""
+    total, played = _player_totals(session, player.id)
     return PlayerOut(
         id=player.id, display_name=player.display_name, total_score=total, rounds_played=played
     )
@@ -688,7 +694,6 @@ def record_success(
 
 def _result(session: Session, round_: Round, image: Image, now: datetime) -> RoundResult:
     ended = round_.ended_at or now
-    player = session.get_one(Player, round_.player_id)
     elapsed = round_.solved_ms
     if elapsed is None:
         shown = round_.shown_at or ended  # never shown: no time on its clock
@@ -699,7 +704,7 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
         score=round_.score,
         elapsed_ms=elapsed,
         class_name=class_name(image.class_index),
-        total_score=player_summary(session, player).total_score,
+        total_score=_player_totals(session, round_.player_id)[0],
     )
 
 
@@ -713,8 +718,11 @@ def _ended_result(
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
     round_, image, _version, _model_name = _load_round(session, round_id, player_id)
-    if round_.outcome is None and outcome is not None:
-        _end_round(session, round_id, player_id, outcome, now, rule)
+    if outcome is None or round_.outcome is not None:
+        return _result(session, round_, image, now)
+    # Ended here, the UPDATE set the loaded round's outcome, end and score too (the ORM
+    # evaluates its criteria on the session's rows); ended first by another request: read it.
+    if not _end_round(session, round_id, player_id, outcome, now, rule):
         session.refresh(round_)
     return _result(session, round_, image, now)
 
