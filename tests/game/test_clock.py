@@ -169,6 +169,7 @@ def test_finish_without_a_start_counts_the_time_limit_back(
     age(player, database, late["round_id"], 10)
     finished = player.post(f"/api/rounds/{late['round_id']}/finish")
     assert finished.status_code == 200 and finished.json()["outcome"] == "timeout"
+    assert finished.json()["elapsed_ms"] == LIMIT_MS  # its clock, as the finish started it
 
 
 def test_time_to_display_is_a_player_measure(

@@ -167,11 +167,15 @@ def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClien
     """The cookie's player, the round, its end, its play given back (a read and a write), the
     player's total: the ended round is not read again, the player's row not at all."""
     round_id = start(player)["round_id"]
+    answers: list[dict] = []
 
     def skip() -> Response:
-        return player.post(f"/api/rounds/{round_id}/skip")
+        response = player.post(f"/api/rounds/{round_id}/skip")
+        answers.append(response.json())
+        return response
 
     statements = statements_during(player, skip)
     assert len(statements) == 6, statements
     assert not [s for s in statements if s.lstrip().startswith("SELECT players.id")], statements
-    assert skip().json()["outcome"] == "skip"
+    skip()  # again: answered as ended
+    assert [(a["outcome"], a["score"]) for a in answers] == [("skip", 0), ("skip", 0)]
