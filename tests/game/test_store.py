@@ -179,3 +179,23 @@ def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClien
     assert not [s for s in statements if s.lstrip().startswith("SELECT players.id")], statements
     skip()  # again: answered as ended
     assert [(a["outcome"], a["score"]) for a in answers] == [("skip", 0), ("skip", 0)]
+
+
+def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None:
+    """After every demo photo, the next round is a repeat: the photo played least recently is
+    found and read in one query."""
+    for _ in range(5):
+        round_id = start(player)["round_id"]
+        assert player.post(f"/api/rounds/{round_id}/skip").status_code == 200
+    body = {"viewport_width": 1280}
+    answers: list[dict] = []
+
+    def new_round() -> Response:
+        response = player.post("/api/rounds", json=body)
+        answers.append(response.json())
+        return response
+
+    statements = statements_during(player, new_round)
+    assert answers[0]["repeat"], answers
+    assert len([s for s in statements if s.lstrip().startswith("SELECT images.")]) == 1
+    assert len(statements) == 12, [" ".join(s.split())[:70] for s in statements]

@@ -372,14 +372,13 @@ def _repeat_image(session: Session, campaign: Campaign, history: PlayerHistory) 
     """The image of the campaign's set the player played least recently in it (never the one
     just played while there is another): the next one again, in the order first played."""
     played = history.last_played.subquery()
-    image_id = session.scalar(
-        select(played.c.image_id)
-        .join(Image, Image.id == played.c.image_id)
+    return session.scalars(
+        select(Image)
+        .join(played, played.c.image_id == Image.id)
         .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
         .order_by(played.c.last, played.c.image_id)
         .limit(1)
-    )
-    return session.get_one(Image, image_id)
+    ).one()
 
 
 def _reserve_image(
