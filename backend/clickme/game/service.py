@@ -115,7 +115,7 @@ def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
     )
 
 
-def _player_totals(session: Session, player_id: int) -> tuple[int, int]:
+def _score_and_rounds(session: Session, player_id: int) -> tuple[int, int]:
     """The player's total score and count of finished rounds."""
     total, played = session.execute(
         select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
@@ -127,7 +127,7 @@ def _player_totals(session: Session, player_id: int) -> tuple[int, int]:
 
 def player_summary(session: Session, player: Player) -> PlayerOut:
     """The player with their total score and count of finished rounds."""
-    total, played = _player_totals(session, player.id)
+    total, played = _score_and_rounds(session, player.id)
     return PlayerOut(
         id=player.id, display_name=player.display_name, total_score=total, rounds_played=played
     )
@@ -704,7 +704,7 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
         score=round_.score,
         elapsed_ms=elapsed,
         class_name=class_name(image.class_index),
-        total_score=_player_totals(session, round_.player_id)[0],
+        total_score=_score_and_rounds(session, round_.player_id)[0],
     )
 
 

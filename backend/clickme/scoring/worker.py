@@ -72,10 +72,7 @@ class ScoringWorker:
         if not settings.redis_url:
             raise ValueError("a worker needs CLICKME_REDIS_URL")
         self.scorer = scorer
-        self.composer = composer or ViewComposer(
-            settings.images_dir,
-            PreparedImageCache(settings.image_cache_size, settings.prepared_dir),
-        )
+        self.composer = composer or view_composer(settings)
         # On a GPU, the masks of a batch's views are drawn with torch on the device.
         gpu = settings.scorer_device.startswith("cuda")
         self.torch_device = settings.scorer_device if gpu else None
@@ -298,6 +295,13 @@ def lanes_and_threads(settings: Settings) -> tuple[int, int]:
     return lanes, max(1, threads // lanes)
 
 
+def view_composer(settings: Settings) -> ViewComposer:
+    """Views drawn from the settings' images, their prepared photos kept in memory."""
+    return ViewComposer(
+        settings.images_dir, PreparedImageCache(settings.image_cache_size, settings.prepared_dir)
+    )
+
+
 def _stop(workers: list[ScoringWorker]) -> None:
     for worker in workers:
         worker.stop()
@@ -309,9 +313,7 @@ def run_worker(settings: Settings) -> WorkerStats:
     lanes, threads = lanes_and_threads(settings)
     settings = settings.model_copy(update={"scorer_threads": threads})
     scorer = start_scorer(settings, get_model_spec(settings.model))
-    composer = ViewComposer(
-        settings.images_dir, PreparedImageCache(settings.image_cache_size, settings.prepared_dir)
-    )
+    composer = view_composer(settings)  # one for every lane: the prepared photos kept once
     names = [consumer_name(), *(f"{consumer_name()}-{lane}" for lane in range(1, lanes))]
     workers = [ScoringWorker(settings, scorer, name, composer) for name in names]
     for signum in (signal.SIGTERM, signal.SIGINT):
