@@ -1,7 +1,11 @@
-"""Database helpers: get_or_create survives a concurrent creator (on SQLite and PostgreSQL)."""
+"""Database helpers: get_or_create survives a concurrent creator (on SQLite and PostgreSQL);
+PostgreSQL's pooled connections are pinged only after sitting idle."""
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.pool import NullPool
 
+from clickme.core import db
 from clickme.core.db import Database, get_or_create
 from clickme.images.models import ImageSet
 
@@ -33,3 +37,51 @@ def test_get_or_create_creates_once(database: Database) -> None:
         first = get_or_create(session, find, lambda: ImageSet(name="cars"))
         again = get_or_create(session, find, lambda: ImageSet(name="cars"))
         assert first.id == again.id
+
+
+def _postgres_only(database: Database) -> None:
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to lose a connection to")
+
+
+def _counting_pings(database: Database, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    pings: list[object] = []
+    real_ping = database.engine.dialect.do_ping
+
+    def ping(dbapi_connection: object) -> bool:
+        pings.append(dbapi_connection)
+        return real_ping(dbapi_connection)
+
+    monkeypatch.setattr(database.engine.dialect, "do_ping", ping)
+    return pings
+
+
+def test_a_connection_used_moments_ago_is_not_pinged_one_idle_longer_is(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _postgres_only(database)
+    pings = _counting_pings(database, monkeypatch)
+    for _ in range(3):
+        with database.engine.connect() as connection:
+            connection.execute(select(1))
+    assert pings == []
+    monkeypatch.setattr(db, "PING_IF_IDLE_S", 0.0)
+    with database.engine.connect() as connection:
+        connection.execute(select(1))
+    assert len(pings) == 1
+
+
+def test_a_pooled_connection_the_server_closed_while_idle_is_replaced(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _postgres_only(database)
+    with database.engine.connect() as connection:
+        lost_pid = connection.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    admin = create_engine(database.url, poolclass=NullPool)
+    with admin.connect() as connection:
+        assert connection.execute(text(f"SELECT pg_terminate_backend({lost_pid})")).scalar()
+    admin.dispose()
+    monkeypatch.setattr(db, "PING_IF_IDLE_S", 0.0)  # as if it had sat idle for a while
+    with database.session() as session:
+        pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+    assert pid != lost_pid

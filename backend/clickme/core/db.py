@@ -1,20 +1,28 @@
 """Database engine, sessions and the declarative base (SQLite or PostgreSQL)."""
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.types import TypeDecorator
 
 from clickme.core import config
 
 T = TypeVar("T")
+
+# A pooled PostgreSQL connection idle in the pool longer than this is pinged (a round trip)
+# before use, so that one the server closed meanwhile (a restart) is replaced, not failed on.
+# One checked in moments ago is not: under load the ping cost a round trip per session. A
+# connection lost while in use fails its request, and SQLAlchemy then replaces every pooled one.
+PING_IF_IDLE_S = 1.0
+_IDLE_SINCE = "clickme.idle_since"
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -103,8 +111,31 @@ def after_commit(sessions: sessionmaker, key: str, listener: Callable[[list], No
     event.listen(sessions, "after_rollback", lambda session: session.info.pop(key, None))
 
 
+def _ping_if_idle(engine: Engine) -> None:
+    """Ping a pooled connection at checkout only when it sat idle over ``PING_IF_IDLE_S``."""
+
+    def idle_from_now(_dbapi_connection: object, record: ConnectionPoolEntry) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    def checkout(
+        dbapi_connection: Any, record: ConnectionPoolEntry, _proxy: PoolProxiedConnection
+    ) -> None:
+        idle_since = record.info.get(_IDLE_SINCE, float("-inf"))
+        if time.monotonic() - idle_since <= PING_IF_IDLE_S:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as exc:  # the pool retries with a new one
+            raise DisconnectionError("the pooled connection did not answer its ping") from exc
+
+    event.listen(engine, "connect", idle_from_now)
+    event.listen(engine, "checkin", idle_from_now)
+    event.listen(engine, "checkout", checkout)
+
+
 def make_engine(url: str, pooled: bool = True) -> Engine:
-    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout."""
+    """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL
+    pooled connections pinged only after sitting idle (``PING_IF_IDLE_S``)."""
     pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         if pooled:
@@ -112,9 +143,11 @@ def make_engine(url: str, pooled: bool = True) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_args)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
-    if pooled:
-        pool_args.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
-    return create_engine(url, **pool_args)
+    if not pooled:
+        return create_engine(url, **pool_args)
+    engine = create_engine(url, pool_size=10, max_overflow=20)
+    _ping_if_idle(engine)
+    return engine
 
 
 class Database:
