@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import redis
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import change_state, leaderboard_campaign_id
@@ -234,3 +234,39 @@ def test_a_player_of_two_campaigns_has_the_sum_on_the_global_board(
             kept = board.read(session, players[0], 10, campaign_id)
             assert kept == leaderboard(session, players[0], 10, campaign_id)
     assert kept.top[0].score == 1000 and kept.top[0].rounds == 2  # the other campaign's board
+
+
+def test_a_players_update_is_one_query_and_one_redis_call(
+    database: Database,
+    board: RedisLeaderboard,
+    players: list[int],
+    redis_client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After every round a player ends: their totals on every board from one query, raised (or,
+    hidden, removed) in one Redis call."""
+    top_names(database, board)  # built
+    board.player_changed(players[0])  # the script loaded
+    statements: list[str] = []
+    commands: list[object] = []
+    real_command = redis_client.execute_command
+
+    def command(*args: object, **options: object) -> object:
+        commands.append(args[0])
+        return real_command(*args, **options)
+
+    def statement(_conn, _cursor, sql: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(sql)
+
+    monkeypatch.setattr(redis_client, "execute_command", command)
+    event.listen(database.engine, "before_cursor_execute", statement)
+    for hidden in (False, True):
+        if hidden:
+            with database.session() as session:  # its commit updates the boards too
+                exclude_player(session, players[1], "a bot", None)
+        statements.clear()
+        commands.clear()
+        board.player_changed(players[1])
+        assert len(statements) == 1 and commands == ["EVALSHA"], (hidden, statements, commands)
+    event.remove(database.engine, "before_cursor_execute", statement)
+    assert "player 1" not in top_names(database, board)

@@ -6,7 +6,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    DateTime,
+    Engine,
+    MetaData,
+    create_engine,
+    event,
+)
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
@@ -84,6 +92,12 @@ def get_or_create(session: Session, find: Callable[[], T | None], create: Callab
         if found is None:
             raise
         return found
+
+
+def autocommit(engine: Engine) -> Connection:
+    """A connection outside any transaction: each statement commits on its own (no BEGIN or
+    COMMIT round trips), for one statement that needs no other."""
+    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
 
 
 def changed_rows(session: Session, statement: UpdateBase) -> int:

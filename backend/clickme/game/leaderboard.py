@@ -14,16 +14,16 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from redis import Redis, RedisError
-from sqlalchemy import Row, Select, Subquery, func, select
+from sqlalchemy import Row, Select, Subquery, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from clickme.core.db import Database
+from clickme.core.db import Database, autocommit
 from clickme.core.shared_store import redis_key
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED
 from clickme.game.schemas import Leaderboard, LeaderboardEntry
 from clickme.players.models import Player
-from clickme.players.service import hidden_player_ids, is_hidden
+from clickme.players.service import hidden_player_ids
 
 log = logging.getLogger(__name__)
 
@@ -45,36 +45,42 @@ def _totals(campaign_id: int | None) -> Select:
     return query
 
 
-class _Totals(NamedTuple):
-    player_id: int
-    score: int
-    rounds: int
-
-
-def _player_totals(session: Session, player_id: int) -> dict[int | None, list[_Totals]]:
-    """The shown player's totals on each board they have counted rounds on, in one query: per
-    campaign, and over every campaign (the sum: scores and round counts add up)."""
-    per_campaign = session.execute(
-        _totals(None)
-        .add_columns(Round.campaign_id)
+def _player_boards(player_id: int) -> Select:
+    """In one query, per campaign the player has rounds in: their total score and count of
+    finished rounds that count, and whether they are hidden (the same on every row)."""
+    counts = Round.outcome.is_not(None) & COUNTED
+    hidden = hidden_player_ids().subquery()
+    return (
+        select(
+            Round.campaign_id,
+            func.sum(case((counts, func.coalesce(Round.score, 0)), else_=0)).label("score"),
+            func.sum(case((counts, 1), else_=0)).label("rounds"),
+            exists(hidden.select().where(hidden.c.player_id == player_id)).label("hidden"),
+        )
         .where(Round.player_id == player_id)
         .group_by(Round.campaign_id)
-    ).all()
-    boards: dict[int | None, list[_Totals]] = {
-        row.campaign_id: [_Totals(player_id, row.score, row.rounds)] for row in per_campaign
+    )
+
+
+class _PlayerBoards(NamedTuple):
+    """The boards a player's entry changes on, with their total score and rounds on each
+    (None: the global board); hidden, every board they may be on, to leave."""
+
+    hidden: bool
+    totals: dict[int | None, tuple[int, int]]
+
+
+def _boards_of(rows: Sequence[Row]) -> _PlayerBoards:
+    """``_player_boards``' rows as boards: a shown player is on each campaign's board where a
+    round counts, and on the global one with the sum (scores and round counts add up)."""
+    hidden = any(row.hidden for row in rows)
+    counted = [row for row in rows if hidden or row.rounds]
+    totals: dict[int | None, tuple[int, int]] = {
+        row.campaign_id: (int(row.score), int(row.rounds)) for row in counted
     }
-    if per_campaign:
-        score = sum(row.score for row in per_campaign)
-        boards[None] = [_Totals(player_id, score, sum(row.rounds for row in per_campaign))]
-    return boards
-
-
-def _boards_of(session: Session, player_id: int) -> dict[int | None, list[_Totals]]:
-    """Every board the player may be on (a hidden player's totals are left out of queries)."""
-    campaigns = session.scalars(
-        select(Round.campaign_id).where(Round.player_id == player_id).distinct()
-    ).all()
-    return {campaign_id: [] for campaign_id in [None, *campaigns]}
+    if counted:
+        totals[None] = (sum(s for s, _r in totals.values()), sum(r for _s, r in totals.values()))
+    return _PlayerBoards(hidden, totals)
 
 
 def _ranked_totals(campaign_id: int | None) -> Subquery:
@@ -170,11 +176,21 @@ if ARGV[2] ~= '' then
 end
 return {entries, mine}
 """
-# KEYS: as above, for each board in turn; ARGV[1]: the member to remove from every board.
-_REMOVE_MEMBER = """
+# KEYS: each board's scores and rounds keys in turn; ARGV[1]: the member; ARGV[2]: '1' to remove
+# it from every board, else its negated score and rounds on the k-th board in ARGV[2k + 1] and
+# ARGV[2k + 2], each value only ever raised (as above).
+_SET_MEMBER = """
 for i = 1, #KEYS, 2 do
-  redis.call('ZREM', KEYS[i], ARGV[1])
-  redis.call('HDEL', KEYS[i + 1], ARGV[1])
+  if ARGV[2] == '1' then
+    redis.call('ZREM', KEYS[i], ARGV[1])
+    redis.call('HDEL', KEYS[i + 1], ARGV[1])
+  else
+    redis.call('ZADD', KEYS[i], 'LT', ARGV[i + 2], ARGV[1])
+    local held = tonumber(redis.call('HGET', KEYS[i + 1], ARGV[1]) or '0')
+    if tonumber(ARGV[i + 3]) > held then
+      redis.call('HSET', KEYS[i + 1], ARGV[1], ARGV[i + 3])
+    end
+  end
 end
 """
 REBUILD_CHUNK = 1000
@@ -210,7 +226,7 @@ class RedisLeaderboard:
         self._prefix = prefix
         self._raise = redis.register_script(_RAISE_TOTALS)
         self._read_board = redis.register_script(_READ_BOARD)
-        self._remove = redis.register_script(_REMOVE_MEMBER)
+        self._set_member = redis.register_script(_SET_MEMBER)
         self._stale = False
 
     def _keys(self, campaign_id: int | None) -> list[str]:
@@ -228,21 +244,18 @@ class RedisLeaderboard:
         return redis_key(self._prefix, "leaderboard", _board(campaign_id), "rebuilding")
 
     def player_changed(self, player_id: int) -> None:
-        """After every round a player ends: their totals raised on their boards (two queries,
-        the global total the sum of the campaigns'), or, hidden, their entries removed."""
-        with self._database.session() as session:
-            hidden = is_hidden(session, player_id)
-            totals = (
-                _boards_of(session, player_id) if hidden else _player_totals(session, player_id)
-            )
+        """After every round a player ends, or a change of their standing: their entries raised
+        to their totals on their boards or, hidden, removed from every board they may be on; one
+        query and one Redis call."""
+        with autocommit(self._database.engine) as connection:
+            boards = _boards_of(connection.execute(_player_boards(player_id)).all())
+        args: list[str | int] = [_member(player_id), "1" if boards.hidden else "0"]
+        args += [value for score, rounds in boards.totals.values() for value in (-score, rounds)]
         try:
             self._forget_if_stale()
-            if hidden:
-                keys = [key for board in totals for key in self._keys(board)]
-                self._remove(keys=keys, args=[_member(player_id)])
-                return
-            for campaign_id, rows in totals.items():
-                self._raise_totals(campaign_id, rows)
+            if boards.totals:
+                keys = [key for board in boards.totals for key in self._keys(board)]
+                self._set_member(keys=keys, args=args)
         except RedisError as exc:  # the round is stored: the board catches up when Redis is back
             self._stale = True
             log.warning("leaderboard update for player %s failed: %s", player_id, exc)
@@ -287,9 +300,7 @@ class RedisLeaderboard:
             is_me=player_id == me,
         )
 
-    def _raise_totals(
-        self, campaign_id: int | None, totals: Sequence[Row] | Sequence[_Totals]
-    ) -> None:
+    def _raise_totals(self, campaign_id: int | None, totals: Sequence[Row]) -> None:
         """Raise the players' entries on the board to these totals (rows of ``_totals``)."""
         args = [
             value for row in totals for value in (_member(row.player_id), -row.score, row.rounds)

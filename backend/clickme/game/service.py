@@ -24,7 +24,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import Database, after_commit, changed_rows, note_for_commit, utcnow
+from clickme.core.db import (
+    Database,
+    after_commit,
+    autocommit,
+    changed_rows,
+    note_for_commit,
+    utcnow,
+)
 from clickme.core.errors import Conflict, NotFound, NotSignedIn, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -545,7 +552,7 @@ def _claim_and_insert(engine: Engine, claim: dict, row: dict) -> bool:
     """The claim (``_CLAIM_NEXT_SEQ``) and, when it moved the round, the batch's insert,
     committed; whether the batch was stored."""
     if engine.dialect.name == "postgresql":
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        with autocommit(engine) as connection:
             inserted = connection.execute(_CLAIM_AND_INSERT_BATCH, {**claim, **row}).rowcount
             return bool(inserted)
     with engine.begin() as connection:

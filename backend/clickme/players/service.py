@@ -155,14 +155,6 @@ def hidden_player_ids() -> CompoundSelect[int]:
     return select(PlayerExclusion.player_id).union(flagged)
 
 
-def is_hidden(session: Session, player_id: int) -> bool:
-    hidden = hidden_player_ids().subquery()
-    return (
-        session.scalar(select(hidden.c.player_id).where(hidden.c.player_id == player_id))
-        is not None
-    )
-
-
 def note_standing_changed(session: Session, player_id: int) -> None:
     """The player's exclusion or flags changed in this transaction (see
     ``on_standing_changed``)."""
