@@ -13,11 +13,9 @@ before its deadline.
 """
 
 import asyncio
-import contextvars
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from functools import partial
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -28,6 +26,7 @@ from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.live import Answer, LiveReveal
 from clickme.game.points import xy_of
 from clickme.game.schemas import PointBatchIn
+from clickme.game.threads import off_loop
 from clickme.images.labels import class_name
 from clickme.images.transform import EVAL_SIZE
 from clickme.players.identity import PlayerToken
@@ -47,7 +46,6 @@ SHOWN_GUESSES = 5
 # A new round refused for a saturated DNN is asked for again after this (the page adds a random
 # second, so that refused players do not all come back at once).
 NEW_ROUND_RETRY_AFTER_S = 1
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -195,14 +193,6 @@ def _guesses(guesses: list[Guess]) -> list[dict]:
     ]
 
 
-async def _off_loop(runtime: Runtime, work: Callable[..., T], *args: object) -> T:
-    """``work(*args)`` on the runtime's reveal threads, in this request's context (its id in
-    the log): the event loop's own executor hop, about half the CPU of anyio's thread hop."""
-    context = contextvars.copy_context()
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(runtime.reveal_threads, context.run, work, *args)
-
-
 async def _classify(
     runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
 ) -> np.ndarray:
@@ -272,7 +262,7 @@ async def reveal(
     guesses of its last answer) and never reaches the scorer."""
     shed_if_saturated(runtime, round_id)
     started = time.perf_counter()
-    pending = await _off_loop(runtime, _store, runtime, round_id, player, batch)
+    pending = await off_loop(runtime, partial(_store, runtime, round_id, player, batch))
     stored = pending.stored
     facts = stored.facts
     state, score = stored.outcome or "playing", stored.score
@@ -289,8 +279,8 @@ async def reveal(
         ranked = top_guesses(probs, max(facts.top_k, SHOWN_GUESSES))  # ranked once, for both
         hit = facts.class_index in {g.class_index for g in ranked[: facts.top_k]}
         if hit and state == "playing":
-            state, score = await _off_loop(
-                runtime, _record_success, runtime, facts, stored.elapsed_ms
+            state, score = await off_loop(
+                runtime, partial(_record_success, runtime, facts, stored.elapsed_ms)
             )
         answer = Answer(_guesses(ranked[:SHOWN_GUESSES]), pending.revealed)
         runtime.answers.put(facts.round_id, answer)

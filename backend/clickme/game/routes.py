@@ -4,13 +4,14 @@ and the staff's replay of a round's painted points."""
 from typing import Annotated
 
 from fastapi import APIRouter, Cookie, Depends, Query, Response
+from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import StaffMember
 from clickme.campaigns import service as campaigns
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
 from clickme.game import reveal, service
-from clickme.game.deps import AppRuntime
+from clickme.game.deps import AppRuntime, GameRuntime
 from clickme.game.fast_path import revealed_response
 from clickme.game.schemas import (
     Brush,
@@ -24,10 +25,12 @@ from clickme.game.schemas import (
     RoundReplay,
     RoundResult,
 )
+from clickme.game.threads import as_player
 from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
 from clickme.players import service as players
-from clickme.players.deps import IpHash, PlayerId, SignedPlayer
+from clickme.players.deps import IpHash, SignedPlayer
+from clickme.players.identity import PlayerToken
 from clickme.players.ratelimit import enforce
 
 router = APIRouter(prefix="/api", tags=["game"])
@@ -42,23 +45,33 @@ async def admitted(body: RoundCreate, runtime: AppRuntime) -> str:
 
 
 @router.post("/rounds", status_code=201)
-def start_round(
+async def start_round(
     slug: Annotated[str, Depends(admitted)],
     body: RoundCreate,
-    session: DbSession,
     runtime: AppRuntime,
-    player_id: PlayerId,
+    player: SignedPlayer,
     ip_hash: IpHash,
 ) -> RoundOut:
     """A new round and its photo (sized for the screen); its clock waits for the photo. Not
     while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
+    return await as_player(runtime, player, _new_round, runtime, slug, body, player, ip_hash)
+
+
+def _new_round(
+    session: Session,
+    runtime: GameRuntime,
+    slug: str,
+    body: RoundCreate,
+    player: PlayerToken,
+    ip_hash: str,
+) -> RoundOut:
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     campaign = campaigns.get_campaign_by_slug(session, slug)
     model = service.campaign_model(session, campaign)  # held: start_round reads it again
     reveal.admit_new_round_of(runtime, slug, model.name)
     round_, image = service.start_round(
         session,
-        player_id,
+        player.player_id,
         campaign,
         (body.viewport_width, body.viewport_height),
         runtime.map_rules,
@@ -95,11 +108,15 @@ async def post_points(
 
 
 @router.post("/rounds/{round_id}/start")
-def show_round(
-    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
-) -> RoundClock:
+async def show_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundClock:
     """The round's photo is on the player's screen: its clock starts (once). Its facts, now
     fixed, are kept once committed: the round's first batch does not read them again."""
+    return await as_player(runtime, player, _show_round, runtime, round_id, player.player_id)
+
+
+def _show_round(
+    session: Session, runtime: GameRuntime, round_id: int, player_id: int
+) -> RoundClock:
     facts = reveal.round_facts(runtime, round_id, player_id, session)
     clock, started = service.show_round(
         session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
@@ -110,15 +127,19 @@ def show_round(
 
 
 @router.post("/rounds/{round_id}/skip")
-def skip_round(
-    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
-) -> RoundResult:
-    return service.skip_round(session, round_id, player_id, runtime.map_rules)
+async def skip_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundResult:
+    return await as_player(
+        runtime, player, service.skip_round, round_id, player.player_id, runtime.map_rules
+    )
 
 
 @router.post("/rounds/{round_id}/finish")
-def finish_round(
-    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+async def finish_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundResult:
+    return await as_player(runtime, player, _finish_round, runtime, round_id, player.player_id)
+
+
+def _finish_round(
+    session: Session, runtime: GameRuntime, round_id: int, player_id: int
 ) -> RoundResult:
     facts = reveal.round_facts(runtime, round_id, player_id, session)
     return service.finish_round(
@@ -127,8 +148,12 @@ def finish_round(
 
 
 @router.get("/rounds/{round_id}")
-def read_round(
-    round_id: DbId, session: DbSession, runtime: AppRuntime, player_id: PlayerId
+async def read_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundResult:
+    return await as_player(runtime, player, _read_round, runtime, round_id, player.player_id)
+
+
+def _read_round(
+    session: Session, runtime: GameRuntime, round_id: int, player_id: int
 ) -> RoundResult:
     facts = reveal.round_facts(runtime, round_id, player_id, session)
     settings = runtime.settings

@@ -32,7 +32,7 @@ from clickme.core.db import (
     note_for_commit,
     utcnow,
 )
-from clickme.core.errors import Conflict, NotFound, NotSignedIn, Unprocessable
+from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
 from clickme.game.outcomes import COUNTED, Outcome, RoundRule, expired, in_flight, is_valid
@@ -48,6 +48,7 @@ from clickme.game.schemas import (
 from clickme.images.display import display_url
 from clickme.images.labels import class_name
 from clickme.images.models import Image
+from clickme.players import service as players
 from clickme.players.models import Player
 from clickme.players.schemas import PlayerOut
 from clickme.scoring.reveal import RevealRule
@@ -541,13 +542,6 @@ def display_ms(created_at: datetime, shown_at: datetime) -> int:
     return int((shown_at - created_at).total_seconds() * 1000)
 
 
-def _check_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
-    """401 ``no_player`` when the cookie is of an older token epoch (the player was forgotten)."""
-    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
-    if epoch != token_epoch:
-        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
-
-
 def _claim_and_insert(engine: Engine, claim: dict, row: dict) -> bool:
     """The claim (``_CLAIM_NEXT_SEQ``) and, when it moved the round, the batch's insert,
     committed; whether the batch was stored."""
@@ -624,7 +618,7 @@ def store_batch(
     _validate_points(batch, facts, rules.max_points)
     packed = pack_points(batch.points)  # after validation: a huge coordinate overflows float32
     if facts.shown_at is None:
-        _check_token_epoch(session, facts.player_id, token_epoch)
+        players.require_token_epoch(session, facts.player_id, token_epoch)
     facts = _start_clock(session, facts, batch.points[-1][2], now, rules.rule, rules.start_bound_s)
     if facts.shown_at is None:
         raise _round_ended(session, facts.round_id)
@@ -639,7 +633,7 @@ def store_batch(
             outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
-    _check_token_epoch(session, facts.player_id, token_epoch)
+    players.require_token_epoch(session, facts.player_id, token_epoch)
     return _refuse_or_acknowledge(session, facts, batch, packed, now, rules.grace_ms, rules.rule)
 
 

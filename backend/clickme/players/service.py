@@ -7,7 +7,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.core.db import after_commit, note_for_commit
-from clickme.core.errors import Conflict, NotFound
+from clickme.core.errors import Conflict, NotFound, NotSignedIn
 from clickme.players.identity import verify_player_token
 from clickme.players.models import Player, PlayerExclusion, PlayerFlag
 from clickme.players.names import generate_display_name
@@ -91,6 +91,14 @@ def player_of_token(session: Session, secret: str, token: str | None) -> int | N
         return None
     epoch = session.scalar(select(Player.token_epoch).where(Player.id == signed.player_id))
     return signed.player_id if epoch == signed.epoch else None
+
+
+def require_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
+    """401 ``no_player`` unless the cookie's token epoch is the player's current one (a
+    forgotten player's old cookies stand for nobody)."""
+    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
+    if epoch != token_epoch:
+        raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
 
 
 def require_player(session: Session, player_id: int) -> Player:

@@ -1,0 +1,48 @@
+"""The game's blocking work, off the event loop in one hop to the runtime's reveal threads.
+
+A reveal, and every round route (start, the start call, skip, finish, read), is an async route
+whose database work runs in one such hop, in a session of its own when it needs one: FastAPI's
+sync routes and dependencies took one anyio thread hop each (the session's opening and closing,
+the player's check, the route: four or five per request), each dearer than this one.
+"""
+
+import asyncio
+import contextvars
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy.orm import Session
+
+from clickme.game.deps import GameRuntime
+from clickme.players.identity import PlayerToken
+from clickme.players.service import require_token_epoch
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+async def off_loop(runtime: GameRuntime, work: Callable[[], T]) -> T:
+    """``work()`` on the runtime's reveal threads, in this request's context (its id in the
+    log): the event loop's own executor hop, about half the CPU of anyio's thread hop."""
+    context = contextvars.copy_context()
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(runtime.reveal_threads, context.run, work)
+
+
+async def as_player(
+    runtime: GameRuntime,
+    player: PlayerToken,
+    work: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``work(session, *args, **kwargs)`` in one hop, in a session of its own that first checks
+    the cookie's token epoch is the player's current one (401 ``no_player`` if not: forgotten),
+    committed when the work returns, rolled back when it raises."""
+
+    def run() -> T:
+        with runtime.database.session() as session:
+            require_token_epoch(session, player.player_id, player.epoch)
+            return work(session, *args, **kwargs)
+
+    return await off_loop(runtime, run)

@@ -1,0 +1,90 @@
+"""Each round route and each reveal does its blocking work in one hop to the runtime's reveal
+threads, and none in FastAPI's thread pool (a hop per sync dependency and route, dearer)."""
+
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
+
+import anyio.to_thread
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import update
+
+from clickme.game.models import Round
+from clickme.players.models import Player
+from tests.game.test_routes import send
+
+
+class CountingExecutor(Executor):
+    """The runtime's reveal threads, counting the work handed to them."""
+
+    def __init__(self, inner: Executor) -> None:
+        self.inner = inner
+        self.hops = 0
+
+    def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:  # type: ignore[override]
+        self.hops += 1
+        return self.inner.submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def hops(player: TestClient, monkeypatch: pytest.MonkeyPatch) -> dict[str, CountingExecutor | list]:
+    runtime = player.app.state.runtime  # type: ignore[attr-defined]
+    counting = CountingExecutor(runtime.reveal_threads)
+    monkeypatch.setattr(runtime, "reveal_threads", counting)
+    anyio_hops: list[object] = []
+    real_run_sync = anyio.to_thread.run_sync
+
+    async def run_sync(func: Callable, *args: object, **kwargs: object) -> object:
+        anyio_hops.append(func)
+        return await real_run_sync(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", run_sync)
+    return {"reveal": counting, "anyio": anyio_hops}
+
+
+def test_every_round_request_takes_one_hop_and_no_anyio_thread(
+    player: TestClient, hops: dict
+) -> None:
+    counting: CountingExecutor = hops["reveal"]
+
+    def one_hop(method: str, path: str, body: dict | None = None) -> dict:
+        before = counting.hops
+        response = player.request(method, path, json=body)
+        assert response.status_code in (200, 201), response.text
+        assert counting.hops - before == 1, (path, counting.hops - before)
+        return response.json()
+
+    round_id = one_hop("POST", "/api/rounds", {"viewport_width": 1280})["round_id"]
+    one_hop("POST", f"/api/rounds/{round_id}/start")
+    before = counting.hops
+    assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200
+    assert counting.hops - before == 1
+    one_hop("GET", f"/api/rounds/{round_id}")
+    one_hop("POST", f"/api/rounds/{round_id}/skip")
+    round_id = one_hop("POST", "/api/rounds", {"viewport_width": 1280})["round_id"]
+    one_hop("POST", f"/api/rounds/{round_id}/start")
+    assert hops["anyio"] == []
+
+
+def test_every_round_route_refuses_a_cookie_of_an_older_token_epoch(
+    player: TestClient, hops: dict
+) -> None:
+    """The hop's session checks the cookie's epoch first: a forgotten player's old cookie is
+    refused on every round route, and changes nothing."""
+    round_id = player.post("/api/rounds", json={"viewport_width": 1280}).json()["round_id"]
+    database = player.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        session.execute(update(Player).values(token_epoch=Player.token_epoch + 1))
+    for method, path in (
+        ("POST", "/api/rounds"),
+        ("POST", f"/api/rounds/{round_id}/start"),
+        ("POST", f"/api/rounds/{round_id}/skip"),
+        ("POST", f"/api/rounds/{round_id}/finish"),
+        ("GET", f"/api/rounds/{round_id}"),
+    ):
+        refused = player.request(method, path, json={} if path == "/api/rounds" else None)
+        assert refused.status_code == 401, (path, refused.text)
+        assert refused.json()["error"]["code"] == "no_player"
+    with database.session() as session:
+        round_ = session.get_one(Round, round_id)
+        assert (round_.shown_at, round_.outcome) == (None, None)
