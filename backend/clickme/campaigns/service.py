@@ -343,10 +343,11 @@ def pick_image(
     A player who has seen every image of a campaign that allows it gets one again as a repeat
     (``_repeat_image``).
     """
-    shown = session.execute(select(func.count()).select_from(history.shown.subquery())).scalar_one()
     limit = campaign.max_images_per_player
-    if limit is not None and shown >= limit:
-        raise Conflict("player_done", "you have played all the images you can here")
+    if limit is not None:  # the images the player was shown, counted only against a limit
+        shown = session.execute(select(func.count()).select_from(history.shown.subquery()))
+        if shown.scalar_one() >= limit:
+            raise Conflict("player_done", "you have played all the images you can here")
     if campaign.catch_trial_share and (rng or _rng).random() < campaign.catch_trial_share:
         catch = session.scalar(
             select(Image)
@@ -448,8 +449,8 @@ def _nothing_left(
     session: Session, campaign: Campaign, history: PlayerHistory
 ) -> Conflict | Unavailable:
     """Why no image was reserved: the campaign is done, this player is, or others hold them."""
-    open_images = (
-        select(func.count())
+    open_images, unseen = session.execute(
+        select(func.count(), func.count(case((Image.id.not_in(history.shown), 1))))
         .select_from(ImagePlays)
         .join(Image, Image.id == ImagePlays.image_id)
         .where(
@@ -457,11 +458,10 @@ def _nothing_left(
             Image.image_set_id == campaign.image_set_id,
             Image.is_catch.is_(False),
         )
-    )
-    if not session.scalar(open_images):
+    ).one()
+    if not open_images:
         return Conflict("campaign_complete", "every image of this campaign is done")
-    unseen = open_images.where(Image.id.not_in(history.shown))
-    if not session.scalar(unseen):
+    if not unseen:
         return Conflict("no_images_left", "you have played every image of this campaign")
     return Unavailable("assignment_busy", "every open image is being assigned, try again")
 
