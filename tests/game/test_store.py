@@ -157,10 +157,11 @@ def test_the_start_call_reads_the_round_once_and_writes_its_clock_once(
     assert "RETURNING" in statements[-1].upper(), statements
 
 
-def test_a_new_round_reads_its_dnn_once(player: TestClient) -> None:
+def test_a_new_round_reads_its_campaign_and_dnn_once_in_one_query(player: TestClient) -> None:
     body = {"viewport_width": 1280}
     statements = statements_during(player, lambda: player.post("/api/rounds", json=body))
-    assert len([s for s in statements if "FROM dnn_models" in s]) == 1, statements
+    reads = [s for s in statements if "dnn_models" in s or "FROM campaigns" in s]
+    assert len(reads) == 1 and "JOIN dnn_models" in reads[0], statements
 
 
 def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClient) -> None:
@@ -183,9 +184,9 @@ def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClien
 
 def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None:
     """After every demo photo, the next round is a repeat: the photo played least recently is
-    found and read in one query; why no new photo is left, in one query (the campaign's open
-    photos and those the player has not seen, counted together); the player's photos are not
-    counted at all where the campaign sets no limit on them."""
+    found and read in one query, the campaign with its DNN in another; why no new photo is left
+    in one (the campaign's open photos and those the player has not seen, counted together);
+    the player's photos are not counted at all where the campaign sets no limit on them."""
     for _ in range(5):
         round_id = start(player)["round_id"]
         assert player.post(f"/api/rounds/{round_id}/skip").status_code == 200
@@ -201,4 +202,4 @@ def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None
     assert answers[0]["repeat"], answers
     assert len([s for s in statements if s.lstrip().startswith("SELECT images.")]) == 1
     assert len([s for s in statements if "count(" in s.lower()]) == 1, statements
-    assert len(statements) == 10, [" ".join(s.split())[:70] for s in statements]
+    assert len(statements) == 9, [" ".join(s.split())[:70] for s in statements]

@@ -126,12 +126,23 @@ NOT_ACTIVE = {
 
 def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     """The campaign players reach by this slug; 409 naming its state unless it is active."""
-    campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
-    if campaign is None:
+    return get_campaign_with_model(session, slug)[0]
+
+
+def get_campaign_with_model(session: Session, slug: str) -> tuple[Campaign, DnnModel]:
+    """``get_campaign_by_slug`` with the DNN the campaign's new rounds play with, in one query
+    (while the caller holds the DNN, the session finds it again without a query)."""
+    row = session.execute(
+        select(Campaign, DnnModel)
+        .join(DnnModel, DnnModel.id == Campaign.model_id)
+        .where(Campaign.slug == slug)
+    ).first()
+    if row is None:
         raise NotFound("campaign_not_found", f"no campaign {slug!r}")
+    campaign, model = row
     if campaign.state != "active":
         raise Conflict(*NOT_ACTIVE[campaign.state])
-    return campaign
+    return campaign, model
 
 
 def leaderboard_campaign_id(session: Session, slug: str | None) -> int | None:

@@ -66,8 +66,7 @@ def _new_round(
     ip_hash: str,
 ) -> RoundOut:
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
-    campaign = campaigns.get_campaign_by_slug(session, slug)
-    model = service.campaign_model(session, campaign)  # held: start_round reads it again
+    campaign, model = campaigns.get_campaign_with_model(session, slug)  # model held: see there
     reveal.admit_new_round_of(runtime, slug, model.name)
     round_, image = service.start_round(
         session,
