@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from clickme.campaigns import service
 from clickme.campaigns.models import ImagePlays
@@ -110,6 +110,24 @@ def test_without_a_target_nothing_is_measured(world: World) -> None:
             0,
             False,
         )
+
+
+def test_a_round_of_a_campaign_without_a_target_costs_one_query(world: World) -> None:
+    """Every round that ends is handed to retirement: one without a target to reach is told
+    apart in one query (the round, its campaign's target and its image's play counter)."""
+    campaign_id = world.campaign(plays_wanted_per_image=4)
+    round_id = play(world, campaign_id, world.add_players(1)[0], painter(), 0)
+    statements: list[str] = []
+
+    def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(world.database.engine, "before_cursor_execute", note)
+    try:
+        assert measure_after_round(world.database, round_id) is None
+    finally:
+        event.remove(world.database.engine, "before_cursor_execute", note)
+    assert len(statements) == 1, statements
 
 
 def test_an_image_is_measured_again_only_on_new_valid_rounds(world: World) -> None:

@@ -14,7 +14,7 @@ to the stored values (``campaigns.service``).
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign, ImagePlays
@@ -38,21 +38,36 @@ class _Due:
 
 
 def _due(session: Session, round_id: int, settings: MapSettings) -> _Due | None:
-    """The round's image when it is due a measurement (see the module), else None."""
-    round_ = session.get(Round, round_id)
-    if round_ is None or round_.outcome not in settings.outcomes:
+    """The round's image when it is due a measurement (see the module), else None; a round of
+    a campaign without a target costs one query."""
+    found = session.execute(
+        select(
+            Round.outcome,
+            Round.campaign_id,
+            Round.image_id,
+            Campaign.retire_at_reliability,
+            ImagePlays.retired_by_reliability,
+            ImagePlays.reliability_rounds,
+        )
+        .join(Campaign, Campaign.id == Round.campaign_id)
+        .join(
+            ImagePlays,
+            (ImagePlays.campaign_id == Round.campaign_id) & (ImagePlays.image_id == Round.image_id),
+        )
+        .where(Round.id == round_id)
+    ).first()
+    if found is None or found.outcome not in settings.outcomes:
         return None
-    target = session.get_one(Campaign, round_.campaign_id).retire_at_reliability
-    plays = session.get(ImagePlays, (round_.campaign_id, round_.image_id))
-    if target is None or plays is None or plays.retired_by_reliability:
+    target = found.retire_at_reliability
+    if target is None or found.retired_by_reliability:
         return None
     image = next(
-        valid_rounds(session, round_.campaign_id, settings, image_ids=[round_.image_id]), None
+        valid_rounds(session, found.campaign_id, settings, image_ids=[found.image_id]), None
     )
     rounds = 0 if image is None else len(image.rounds_points)
-    if image is None or rounds < 2 or rounds == plays.reliability_rounds:
+    if image is None or rounds < 2 or rounds == found.reliability_rounds:
         return None
-    return _Due(round_.campaign_id, target, image)
+    return _Due(found.campaign_id, target, image)
 
 
 def _measure(due: _Due, settings: MapSettings) -> float | None:
