@@ -165,8 +165,9 @@ def test_a_new_round_reads_its_campaign_and_dnn_once_in_one_query(player: TestCl
 
 
 def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClient) -> None:
-    """The cookie's player, the round, its end, its play given back (a read and a write), the
-    player's total: the ended round is not read again, the player's row not at all."""
+    """The cookie's player, the round, its end (which returns what the play's give-back reads),
+    its play given back, the player's total: the ended round is not read again, the player's
+    row not at all."""
     round_id = start(player)["round_id"]
     answers: list[dict] = []
 
@@ -176,7 +177,7 @@ def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClien
         return response
 
     statements = statements_during(player, skip)
-    assert len(statements) == 6, statements
+    assert len(statements) == 5, statements
     assert not [s for s in statements if s.lstrip().startswith("SELECT players.id")], statements
     skip()  # again: answered as ended
     assert [(a["outcome"], a["score"]) for a in answers] == [("skip", 0), ("skip", 0)]

@@ -18,7 +18,7 @@ from itertools import groupby
 from typing import NamedTuple, cast
 
 import numpy as np
-from sqlalchemy import Engine, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Engine, Row, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,7 +28,6 @@ from clickme.core.db import (
     Database,
     after_commit,
     autocommit,
-    changed_rows,
     note_for_commit,
     utcnow,
 )
@@ -288,55 +287,61 @@ def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]
     after_commit(sessions, _ENDED_ROUNDS, listener)
 
 
+def _end(session: Session, round_id: int, **values: object) -> Row | None:
+    """End the round with these values unless it has ended already: the round as ended (what
+    ``_give_back_plays`` reads), or None when another request ended it first."""
+    return session.execute(
+        update(Round)
+        .where(Round.id == round_id, Round.outcome.is_(None))
+        .values(**values)
+        .returning(
+            Round.id,
+            Round.player_id,
+            Round.campaign_id,
+            Round.image_id,
+            Round.outcome,
+            Round.n_points,
+            Round.is_repeat,
+        )
+    ).first()
+
+
 def _end_rounds(
     session: Session,
-    ending: Sequence[tuple[int, int, Outcome]],
+    ending: Sequence[tuple[int, Outcome]],
     now: datetime,
     rule: RoundRule,
 ) -> list[int]:
-    """End each (round, player, outcome) unless another request already did, then give back
-    the plays of those that do not count for the maps; the rounds this call ended."""
+    """End each (round, outcome) unless another request already did, then give back the plays
+    of those that do not count for the maps; the rounds this call ended."""
     ended = [
-        (round_id, player_id, outcome)
-        for round_id, player_id, outcome in ending
-        if changed_rows(
-            session,
-            update(Round)
-            .where(Round.id == round_id, Round.outcome.is_(None))
-            .values(outcome=outcome, ended_at=now, score=0),
-        )
+        row
+        for round_id, outcome in ending
+        if (row := _end(session, round_id, outcome=outcome, ended_at=now, score=0)) is not None
     ]
-    for round_id, player_id, outcome in ended:
-        _note_ended(session, round_id, player_id, outcome)
-    _give_back_plays(session, [round_id for round_id, _player, _outcome in ended], rule)
-    return [round_id for round_id, _player, _outcome in ended]
+    for row in ended:
+        _note_ended(session, row.id, row.player_id, row.outcome)
+    _give_back_plays(session, ended, rule)
+    return [row.id for row in ended]
 
 
 def _end_round(
     session: Session,
     round_id: int,
-    player_id: int,
     outcome: Outcome,
     now: datetime,
     rule: RoundRule,
 ) -> bool:
     """Set the outcome unless another request already did; whether this call set it."""
-    return bool(_end_rounds(session, [(round_id, player_id, outcome)], now, rule))
+    return bool(_end_rounds(session, [(round_id, outcome)], now, rule))
 
 
-def _give_back_plays(session: Session, round_ids: Sequence[int], rule: RoundRule) -> None:
-    """Ended rounds that do not count for the maps give their images' plays back at once
-    (repeats never took one)."""
-    if not round_ids:
-        return
-    rows = session.execute(
-        select(Round.campaign_id, Round.image_id, Round.outcome, Round.n_points).where(
-            Round.id.in_(round_ids), COUNTED
-        )
-    ).all()
+def _give_back_plays(session: Session, ended: Sequence[Row], rule: RoundRule) -> None:
+    """Ended rounds (rows of ``_end``) that do not count for the maps give their images' plays
+    back at once (repeats never took one)."""
     by_campaign: dict[int, list[int]] = {}
-    for row in rows:
-        if not is_valid(rule, row.outcome, row.n_points):
+    for row in ended:
+        if not row.is_repeat and not is_valid(rule, row.outcome, row.n_points):
             by_campaign.setdefault(row.campaign_id, []).append(row.image_id)
     for campaign_id, image_ids in sorted(by_campaign.items()):
         campaigns.release_plays(session, campaign_id, image_ids)
@@ -364,7 +369,7 @@ def _end_held_rounds(
     flight per player and campaign), and every round of the campaign left unfinished past its
     deadline ends as a timeout; those that do not count give their plays back."""
     expiry_ms = _expiry_ms(session, campaign, grace_ms)
-    running = select(Round.id, Round.player_id).where(Round.campaign_id == campaign.id)
+    running = select(Round.id).where(Round.campaign_id == campaign.id)
     own = session.execute(
         running.where(Round.player_id == player_id, in_flight(now, expiry_ms, start_bound_s))
     ).all()
@@ -374,8 +379,8 @@ def _end_held_rounds(
         .order_by(Round.id)
         .with_for_update(skip_locked=True, of=Round)
     ).all()
-    ending = [(row.id, row.player_id, Outcome.ABANDONED) for row in own]
-    ending += [(row.id, row.player_id, Outcome.TIMEOUT) for row in left]
+    ending = [(row.id, Outcome.ABANDONED) for row in own]
+    ending += [(row.id, Outcome.TIMEOUT) for row in left]
     _end_rounds(session, ending, now, rule)
 
 
@@ -629,7 +634,7 @@ def store_batch(
         POINTS_STORED.inc(len(batch.points))
         outcome = None
         if elapsed > facts.time_limit_ms:
-            _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rules.rule)
+            _end_round(session, facts.round_id, Outcome.TIMEOUT, now, rules.rule)
             outcome = Outcome.TIMEOUT.value
         points = unpack_points([packed])
         return StoredBatch(facts, batch.seq, points, False, elapsed, outcome, 0)
@@ -663,7 +668,7 @@ def _refuse_or_acknowledge(
             facts, batch.seq, points, True, stored.received_ms, round_.outcome, round_.score
         )
     if round_.outcome is None and facts.elapsed_ms(now) > facts.time_limit_ms + grace_ms:
-        _end_round(session, facts.round_id, facts.player_id, Outcome.TIMEOUT, now, rule)
+        _end_round(session, facts.round_id, Outcome.TIMEOUT, now, rule)
         session.commit()
         round_.outcome = Outcome.TIMEOUT.value
     if round_.outcome is not None:
@@ -679,15 +684,17 @@ def record_success(
     """The DNN got it in time: end the round as correct with its time score (unless ended);
     a round won with too few points to count gives its play back."""
     score = time_score(elapsed, facts.time_limit_ms)
-    won = changed_rows(
+    won = _end(
         session,
-        update(Round)
-        .where(Round.id == facts.round_id, Round.outcome.is_(None))
-        .values(outcome=Outcome.CORRECT, score=score, solved_ms=elapsed, ended_at=utcnow()),
+        facts.round_id,
+        outcome=Outcome.CORRECT,
+        score=score,
+        solved_ms=elapsed,
+        ended_at=utcnow(),
     )
-    if won:
+    if won is not None:
         _note_ended(session, facts.round_id, facts.player_id, Outcome.CORRECT)
-        _give_back_plays(session, [facts.round_id], rule)
+        _give_back_plays(session, [won], rule)
         return Outcome.CORRECT.value, score
     round_ = session.get_one(Round, facts.round_id)
     return round_.outcome or "playing", round_.score
@@ -723,7 +730,7 @@ def _ended_result(
         return _result(session, round_, image, now)
     # Ended here, the UPDATE set the loaded round's outcome, end and score too (the ORM
     # evaluates its criteria on the session's rows); ended first by another request: read it.
-    if not _end_round(session, round_id, player_id, outcome, now, rule):
+    if not _end_round(session, round_id, outcome, now, rule):
         session.refresh(round_)
     return _result(session, round_, image, now)
 
