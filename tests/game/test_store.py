@@ -148,12 +148,15 @@ def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
 def test_the_start_call_reads_the_round_once_and_writes_its_clock_once(
     player: TestClient,
 ) -> None:
-    """The cookie's player, the round's facts (with its DNN) in one query, the clock set and
-    read back in one statement."""
+    """The cookie's player, the round's facts (with its DNN) in one query of just the columns
+    they need (no ORM objects), the clock set and read back in one statement."""
     response = player.post("/api/rounds", json={"viewport_width": 1280})
     round_id = response.json()["round_id"]
     statements = statements_during(player, lambda: player.post(f"/api/rounds/{round_id}/start"))
     assert len(statements) == 3, statements
+    facts = statements[1]
+    assert "images.file_name" in facts and "images.sha256" not in facts, facts
+    assert "rounds.last_seq" not in facts, facts
     assert "RETURNING" in statements[-1].upper(), statements
 
 
