@@ -2,13 +2,15 @@
 
 import random
 from collections import Counter
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from clickme.campaigns import service
 from clickme.campaigns.models import CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignUpdate
+from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
 from clickme.game.models import Round
@@ -167,6 +169,39 @@ def test_rounds_play_by_the_version_they_started_with(world: World) -> None:
     assert (old.time_limit_ms, old.top_k, old.rule.radius) == (7000, 5, 0.06)
     assert (new.time_limit_ms, new.top_k, new.rule.radius) == (3000, 1, 0.1)
     assert before.model_version == after.model_version == "1"
+
+
+def shown_ago(world: World, round_id: int, seconds: float) -> None:
+    with world.database.session() as session:
+        shown = utcnow() - timedelta(seconds=seconds)
+        session.execute(update(Round).where(Round.id == round_id).values(shown_at=shown))
+
+
+def outcome_of(world: World, round_id: int) -> str | None:
+    with world.database.session() as session:
+        return session.get_one(Round, round_id).outcome
+
+
+def test_a_new_round_ends_others_rounds_only_past_the_longest_time_limit(world: World) -> None:
+    """Others' rounds left running are ended as timeouts by the next round start, once past
+    the longest time limit of the campaign's versions (a round started under a longer one
+    plays on); at the first version, past its own."""
+    campaign_id = world.campaign(time_limit_ms=7000)
+    first, second, third, fourth = world.add_players(4)
+    early = start(world, campaign_id, first)
+    shown_ago(world, early.id, 7.5)
+    start(world, campaign_id, second)  # version 1: 7 s, no more
+    assert outcome_of(world, early.id) == "timeout"
+    long_round = start(world, campaign_id, first)
+    with world.database.session() as session:
+        body = CampaignUpdate(time_limit_ms=3000)
+        service.update_campaign(session, load(session, campaign_id), body)
+    shown_ago(world, long_round.id, 5)  # past the new 3 s, within its own 7 s
+    start(world, campaign_id, third)
+    assert outcome_of(world, long_round.id) is None
+    shown_ago(world, long_round.id, 7.5)
+    start(world, campaign_id, fourth)
+    assert outcome_of(world, long_round.id) == "timeout"
 
 
 def test_least_played_first_never_twice_and_retired_never(world: World) -> None:

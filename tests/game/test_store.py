@@ -206,4 +206,4 @@ def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None
     assert answers[0]["repeat"], answers
     assert len([s for s in statements if s.lstrip().startswith("SELECT images.")]) == 1
     assert len([s for s in statements if "count(" in s.lower()]) == 1, statements
-    assert len(statements) == 9, [" ".join(s.split())[:70] for s in statements]
+    assert len(statements) == 8, [" ".join(s.split())[:70] for s in statements]

@@ -16,6 +16,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 import numpy as np
 from sqlalchemy.orm import Session
@@ -197,9 +198,8 @@ async def _classify(
     runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
 ) -> np.ndarray:
     """The DNN's probabilities, or a clear 503 when the scorer cannot answer in time."""
-    if isinstance(model_input, RevealView):
-        assert isinstance(scorer, ViewScorer)
-        answer = scorer.classify_view(model_input)
+    if isinstance(model_input, RevealView):  # made for a ViewScorer (``_store``)
+        answer = cast(ViewScorer, scorer).classify_view(model_input)
     else:
         answer = scorer.classify(model_input)
     try:  # a deadline on this task, not wait_for's extra task (and its extra loop turn)

@@ -376,7 +376,10 @@ def _give_back_plays(session: Session, ended: Sequence[Row], rule: RoundRule) ->
 
 def _expiry_ms(session: Session, campaign: Campaign, grace_ms: int) -> int:
     """How long after its photo is shown a round of the campaign may still run: the longest
-    time limit of its versions, and the grace."""
+    time limit of its versions, and the grace. A campaign still at its first version has the
+    time limit it started with (a game setting changed while live makes a new version)."""
+    if campaign.version <= 1:
+        return campaign.time_limit_ms + grace_ms
     limits = session.scalars(
         select(CampaignVersion.settings).where(CampaignVersion.campaign_id == campaign.id)
     ).all()
