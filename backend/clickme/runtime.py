@@ -36,8 +36,9 @@ REVEALED_AREAS_KEPT = 200_000
 # Images waiting to be measured for retirement by reliability; more wait for their next round.
 MEASUREMENTS_WAITING = 1000
 CAMPAIGNS_WAITING = 64
-# Threads that store reveals (blocking database work): few, so that a crowd waits in one queue
-# instead of fighting over the interpreter lock in forty.
+# Threads that do the game's blocking database work (reveals and the round routes, one hop a
+# request): few, so that a crowd waits in one queue instead of fighting over the interpreter
+# lock in forty, and never more sessions at once than the smallest pool holds.
 REVEAL_THREADS = 8
 
 

@@ -6,15 +6,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import (
-    Connection,
-    CursorResult,
-    DateTime,
-    Engine,
-    MetaData,
-    create_engine,
-    event,
-)
+from sqlalchemy import Connection, CursorResult, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection

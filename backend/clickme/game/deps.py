@@ -38,7 +38,8 @@ class GameRuntime(PlayersRuntime, Protocol):
 
     @property
     def reveal_threads(self) -> Executor:
-        """Where a reveal's blocking work runs (one hop per reveal)."""
+        """Where the blocking work of a reveal or a round route runs (one hop per request,
+        ``clickme.game.threads``)."""
         ...
 
 

@@ -24,13 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import (
-    Database,
-    after_commit,
-    autocommit,
-    note_for_commit,
-    utcnow,
-)
+from clickme.core.db import Database, after_commit, autocommit, note_for_commit, utcnow
 from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
