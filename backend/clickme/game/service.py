@@ -182,33 +182,28 @@ def start_round(
 
 
 class _RoundRow(NamedTuple):
-    """A round with its image, the campaign version it started under and its DNN's name."""
+    """A round with its image and the campaign version it started under."""
 
     round_: Round
     image: Image
     version: CampaignVersion
-    model_name: str
 
 
 def _in_context(query: AnySelect) -> AnySelect:
-    """The query over rounds joined to each round's image, the campaign version it started under
-    and its DNN (one row per round)."""
-    return (
-        query.join(Image, Image.id == Round.image_id)
-        .join(
-            CampaignVersion,
-            (CampaignVersion.campaign_id == Round.campaign_id)
-            & (CampaignVersion.version == Round.campaign_version),
-        )
-        .join(DnnModel, DnnModel.id == Round.model_id)
+    """The query over rounds joined to each round's image and the campaign version it started
+    under (one row per round)."""
+    return query.join(Image, Image.id == Round.image_id).join(
+        CampaignVersion,
+        (CampaignVersion.campaign_id == Round.campaign_id)
+        & (CampaignVersion.version == Round.campaign_version),
     )
 
 
 def _round_row(session: Session, round_id: int) -> _RoundRow | None:
-    """The round with its image, campaign version and DNN's name, in one query; None for none."""
-    query = _in_context(select(Round, Image, CampaignVersion, DnnModel.name))
+    """The round with its image and campaign version, in one query; None for none."""
+    query = _in_context(select(Round, Image, CampaignVersion))
     row = session.execute(query.where(Round.id == round_id)).first()
-    return None if row is None else _RoundRow(row[0], row[1], row[2], row[3])
+    return None if row is None else _RoundRow(row[0], row[1], row[2])
 
 
 def _not_this_players(round_id: int) -> NotFound:
@@ -216,8 +211,7 @@ def _not_this_players(round_id: int) -> NotFound:
 
 
 def _load_round(session: Session, round_id: int, player_id: int) -> _RoundRow:
-    """The player's round with its image, campaign version and DNN's name; 404 for anyone
-    else's."""
+    """The player's round with its image and campaign version; 404 for anyone else's."""
     row = _round_row(session, round_id)
     if row is None or row.round_.player_id != player_id:
         raise _not_this_players(round_id)
@@ -230,7 +224,7 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
     row = _round_row(session, round_id)
     if row is None:
         raise NotFound("round_not_found", f"no round {round_id}")
-    round_, image, version, _model_name = row
+    round_, image, version = row
     rules = campaigns.rules_from_settings(version.settings)
     points = round_points(session, round_id, round_.last_seq)
     return RoundReplay(
@@ -266,7 +260,7 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
             CampaignVersion.settings,
             DnnModel.name,
         )
-    )
+    ).join(DnnModel, DnnModel.id == Round.model_id)
     row = session.execute(query.where(Round.id == round_id)).first()
     if row is None or row.player_id != player_id:
         raise _not_this_players(round_id)
@@ -749,7 +743,7 @@ def _ended_result(
     rule: RoundRule,
 ) -> RoundResult:
     """End the round with this outcome (if it runs and one is given), then its result."""
-    round_, image, _version, _model_name = _load_round(session, round_id, player_id)
+    round_, image, _version = _load_round(session, round_id, player_id)
     if outcome is None or round_.outcome is not None:
         return _result(session, round_, image, now)
     # Ended here, the UPDATE set the loaded round's outcome, end and score too (the ORM

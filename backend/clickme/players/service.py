@@ -89,15 +89,19 @@ def player_of_token(session: Session, secret: str, token: str | None) -> int | N
     signed = verify_player_token(secret, token)
     if signed is None:
         return None
-    epoch = session.scalar(select(Player.token_epoch).where(Player.id == signed.player_id))
-    return signed.player_id if epoch == signed.epoch else None
+    return signed.player_id if _is_current(session, signed.player_id, signed.epoch) else None
+
+
+def _is_current(session: Session, player_id: int, token_epoch: int) -> bool:
+    """Whether the player exists and ``token_epoch`` is theirs now (forgetting moves it on)."""
+    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
+    return epoch == token_epoch
 
 
 def require_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
     """401 ``no_player`` unless the cookie's token epoch is the player's current one (a
     forgotten player's old cookies stand for nobody)."""
-    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
-    if epoch != token_epoch:
+    if not _is_current(session, player_id, token_epoch):
         raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
 
 
