@@ -4,16 +4,29 @@ import random
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Select, case, false, func, insert, literal, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    Update,
+    bindparam,
+    case,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session
 from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate
 from clickme.core.config import Settings
-from clickme.core.db import changed_rows
 from clickme.core.errors import ClickmeError, Conflict, NotFound, Unavailable, Unprocessable
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
@@ -129,14 +142,17 @@ def get_campaign_by_slug(session: Session, slug: str) -> Campaign:
     return get_campaign_with_model(session, slug)[0]
 
 
+_CAMPAIGN_WITH_MODEL = (
+    select(Campaign, DnnModel)
+    .join(DnnModel, DnnModel.id == Campaign.model_id)
+    .where(Campaign.slug == bindparam("slug"))
+)
+
+
 def get_campaign_with_model(session: Session, slug: str) -> tuple[Campaign, DnnModel]:
     """``get_campaign_by_slug`` with the DNN the campaign's new rounds play with, in one query
     (while the caller holds the DNN, the session finds it again without a query)."""
-    row = session.execute(
-        select(Campaign, DnnModel)
-        .join(DnnModel, DnnModel.id == Campaign.model_id)
-        .where(Campaign.slug == slug)
-    ).first()
+    row = session.execute(_CAMPAIGN_WITH_MODEL, {"slug": slug}).first()
     if row is None:
         raise NotFound("campaign_not_found", f"no campaign {slug!r}")
     campaign, model = row
@@ -295,40 +311,42 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
     return campaign
 
 
-def _open(wanted: int) -> ColumnElement[bool]:
-    """An image still played: under its play count and not retired by reliability."""
-    return (ImagePlays.plays < wanted) & ImagePlays.retired_by_reliability.is_(False)
-
-
-def _assignable(campaign: Campaign) -> ColumnElement[bool]:
-    """An open image of the campaign that assignment may give (the campaign may leave out the
-    images its DNN does not get even on the whole photo)."""
-    open_ = _open(campaign.plays_wanted_per_image) & (ImagePlays.campaign_id == campaign.id)
-    if campaign.leave_out_unwinnable:
+def _assignable(leave_out_unwinnable: bool) -> ColumnElement[bool]:
+    """An open image of the campaign (``:for_campaign``) that assignment may give: under its play
+    count (``:wanted``), not retired by reliability and, where the campaign leaves them out, not
+    one its DNN does not get even on the whole photo."""
+    open_ = (
+        (ImagePlays.plays < bindparam("wanted"))
+        & ImagePlays.retired_by_reliability.is_(False)
+        & (ImagePlays.campaign_id == bindparam("for_campaign"))
+    )
+    if leave_out_unwinnable:
         open_ &= ImagePlays.winnable.is_not(False)
     return open_
 
 
-def _order_key(
-    campaign: Campaign, min_rounds: int
-) -> ColumnElement[int] | InstrumentedAttribute[int]:
+def _order_key(assignment_order: str) -> ColumnElement[int] | InstrumentedAttribute[int]:
     """The order of assignment, lowest first. Breadth: the least-played image. Depth: the
-    image closest to a map's minimum of rounds (``min_rounds``) below it, then a fresh one,
+    image closest to a map's minimum of rounds (``:min_rounds``) below it, then a fresh one,
     then, once every image has its minimum, the least-played."""
-    if campaign.assignment_order == "breadth":
+    if assignment_order == "breadth":
         return ImagePlays.plays
-    return case((ImagePlays.plays < min_rounds, -ImagePlays.plays), else_=ImagePlays.plays)
+    below = ImagePlays.plays < bindparam("min_rounds")
+    return case((below, -ImagePlays.plays), else_=ImagePlays.plays)
 
 
 @dataclass(frozen=True)
 class PlayerHistory:
     """What assignment reads of a player's rounds in a campaign (the game keeps them, above
-    campaigns, and passes this to ``pick_image``)."""
+    campaigns, and passes this to ``pick_image``). The queries are written with bound
+    parameters (their values in ``parameters``), so that the statements assignment builds
+    around them are built once and kept."""
 
     # The images shown to the player (once each: repeats aside), one ``image_id`` column.
     shown: Select[int]
     # Every image the player played, with the order of its last round (``image_id``, ``last``).
     last_played: Select[int, int]
+    parameters: Mapping[str, object]
 
 
 @dataclass(frozen=True)
@@ -337,6 +355,43 @@ class Pick:
 
     image: Image
     repeat: bool = False
+
+
+class _Assignment(NamedTuple):
+    """Assignment's statements for one shape of campaign and history (built once, kept)."""
+
+    candidates: Select[int, int]  # the first open image the player has not seen, locked
+    better: Select[int, int]  # the same, strictly earlier in the order than ``:best_key``
+    take_play: Update  # ``:taken_image``'s counter up by one while it is open
+    nothing_left: Select[int, int]  # the campaign's open images, and those the player has not seen
+
+
+@lru_cache(maxsize=32)
+def _assignment(
+    shown: Select[int], leave_out_unwinnable: bool, assignment_order: str
+) -> _Assignment:
+    assignable = _assignable(leave_out_unwinnable)
+    in_set = (Image.image_set_id == bindparam("image_set_id")) & Image.is_catch.is_(False)
+    key = _order_key(assignment_order)
+    candidates = (
+        select(ImagePlays.image_id, key.label("key"))
+        .join(Image, Image.id == ImagePlays.image_id)
+        .where(assignable, in_set, Image.id.not_in(shown))
+        .order_by(key, func.random())
+        .limit(1)
+        .with_for_update(skip_locked=True, of=ImagePlays)
+    )
+    return _Assignment(
+        candidates=candidates,
+        better=candidates.where(key < bindparam("best_key")),
+        take_play=update(ImagePlays)
+        .where(ImagePlays.image_id == bindparam("taken_image"), assignable)
+        .values(plays=ImagePlays.plays + 1),
+        nothing_left=select(func.count(), func.count(case((Image.id.not_in(shown), 1))))
+        .select_from(ImagePlays)
+        .join(Image, Image.id == ImagePlays.image_id)
+        .where(assignable, in_set),
+    )
 
 
 def pick_image(
@@ -354,10 +409,17 @@ def pick_image(
     A player who has seen every image of a campaign that allows it gets one again as a repeat
     (``_repeat_image``).
     """
+    parameters: dict[str, object] = {
+        **history.parameters,
+        "for_campaign": campaign.id,
+        "image_set_id": campaign.image_set_id,
+        "wanted": campaign.plays_wanted_per_image,
+        "min_rounds": min_rounds,
+    }
     limit = campaign.max_images_per_player
     if limit is not None:  # the images the player was shown, counted only against a limit
-        shown = session.execute(select(func.count()).select_from(history.shown.subquery()))
-        if shown.scalar_one() >= limit:
+        shown = select(func.count()).select_from(history.shown.subquery())
+        if session.execute(shown, parameters).scalar_one() >= limit:
             raise Conflict("player_done", "you have played all the images you can here")
     if campaign.catch_trial_share and (rng or _rng).random() < campaign.catch_trial_share:
         catch = session.scalar(
@@ -368,33 +430,44 @@ def pick_image(
                 Image.id.not_in(history.shown),
             )
             .order_by(func.random())
-            .limit(1)
+            .limit(1),
+            parameters,
         )
         if catch is not None:
             return Pick(catch)
+    statements = _assignment(
+        history.shown, campaign.leave_out_unwinnable, campaign.assignment_order
+    )
     try:
-        return Pick(_reserve_image(session, campaign, history, min_rounds))
+        return Pick(_reserve_image(session, statements, parameters))
     except ClickmeError as refusal:
         if refusal.code != "no_images_left" or not campaign.repeat_when_exhausted:
             raise
-        return Pick(_repeat_image(session, campaign, history), repeat=True)
+        return Pick(_repeat_image(session, history.last_played, parameters), repeat=True)
 
 
-def _repeat_image(session: Session, campaign: Campaign, history: PlayerHistory) -> Image:
-    """The image of the campaign's set the player played least recently in it (never the one
-    just played while there is another): the next one again, in the order first played."""
-    played = history.last_played.subquery()
-    return session.scalars(
+@lru_cache(maxsize=8)
+def _repeat_query(last_played: Select[int, int]) -> Select[Image]:
+    played = last_played.subquery()
+    return (
         select(Image)
         .join(played, played.c.image_id == Image.id)
-        .where(Image.image_set_id == campaign.image_set_id, Image.is_catch.is_(False))
+        .where(Image.image_set_id == bindparam("image_set_id"), Image.is_catch.is_(False))
         .order_by(played.c.last, played.c.image_id)
         .limit(1)
-    ).one()
+    )
+
+
+def _repeat_image(
+    session: Session, last_played: Select[int, int], parameters: dict[str, object]
+) -> Image:
+    """The image of the campaign's set the player played least recently in it (never the one
+    just played while there is another): the next one again, in the order first played."""
+    return session.scalars(_repeat_query(last_played), parameters).one()
 
 
 def _reserve_image(
-    session: Session, campaign: Campaign, history: PlayerHistory, min_rounds: int
+    session: Session, statements: _Assignment, parameters: dict[str, object]
 ) -> Image:
     """The first open image in the campaign's order the player has not seen, its counter taken
     up by one.
@@ -405,25 +478,12 @@ def _reserve_image(
     pass the quota on any database. A round that ends without counting for the maps gives its
     play back (``release_plays``).
     """
-    key = _order_key(campaign, min_rounds).label("key")
-    candidates = (
-        select(ImagePlays.image_id, key)
-        .join(Image, Image.id == ImagePlays.image_id)
-        .where(
-            _assignable(campaign),
-            Image.image_set_id == campaign.image_set_id,
-            Image.is_catch.is_(False),
-            Image.id.not_in(history.shown),
-        )
-        .order_by(key, func.random())
-        .limit(1)
-        .with_for_update(skip_locked=True, of=ImagePlays)
-    )
+    connection = session.connection()
     for _ in range(RESERVE_ATTEMPTS):
-        image_id = _lock_first(session, candidates, _order_key(campaign, min_rounds))
-        if image_id is not None and _take_play(session, campaign, image_id):
+        image_id = _lock_first(connection, statements, parameters)
+        if image_id is not None and _take_play(connection, statements, parameters, image_id):
             return session.get_one(Image, image_id)
-        refusal = _nothing_left(session, campaign, history)
+        refusal = _nothing_left(connection, statements, parameters)
         if not isinstance(refusal, Unavailable):
             raise refusal
         time.sleep(_rng.uniform(*RESERVE_BACKOFF_S))
@@ -431,45 +491,33 @@ def _reserve_image(
 
 
 def _lock_first(
-    session: Session,
-    candidates: Select[int, int],
-    key: ColumnElement[int] | InstrumentedAttribute[int],
+    connection: Connection, statements: _Assignment, parameters: dict[str, object]
 ) -> int | None:
     """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
     concurrency), a free candidate strictly earlier in the order instead, until there is none."""
-    best = session.execute(candidates).first()
+    best = connection.execute(statements.candidates, parameters).first()
     while best is not None:
-        better = session.execute(candidates.where(key < best.key)).first()
-        if better is None:
+        better = connection.execute(statements.better, parameters | {"best_key": best.key})
+        found = better.first()
+        if found is None:
             return best.image_id
-        best = better
+        best = found
     return None
 
 
-def _take_play(session: Session, campaign: Campaign, image_id: int) -> bool:
-    taken = changed_rows(
-        session,
-        update(ImagePlays)
-        .where(ImagePlays.image_id == image_id, _assignable(campaign))
-        .values(plays=ImagePlays.plays + 1),
-    )
-    return bool(taken)
+def _take_play(
+    connection: Connection, statements: _Assignment, parameters: dict[str, object], image_id: int
+) -> bool:
+    """Whether the image's play was taken (it was still open)."""
+    taken = connection.execute(statements.take_play, parameters | {"taken_image": image_id})
+    return bool(taken.rowcount)
 
 
 def _nothing_left(
-    session: Session, campaign: Campaign, history: PlayerHistory
+    connection: Connection, statements: _Assignment, parameters: dict[str, object]
 ) -> Conflict | Unavailable:
     """Why no image was reserved: the campaign is done, this player is, or others hold them."""
-    open_images, unseen = session.execute(
-        select(func.count(), func.count(case((Image.id.not_in(history.shown), 1))))
-        .select_from(ImagePlays)
-        .join(Image, Image.id == ImagePlays.image_id)
-        .where(
-            _assignable(campaign),
-            Image.image_set_id == campaign.image_set_id,
-            Image.is_catch.is_(False),
-        )
-    ).one()
+    open_images, unseen = connection.execute(statements.nothing_left, parameters).one()
     if not open_images:
         return Conflict("campaign_complete", "every image of this campaign is done")
     if not unseen:

@@ -4,7 +4,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, bindparam
 
 from clickme.game.models import Round
 
@@ -51,17 +51,26 @@ def valid_round(rule: RoundRule) -> ColumnElement[bool]:
     return COUNTED & Round.outcome.in_(rule.outcomes) & (Round.n_points >= rule.min_points)
 
 
-def in_flight(now: datetime, expiry_ms: int, start_bound_s: float) -> ColumnElement[bool]:
-    """A round still running: no outcome yet and not past its deadline: its photo shown less
-    than ``expiry_ms`` (the time limit and the grace) ago, or not shown yet and created less than
-    the start bound ago. The one definition of a running round (``game.service.round_deadline``
-    is the same clock for one round)."""
-    unshown = Round.shown_at.is_(None) & (Round.started_at > now - timedelta(seconds=start_bound_s))
-    shown = Round.shown_at > now - timedelta(milliseconds=expiry_ms)
+def in_flight() -> ColumnElement[bool]:
+    """A round still running: no outcome yet and not past its deadline: its photo shown after
+    ``:shown_since`` (its time limit and the grace ago) or, not shown yet, created after
+    ``:created_since`` (the start bound ago); ``deadline_parameters`` gives both. The one
+    definition of a running round (``game.service.round_deadline`` is the same clock for one
+    round). Written with bound parameters, so that statements using it are built once."""
+    unshown = Round.shown_at.is_(None) & (Round.started_at > bindparam("created_since"))
+    shown = Round.shown_at > bindparam("shown_since")
     return Round.outcome.is_(None) & (unshown | shown)
 
 
-def expired(now: datetime, expiry_ms: int, start_bound_s: float) -> ColumnElement[bool]:
+def deadline_parameters(now: datetime, expiry_ms: int, start_bound_s: float) -> dict[str, datetime]:
+    """The parameters of ``in_flight`` and ``expired`` at ``now``."""
+    return {
+        "created_since": now - timedelta(seconds=start_bound_s),
+        "shown_since": now - timedelta(milliseconds=expiry_ms),
+    }
+
+
+def expired() -> ColumnElement[bool]:
     """A round left unfinished past its deadline (the complement of ``in_flight`` among the
-    rounds without an outcome)."""
-    return Round.outcome.is_(None) & ~in_flight(now, expiry_ms, start_bound_s)
+    rounds without an outcome; the same parameters)."""
+    return Round.outcome.is_(None) & ~in_flight()

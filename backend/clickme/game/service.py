@@ -21,6 +21,7 @@ import numpy as np
 from sqlalchemy import Engine, Row, Select, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
@@ -28,7 +29,15 @@ from clickme.core.db import Database, after_commit, autocommit, note_for_commit,
 from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
-from clickme.game.outcomes import COUNTED, Outcome, RoundRule, expired, in_flight, is_valid
+from clickme.game.outcomes import (
+    COUNTED,
+    Outcome,
+    RoundRule,
+    deadline_parameters,
+    expired,
+    in_flight,
+    is_valid,
+)
 from clickme.game.points import pack_points, unpack_points
 from clickme.game.schemas import (
     Brush,
@@ -109,23 +118,30 @@ def time_score(elapsed: int, time_limit_ms: int) -> int:
 
 def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
     """The player's rounds in the campaign as assignment reads them (``pick_image``)."""
-    rounds = (Round.campaign_id == campaign_id) & (Round.player_id == player_id)
-    return campaigns.PlayerHistory(
-        shown=select(Round.image_id).where(rounds, COUNTED),
-        last_played=select(Round.image_id, func.max(Round.id).label("last"))
-        .where(rounds)
-        .group_by(Round.image_id),
-    )
+    parameters = {"history_campaign_id": campaign_id, "history_player_id": player_id}
+    return campaigns.PlayerHistory(_SHOWN, _LAST_PLAYED, parameters)
+
+
+_PLAYERS_ROUNDS = (Round.campaign_id == bindparam("history_campaign_id")) & (
+    Round.player_id == bindparam("history_player_id")
+)
+_SHOWN = select(Round.image_id).where(_PLAYERS_ROUNDS, COUNTED)
+_LAST_PLAYED = (
+    select(Round.image_id, func.max(Round.id).label("last"))
+    .where(_PLAYERS_ROUNDS)
+    .group_by(Round.image_id)
+)
 
 
 def _score_and_rounds(session: Session, player_id: int) -> tuple[int, int]:
     """The player's total score and count of finished rounds."""
-    total, played = session.execute(
-        select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
-            Round.player_id == player_id, Round.outcome.is_not(None), COUNTED
-        )
-    ).one()
+    total, played = session.connection().execute(_SCORE_AND_ROUNDS, {"player_id": player_id}).one()
     return total, played
+
+
+_SCORE_AND_ROUNDS = select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
+    Round.player_id == bindparam("player_id"), Round.outcome.is_not(None), COUNTED
+)
 
 
 def player_summary(session: Session, player: Player) -> PlayerOut:
@@ -201,9 +217,13 @@ def _in_context(query: AnySelect) -> AnySelect:
 
 def _round_row(session: Session, round_id: int) -> _RoundRow | None:
     """The round with its image and campaign version, in one query; None for none."""
-    query = _in_context(select(Round, Image, CampaignVersion))
-    row = session.execute(query.where(Round.id == round_id)).first()
+    row = session.execute(_ROUND_ROW, {"round_id": round_id}).first()
     return None if row is None else _RoundRow(row[0], row[1], row[2])
+
+
+_ROUND_ROW = _in_context(select(Round, Image, CampaignVersion)).where(
+    Round.id == bindparam("round_id")
+)
 
 
 def _not_this_players(round_id: int) -> NotFound:
@@ -248,20 +268,7 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     """The round's facts under the rules of the campaign version it started with, in one query
     of the columns they need (no ORM objects); 404 unless it is the player's round."""
-    query = _in_context(
-        select(
-            Round.player_id,
-            Round.started_at,
-            Round.shown_at,
-            Image.file_name,
-            Image.width,
-            Image.height,
-            Image.class_index,
-            CampaignVersion.settings,
-            DnnModel.name,
-        )
-    ).join(DnnModel, DnnModel.id == Round.model_id)
-    row = session.execute(query.where(Round.id == round_id)).first()
+    row = session.connection().execute(_FACTS, {"round_id": round_id}).first()
     if row is None or row.player_id != player_id:
         raise _not_this_players(round_id)
     rules = campaigns.rules_from_settings(row.settings)
@@ -279,6 +286,25 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
         rule=rules.reveal,
         model_name=row.name,
     )
+
+
+_FACTS = (
+    _in_context(
+        select(
+            Round.player_id,
+            Round.started_at,
+            Round.shown_at,
+            Image.file_name,
+            Image.width,
+            Image.height,
+            Image.class_index,
+            CampaignVersion.settings,
+            DnnModel.name,
+        )
+    )
+    .join(DnnModel, DnnModel.id == Round.model_id)
+    .where(Round.id == bindparam("round_id"))
+)
 
 
 @dataclass(frozen=True)
@@ -302,23 +328,40 @@ def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]
     after_commit(sessions, _ENDED_ROUNDS, listener)
 
 
-def _end(session: Session, round_id: int, **values: object) -> Row | None:
-    """End the round with these values unless it has ended already: the round as ended (what
-    ``_give_back_plays`` reads), or None when another request ended it first."""
-    return session.execute(
-        update(Round)
-        .where(Round.id == round_id, Round.outcome.is_(None))
-        .values(**values)
-        .returning(
-            Round.id,
-            Round.player_id,
-            Round.campaign_id,
-            Round.image_id,
-            Round.outcome,
-            Round.n_points,
-            Round.is_repeat,
-        )
-    ).first()
+def _end(
+    session: Session,
+    round_id: int,
+    outcome: Outcome,
+    now: datetime,
+    score: int = 0,
+    solved_ms: int | None = None,
+) -> Row | None:
+    """End the round (``solved_ms``: when the DNN got it, for a win) unless it has ended
+    already: the round as ended (what ``_give_back_plays`` reads), or None when another
+    request ended it first."""
+    ending = {"round_id": round_id, "ending": outcome, "end_time": now, "ending_score": score}
+    return session.connection().execute(_END, ending | {"solved_in": solved_ms}).first()
+
+
+_END = (
+    update(Round)
+    .where(Round.id == bindparam("round_id"), Round.outcome.is_(None))
+    .values(
+        outcome=bindparam("ending"),
+        ended_at=bindparam("end_time"),
+        score=bindparam("ending_score"),
+        solved_ms=bindparam("solved_in"),
+    )
+    .returning(
+        Round.id,
+        Round.player_id,
+        Round.campaign_id,
+        Round.image_id,
+        Round.outcome,
+        Round.n_points,
+        Round.is_repeat,
+    )
+)
 
 
 def _end_rounds(
@@ -332,7 +375,7 @@ def _end_rounds(
     ended = [
         row
         for round_id, outcome in ending
-        if (row := _end(session, round_id, outcome=outcome, ended_at=now, score=0)) is not None
+        if (row := _end(session, round_id, outcome, now)) is not None
     ]
     for row in ended:
         _note_ended(session, row.id, row.player_id, row.outcome)
@@ -374,6 +417,14 @@ def _expiry_ms(session: Session, campaign: Campaign, grace_ms: int) -> int:
     return max([campaign.time_limit_ms, *(v["time_limit_ms"] for v in limits)]) + grace_ms
 
 
+_OF_CAMPAIGN = select(Round.id).where(Round.campaign_id == bindparam("campaign_id"))
+_OWN_IN_FLIGHT = _OF_CAMPAIGN.where(Round.player_id == bindparam("player_id"), in_flight())
+# Others' expired rounds: on PostgreSQL those another request is ending are skipped.
+_EXPIRED = (
+    _OF_CAMPAIGN.where(expired()).order_by(Round.id).with_for_update(skip_locked=True, of=Round)
+)
+
+
 def _end_held_rounds(
     session: Session,
     campaign: Campaign,
@@ -387,16 +438,11 @@ def _end_held_rounds(
     flight per player and campaign), and every round of the campaign left unfinished past its
     deadline ends as a timeout; those that do not count give their plays back."""
     expiry_ms = _expiry_ms(session, campaign, grace_ms)
-    running = select(Round.id).where(Round.campaign_id == campaign.id)
-    own = session.execute(
-        running.where(Round.player_id == player_id, in_flight(now, expiry_ms, start_bound_s))
-    ).all()
-    # Others' expired rounds: on PostgreSQL those another request is ending are skipped.
-    left = session.execute(
-        running.where(expired(now, expiry_ms, start_bound_s))
-        .order_by(Round.id)
-        .with_for_update(skip_locked=True, of=Round)
-    ).all()
+    parameters: dict[str, object] = {"campaign_id": campaign.id, "player_id": player_id}
+    parameters |= deadline_parameters(now, expiry_ms, start_bound_s)
+    connection = session.connection()
+    own = connection.execute(_OWN_IN_FLIGHT, parameters).all()
+    left = connection.execute(_EXPIRED, parameters).all()
     ending = [(row.id, Outcome.ABANDONED) for row in own]
     ending += [(row.id, Outcome.TIMEOUT) for row in left]
     _end_rounds(session, ending, now, rule)
@@ -504,6 +550,14 @@ def _claim_parameters(facts: RoundFacts, batch: PointBatchIn, token_epoch: int) 
     }
 
 
+_START_CLOCK = (
+    update(Round)
+    .where(Round.id == bindparam("round_id"), Round.shown_at.is_(None), Round.outcome.is_(None))
+    .values(shown_at=bindparam("clock"))
+    .returning(Round.shown_at)
+)
+
+
 def _start_clock(
     session: Session,
     facts: RoundFacts,
@@ -520,12 +574,8 @@ def _start_clock(
         return facts
     if now <= facts.deadline(start_bound_s):
         shown_at = max(facts.created_at, now - timedelta(milliseconds=shown_ms_ago))
-        started = session.scalar(
-            update(Round)
-            .where(Round.id == facts.round_id, Round.shown_at.is_(None), Round.outcome.is_(None))
-            .values(shown_at=shown_at)
-            .returning(Round.shown_at)
-        )
+        clock = {"round_id": facts.round_id, "clock": shown_at}
+        started = session.connection().scalar(_START_CLOCK, clock)
         if started is not None:  # this call started the clock (else: it ran, or the round ended)
             return replace(facts, shown_at=started)
     else:
@@ -702,14 +752,7 @@ def record_success(
     """The DNN got it in time: end the round as correct with its time score (unless ended);
     a round won with too few points to count gives its play back."""
     score = time_score(elapsed, facts.time_limit_ms)
-    won = _end(
-        session,
-        facts.round_id,
-        outcome=Outcome.CORRECT,
-        score=score,
-        solved_ms=elapsed,
-        ended_at=utcnow(),
-    )
+    won = _end(session, facts.round_id, Outcome.CORRECT, utcnow(), score, solved_ms=elapsed)
     if won is not None:
         _note_ended(session, facts.round_id, facts.player_id, Outcome.CORRECT)
         _give_back_plays(session, [won], rule)
@@ -746,9 +789,12 @@ def _ended_result(
     round_, image, _version = _load_round(session, round_id, player_id)
     if outcome is None or round_.outcome is not None:
         return _result(session, round_, image, now)
-    # Ended here, the UPDATE set the loaded round's outcome, end and score too (the ORM
-    # evaluates its criteria on the session's rows); ended first by another request: read it.
-    if not _end_round(session, round_id, outcome, now, rule):
+    # Ended here: the loaded round takes what the UPDATE set (as loaded, not to be written
+    # again); ended first by another request: read it.
+    if _end_round(session, round_id, outcome, now, rule):
+        for name, value in (("outcome", outcome.value), ("ended_at", now), ("score", 0)):
+            set_committed_value(round_, name, value)
+    else:
         session.refresh(round_)
     return _result(session, round_, image, now)
 

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Collection
 
-from sqlalchemy import CompoundSelect, select
+from sqlalchemy import CompoundSelect, bindparam, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -94,8 +94,11 @@ def player_of_token(session: Session, secret: str, token: str | None) -> int | N
 
 def _is_current(session: Session, player_id: int, token_epoch: int) -> bool:
     """Whether the player exists and ``token_epoch`` is theirs now (forgetting moves it on)."""
-    epoch = session.scalar(select(Player.token_epoch).where(Player.id == player_id))
+    epoch = session.connection().scalar(_TOKEN_EPOCH, {"player_id": player_id})
     return epoch == token_epoch
+
+
+_TOKEN_EPOCH = select(Player.token_epoch).where(Player.id == bindparam("player_id"))
 
 
 def require_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
