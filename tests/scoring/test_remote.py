@@ -31,15 +31,27 @@ from clickme.cli import app
 from clickme.core.config import Settings
 from clickme.core.migrate import upgrade
 from clickme.game.models import PointBatch
+from clickme.scoring import worker as worker_module
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
     UNREACHABLE,
     RedisScorer,
+    ScoreRequest,
     ScorerFailedError,
+    ViewAnswer,
+    decode_answer,
+    encode_answer,
     open_scorer,
     stream_key,
 )
-from clickme.scoring.reveal import RevealRule, compose, prepare_image, render_mask
+from clickme.scoring.reveal import (
+    RevealRule,
+    RevealView,
+    compose,
+    prepare_image,
+    render_mask,
+    revealed_fraction,
+)
 from clickme.scoring.scorer import OnnxScorer, Scorer, ScorerBusyError
 from clickme.scoring.worker import ScoringWorker, lanes_and_threads
 from tests.conftest import REDIS_TEST_URL, _create_postgres_database, _drop_postgres_database
@@ -487,6 +499,79 @@ def test_a_reveal_nobody_can_score_is_a_503_the_game_shows(
         assert time.monotonic() - started < 3
     assert response.status_code == 503
     assert response.json()["error"] == {"code": "scorer_busy", "message": message}
+
+
+def full_share(client: TestClient, round_id: int, points: list[list[float]]) -> float:
+    """The share of the crop every point so far reveals, drawn at once (as the API would)."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+    facts = runtime.rounds.get(round_id)
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    xy = np.asarray([[x, y] for x, y, _t in points], dtype=np.float32)
+    return revealed_fraction(render_mask(xy, prepared, facts.rule))
+
+
+@pytest.mark.parametrize("worker_reports", [True, False], ids=["share-reported", "older-worker"])
+def test_with_workers_the_api_draws_nothing_and_answers_the_share_revealed(
+    game_settings: Settings,
+    queue: Queue,
+    shared_scorer: Scorer,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_reports: bool,
+) -> None:
+    """The worker draws each view and reports the share it reveals: the API keeps only the
+    points (no mask), and answers the same share a whole render gives. A worker that does not
+    report it (an older one, mid-upgrade) still gets the same answers: the API draws then."""
+    settings = game_settings.model_copy(
+        update={"redis_url": REDIS_TEST_URL, "redis_key_prefix": queue.prefix}
+    )
+    if not worker_reports:
+        plain = worker_module.encode_answer
+
+        def without_share(request_id: bytes, probs=None, error="", revealed=None):  # type: ignore[no-untyped-def]
+            return plain(request_id, probs, error)
+
+        monkeypatch.setattr(worker_module, "encode_answer", without_share)
+    with (
+        worker_thread(settings, shared_scorer),  # type: ignore[arg-type]
+        remote_scorer(settings.model_copy(update={"scorer_timeout_ms": 20_000})) as scorer,
+        TestClient(create_app(settings, scorer)) as client,
+    ):
+        new_player(client)
+        round_id = start(client)["round_id"]
+        sent: list[list[float]] = []
+        for seq in range(1, 4):
+            batch = [[40.0 * seq + 3 * k, 30.0 * seq + 2 * k, 300 * seq + 10 * k] for k in range(5)]
+            sent += batch
+            body = {"seq": seq, "points": batch, "pointer_type": "mouse"}
+            response = client.post(f"/api/rounds/{round_id}/points", json=body)
+            assert response.status_code == 200, response.text
+            reveal = response.json()
+            assert len(reveal["guesses"]) == 5
+            expected = full_share(client, round_id, sent)
+            assert reveal["revealed_fraction"] == pytest.approx(expected, abs=1e-12)
+            if reveal["state"] != "playing":
+                break
+            live = client.app.state.runtime.masks.get(round_id)  # type: ignore[attr-defined]
+            assert live.mask is None and live.image is None and len(live.points) == len(sent)
+
+
+def test_a_view_asks_for_its_share_and_the_answer_carries_it_exactly() -> None:
+    """On the wire: a view from this API asks for the share; the answer carries it as float64
+    (exactly what the API computes); a request that does not ask (an older API) is answered
+    without it, as before."""
+    view = RevealView("photo.png", RULE, np.array([[10.5, 20.25]], dtype=np.float32))
+    fields = ScoreRequest(b"r" * 16, b"reply", 0, view).fields()
+    wire = {key.encode(): value if isinstance(value, bytes) else str(value).encode()
+            for key, value in fields.items()}  # fmt: skip
+    assert ScoreRequest.parse(wire).reports_share
+    del wire[b"share"]
+    assert not ScoreRequest.parse(wire).reports_share
+    probs = np.linspace(0, 1, 1000, dtype=np.float32)
+    request_id, answer = decode_answer(encode_answer(b"r" * 16, probs, revealed=1 / 3))
+    assert request_id == b"r" * 16 and isinstance(answer, ViewAnswer)
+    assert answer.revealed == 1 / 3 and np.array_equal(answer.probs, probs)
+    _, plain = decode_answer(encode_answer(b"r" * 16, probs))
+    assert isinstance(plain, np.ndarray) and np.array_equal(plain, probs)
 
 
 PLAYERS = 6

@@ -1,5 +1,6 @@
 """What a worker composes from a view (photo, rule, points) equals what the API composes batch by
-batch, within one grey level on every pixel; on the device with torch as with numpy."""
+batch, within one grey level on every pixel, and the share it reports is the API's; on the device
+with torch as with numpy."""
 
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from clickme.scoring.reveal import (
     compose_rows,
     grow_mask,
     render_mask,
+    revealed_fraction,
 )
 from clickme.scoring.torch_views import compose_views
 from tests.scoring.test_reveal import HEIGHT, SOFT, WIDTH, random_points
@@ -74,9 +76,11 @@ def test_the_worker_composes_from_the_wire_what_the_api_composes(
     assert sum(len(value) for value in wire.values()) < 2_000  # not the 147 KiB image
     received = ScoreRequest.parse(wire).image
     assert isinstance(received, RevealView) and received.rule == rule
-    by_worker = composer.compose(received).astype(int)
+    by_worker, share = composer.draw(received)
     by_api = composed_by_the_api(composer, view).astype(int)
-    assert np.abs(by_worker - by_api).max() <= 1
+    assert np.abs(by_worker.astype(int) - by_api).max() <= 1
+    prepared = composer.prepared(view)
+    assert share == revealed_fraction(render_mask(view.points, prepared, rule))
 
 
 def test_a_view_outside_the_images_folder_is_not_a_request(photo_path: Path) -> None:
@@ -94,10 +98,11 @@ def torch_matches_numpy(composer: ViewComposer, photo_path: Path, device: str) -
         for seed, rule in enumerate([SOFT, HARD, NOISE, SOFT])
     ]
     views.append(RevealView(photo_path.name, SOFT, np.zeros((0, 2), np.float32)))  # no point yet
-    batch = compose_views([composer.prepared(v) for v in views], views, device)
-    for view, on_device in zip(views, batch, strict=True):
-        expected = composer.compose(view).astype(int)
-        assert np.abs(on_device.astype(int) - expected).max() <= 1
+    batch, shares = compose_views([composer.prepared(v) for v in views], views, device)
+    for view, on_device, share in zip(views, batch, shares, strict=True):
+        expected, expected_share = composer.draw(view)
+        assert np.abs(on_device.astype(int) - expected.astype(int)).max() <= 1
+        assert share == pytest.approx(expected_share, abs=1e-6)
 
 
 def test_a_batch_of_views_composed_with_torch_matches_numpy(

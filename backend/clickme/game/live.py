@@ -7,13 +7,14 @@ import numpy as np
 
 @dataclass
 class LiveReveal:
-    """A round's reveal in this process after batch ``seq``: its mask, every point so far
-    (native pixels, float32 (N, 2)) and, with in-process scoring, the image the DNN saw."""
+    """A round's reveal in this process after batch ``seq``: every point so far (native pixels,
+    float32 (N, 2)) and, with in-process scoring, its mask and the image the DNN saw (scoring
+    workers draw those themselves)."""
 
     seq: int
-    mask: np.ndarray
     points: np.ndarray
-    image: np.ndarray | None
+    mask: np.ndarray | None = None
+    image: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ before its deadline.
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import cast
 
@@ -32,6 +32,7 @@ from clickme.images.labels import class_name
 from clickme.images.transform import EVAL_SIZE
 from clickme.players.identity import PlayerToken
 from clickme.players.ratelimit import enforce
+from clickme.scoring.remote import RedisScorer
 from clickme.scoring.reveal import (
     PreparedImage,
     RevealView,
@@ -41,7 +42,7 @@ from clickme.scoring.reveal import (
     render_mask,
     revealed_fraction,
 )
-from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, ViewScorer, top_guesses
+from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, top_guesses
 
 SHOWN_GUESSES = 5
 # A new round refused for a saturated DNN is asked for again after this (the page adds a random
@@ -51,10 +52,11 @@ NEW_ROUND_RETRY_AFTER_S = 1
 
 @dataclass(frozen=True)
 class Pending:
-    """A new batch, stored: what the DNN is to see (a repeated batch has nothing to score)."""
+    """A new batch, stored: what the DNN is to see (a repeated batch has nothing to score) and
+    the share it reveals (None for a view: the worker that draws it reports it)."""
 
     stored: service.StoredBatch
-    revealed: float
+    revealed: float | None
     scorer: Scorer | None = None
     model_input: np.ndarray | RevealView | None = None
 
@@ -105,33 +107,24 @@ def _points_so_far(runtime: Runtime, round_id: int, seq: int) -> np.ndarray:
         return xy_of(service.round_points(session, round_id, seq))
 
 
-def _grown(runtime: Runtime, stored: service.StoredBatch, compose_here: bool) -> LiveReveal:
-    """The round's reveal after this (new) batch: the previous one kept in memory grown by the
-    new points, or, when this process has not seen the previous batch, drawn from all points.
-    Only the rows the new bubbles touch are rendered and, with ``compose_here``, recomposed."""
+def _grown(runtime: Runtime, stored: service.StoredBatch, draw: bool) -> LiveReveal:
+    """The round's reveal after this (new) batch: every point so far (the previous batch's
+    kept in memory and the new ones, or, when this process has not seen the previous batch, all
+    read back). With ``draw`` (in-process scoring), its mask and what the DNN sees too: grown by
+    the new bubbles only, in the rows they touch, or drawn whole from all points."""
     facts = stored.facts
-    prepared = _prepared(runtime, facts)
-    new_points = xy_of(stored.points)
     live = runtime.masks.get(facts.round_id)
+    new_points = xy_of(stored.points)
     if stored.seq > 1 and (live is None or live.seq != stored.seq - 1):
-        live = None
         points = _points_so_far(runtime, facts.round_id, stored.seq)
-        mask = render_mask(points, prepared, facts.rule)
-        grown = LiveReveal(
-            stored.seq, mask, points, compose(prepared, mask) if compose_here else None
-        )
+        grown = LiveReveal(stored.seq, points)
+        if draw:
+            grown = _drawn(runtime, facts, grown)
     else:
-        if live is None:  # the round's first batch
-            live = LiveReveal(0, np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32), new_points[:0], None)
-        rows = grow_mask(live.mask, new_points, prepared, facts.rule)
-        image = None
-        if compose_here and live.image is None:
-            image = compose(prepared, live.mask)
-        elif compose_here and live.image is not None:
-            image = live.image
-            compose_rows(prepared, live.mask, image, rows)
-        points = np.concatenate([live.points, new_points])
-        grown = LiveReveal(stored.seq, live.mask, points, image)
+        points = new_points if live is None else np.concatenate([live.points, new_points])
+        grown = LiveReveal(stored.seq, points)
+        if draw:
+            grown = _grown_by(runtime, facts, live, grown, new_points)
     if stored.outcome is None:
         runtime.masks.put(facts.round_id, grown)
     else:
@@ -139,9 +132,39 @@ def _grown(runtime: Runtime, stored: service.StoredBatch, compose_here: bool) ->
     return grown
 
 
+def _drawn(runtime: Runtime, facts: service.RoundFacts, grown: LiveReveal) -> LiveReveal:
+    """``grown`` with its mask and image drawn whole from its points."""
+    prepared = _prepared(runtime, facts)
+    mask = render_mask(grown.points, prepared, facts.rule)
+    return replace(grown, mask=mask, image=compose(prepared, mask))
+
+
+def _grown_by(
+    runtime: Runtime,
+    facts: service.RoundFacts,
+    previous: LiveReveal | None,
+    grown: LiveReveal,
+    new_points: np.ndarray,
+) -> LiveReveal:
+    """``grown`` with the previous batch's mask and image (none: the round's first batch) grown
+    by the new points' bubbles, only in the rows they touch."""
+    prepared = _prepared(runtime, facts)
+    mask = previous.mask if previous is not None else None
+    if mask is None:
+        mask = np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32)
+    rows = grow_mask(mask, new_points, prepared, facts.rule)
+    image = previous.image if previous is not None else None
+    if image is None:
+        image = compose(prepared, mask)
+    else:
+        compose_rows(prepared, mask, image, rows)
+    return replace(grown, mask=mask, image=image)
+
+
 def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn) -> Pending:
     """The reveal's one thread hop: count the batch against the player's rate limit, commit
-    it, then grow what the DNN sees (nothing for a repeat)."""
+    it, then grow what the DNN sees (nothing for a repeat; only the points when a scoring
+    worker draws it)."""
     enforce(runtime.limiter, runtime.limits.reveals_per_player, str(player.player_id))
     settings = runtime.settings
     facts = round_facts(runtime, round_id, player.player_id)
@@ -157,13 +180,14 @@ def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBat
     if stored.duplicate:
         return Pending(stored, _last_answer(runtime, stored).revealed)
     scorer = runtime.scorer_for(facts.model_name)
-    remote = isinstance(scorer, ViewScorer)
-    live = _grown(runtime, stored, compose_here=not remote)
-    if remote:
-        model_input: np.ndarray | RevealView = RevealView(facts.image_file, facts.rule, live.points)
-    else:  # a copy: the next batch grows the kept image while this one may still wait
-        model_input = live.image.copy()  # type: ignore[union-attr]
-    return Pending(stored, revealed_fraction(live.mask), scorer, model_input)
+    if isinstance(scorer, RedisScorer):  # the worker draws the view, and reports its share
+        live = _grown(runtime, stored, draw=False)
+        view = RevealView(facts.image_file, facts.rule, live.points)
+        return Pending(stored, None, scorer, view)
+    live = _grown(runtime, stored, draw=True)
+    mask, image = cast(np.ndarray, live.mask), cast(np.ndarray, live.image)
+    # a copy: the next batch grows the kept image while this one may still wait
+    return Pending(stored, revealed_fraction(mask), scorer, image.copy())
 
 
 def _last_answer(runtime: Runtime, stored: service.StoredBatch) -> Answer:
@@ -196,17 +220,22 @@ def _guesses(guesses: list[Guess]) -> list[dict]:
 
 async def _classify(
     runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
-) -> np.ndarray:
-    """The DNN's probabilities, or a clear 503 when the scorer cannot answer in time."""
-    if isinstance(model_input, RevealView):  # made for a ViewScorer (``_store``)
-        answer = cast(ViewScorer, scorer).classify_view(model_input)
-    else:
-        answer = scorer.classify(model_input)
+) -> tuple[np.ndarray, float | None]:
+    """The DNN's probabilities and, for a view a worker drew, the share it reveals (None if that
+    worker does not report it); or a clear 503 when the scorer cannot answer in time."""
     try:  # a deadline on this task, not wait_for's extra task (and its extra loop turn)
         async with asyncio.timeout(runtime.settings.scorer_timeout_ms / 1000):
-            return await answer
+            if isinstance(model_input, RevealView):  # made for a RedisScorer (``_store``)
+                scored = await cast(RedisScorer, scorer).classify_view(model_input)
+                return scored.probs, scored.revealed
+            return await scorer.classify(model_input), None
     except TimeoutError as exc:
         raise ScorerBusyError() from exc
+
+
+def _share_of(runtime: Runtime, facts: service.RoundFacts, view: RevealView) -> float:
+    """The share the view reveals, drawn here (a worker that does not report it)."""
+    return revealed_fraction(render_mask(view.points, _prepared(runtime, facts), facts.rule))
 
 
 def _waits_over(runtime: Runtime, model_name: str, limit_ms: int) -> bool:
@@ -269,11 +298,14 @@ async def reveal(
     timing = None
     if pending.scorer is None or pending.model_input is None:
         last = runtime.answers.get(facts.round_id)
-        answer = Answer(last.guesses if last else [], pending.revealed)
+        answer = Answer(last.guesses if last else [], cast(float, pending.revealed))
     else:
         stored_at = time.perf_counter()
-        probs = await _classify(runtime, pending.scorer, pending.model_input)
+        probs, shared = await _classify(runtime, pending.scorer, pending.model_input)
         scored_at = time.perf_counter()
+        revealed = shared if shared is not None else pending.revealed
+        if revealed is None:
+            revealed = _share_of(runtime, facts, cast(RevealView, pending.model_input))
         store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
         timing = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
         ranked = top_guesses(probs, max(facts.top_k, SHOWN_GUESSES))  # ranked once, for both
@@ -282,7 +314,7 @@ async def reveal(
             state, score = await off_loop(
                 runtime, partial(_record_success, runtime, facts, stored.elapsed_ms)
             )
-        answer = Answer(_guesses(ranked[:SHOWN_GUESSES]), pending.revealed)
+        answer = Answer(_guesses(ranked[:SHOWN_GUESSES]), revealed)
         runtime.answers.put(facts.round_id, answer)
     body = {
         "seq": batch.seq,

@@ -2,11 +2,14 @@
 
 The wire, per model: ``{prefix}:score:{model}`` is a stream read by the consumer group
 ``workers``. A request is one entry: its id, the channel to answer on, its deadline (Unix time in
-ms, so the hosts' clocks must agree; nobody waits for it afterwards) and the composed image as raw
-bytes (uint8, 224 x 224 x 3: exactly what the model sees, 147 KiB). A worker reads what is
-waiting, scores it in one forward pass, publishes each answer (request id, status byte, float32
-probabilities or an error message), then acknowledges and deletes the entries
-(``clickme.scoring.worker``).
+ms, so the hosts' clocks must agree; nobody waits for it afterwards) and either the composed image
+as raw bytes (uint8, 224 x 224 x 3: exactly what the model sees, 147 KiB) or its view (the photo's
+file, the reveal rule, the points; with ``share`` set, the worker reports the share of the crop
+the view reveals, which the API then need not draw). A worker reads what is waiting, scores it in
+one forward pass, publishes each answer (request id, status byte, then the float32 probabilities,
+after the float64 share revealed when reported, or an error message), then acknowledges and
+deletes the entries (``clickme.scoring.worker``). A worker that does not know ``share`` answers
+without it, and an API that does not ask is never sent it: either may be upgraded first.
 
 Answers come back on one pub/sub channel per API process and model, read by one thread: one
 connection carries every answer, one hop from the worker, with nothing to clean up when the
@@ -20,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import struct
 import threading
 import time
 import uuid
@@ -40,7 +44,13 @@ from clickme.core.shared_store import redis_key
 from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
 from clickme.scoring.reveal import RevealRule, RevealView
-from clickme.scoring.scorer import IMAGE_SHAPE, Scorer, ScorerBusyError, check_batch, start_scorer
+from clickme.scoring.scorer import (
+    IMAGE_SHAPE,
+    Scorer,
+    ScorerBusyError,
+    check_batch,
+    start_scorer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +61,24 @@ READ_POLL_S = 0.2
 UNREACHABLE = "the DNN partner cannot be reached right now, try again"
 _ANSWERED = b"\x00"
 _FAILED = b"\x01"
+_ANSWERED_WITH_SHARE = b"\x02"  # then the share revealed (float64), then the probabilities
+_SHARE = struct.Struct("<d")
 _ID_BYTES = 16  # then one status byte, then the payload
 _PAYLOAD = _ID_BYTES + 1
 
 
 class ScorerFailedError(RuntimeError):
     """The worker tried and failed to score the image (its forward pass raised)."""
+
+
+@dataclass(frozen=True)
+class ViewAnswer:
+    """A view scored where it was drawn: the DNN's float32 (num_classes,) probabilities and
+    the share of the evaluation crop the view reveals (``revealed_fraction`` of its mask; None
+    from a worker that does not report it)."""
+
+    probs: np.ndarray
+    revealed: float | None
 
 
 def stream_key(prefix: str, model_name: str) -> str:
@@ -80,6 +102,7 @@ def _view_fields(view: RevealView) -> dict[str, bytes]:
         "file": view.image_file.encode(),
         "rule": orjson.dumps([rule.radius, rule.softness, rule.background, rule.blur_sigma]),
         "points": np.ascontiguousarray(view.points, dtype="<f4").tobytes(),
+        "share": b"1",
     }
 
 
@@ -104,6 +127,7 @@ class ScoreRequest:
     reply_to: bytes
     deadline_ms: int
     image: np.ndarray | RevealView
+    reports_share: bool = False  # a view whose answer carries the share it reveals
 
     def fields(self) -> dict[FieldT, EncodableT]:
         fields: dict[FieldT, EncodableT] = {
@@ -111,7 +135,7 @@ class ScoreRequest:
             "reply": self.reply_to,
             "deadline": self.deadline_ms,
         }
-        if isinstance(self.image, RevealView):
+        if isinstance(self.image, RevealView):  # new requests always ask for the share
             fields.update(_view_fields(self.image))
         else:
             fields["image"] = self.image.tobytes()
@@ -128,27 +152,49 @@ class ScoreRequest:
                 what: np.ndarray | RevealView = image
             else:
                 what = _parse_view(fields)
-            return cls(fields[b"id"], fields[b"reply"], int(fields[b"deadline"]), what)
+            deadline_ms = int(fields[b"deadline"])
+            reports_share = isinstance(what, RevealView) and b"share" in fields
+            return cls(fields[b"id"], fields[b"reply"], deadline_ms, what, reports_share)
         except (KeyError, ValueError, TypeError, UnicodeDecodeError) as error:
             raise ValueError(f"not a scoring request: {error}") from error
 
 
-def encode_answer(request_id: bytes, probs: np.ndarray | None = None, error: str = "") -> bytes:
-    """The request id, then the probabilities (float32) or, when scoring failed, the error."""
+def encode_answer(
+    request_id: bytes,
+    probs: np.ndarray | None = None,
+    error: str = "",
+    revealed: float | None = None,
+) -> bytes:
+    """The request id, then the probabilities (float32), after the share revealed when given;
+    or, when scoring failed, the error."""
     if probs is None:
         return request_id + _FAILED + error.encode()
-    return request_id + _ANSWERED + probs.astype("<f4").tobytes()
+    if revealed is None:
+        return request_id + _ANSWERED + probs.astype("<f4").tobytes()
+    share = _SHARE.pack(revealed)
+    return request_id + _ANSWERED_WITH_SHARE + share + probs.astype("<f4").tobytes()
 
 
-def decode_answer(data: bytes) -> tuple[bytes, np.ndarray | ScorerFailedError]:
-    """The request id, and its probabilities or the worker's error."""
+Scored = np.ndarray | ViewAnswer  # what a request's future holds: a view's answer has its share
+
+
+def decode_answer(data: bytes) -> tuple[bytes, Scored | ScorerFailedError]:
+    """The request id, and its probabilities (with the share revealed, when reported) or the
+    worker's error."""
     request_id, status, payload = data[:_ID_BYTES], data[_ID_BYTES:_PAYLOAD], data[_PAYLOAD:]
     if status == _ANSWERED:
-        return request_id, np.frombuffer(payload, dtype="<f4").astype(np.float32)
+        return request_id, _probabilities(payload)
+    if status == _ANSWERED_WITH_SHARE:
+        (revealed,) = _SHARE.unpack_from(payload)
+        return request_id, ViewAnswer(_probabilities(payload[_SHARE.size :]), revealed)
     return request_id, ScorerFailedError(payload.decode(errors="replace"))
 
 
-def _settle(future: Future[np.ndarray], outcome: np.ndarray | BaseException) -> None:
+def _probabilities(payload: bytes) -> np.ndarray:
+    return np.frombuffer(payload, dtype="<f4").astype(np.float32)
+
+
+def _settle(future: Future[Scored], outcome: Scored | BaseException) -> None:
     """Sets the outcome unless the caller already gave up (a cancelled future)."""
     with contextlib.suppress(InvalidStateError):
         if isinstance(outcome, BaseException):
@@ -157,7 +203,7 @@ def _settle(future: Future[np.ndarray], outcome: np.ndarray | BaseException) -> 
             future.set_result(outcome)
 
 
-_Outgoing = tuple[ScoreRequest, Future[np.ndarray]]
+_Outgoing = tuple[ScoreRequest, Future[Scored]]
 
 
 class RedisScorer:
@@ -176,7 +222,7 @@ class RedisScorer:
         self._sender = connect(settings.redis_url, "clickme-api")
         self._subscriber = connect(settings.redis_url, "clickme-api-answers", retries=0)
         self._outbox: queue.SimpleQueue[_Outgoing | None] = queue.SimpleQueue()
-        self._waiting: dict[bytes, Future[np.ndarray]] = {}
+        self._waiting: dict[bytes, Future[Scored]] = {}
         self.rate = AnswerRate()
         self._listening = threading.Event()
         self._closed = threading.Event()
@@ -206,13 +252,15 @@ class RedisScorer:
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
         check_batch(image[np.newaxis])
-        return await self._answer(image)
+        return _probs(await self._answer(image))
 
-    async def classify_view(self, view: RevealView) -> np.ndarray:
-        """The worker draws the view (its prepared photo, the mask of the points) and scores it."""
-        return await self._answer(view)
+    async def classify_view(self, view: RevealView) -> ViewAnswer:
+        """The worker draws the view (its prepared photo, the mask of the points), scores it
+        and reports the share it reveals (None from a worker that does not report it)."""
+        answer = await self._answer(view)
+        return answer if isinstance(answer, ViewAnswer) else ViewAnswer(answer, None)
 
-    async def _answer(self, image: np.ndarray | RevealView) -> np.ndarray:
+    async def _answer(self, image: np.ndarray | RevealView) -> Scored:
         ((request_id, future),) = self._submit([image])
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_ms / 1000)
@@ -229,14 +277,14 @@ class RedisScorer:
             futures = [future for _, future in submitted]
             if wait(futures, timeout=self.timeout_ms / 1000).not_done:
                 raise ScorerBusyError()
-            return np.stack([future.result() for future in futures])
+            return np.stack([_probs(future.result()) for future in futures])
         finally:
             for request_id, _ in submitted:
                 self._waiting.pop(request_id, None)
 
     def _submit(
         self, images: np.ndarray | list[np.ndarray | RevealView]
-    ) -> list[tuple[bytes, Future[np.ndarray]]]:
+    ) -> list[tuple[bytes, Future[Scored]]]:
         """Queues one request per image for the sender thread; each answer settles its future."""
         if not self._listening.is_set():
             raise ScorerBusyError(UNREACHABLE)
@@ -244,7 +292,7 @@ class RedisScorer:
         submitted = []
         for image in images:
             request = ScoreRequest(uuid.uuid4().bytes, self.channel, deadline_ms, image)
-            future: Future[np.ndarray] = Future()
+            future: Future[Scored] = Future()
             self.rate.submitted(idle=not self._waiting)
             self._waiting[request.request_id] = future
             self._outbox.put((request, future))
@@ -322,6 +370,10 @@ class RedisScorer:
     def _fail_waiting(self, error: Exception) -> None:
         for future in list(self._waiting.values()):
             _settle(future, error)
+
+
+def _probs(answer: Scored) -> np.ndarray:
+    return answer.probs if isinstance(answer, ViewAnswer) else answer
 
 
 def open_scorer(settings: Settings, spec: ModelSpec) -> Scorer:

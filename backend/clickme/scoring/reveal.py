@@ -305,6 +305,8 @@ class ViewComposer:
     def prepared(self, view: RevealView) -> PreparedImage:
         return self.images.get(self.images_dir / view.image_file, view.rule)
 
-    def compose(self, view: RevealView) -> np.ndarray:
+    def draw(self, view: RevealView) -> tuple[np.ndarray, float]:
+        """What the DNN sees of the view, and the share it reveals (``revealed_fraction``)."""
         prepared = self.prepared(view)
-        return compose(prepared, render_mask(view.points, prepared, view.rule))
+        mask = render_mask(view.points, prepared, view.rule)
+        return compose(prepared, mask), revealed_fraction(mask)

@@ -6,7 +6,7 @@ import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
@@ -17,7 +17,6 @@ from clickme.core.errors import Unavailable
 from clickme.images.transform import EVAL_SIZE
 from clickme.scoring.batcher import MicroBatcher
 from clickme.scoring.registry import ModelSpec
-from clickme.scoring.reveal import RevealView
 
 ONNX_OPSET = 17
 ONNX_ALLOW_SPINNING = "session.intra_op.allow_spinning"
@@ -59,16 +58,6 @@ class Scorer(Protocol):
     def start(self) -> None: ...
 
     def close(self) -> None: ...
-
-
-@runtime_checkable
-class ViewScorer(Protocol):
-    """A scorer that draws what the DNN sees where the DNN runs (the workers): it is given the
-    view (photo, rule, points), not the 147 KiB image."""
-
-    async def classify_view(self, view: RevealView) -> np.ndarray:
-        """The view's float32 (num_classes,) probabilities."""
-        ...
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Views composed with torch where the DNN runs (a GPU worker): the masks of a whole batch drawn
 at once on the device, to the same geometry as ``clickme.scoring.reveal`` (equal within one grey
-level: float32 rounding differs)."""
+level, and the shares revealed within 1e-6: float32 rounding differs)."""
 
 import numpy as np
 import torch
@@ -31,8 +31,9 @@ def _centres(
 
 def compose_views(
     prepared: list[PreparedImage], views: list[RevealView], device: str | torch.device
-) -> np.ndarray:
-    """uint8 (B, 224, 224, 3): each view as ``compose(prepared, render_mask(...))`` makes it."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 (B, 224, 224, 3): each view as ``compose(prepared, render_mask(...))`` makes it;
+    and float64 (B,): the share each reveals (``revealed_fraction`` of its mask)."""
     centres, radii, fades = _centres(prepared, views)
     with torch.no_grad():
         grid = torch.arange(EVAL_SIZE, device=device, dtype=torch.float32) + 0.5
@@ -52,4 +53,5 @@ def compose_views(
         background = torch.from_numpy(np.stack([p.background for p in prepared])).to(device)
         delta = torch.from_numpy(np.stack([p.reveal_delta for p in prepared])).to(device)
         composed = (mask[..., None] * delta + background.float()).round()
-        return composed.clamp(0, 255).to(torch.uint8).cpu().numpy()
+        revealed = mask.double().mean(dim=(1, 2))
+        return composed.clamp(0, 255).to(torch.uint8).cpu().numpy(), revealed.cpu().numpy()

@@ -54,6 +54,11 @@ class WorkerStats:
         return WorkerStats(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
+# What a request gives the batch: an image and the share it reveals (None: as sent), or a view
+# and its photo, to draw on the device.
+_Input = tuple[np.ndarray, float | None] | tuple[PreparedImage, RevealView]
+
+
 def consumer_name() -> str:
     """This process's name in the group: host and pid."""
     return f"{socket.gethostname()}-{os.getpid()}"
@@ -210,33 +215,34 @@ class ScoringWorker:
             metrics.record_batch(wait_ms / 1000 for wait_ms in waits_ms)
         return live
 
-    def _input(self, request: ScoreRequest) -> np.ndarray | tuple[PreparedImage, RevealView]:
-        """The image as sent; a view composed here (on a GPU worker: its photo, to compose
-        with the batch's other views on the device)."""
+    def _input(self, request: ScoreRequest) -> _Input:
+        """The image as sent; a view drawn here, with the share it reveals (on a GPU worker:
+        its photo, to draw with the batch's other views on the device)."""
         if not isinstance(request.image, RevealView):
-            return request.image
+            return request.image, None
         if self.torch_device is not None:
             return self.composer.prepared(request.image), request.image
-        return self.composer.compose(request.image)
+        return self.composer.draw(request.image)
 
-    def _images(self, inputs: list[np.ndarray | tuple[PreparedImage, RevealView]]) -> np.ndarray:
-        """The batch the model sees: the views left to the device composed there at once."""
-        images = list(inputs)
-        on_device = [i for i, item in enumerate(inputs) if isinstance(item, tuple)]
+    def _images(self, inputs: list[_Input]) -> tuple[np.ndarray, list[float | None]]:
+        """The batch the model sees (the views left to the device drawn there at once), and
+        the share each view reveals (None for an image as sent)."""
+        images: list = [first for first, _ in inputs]
+        shares: list = [second for _, second in inputs]
+        on_device = [i for i, (first, _) in enumerate(inputs) if isinstance(first, PreparedImage)]
         if on_device:
-            pairs = [inputs[i] for i in on_device]
-            composed = compose_views(
-                [p for p, _ in pairs],
-                [v for _, v in pairs],
+            composed, revealed = compose_views(
+                [images[i] for i in on_device],
+                [shares[i] for i in on_device],
                 self.torch_device,  # type: ignore[arg-type]
             )
-            for i, image in zip(on_device, composed, strict=True):
-                images[i] = image
-        return np.stack(images)  # type: ignore[arg-type]
+            for i, image, share in zip(on_device, composed, revealed, strict=True):
+                images[i], shares[i] = image, float(share)
+        return np.stack(images), shares
 
     def _score(self, requests: list[ScoreRequest]) -> list[bytes]:
-        """Composes the views, then one forward pass; a view that cannot be composed (its
-        photo is gone) is answered with its error, and if the pass fails, each request is."""
+        """Draws the views, then one forward pass; a view that cannot be drawn (its photo is
+        gone) is answered with its error, and if the pass fails, each request is."""
         answers: dict[bytes, bytes] = {}
         inputs, scored = [], []
         for request in requests:
@@ -248,9 +254,13 @@ class ScoringWorker:
                 answers[request.request_id] = _failure(request, error)
         if scored:
             try:
-                probs = self.scorer.classify_batch_sync(self._images(inputs))
-                for request, row in zip(scored, probs, strict=True):
-                    answers[request.request_id] = encode_answer(request.request_id, row)
+                images, shares = self._images(inputs)
+                probs = self.scorer.classify_batch_sync(images)
+                for request, row, share in zip(scored, probs, shares, strict=True):
+                    revealed = share if request.reports_share else None
+                    answers[request.request_id] = encode_answer(
+                        request.request_id, row, "", revealed
+                    )
             except Exception as error:  # answered as a failure rather than left to time out
                 log.exception("scoring a batch of %d failed", len(scored))
                 answers |= {r.request_id: _failure(r, error) for r in scored}
