@@ -13,14 +13,15 @@ each configuration ``clickme serve`` processes on free ports and ``clickme worke
 - ``worker``: one API process, one worker, scoring through Redis;
 - ``2api``: two API processes, one worker.
 
-Players are spread round-robin over the API processes (each keeps its own connection: no proxy
-is needed to spread them). A player consents, starts rounds (saying when the photo is shown, as
-the page does) and paints a centre-out spiral, a point every 50 ms, sending the new points every
-~300 ms (one batch in flight, numbered; a batch that fails on the network or with a 5xx is sent
-again unchanged, like the game's client). A round ends when a reveal says correct, when the time
-is up (the player asks the server to finish it) or, for some players, by a skip after a few
-seconds; a pause, then the next round. Rate limits are raised so that one address may play as
-all of them.
+Players are spread round-robin over the API processes (each keeps its own keep-alive connection,
+``lean_http``: no proxy is needed to spread them, and the generator's own CPU, which runs beside
+the API and the workers, stays small). A player consents, starts rounds (saying when the photo is
+shown, as the page does) and paints a centre-out spiral, a point every 50 ms, sending the new
+points every ~300 ms (one batch in flight, numbered; a batch that fails on the network or with a
+5xx is sent again unchanged, like the game's client). A round ends when a reveal says correct,
+when the time is up (the player asks the server to finish it) or, for some players, by a skip
+after a few seconds; a pause, then the next round. Rate limits are raised so that one address may
+play as all of them.
 
 For each configuration and player count it reports reveal latency p50 / p99 (client side),
 reveals per second, errors by kind (503s apart from other 5xx), and the points the server
@@ -38,7 +39,6 @@ import math
 import os
 import random
 import secrets
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -66,6 +66,7 @@ from bench_model import (
     process_cpu_s,
     scored_so_far,
 )
+from lean_http import LeanClient, Reply, TransportError
 
 from clickme.campaigns import service as campaigns
 from clickme.core.config import Settings
@@ -191,7 +192,7 @@ class Stroke:
         return points
 
 
-def _retry_after_s(response: httpx.Response | None, rng: random.Random) -> float | None:
+def _retry_after_s(response: Reply | None, rng: random.Random) -> float | None:
     """The wait a 503 asks for (Retry-After, in seconds), plus up to as much again at random, as
     the game page waits; None when it asks for none."""
     value = response.headers.get("retry-after") if response is not None else None
@@ -200,7 +201,7 @@ def _retry_after_s(response: httpx.Response | None, rng: random.Random) -> float
     return int(value) * (1 + rng.random())
 
 
-def _error_code(response: httpx.Response) -> str:
+def _error_code(response: Reply) -> str:
     try:
         return response.json()["error"]["code"]
     except (ValueError, KeyError, TypeError):
@@ -210,7 +211,7 @@ def _error_code(response: httpx.Response) -> str:
 class SimPlayer:
     """One simulated player on its own connection to one API process."""
 
-    def __init__(self, client: httpx.AsyncClient, rng: random.Random, tally: Tally) -> None:
+    def __init__(self, client: LeanClient, rng: random.Random, tally: Tally) -> None:
         self.client = client
         self.rng = rng
         self.tally = tally
@@ -225,15 +226,15 @@ class SimPlayer:
                 await self._play_round(round_, until)
                 await asyncio.sleep(self.rng.uniform(*ROUND_PAUSE_S))
 
-    async def _request(self, path: str, body: dict | None = None) -> httpx.Response | None:
+    async def _request(self, path: str, body: dict | None = None) -> Reply | None:
         """POST, sent again unchanged on a transport error or a 5xx (with a growing delay);
         the last response, or None when every attempt failed on the network."""
         delay, response = FIRST_RETRY_S, None
         for _ in range(MAX_ATTEMPTS):
             try:
                 response = await self.client.post(path, json=body)
-            except httpx.TransportError as error:
-                self.tally.errors[f"transport {type(error).__name__}"] += 1
+            except TransportError as error:
+                self.tally.errors[f"transport {str(error).split(':')[0]}"] += 1
                 response = None
             else:
                 self.tally.statuses[response.status_code] += 1
@@ -244,7 +245,7 @@ class SimPlayer:
             delay = min(delay * 2, MAX_RETRY_S)
         return response
 
-    def _unexpected(self, response: httpx.Response | None, what: str) -> None:
+    def _unexpected(self, response: Reply | None, what: str) -> None:
         status = "no answer" if response is None else response.status_code
         if response is None or response.status_code < 500:  # 5xx are already counted
             self.tally.errors[f"{status} {what}"] += 1
@@ -332,15 +333,12 @@ async def run_players(
     """N players for duration_s (then each finishes its request in hand), round-robin over
     the API processes, their starts spread over one batch interval."""
     loop = asyncio.get_running_loop()
-    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
-    tls = ssl.create_default_context()  # one for all: each client would load the CA bundle
     async with AsyncExitStack() as stack:
         clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, timeout=CLIENT_TIMEOUT_S, limits=limits, verify=tls)
-            )
-            for url in (base_urls[i % len(base_urls)] for i in range(players))
+            LeanClient(base_urls[i % len(base_urls)], CLIENT_TIMEOUT_S) for i in range(players)
         ]
+        for client in clients:
+            stack.push_async_callback(client.aclose)
         until = loop.time() + duration_s
         tally = Tally(until=until)
         crowd = [

@@ -1,0 +1,66 @@
+"""The load generator's HTTP client against a small server of this test's own: cookies kept and
+sent back, replies framed by Content-Length, chunked or the connection's end, one connection
+kept alive across requests and opened again after the server closes it."""
+
+import asyncio
+
+import pytest
+
+from benchmarks.lean_http import LeanClient, TransportError
+
+REPLIES = [
+    b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nSet-Cookie: player=abc; HttpOnly; Path=/\r\n"
+    b"Set-Cookie: other=1\r\n\r\n{}",
+    b'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{"a"\r\n3\r\n: 1\r\n1\r\n}\r\n'
+    b"0\r\n\r\n",
+    b'HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\n\r\n{"closed": true}',
+    b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnull",
+]
+CLOSE_DELIMITED = 2  # the reply the server ends by closing the connection
+
+
+async def test_cookies_framing_and_keep_alive() -> None:
+    seen: list[tuple[int, bytes]] = []
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while len(seen) < len(REPLIES):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            seen.append((connections, head + body))
+            writer.write(REPLIES[len(seen) - 1])
+            await writer.drain()
+            if len(seen) - 1 == CLOSE_DELIMITED:
+                break
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = LeanClient(f"http://127.0.0.1:{port}", timeout_s=5)
+    async with server:
+        joined = await client.post("/api/players", {"consent": True})
+        assert joined.status_code == 201 and joined.json() == {}
+        assert client.cookies == {"player": "abc", "other": "1"}
+        chunked = await client.post("/api/rounds/1/start")
+        assert chunked.status_code == 200 and chunked.json() == {"a": 1}
+        closing = await client.post("/api/rounds/1/skip")
+        assert closing.status_code == 503 and closing.headers["retry-after"] == "1"
+        assert closing.json() == {"closed": True}
+        again = await client.post("/api/rounds/2/start")
+        assert again.status_code == 200 and again.json() is None
+    assert [connection for connection, _ in seen] == [1, 1, 1, 2]  # kept alive, then reopened
+    assert b'{"consent":true}' in seen[0][1] and b"Cookie" not in seen[0][1]
+    assert b"Cookie: player=abc; other=1\r\n" in seen[1][1]
+    await client.aclose()
+
+
+async def test_no_server_is_a_transport_error() -> None:
+    server = await asyncio.start_server(lambda _r, _w: None, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    server.close()
+    await server.wait_closed()
+    with pytest.raises(TransportError, match="ConnectionRefusedError"):
+        await LeanClient(f"http://127.0.0.1:{port}", timeout_s=5).post("/")
