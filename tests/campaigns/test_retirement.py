@@ -15,6 +15,7 @@ from clickme.insights.stats import image_cards
 from clickme.maps.retirement import measure_after_round
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 from tests.exports.fill import POINTS_PER_ROUND
+from tests.game.test_store import expressions_built_during
 from tests.maps.painters import Painter, painter
 
 TARGET = 0.8
@@ -112,9 +113,12 @@ def test_without_a_target_nothing_is_measured(world: World) -> None:
         )
 
 
-def test_a_round_of_a_campaign_without_a_target_costs_one_query(world: World) -> None:
+def test_a_round_of_a_campaign_without_a_target_costs_one_query(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every round that ends is handed to retirement: one without a target to reach is told
-    apart in one query (the round, its campaign's target and its image's play counter)."""
+    apart in one query (the round, its campaign's target and its image's play counter), built
+    once and kept."""
     campaign_id = world.campaign(plays_wanted_per_image=4)
     round_id = play(world, campaign_id, world.add_players(1)[0], painter(), 0)
     statements: list[str] = []
@@ -123,11 +127,15 @@ def test_a_round_of_a_campaign_without_a_target_costs_one_query(world: World) ->
         statements.append(statement)
 
     event.listen(world.database.engine, "before_cursor_execute", note)
+    due: list[object] = []
     try:
-        assert measure_after_round(world.database, round_id) is None
+        built = expressions_built_during(
+            monkeypatch, lambda: due.append(measure_after_round(world.database, round_id))
+        )
     finally:
         event.remove(world.database.engine, "before_cursor_execute", note)
-    assert len(statements) == 1, statements
+    assert due == [None] and len(statements) == 1, statements
+    assert built == 0
 
 
 def test_an_image_is_measured_again_only_on_new_valid_rounds(world: World) -> None:

@@ -20,6 +20,7 @@ from clickme.maps.aggregate import MapSettings
 from clickme.players.models import Player
 from clickme.players.service import exclude_player, lift_exclusion, on_standing_changed
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
+from tests.game.test_store import expressions_built_during
 
 # Each player's scores on the two images; None: that round is still running.
 SCORES = [(50, 50), (100, 0), (30, 20), (0, 0), (50, 0), (None, None), (None, 10)]
@@ -266,7 +267,8 @@ def test_a_players_update_is_one_query_and_one_redis_call(
                 exclude_player(session, players[1], "a bot", None)
         statements.clear()
         commands.clear()
-        board.player_changed(players[1])
+        built = expressions_built_during(monkeypatch, lambda: board.player_changed(players[1]))
         assert len(statements) == 1 and commands == ["EVALSHA"], (hidden, statements, commands)
+        assert built == 0  # its query built once and kept
     event.remove(database.engine, "before_cursor_execute", statement)
     assert "player 1" not in top_names(database, board)

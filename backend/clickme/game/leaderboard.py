@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from redis import Redis, RedisError
-from sqlalchemy import Row, Select, Subquery, case, exists, func, select
+from sqlalchemy import Integer, Row, Select, Subquery, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from clickme.core.db import Database, autocommit
@@ -45,11 +45,13 @@ def _totals(campaign_id: int | None) -> Select:
     return query
 
 
-def _player_boards(player_id: int) -> Select:
-    """In one query, per campaign the player has rounds in: their total score and count of
-    finished rounds that count, and whether they are hidden (the same on every row)."""
+def _player_boards() -> Select:
+    """In one query, per campaign the player (``:player_id``) has rounds in: their total score
+    and count of finished rounds that count, and whether they are hidden (the same on every
+    row)."""
     counts = Round.outcome.is_not(None) & COUNTED
     hidden = hidden_player_ids().subquery()
+    player_id = bindparam("player_id", type_=Integer)
     return (
         select(
             Round.campaign_id,
@@ -60,6 +62,9 @@ def _player_boards(player_id: int) -> Select:
         .where(Round.player_id == player_id)
         .group_by(Round.campaign_id)
     )
+
+
+_PLAYER_BOARDS = _player_boards()  # built once: it runs after every ended round
 
 
 class _PlayerBoards(NamedTuple):
@@ -248,7 +253,7 @@ class RedisLeaderboard:
         to their totals on their boards or, hidden, removed from every board they may be on; one
         query and one Redis call."""
         with autocommit(self._database.engine) as connection:
-            boards = _boards_of(connection.execute(_player_boards(player_id)).all())
+            boards = _boards_of(connection.execute(_PLAYER_BOARDS, {"player_id": player_id}).all())
         args: list[str | int] = [_member(player_id), "1" if boards.hidden else "0"]
         args += [value for score, rounds in boards.totals.values() for value in (-score, rounds)]
         try:

@@ -14,7 +14,7 @@ to the stored values (``campaigns.service``).
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign, ImagePlays
@@ -37,25 +37,30 @@ class _Due:
     image: ImageRounds
 
 
+# The ended round, its campaign's target and its image's counter (built once: it runs after every
+# ended round).
+_ROUND_AND_TARGET = (
+    select(
+        Round.outcome,
+        Round.campaign_id,
+        Round.image_id,
+        Campaign.retire_at_reliability,
+        ImagePlays.retired_by_reliability,
+        ImagePlays.reliability_rounds,
+    )
+    .join(Campaign, Campaign.id == Round.campaign_id)
+    .join(
+        ImagePlays,
+        (ImagePlays.campaign_id == Round.campaign_id) & (ImagePlays.image_id == Round.image_id),
+    )
+    .where(Round.id == bindparam("round_id"))
+)
+
+
 def _due(session: Session, round_id: int, settings: MapSettings) -> _Due | None:
     """The round's image when it is due a measurement (see the module), else None; a round of
     a campaign without a target costs one query."""
-    found = session.execute(
-        select(
-            Round.outcome,
-            Round.campaign_id,
-            Round.image_id,
-            Campaign.retire_at_reliability,
-            ImagePlays.retired_by_reliability,
-            ImagePlays.reliability_rounds,
-        )
-        .join(Campaign, Campaign.id == Round.campaign_id)
-        .join(
-            ImagePlays,
-            (ImagePlays.campaign_id == Round.campaign_id) & (ImagePlays.image_id == Round.image_id),
-        )
-        .where(Round.id == round_id)
-    ).first()
+    found = session.connection().execute(_ROUND_AND_TARGET, {"round_id": round_id}).first()
     if found is None or found.outcome not in settings.outcomes:
         return None
     target = found.retire_at_reliability
