@@ -508,8 +508,10 @@ def _lock_first(
 def _take_play(
     connection: Connection, statements: _Assignment, parameters: dict[str, object], image_id: int
 ) -> bool:
-    """Whether the image's play was taken (it was still open)."""
-    taken = connection.execute(statements.take_play, parameters | {"taken_image": image_id})
+    """Whether the image's play was taken (it was still open). Only the UPDATE's own
+    parameters are passed: a key named like a column would be SET too."""
+    own = {name: parameters[name] for name in ("wanted", "for_campaign")}
+    taken = connection.execute(statements.take_play, own | {"taken_image": image_id})
     return bool(taken.rowcount)
 
 
