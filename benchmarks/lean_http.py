@@ -2,9 +2,10 @@
 
 httpx cost the load benchmark's generator about 1.3 CPU ms per request (this client: about 0.3):
 on the 2-core machine, beside the API and the worker, over a quarter of a core at saturation
-taken from the system being measured (players' browsers do not run on the server). This client does what the simulated
-players need and no more: POST with a JSON body (or none) over plain HTTP, the cookies the server
-sets sent back, a reply framed by its Content-Length or chunked, a deadline per request.
+taken from the system being measured (players' browsers do not run on the server). This client
+does what the simulated players need and no more: POST with a JSON body (or none) over plain
+HTTP, the cookies the server sets sent back, a reply framed by its Content-Length, chunked or by
+the connection's end, a deadline per request.
 """
 
 import asyncio

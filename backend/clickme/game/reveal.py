@@ -234,7 +234,8 @@ async def _classify(
 
 
 def _share_of(runtime: Runtime, facts: service.RoundFacts, view: RevealView) -> float:
-    """The share the view reveals, drawn here (a worker that does not report it)."""
+    """The share the view reveals, drawn here, on the event loop: only while an older worker,
+    which does not report it, answers (mid-upgrade)."""
     return revealed_fraction(render_mask(view.points, _prepared(runtime, facts), facts.rule))
 
 

@@ -227,8 +227,8 @@ class ScoringWorker:
     def _images(self, inputs: list[_Input]) -> tuple[np.ndarray, list[float | None]]:
         """The batch the model sees (the views left to the device drawn there at once), and
         the share each view reveals (None for an image as sent)."""
-        images: list = [first for first, _ in inputs]
-        shares: list = [second for _, second in inputs]
+        images: list = [first for first, _ in inputs]  # a device view's photo until drawn
+        shares: list = [second for _, second in inputs]  # a device view itself until drawn
         on_device = [i for i, (first, _) in enumerate(inputs) if isinstance(first, PreparedImage)]
         if on_device:
             composed, revealed = compose_views(
