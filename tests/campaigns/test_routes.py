@@ -72,7 +72,9 @@ def test_an_admin_runs_a_campaign_end_to_end(
     assert detail["versions"][1]["created_by_email"] == "admin@example.org"  # a name, not an id
     assert detail["completion_code"] == "C0DE"
     assert detail["progress"]["rounds"] == 1 and detail["progress"]["active_players"] == 1
-    later = client.post("/api/rounds", json={"campaign": "study-1"}).json()
+    started = client.post("/api/rounds", json={"campaign": "study-1"})
+    assert started.status_code == 201, started.text  # (once seen failing, its answer unknown)
+    later = started.json()
     assert later["time_limit_ms"] == 5000
 
     listed = client.get(URL, headers=admin).json()
