@@ -116,12 +116,6 @@ def time_score(elapsed: int, time_limit_ms: int) -> int:
     return round(100 * left / time_limit_ms)
 
 
-def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
-    """The player's rounds in the campaign as assignment reads them (``pick_image``)."""
-    parameters = {"history_campaign_id": campaign_id, "history_player_id": player_id}
-    return campaigns.PlayerHistory(_SHOWN, _LAST_PLAYED, parameters)
-
-
 _PLAYERS_ROUNDS = (Round.campaign_id == bindparam("history_campaign_id")) & (
     Round.player_id == bindparam("history_player_id")
 )
@@ -133,15 +127,21 @@ _LAST_PLAYED = (
 )
 
 
-def _score_and_rounds(session: Session, player_id: int) -> tuple[int, int]:
-    """The player's total score and count of finished rounds."""
-    total, played = session.connection().execute(_SCORE_AND_ROUNDS, {"player_id": player_id}).one()
-    return total, played
+def player_history(campaign_id: int, player_id: int) -> campaigns.PlayerHistory:
+    """The player's rounds in the campaign as assignment reads them (``pick_image``)."""
+    parameters = {"history_campaign_id": campaign_id, "history_player_id": player_id}
+    return campaigns.PlayerHistory(_SHOWN, _LAST_PLAYED, parameters)
 
 
 _SCORE_AND_ROUNDS = select(func.coalesce(func.sum(Round.score), 0), func.count(Round.id)).where(
     Round.player_id == bindparam("player_id"), Round.outcome.is_not(None), COUNTED
 )
+
+
+def _score_and_rounds(session: Session, player_id: int) -> tuple[int, int]:
+    """The player's total score and count of finished rounds."""
+    total, played = session.connection().execute(_SCORE_AND_ROUNDS, {"player_id": player_id}).one()
+    return total, played
 
 
 def player_summary(session: Session, player: Player) -> PlayerOut:
@@ -215,15 +215,15 @@ def _in_context(query: AnySelect) -> AnySelect:
     )
 
 
+_ROUND_ROW = _in_context(select(Round, Image, CampaignVersion)).where(
+    Round.id == bindparam("round_id")
+)
+
+
 def _round_row(session: Session, round_id: int) -> _RoundRow | None:
     """The round with its image and campaign version, in one query; None for none."""
     row = session.execute(_ROUND_ROW, {"round_id": round_id}).first()
     return None if row is None else _RoundRow(row[0], row[1], row[2])
-
-
-_ROUND_ROW = _in_context(select(Round, Image, CampaignVersion)).where(
-    Round.id == bindparam("round_id")
-)
 
 
 def _not_this_players(round_id: int) -> NotFound:
@@ -265,6 +265,25 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
     )
 
 
+_FACTS = (
+    _in_context(
+        select(
+            Round.player_id,
+            Round.started_at,
+            Round.shown_at,
+            Image.file_name,
+            Image.width,
+            Image.height,
+            Image.class_index,
+            CampaignVersion.settings,
+            DnnModel.name,
+        )
+    )
+    .join(DnnModel, DnnModel.id == Round.model_id)
+    .where(Round.id == bindparam("round_id"))
+)
+
+
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     """The round's facts under the rules of the campaign version it started with, in one query
     of the columns they need (no ORM objects); 404 unless it is the player's round."""
@@ -288,25 +307,6 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     )
 
 
-_FACTS = (
-    _in_context(
-        select(
-            Round.player_id,
-            Round.started_at,
-            Round.shown_at,
-            Image.file_name,
-            Image.width,
-            Image.height,
-            Image.class_index,
-            CampaignVersion.settings,
-            DnnModel.name,
-        )
-    )
-    .join(DnnModel, DnnModel.id == Round.model_id)
-    .where(Round.id == bindparam("round_id"))
-)
-
-
 @dataclass(frozen=True)
 class EndedRound:
     round_id: int
@@ -328,21 +328,6 @@ def on_rounds_ended(sessions: sessionmaker, listener: Callable[[list[EndedRound]
     after_commit(sessions, _ENDED_ROUNDS, listener)
 
 
-def _end(
-    session: Session,
-    round_id: int,
-    outcome: Outcome,
-    now: datetime,
-    score: int = 0,
-    solved_ms: int | None = None,
-) -> Row | None:
-    """End the round (``solved_ms``: when the DNN got it, for a win) unless it has ended
-    already: the round as ended (what ``_give_back_plays`` reads), or None when another
-    request ended it first."""
-    ending = {"round_id": round_id, "ending": outcome, "end_time": now, "ending_score": score}
-    return session.connection().execute(_END, ending | {"solved_in": solved_ms}).first()
-
-
 _END = (
     update(Round)
     .where(Round.id == bindparam("round_id"), Round.outcome.is_(None))
@@ -362,6 +347,21 @@ _END = (
         Round.is_repeat,
     )
 )
+
+
+def _end(
+    session: Session,
+    round_id: int,
+    outcome: Outcome,
+    now: datetime,
+    score: int = 0,
+    solved_ms: int | None = None,
+) -> Row | None:
+    """End the round (``solved_ms``: when the DNN got it, for a win) unless it has ended
+    already: the round as ended (what ``_give_back_plays`` reads), or None when another
+    request ended it first."""
+    ending = {"round_id": round_id, "ending": outcome, "end_time": now, "ending_score": score}
+    return session.connection().execute(_END, ending | {"solved_in": solved_ms}).first()
 
 
 def _end_rounds(
