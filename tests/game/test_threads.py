@@ -1,6 +1,7 @@
 """Each round route and each reveal does its blocking work in one hop to the runtime's reveal
 threads, and none in FastAPI's thread pool (a hop per sync dependency and route, dearer)."""
 
+import threading
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
 
@@ -64,6 +65,27 @@ def test_every_round_request_takes_one_hop_and_no_anyio_thread(
     round_id = one_hop("POST", "/api/rounds", {"viewport_width": 1280})["round_id"]
     one_hop("POST", f"/api/rounds/{round_id}/start")
     assert hops["anyio"] == []
+
+
+def test_a_reveal_is_sent_to_the_dnn_from_its_store_hop(
+    player: TestClient, hops: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store's thread sends what the DNN is to see (the event loop is woken once, when the
+    DNN has answered, not also between the store and the send)."""
+    scorer = player.app.state.runtime.scorer  # type: ignore[attr-defined]
+    real_send = scorer.send
+    senders: list[str] = []
+
+    def recording(image: object) -> Future:
+        senders.append(threading.current_thread().name)
+        return real_send(image)
+
+    monkeypatch.setattr(scorer, "send", recording)
+    round_id = player.post("/api/rounds", json={"viewport_width": 1280}).json()["round_id"]
+    assert player.post(f"/api/rounds/{round_id}/start").status_code == 200
+    assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200
+    assert send(player, round_id, 2, [[9, 9, 60]]).status_code == 200
+    assert len(senders) == 2 and all(name.startswith("reveal") for name in senders), senders
 
 
 def test_every_round_route_refuses_a_cookie_of_an_older_token_epoch(

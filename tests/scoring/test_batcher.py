@@ -184,6 +184,43 @@ async def test_the_expected_wait_grows_with_the_queue_at_the_recent_rate() -> No
         batcher.close()
 
 
+def test_items_sent_from_other_threads_share_a_batch_and_one_given_up_no_longer_waits() -> None:
+    """``send`` from any thread (a reveal's store thread): each future gets its row; a cancelled
+    one is left out of its batch and stops counting as waiting at once."""
+    sizes: list[int] = []
+    release = threading.Event()
+
+    def held(batch: np.ndarray) -> np.ndarray:
+        release.wait(5)
+        return recording_doubler(sizes)(batch)
+
+    batcher = MicroBatcher(held, max_batch=8, max_wait_ms=50)
+    batcher.start()
+    try:
+        first = batcher.send(np.zeros(1))  # taken at once, held in its forward pass
+        time.sleep(0.1)
+        sent: list = []
+        threads = [
+            threading.Thread(target=lambda i=i: sent.append((i, batcher.send(np.full(1, i)))))
+            for i in range(1, 5)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        futures = dict(sent)
+        assert batcher._waiting == 5
+        assert futures[4].cancel()
+        assert batcher._waiting == 4
+        release.set()
+        assert first.result(5) == [0.0]
+        assert [futures[i].result(5)[0] for i in (1, 2, 3)] == [2.0, 4.0, 6.0]
+    finally:
+        batcher.close()
+    assert sizes == [1, 3]
+    assert batcher._waiting == 0
+
+
 def test_a_crowd_after_a_quiet_spell_is_not_taken_for_a_slow_scorer() -> None:
     rate = AnswerRate()
     for _ in range(5):  # one request now and then, each answered in about 10 ms

@@ -481,10 +481,14 @@ def test_a_reveal_nobody_can_score_is_a_503_the_game_shows(
 ) -> None:
     """The scorer's Redis is the test's, or out of reach (the app's own store stays up)."""
     settings = game_settings.model_copy(
-        update={"redis_url": REDIS_TEST_URL, "redis_key_prefix": queue.prefix}
+        update={
+            "redis_url": REDIS_TEST_URL,
+            "redis_key_prefix": queue.prefix,
+            "scorer_timeout_ms": 300,
+        }
     )
     url = f"redis://127.0.0.1:{free_port()}/0" if redis_url == "closed" else redis_url
-    scorer_settings = settings.model_copy(update={"redis_url": url, "scorer_timeout_ms": 300})
+    scorer_settings = settings.model_copy(update={"redis_url": url})
     with (
         remote_scorer(scorer_settings) as scorer,
         TestClient(create_app(settings, scorer)) as client,
@@ -497,6 +501,7 @@ def test_a_reveal_nobody_can_score_is_a_503_the_game_shows(
             json={"seq": 1, "points": [[10, 10, 0]], "pointer_type": "mouse"},
         )
         assert time.monotonic() - started < 3
+        assert not scorer._waiting  # the reveal gave up: its request is no longer waited for
     assert response.status_code == 503
     assert response.json()["error"] == {"code": "scorer_busy", "message": message}
 

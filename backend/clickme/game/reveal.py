@@ -5,7 +5,8 @@ batch against the rate limit, stores it (a conditional UPDATE that also checks t
 epoch and an INSERT, without the ORM session: one statement on PostgreSQL), grows the round's
 mask by the new bubbles only (the rows they touch) and, with in-process scoring, recomposes only
 those rows of what the DNN sees; with scoring workers, the worker composes from the view (photo,
-rule, points) instead. The answer is encoded once with orjson.
+rule, points) instead. The same thread then sends it to the DNN's scorer, and the event loop
+is woken once, when the DNN has answered. The answer is encoded once with orjson.
 
 Past saturation a reveal is refused with 503 ``scorer_busy`` before any work is spent on it
 (nothing stored: the client sends the same batch again) when the scorer could not answer it
@@ -14,6 +15,7 @@ before its deadline.
 
 import asyncio
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from functools import partial
 from typing import cast
@@ -22,17 +24,18 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from clickme.core.errors import NotFound
+from clickme.core.futures import cancel_with, settle
 from clickme.game import service
 from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.live import Answer, LiveReveal
 from clickme.game.points import xy_of
 from clickme.game.schemas import PointBatchIn
-from clickme.game.threads import off_loop
+from clickme.game.threads import off_loop, settled_off_loop
 from clickme.images.labels import class_name
 from clickme.images.transform import EVAL_SIZE
 from clickme.players.identity import PlayerToken
 from clickme.players.ratelimit import enforce
-from clickme.scoring.remote import RedisScorer
+from clickme.scoring.remote import RedisScorer, Scored, ViewAnswer
 from clickme.scoring.reveal import (
     PreparedImage,
     RevealView,
@@ -52,13 +55,16 @@ NEW_ROUND_RETRY_AFTER_S = 1
 
 @dataclass(frozen=True)
 class Pending:
-    """A new batch, stored: what the DNN is to see (a repeated batch has nothing to score) and
-    the share it reveals (None for a view: the worker that draws it reports it)."""
+    """A new batch, stored: the share it reveals (None for a view: the worker that draws it
+    reports it) and, unless it repeats one (nothing to score), what the DNN is to see, and
+    once sent, its answer to come."""
 
     stored: service.StoredBatch
     revealed: float | None
     scorer: Scorer | None = None
     model_input: np.ndarray | RevealView | None = None
+    answer: Future[np.ndarray] | Future[Scored] | None = None
+    stored_at: float = 0.0  # time.perf_counter() once stored
 
 
 @dataclass(frozen=True)
@@ -218,19 +224,45 @@ def _guesses(guesses: list[Guess]) -> list[dict]:
     ]
 
 
-async def _classify(
-    runtime: Runtime, scorer: Scorer, model_input: np.ndarray | RevealView
-) -> tuple[np.ndarray, float | None]:
-    """The DNN's probabilities and, for a view a worker drew, the share it reveals (None if that
-    worker does not report it); or a clear 503 when the scorer cannot answer in time."""
+def _store_and_send(
+    runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn, done: Future[Pending]
+) -> None:
+    """The reveal's one thread hop: ``_store``, then what the DNN is to see sent from here;
+    ``done`` is settled once the DNN answers (at once when there is nothing to score)."""
+    pending = _store(runtime, round_id, player, batch)
+    if pending.scorer is None or pending.model_input is None:
+        settle(done, pending)
+        return
+    stored_at = time.perf_counter()
+    answer: Future[np.ndarray] | Future[Scored]
+    if isinstance(pending.model_input, RevealView):  # made for a RedisScorer (``_store``)
+        answer = cast(RedisScorer, pending.scorer).send_view(pending.model_input)
+    else:
+        answer = pending.scorer.send(pending.model_input)
+    sent = replace(pending, answer=answer, stored_at=stored_at)
+    cancel_with(done, answer)
+    answer.add_done_callback(lambda _: settle(done, sent))
+
+
+async def _stored_and_answered(
+    runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn
+) -> Pending:
+    """The batch stored and the DNN's answer in (``_store_and_send``, the event loop woken once
+    for both); a clear 503 when it does not come in time."""
+    work = partial(_store_and_send, runtime, round_id, player, batch)
     try:  # a deadline on this task, not wait_for's extra task (and its extra loop turn)
         async with asyncio.timeout(runtime.settings.scorer_timeout_ms / 1000):
-            if isinstance(model_input, RevealView):  # made for a RedisScorer (``_store``)
-                scored = await cast(RedisScorer, scorer).classify_view(model_input)
-                return scored.probs, scored.revealed
-            return await scorer.classify(model_input), None
+            return await settled_off_loop(runtime, work)
     except TimeoutError as exc:
         raise ScorerBusyError() from exc
+
+
+def _probabilities_and_share(answer: np.ndarray | ViewAnswer) -> tuple[np.ndarray, float | None]:
+    """The DNN's probabilities and, for a view a worker drew, the share it reveals (None if that
+    worker does not report it)."""
+    if isinstance(answer, ViewAnswer):
+        return answer.probs, answer.revealed
+    return answer, None
 
 
 def _share_of(runtime: Runtime, facts: service.RoundFacts, view: RevealView) -> float:
@@ -292,22 +324,22 @@ async def reveal(
     guesses of its last answer) and never reaches the scorer."""
     shed_if_saturated(runtime, round_id)
     started = time.perf_counter()
-    pending = await off_loop(runtime, partial(_store, runtime, round_id, player, batch))
+    pending = await _stored_and_answered(runtime, round_id, player, batch)
     stored = pending.stored
     facts = stored.facts
     state, score = stored.outcome or "playing", stored.score
     timing = None
-    if pending.scorer is None or pending.model_input is None:
+    if pending.answer is None:
         last = runtime.answers.get(facts.round_id)
         answer = Answer(last.guesses if last else [], cast(float, pending.revealed))
     else:
-        stored_at = time.perf_counter()
-        probs, shared = await _classify(runtime, pending.scorer, pending.model_input)
         scored_at = time.perf_counter()
+        probs, shared = _probabilities_and_share(pending.answer.result())
         revealed = shared if shared is not None else pending.revealed
         if revealed is None:
             revealed = _share_of(runtime, facts, cast(RevealView, pending.model_input))
-        store_ms, dnn_ms = (stored_at - started) * 1000, (scored_at - stored_at) * 1000
+        store_ms = (pending.stored_at - started) * 1000
+        dnn_ms = (scored_at - pending.stored_at) * 1000
         timing = f"store;dur={store_ms:.2f}, dnn;dur={dnn_ms:.2f}"
         ranked = top_guesses(probs, max(facts.top_k, SHOWN_GUESSES))  # ranked once, for both
         hit = facts.class_index in {g.class_index for g in ranked[: facts.top_k]}

@@ -9,10 +9,12 @@ the player's check, the route: four or five per request), each dearer than this 
 import asyncio
 import contextvars
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
+from clickme.core.futures import settle
 from clickme.game.deps import GameRuntime
 from clickme.players.identity import PlayerToken
 from clickme.players.service import require_token_epoch
@@ -27,6 +29,24 @@ async def off_loop(runtime: GameRuntime, work: Callable[[], T]) -> T:
     context = contextvars.copy_context()
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(runtime.reveal_threads, context.run, work)
+
+
+async def settled_off_loop(runtime: GameRuntime, work: Callable[[Future[T]], None]) -> T:
+    """What ``work(future)``, on the runtime's reveal threads in this request's context, settles
+    its future with, then or later from another thread (an error it raises, at once). Work that
+    hands on to another thread (the DNN's scorer) wakes the event loop once, at the end, where
+    ``off_loop`` and a hand-off from the loop would wake it twice. Cancelled if the caller gives
+    up."""
+    done: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            work(done)
+        except BaseException as error:  # the caller's to handle, as off_loop's are
+            settle(done, error)
+
+    runtime.reveal_threads.submit(contextvars.copy_context().run, run)
+    return await asyncio.wrap_future(done)
 
 
 async def as_player(

@@ -1,17 +1,18 @@
 """Dynamic micro-batching: concurrent requests share one forward pass on a dedicated thread."""
 
 import asyncio
-import contextlib
 import queue
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from clickme.core import metrics
+from clickme.core.futures import settle
 
 RATE_WINDOW_S = 2.0
 
@@ -67,24 +68,8 @@ class BatcherClosedError(RuntimeError):
 @dataclass
 class _Request:
     item: np.ndarray
-    future: asyncio.Future[np.ndarray]
-    loop: asyncio.AbstractEventLoop
+    future: Future[np.ndarray]
     enqueued_at: float = field(default_factory=time.monotonic)
-
-    def answer(self, outcome: np.ndarray | BaseException) -> None:
-        """Settles the awaiting future with the result or the error, from any thread (skipped if
-        the caller gave up)."""
-
-        def settle() -> None:
-            if self.future.done():
-                return
-            if isinstance(outcome, BaseException):
-                self.future.set_exception(outcome)
-            else:
-                self.future.set_result(outcome)
-
-        with contextlib.suppress(RuntimeError):  # the caller's event loop is already closed
-            self.loop.call_soon_threadsafe(settle)
 
 
 _STOP = object()
@@ -136,20 +121,25 @@ class MicroBatcher:
 
     async def submit(self, item: np.ndarray) -> np.ndarray:
         """The item's row of the batch result (its exception, if the batch failed)."""
-        loop = asyncio.get_running_loop()
-        request = _Request(item=item, future=loop.create_future(), loop=loop)
+        return await asyncio.wrap_future(self.send(item))
+
+    def send(self, item: np.ndarray) -> Future[np.ndarray]:
+        """Queues the item from any thread; its future gets the item's row of the batch result
+        (or the batch's exception). Cancelling it gives up: the item is left out of its batch."""
+        future: Future[np.ndarray] = Future()
         with self._lock:
             if self._closed or self._thread is None:
                 raise BatcherClosedError("the batcher is not running")
             metrics.INFERENCE_QUEUE_DEPTH.inc()  # before the put: the worker may take it at once
             self.rate.submitted(idle=self._waiting == 0)
             self._waiting += 1
-            self._queue.put(request)
-        try:
-            return await request.future
-        finally:
-            with self._lock:
-                self._waiting -= 1
+            self._queue.put(_Request(item, future))
+        future.add_done_callback(self._no_longer_waiting)
+        return future
+
+    def _no_longer_waiting(self, _answered: Future[np.ndarray]) -> None:
+        with self._lock:
+            self._waiting -= 1
 
     def expected_wait_s(self) -> float:
         """How long a request submitted now would wait for its answer (see ``AnswerRate``)."""
@@ -196,11 +186,11 @@ class MicroBatcher:
                 raise ValueError(f"run_batch gave {len(results)} rows for {len(live)} items")
         except Exception as error:
             for request in live:
-                request.answer(error)
+                settle(request.future, error)
             return
         self.rate.note(len(live))
         for request, row in zip(live, results, strict=True):
-            request.answer(row)
+            settle(request.future, row)
 
     def _fail_waiting(self) -> None:
         while True:
@@ -210,4 +200,4 @@ class MicroBatcher:
                 return
             if isinstance(pending, _Request):
                 metrics.INFERENCE_QUEUE_DEPTH.dec()
-                pending.answer(BatcherClosedError("the batcher was closed"))
+                settle(pending.future, BatcherClosedError("the batcher was closed"))

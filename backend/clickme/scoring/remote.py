@@ -20,16 +20,15 @@ waiting then are failed at once with a clear 503.
 """
 
 import asyncio
-import contextlib
 import logging
-import queue
 import struct
 import threading
 import time
 import uuid
-from concurrent.futures import Future, InvalidStateError, wait
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import cast
 
 import numpy as np
 import orjson
@@ -40,6 +39,7 @@ from redis.retry import Retry
 from redis.typing import EncodableT, FieldT
 
 from clickme.core.config import Settings
+from clickme.core.futures import settle
 from clickme.core.shared_store import redis_key
 from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
@@ -194,22 +194,11 @@ def _probabilities(payload: bytes) -> np.ndarray:
     return np.frombuffer(payload, dtype="<f4").astype(np.float32)
 
 
-def _settle(future: Future[Scored], outcome: Scored | BaseException) -> None:
-    """Sets the outcome unless the caller already gave up (a cancelled future)."""
-    with contextlib.suppress(InvalidStateError):
-        if isinstance(outcome, BaseException):
-            future.set_exception(outcome)
-        else:
-            future.set_result(outcome)
-
-
-_Outgoing = tuple[ScoreRequest, Future[Scored]]
-
-
 class RedisScorer:
-    """The Scorer of an API process when workers score: images go onto the model's stream (a
-    sender thread pipelines them), answers come back on this scorer's own channel (a reader
-    thread). Redis out of reach: 503 ``scorer_busy`` at once; no answer in time: TimeoutError."""
+    """The Scorer of an API process when workers score: each request goes onto the model's
+    stream from the thread that sends it (one round trip to Redis: not from the event loop),
+    answers come back on this scorer's own channel (a reader thread). Redis out of reach: 503
+    ``scorer_busy`` at once; no answer in time: TimeoutError."""
 
     def __init__(self, settings: Settings, spec: ModelSpec) -> None:
         if not settings.redis_url:
@@ -221,119 +210,95 @@ class RedisScorer:
         self.queue_max = settings.score_queue_max
         self._sender = connect(settings.redis_url, "clickme-api")
         self._subscriber = connect(settings.redis_url, "clickme-api-answers", retries=0)
-        self._outbox: queue.SimpleQueue[_Outgoing | None] = queue.SimpleQueue()
         self._waiting: dict[bytes, Future[Scored]] = {}
         self.rate = AnswerRate()
         self._listening = threading.Event()
         self._closed = threading.Event()
-        self._threads = [
-            threading.Thread(target=self._send_requests, name="score-sender", daemon=True),
-            threading.Thread(target=self._read_answers, name="score-answers", daemon=True),
-        ]
+        self._reader = threading.Thread(
+            target=self._read_answers, name="score-answers", daemon=True
+        )
 
     def start(self) -> None:
-        """Starts both threads and waits briefly for the answer channel (Redis may be down)."""
-        for thread in self._threads:
-            thread.start()
+        """Starts the answers' reader and waits briefly for its channel (Redis may be down)."""
+        self._reader.start()
         if not self._listening.wait(CONNECT_TIMEOUT_S * 2):
             log.warning("Redis is out of reach: reveals answer 503 until it is back")
 
     def close(self) -> None:
-        """Stops both threads; requests still waiting fail (503), new ones are refused."""
+        """Stops the reader; requests still waiting fail (503), new ones are refused."""
         self._closed.set()
         self._listening.clear()
-        self._outbox.put(None)
-        for thread in self._threads:
-            if thread.is_alive():
-                thread.join()
+        if self._reader.is_alive():
+            self._reader.join()
         self._fail_waiting(ScorerBusyError(UNREACHABLE))
         self._sender.close()
         self._subscriber.close()
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
+        """From the event loop: sent from a thread of the loop's default pool."""
+        future = await asyncio.to_thread(self.send, image)
+        return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_ms / 1000)
+
+    def send(self, image: np.ndarray) -> Future[np.ndarray]:
         check_batch(image[np.newaxis])
-        return _probs(await self._answer(image))
+        (future,) = self._send([image])
+        return cast(Future[np.ndarray], future)
 
-    async def classify_view(self, view: RevealView) -> ViewAnswer:
-        """The worker draws the view (its prepared photo, the mask of the points), scores it
-        and reports the share it reveals (None from a worker that does not report it)."""
-        answer = await self._answer(view)
-        return answer if isinstance(answer, ViewAnswer) else ViewAnswer(answer, None)
-
-    async def _answer(self, image: np.ndarray | RevealView) -> Scored:
-        ((request_id, future),) = self._submit([image])
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout_ms / 1000)
-        finally:
-            self._waiting.pop(request_id, None)
+    def send_view(self, view: RevealView) -> Future[Scored]:
+        """Like ``send``, for the worker to draw the view (its prepared photo, the mask of the
+        points): the future gets a ``ViewAnswer`` with the share it reveals, or from a worker
+        that does not report the share, the probabilities alone."""
+        (future,) = self._send([view])
+        return future
 
     def expected_wait_s(self) -> float:
         return self.rate.wait_s(len(self._waiting) + 1)
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
         check_batch(images)
-        submitted = self._submit(images)
+        futures = self._send(list(images))
         try:
-            futures = [future for _, future in submitted]
             if wait(futures, timeout=self.timeout_ms / 1000).not_done:
                 raise ScorerBusyError()
             return np.stack([_probs(future.result()) for future in futures])
         finally:
-            for request_id, _ in submitted:
-                self._waiting.pop(request_id, None)
+            for future in futures:
+                future.cancel()  # those not answered: no longer waited for
 
-    def _submit(
-        self, images: np.ndarray | list[np.ndarray | RevealView]
-    ) -> list[tuple[bytes, Future[Scored]]]:
-        """Queues one request per image for the sender thread; each answer settles its future."""
+    def _send(self, images: list[np.ndarray] | list[RevealView]) -> list[Future[Scored]]:
+        """One request per image onto the stream, in one round trip; each answer settles its
+        future, and a future leaves the waiting requests once settled or cancelled."""
         if not self._listening.is_set():
             raise ScorerBusyError(UNREACHABLE)
         deadline_ms = int(time.time() * 1000) + self.timeout_ms
-        submitted = []
-        for image in images:
-            request = ScoreRequest(uuid.uuid4().bytes, self.channel, deadline_ms, image)
-            future: Future[Scored] = Future()
-            self.rate.submitted(idle=not self._waiting)
-            self._waiting[request.request_id] = future
-            self._outbox.put((request, future))
-            submitted.append((request.request_id, future))
-        return submitted
-
-    def _send_requests(self) -> None:
-        """Sends what is queued, all of it in one pipelined round trip each time, until closed."""
-        stopping = False
-        while not stopping:
-            batch, stopping = self._take_queued()
-            if batch:
-                self._send(batch)
-
-    def _take_queued(self) -> tuple[list[_Outgoing], bool]:
-        """Blocks for one request, then takes all others queued; True once told to stop."""
-        batch = []
-        item = self._outbox.get()
-        while item is not None:
-            batch.append(item)
-            try:
-                item = self._outbox.get_nowait()
-            except queue.Empty:
-                return batch, False
-        return batch, True
-
-    def _send(self, batch: list[_Outgoing]) -> None:
-        batch = [(request, future) for request, future in batch if not future.done()]
-        if not batch:  # every caller gave up already
-            return
+        requests = [ScoreRequest(uuid.uuid4().bytes, self.channel, deadline_ms, i) for i in images]
+        futures = [self._waiting_for(request.request_id) for request in requests]
         try:
-            with self._sender.pipeline(transaction=False) as pipe:
-                for request, _ in batch:
-                    pipe.xadd(
-                        self.stream, request.fields(), maxlen=self.queue_max, approximate=True
-                    )
-                pipe.execute()
+            self._queue(requests)
         except RedisError as error:
-            log.warning("could not queue %d scoring requests: %s", len(batch), error)
-            for _, future in batch:
-                _settle(future, ScorerBusyError(UNREACHABLE))
+            for future in futures:
+                future.cancel()
+            log.warning("could not queue %d scoring requests: %s", len(requests), error)
+            raise ScorerBusyError(UNREACHABLE) from error
+        return futures
+
+    def _waiting_for(self, request_id: bytes) -> Future[Scored]:
+        future: Future[Scored] = Future()
+        self.rate.submitted(idle=not self._waiting)
+        self._waiting[request_id] = future
+        future.add_done_callback(lambda _: self._waiting.pop(request_id, None))
+        return future
+
+    def _queue(self, requests: list[ScoreRequest]) -> None:
+        if len(requests) == 1:  # a reveal's: without a pipeline's own cost
+            self._sender.xadd(
+                self.stream, requests[0].fields(), maxlen=self.queue_max, approximate=True
+            )
+            return
+        with self._sender.pipeline(transaction=False) as pipe:
+            for request in requests:
+                pipe.xadd(self.stream, request.fields(), maxlen=self.queue_max, approximate=True)
+            pipe.execute()
 
     def _read_answers(self) -> None:
         """Subscribes to this scorer's channel and settles each answer; resubscribes after a
@@ -365,11 +330,11 @@ class RedisScorer:
         self.rate.note()
         future = self._waiting.get(request_id)
         if future is not None:
-            _settle(future, outcome)
+            settle(future, outcome)
 
     def _fail_waiting(self, error: Exception) -> None:
         for future in list(self._waiting.values()):
-            _settle(future, error)
+            settle(future, error)
 
 
 def _probs(answer: Scored) -> np.ndarray:

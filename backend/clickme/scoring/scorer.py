@@ -4,6 +4,7 @@ import os
 import uuid
 import warnings
 from abc import ABC, abstractmethod
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -44,6 +45,11 @@ class Scorer(Protocol):
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
         """uint8 (224, 224, 3) -> float32 (num_classes,) probabilities, micro-batched."""
+        ...
+
+    def send(self, image: np.ndarray) -> Future[np.ndarray]:
+        """``classify`` from a thread other than the event loop's (it may block for a round trip
+        to Redis): the future gets the probabilities or the error; cancelling it gives up."""
         ...
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
@@ -103,6 +109,10 @@ class _BatchedScorer(ABC):
     async def classify(self, image: np.ndarray) -> np.ndarray:
         check_batch(image[np.newaxis])
         return await self._batcher.submit(image)
+
+    def send(self, image: np.ndarray) -> Future[np.ndarray]:
+        check_batch(image[np.newaxis])
+        return self._batcher.send(image)
 
     def expected_wait_s(self) -> float:
         return self._batcher.expected_wait_s()
