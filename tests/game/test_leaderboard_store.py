@@ -260,7 +260,9 @@ def test_a_players_update_is_one_query_and_one_redis_call(
         statements.append(sql)
 
     monkeypatch.setattr(redis_client, "execute_command", command)
-    event.listen(database.engine, "before_cursor_execute", statement)
+    engines = (database.engine, database.autocommit_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", statement)
     for hidden in (False, True):
         if hidden:
             with database.session() as session:  # its commit updates the boards too
@@ -270,5 +272,6 @@ def test_a_players_update_is_one_query_and_one_redis_call(
         built = expressions_built_during(monkeypatch, lambda: board.player_changed(players[1]))
         assert len(statements) == 1 and commands == ["EVALSHA"], (hidden, statements, commands)
         assert built == 0  # its query built once and kept
-    event.remove(database.engine, "before_cursor_execute", statement)
+    for engine in engines:
+        event.remove(engine, "before_cursor_execute", statement)
     assert "player 1" not in top_names(database, board)

@@ -17,7 +17,7 @@ from redis import Redis, RedisError
 from sqlalchemy import Integer, Row, Select, Subquery, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
-from clickme.core.db import Database, autocommit
+from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED
@@ -252,7 +252,7 @@ class RedisLeaderboard:
         """After every round a player ends, or a change of their standing: their entries raised
         to their totals on their boards or, hidden, removed from every board they may be on; one
         query and one Redis call."""
-        with autocommit(self._database.engine) as connection:
+        with self._database.autocommit_engine.connect() as connection:
             boards = _boards_of(connection.execute(_PLAYER_BOARDS, {"player_id": player_id}).all())
         args: list[str | int] = [_member(player_id), "1" if boards.hidden else "0"]
         args += [value for score, rounds in boards.totals.values() for value in (-score, rounds)]

@@ -18,14 +18,14 @@ from itertools import groupby
 from typing import NamedTuple, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import Engine, Row, Select, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Row, Select, Table, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import Database, after_commit, autocommit, note_for_commit, utcnow
+from clickme.core.db import Database, after_commit, note_for_commit, utcnow
 from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -615,14 +615,14 @@ def display_ms(created_at: datetime, shown_at: datetime) -> int:
     return int((shown_at - created_at).total_seconds() * 1000)
 
 
-def _claim_and_insert(engine: Engine, claim: dict, row: dict) -> bool:
+def _claim_and_insert(database: Database, claim: dict, row: dict) -> bool:
     """The claim (``_CLAIM_NEXT_SEQ``) and, when it moved the round, the batch's insert,
     committed; whether the batch was stored."""
-    if engine.dialect.name == "postgresql":
-        with autocommit(engine) as connection:
+    if database.engine.dialect.name == "postgresql":
+        with database.autocommit_engine.connect() as connection:
             inserted = connection.execute(_CLAIM_AND_INSERT_BATCH, {**claim, **row}).rowcount
             return bool(inserted)
-    with engine.begin() as connection:
+    with database.engine.begin() as connection:
         if not connection.execute(_CLAIM_NEXT_SEQ, claim).rowcount:
             return False
         connection.execute(_INSERT_BATCH, row)
@@ -630,7 +630,7 @@ def _claim_and_insert(engine: Engine, claim: dict, row: dict) -> bool:
 
 
 def store_next_batch(
-    engine: Engine, facts: RoundFacts, batch: PointBatchIn, max_points: int, token_epoch: int
+    database: Database, facts: RoundFacts, batch: PointBatchIn, max_points: int, token_epoch: int
 ) -> StoredBatch | None:
     """The hot path: the round's next batch, before its time is up, of a round whose clock
     runs, for a cookie of the player's current token epoch, stored and committed without the
@@ -644,7 +644,7 @@ def store_next_batch(
         return None
     packed = pack_points(batch.points)
     row = _batch_row(facts, batch, packed, elapsed, now)
-    if not _claim_and_insert(engine, _claim_parameters(facts, batch, token_epoch), row):
+    if not _claim_and_insert(database, _claim_parameters(facts, batch, token_epoch), row):
         return None
     POINTS_STORED.inc(len(batch.points))
     return StoredBatch(facts, batch.seq, unpack_points([packed]), False, elapsed, None, 0)
@@ -670,7 +670,7 @@ def store_any_batch(
 ) -> StoredBatch:
     """``store_next_batch``, else (anything but the round's next batch on time) ``store_batch``
     in a session of its own."""
-    stored = store_next_batch(database.engine, facts, batch, rules.max_points, token_epoch)
+    stored = store_next_batch(database, facts, batch, rules.max_points, token_epoch)
     if stored is not None:
         return stored
     with database.session() as session:
