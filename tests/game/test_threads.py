@@ -1,9 +1,11 @@
 """Each round route and each reveal does its blocking work in one hop to the runtime's reveal
 threads, and none in FastAPI's thread pool (a hop per sync dependency and route, dearer)."""
 
+import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from types import SimpleNamespace
 
 import anyio.to_thread
 import pytest
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from clickme.game.models import Round
+from clickme.game.threads import settled_off_loop
 from clickme.players.models import Player
 from tests.game.test_routes import send
 
@@ -86,6 +89,24 @@ def test_a_reveal_is_sent_to_the_dnn_from_its_store_hop(
     assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200
     assert send(player, round_id, 2, [[9, 9, 60]]).status_code == 200
     assert len(senders) == 2 and all(name.startswith("reveal") for name in senders), senders
+
+
+async def test_work_whose_caller_gave_up_before_it_started_never_runs() -> None:
+    """Past saturation the reveal threads may be busy longer than a reveal waits: a reveal
+    answered 503 meanwhile stores nothing later (its client sends the same batch again)."""
+    busy, ran = threading.Event(), []
+    runtime = SimpleNamespace(reveal_threads=ThreadPoolExecutor(1))
+    runtime.reveal_threads.submit(busy.wait, 5)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await settled_off_loop(runtime, lambda done: ran.append(done))  # type: ignore[arg-type]
+    busy.set()
+    runtime.reveal_threads.shutdown(wait=True)
+    assert ran == []
+    answered = ThreadPoolExecutor(1)
+    runtime.reveal_threads = answered
+    assert await settled_off_loop(runtime, lambda done: done.set_result(7)) == 7  # type: ignore[arg-type]
+    answered.shutdown()
 
 
 def test_every_round_route_refuses_a_cookie_of_an_older_token_epoch(

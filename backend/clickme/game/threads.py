@@ -36,10 +36,12 @@ async def settled_off_loop(runtime: GameRuntime, work: Callable[[Future[T]], Non
     its future with, then or later from another thread (an error it raises, at once). Work that
     hands on to another thread (the DNN's scorer) wakes the event loop once, at the end, where
     ``off_loop`` and a hand-off from the loop would wake it twice. Cancelled if the caller gives
-    up."""
+    up: work that has not started by then never does."""
     done: Future[T] = Future()
 
     def run() -> None:
+        if done.cancelled():
+            return
         try:
             work(done)
         except BaseException as error:  # the caller's to handle, as off_loop's are
