@@ -64,6 +64,7 @@ from bench_model import (
     batch_throughput,
     forward_cpu,
     process_cpu_s,
+    schedstat_cpu_s,
     scored_so_far,
 )
 from lean_http import LeanClient, Reply, TransportError
@@ -557,21 +558,11 @@ def cpu_snapshot(running: Running, engine: sa.Engine) -> CpuSnapshot:
         backend_pids(engine),
         [os.getpid()],
     )
-    readers = (process_cpu_s, process_cpu_s, backend_cpu_s, process_cpu_s)
+    readers = (process_cpu_s, process_cpu_s, schedstat_cpu_s, process_cpu_s)
     return {
         group: {pid: read(pid) for pid in group_pids}
         for group, group_pids, read in zip(CPU_GROUPS, pids, readers, strict=True)
     }
-
-
-def backend_cpu_s(pid: int) -> float:
-    """A PostgreSQL backend's CPU seconds, exact to the nanosecond (one thread: its schedstat),
-    where /proc's clock ticks round each backend's few ms of a short step down to 0; 0 once it
-    is gone."""
-    try:
-        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
-    except (FileNotFoundError, ProcessLookupError):
-        return 0.0
 
 
 def cpu_used(before: CpuSnapshot, after: CpuSnapshot) -> dict[str, float]:
@@ -739,7 +730,7 @@ def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> 
     database = Database(deploy.database_url)
     try:
         rounds = _open_rounds(database, threads)
-        before = {pid: backend_cpu_s(pid) for pid in backend_pids(deploy.engine)}
+        before = {pid: schedstat_cpu_s(pid) for pid in backend_pids(deploy.engine)}
         writer_before = process_cpu_s(os.getpid())
         written = [0] * threads
         until = time.monotonic() + duration_s
@@ -755,7 +746,7 @@ def postgres_write_rate(deploy: Deployment, threads: int, duration_s: float) -> 
             thread.join()
         elapsed = time.monotonic() - started_at
         writer_s = process_cpu_s(os.getpid()) - writer_before
-        after = {pid: backend_cpu_s(pid) for pid in backend_pids(deploy.engine)}
+        after = {pid: schedstat_cpu_s(pid) for pid in backend_pids(deploy.engine)}
     finally:
         database.dispose()
     cpu_s = sum(seconds - before.get(pid, 0.0) for pid, seconds in after.items())

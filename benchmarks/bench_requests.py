@@ -32,22 +32,11 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, deployment, started
+from bench_model import schedstat_cpu_s
 
 KINDS = ("start", "start call", "reveal", "skip")
 PAUSE_S = 0.02
 REVEALS_PER_ROUND = 3
-
-
-def process_cpu_ns(pid: int) -> int:
-    """Nanoseconds every thread of the process has spent on a CPU (schedstat: exact, no ticks)."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as stat:
-                total += int(stat.read().split()[0])
-        except OSError:  # the thread ended meanwhile
-            pass
-    return total
 
 
 @dataclass
@@ -60,10 +49,10 @@ class Side:
     cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def post(self, kind: str, path: str, body: dict | None = None) -> httpx.Response:
-        before = process_cpu_ns(self.pid)
+        before = schedstat_cpu_s(self.pid)
         response = self.client.post(path, json=body)
         time.sleep(PAUSE_S)  # the request's work after its answer (logs, events) counted too
-        self.cpu_ms[kind].append((process_cpu_ns(self.pid) - before) / 1e6)
+        self.cpu_ms[kind].append((schedstat_cpu_s(self.pid) - before) * 1000)
         if response.status_code not in (200, 201):
             status = response.status_code
             raise RuntimeError(f"{self.name}: {path} answered {status}: {response.text}")
