@@ -68,15 +68,22 @@ def process_cpu_s(pid: int) -> float:
 def schedstat_cpu_s(pid: int) -> float:
     """A process's CPU seconds on every thread, exact to the nanosecond (each thread's
     schedstat), where /proc's clock ticks round a few ms down to 0; 0 once it is gone."""
-    total = 0
+    return sum(schedstat_cpu_by_thread_s(pid).values())
+
+
+def schedstat_cpu_by_thread_s(pid: int) -> dict[int, float]:
+    """The CPU seconds of each of a process's threads (by thread id) from their schedstat;
+    empty once it is gone."""
+    seconds = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except FileNotFoundError:
-        return 0.0
+        return {}
     for tid in tids:
         with contextlib.suppress(OSError):  # the thread ended meanwhile
-            total += int(Path(f"/proc/{pid}/task/{tid}/schedstat").read_text().split()[0])
-    return total / 1e9
+            schedstat = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text()
+            seconds[int(tid)] = int(schedstat.split()[0]) / 1e9
+    return seconds
 
 
 @dataclass(frozen=True)

@@ -1,13 +1,19 @@
 """The API process's CPU per request type, one request at a time, optionally beside older code.
 
-    .venv/bin/python benchmarks/bench_requests.py [--cycles 200] [--before PATH]
+    .venv/bin/python benchmarks/bench_requests.py [--cycles 200] [--pause-ms 20] [--before PATH]
 
 Builds a deployment as ``bench_load.py`` does (PostgreSQL, Redis, the demo photos, one API and
-one scoring worker) and plays one player's rounds, one request at a time with a 20 ms pause
-after each: start a round, its start call, up to three reveals, a skip. Around each request it
-reads the API process's CPU from ``/proc/<pid>/task/*/schedstat`` (nanoseconds on a CPU, every
-thread), so each request type gets its median and mean CPU. After its first five rounds the
-player has seen every demo photo: its rounds are repeats, as in ``bench_load.py``.
+one scoring worker) and plays one player's rounds, one request at a time with a pause after
+each (20 ms: the request's work after its answer, logs and events, is counted with it; with
+less, some of it may be counted with the next request): start a round, its start call, up to
+three reveals, a skip. Around each request it reads the API process's CPU from
+``/proc/<pid>/task/*/schedstat`` (nanoseconds on a CPU, each thread), so each request type gets
+its median and mean CPU, and its median split by thread: the event loop (the main thread), the
+other thread that spent the most on the request (for a reveal, the reveal thread that stored it
+and sent it to the worker), the next one (for a reveal, the scorer's answer reader), and the
+rest. After its first five rounds the player has seen every demo photo: its rounds are
+repeats, as in ``bench_load.py``. A process that has idled for the pause wakes up slower than
+one kept busy: compare figures taken with the same pause only.
 
 With ``--before PATH`` (a checkout's ``backend`` folder, e.g. a ``git worktree`` of an older
 commit) a second deployment runs that code (``PYTHONPATH``) at the same time, and the cycles
@@ -32,11 +38,20 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, deployment, started
-from bench_model import schedstat_cpu_s
+from bench_model import schedstat_cpu_by_thread_s
 
 KINDS = ("start", "start call", "reveal", "skip")
-PAUSE_S = 0.02
 REVEALS_PER_ROUND = 3
+THREAD_SHARES = ("event loop", "busiest other thread", "next other thread", "the rest")
+
+
+def thread_shares_ms(pid: int, before: dict[int, float], after: dict[int, float]) -> list[float]:
+    """A request's CPU ms by ``THREAD_SHARES``: the main thread (the event loop), then the other
+    threads, busiest first, from their CPU seconds before and after it."""
+    spent = {tid: (seconds - before.get(tid, 0.0)) * 1000 for tid, seconds in after.items()}
+    others = sorted((ms for tid, ms in spent.items() if tid != pid), reverse=True)
+    others += [0.0, 0.0]
+    return [spent.get(pid, 0.0), others[0], others[1], sum(others[2:])]
 
 
 @dataclass
@@ -46,13 +61,17 @@ class Side:
     name: str
     client: httpx.Client
     pid: int
+    pause_s: float = 0.02
     cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    shares_ms: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
 
     def post(self, kind: str, path: str, body: dict | None = None) -> httpx.Response:
-        before = schedstat_cpu_s(self.pid)
+        before = schedstat_cpu_by_thread_s(self.pid)
         response = self.client.post(path, json=body)
-        time.sleep(PAUSE_S)  # the request's work after its answer (logs, events) counted too
-        self.cpu_ms[kind].append((schedstat_cpu_s(self.pid) - before) * 1000)
+        time.sleep(self.pause_s)
+        shares = thread_shares_ms(self.pid, before, schedstat_cpu_by_thread_s(self.pid))
+        self.cpu_ms[kind].append(sum(shares))
+        self.shares_ms[kind].append(shares)
         if response.status_code not in (200, 201):
             status = response.status_code
             raise RuntimeError(f"{self.name}: {path} answered {status}: {response.text}")
@@ -70,7 +89,9 @@ class Side:
         self.post("skip", f"/api/rounds/{round_id}/skip")
 
 
-def start_side(stack: ExitStack, name: str, pythonpath: str | None, models_dir: Path) -> Side:
+def start_side(
+    stack: ExitStack, name: str, pythonpath: str | None, models_dir: Path, pause_s: float
+) -> Side:
     """A deployment (running the code on ``pythonpath`` if given) with a consenting player."""
     root = Path(tempfile.mkdtemp(prefix=f"bench-requests-{name}-"))
     deploy = stack.enter_context(
@@ -87,7 +108,7 @@ def start_side(stack: ExitStack, name: str, pythonpath: str | None, models_dir: 
         deploy = replace(deploy, env=deploy.env | {"PYTHONPATH": pythonpath})
     api = stack.enter_context(started(deploy, CONFIGS["worker"], 0)).apis[0]
     client = stack.enter_context(httpx.Client(base_url=api.url, timeout=30))
-    side = Side(name, client, api.popen.pid)
+    side = Side(name, client, api.popen.pid, pause_s)
     side.post("join", "/api/players", {"consent": True})
     return side
 
@@ -108,21 +129,42 @@ def report(sides: list[Side]) -> str:
     return "\n".join(lines)
 
 
+def report_by_thread(sides: list[Side]) -> str:
+    """Each request type's median CPU ms by ``THREAD_SHARES`` (the median of each share)."""
+    lines = [
+        "| request | side | " + " | ".join(THREAD_SHARES) + " |",
+        "| --- | --- |" + " --- |" * len(THREAD_SHARES),
+    ]
+    for kind in KINDS:
+        for side in sides:
+            shares = side.shares_ms[kind]
+            if shares:
+                medians = [statistics.median(column) for column in zip(*shares, strict=True)]
+                cells = " | ".join(f"{ms:.2f}" for ms in medians)
+                lines.append(f"| {kind} | {side.name} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200, help="rounds played on each side")
     parser.add_argument("--before", help="a backend folder to run beside this code (PYTHONPATH)")
     parser.add_argument("--models-dir", type=Path, help="ONNX export cache (default: per run)")
+    parser.add_argument("--pause-ms", type=float, default=20.0, help="idle after each request")
     args = parser.parse_args()
     models_dir = args.models_dir or Path(tempfile.mkdtemp(prefix="bench-requests-models-"))
+    pause_s = args.pause_ms / 1000
     with ExitStack() as stack:
-        sides = [start_side(stack, "this code", None, models_dir)]
+        sides = [start_side(stack, "this code", None, models_dir, pause_s)]
         if args.before is not None:
-            sides.insert(0, start_side(stack, "before", args.before, models_dir))
+            sides.insert(0, start_side(stack, "before", args.before, models_dir, pause_s))
         for cycle in tqdm(range(args.cycles), desc="rounds", unit="round"):
             for side in sides if cycle % 2 == 0 else reversed(sides):
                 side.play_round()
     print(report(sides))
+    print()
+    print(f"Median CPU ms by thread ({args.pause_ms:g} ms idle after each request):")
+    print(report_by_thread(sides))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""The request benchmark's split of a request's CPU by thread, from each thread's schedstat."""
+
+import os
+import threading
+import time
+
+import pytest
+
+from benchmarks.bench_model import schedstat_cpu_by_thread_s, schedstat_cpu_s
+from benchmarks.bench_requests import thread_shares_ms
+
+
+def test_a_request_is_split_into_the_event_loop_the_two_busiest_threads_and_the_rest() -> None:
+    before = {100: 1.0, 101: 2.0, 102: 0.5, 103: 0.1}
+    after = {100: 1.001, 101: 2.0002, 102: 0.503, 103: 0.1001, 104: 0.0004}  # 104: a new thread
+    assert thread_shares_ms(100, before, after) == pytest.approx([1.0, 3.0, 0.4, 0.3])
+
+
+def test_a_process_of_one_busy_thread_leaves_the_other_shares_empty() -> None:
+    assert thread_shares_ms(7, {7: 0.5}, {7: 0.502}) == pytest.approx([2.0, 0.0, 0.0, 0.0])
+
+
+def test_each_thread_is_read_apart_and_the_process_is_their_sum() -> None:
+    spun, release, tids = threading.Event(), threading.Event(), []
+
+    def spin() -> None:
+        tids.append(threading.get_native_id())
+        deadline = time.thread_time() + 0.05
+        while time.thread_time() < deadline:
+            pass
+        spun.set()
+        release.wait()
+
+    before = schedstat_cpu_by_thread_s(os.getpid())
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        assert spun.wait(10)
+        during = schedstat_cpu_by_thread_s(os.getpid())
+        total = schedstat_cpu_s(os.getpid())
+    finally:
+        release.set()
+        thread.join()
+    (tid,) = tids
+    assert tid not in before and 0.05 <= during[tid] < 1.0
+    assert threading.get_native_id() in during
+    assert total >= sum(during.values())  # read just after, every thread still running
+    assert schedstat_cpu_by_thread_s(2**22 + 1) == {}  # no such process
