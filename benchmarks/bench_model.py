@@ -68,7 +68,7 @@ def process_cpu_s(pid: int) -> float:
 def schedstat_cpu_s(pid: int) -> float:
     """A process's CPU seconds on every thread, exact to the nanosecond (each thread's
     schedstat), where /proc's clock ticks round a few ms down to 0; 0 once it is gone."""
-    return sum(schedstat_cpu_by_thread_s(pid).values())
+    return sum(schedstat_cpu_by_thread_s(pid).values(), 0.0)
 
 
 def schedstat_cpu_by_thread_s(pid: int) -> dict[int, float]:
