@@ -1,8 +1,9 @@
 """Database helpers: get_or_create survives a concurrent creator (on SQLite and PostgreSQL);
-PostgreSQL's pooled connections are pinged only after sitting idle."""
+the autocommit pool commits each statement alone and closes with the database; PostgreSQL's
+pooled connections are pinged only after sitting idle."""
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.pool import NullPool
 
 from clickme.core import db
@@ -37,6 +38,19 @@ def test_get_or_create_creates_once(database: Database) -> None:
         first = get_or_create(session, find, lambda: ImageSet(name="cars"))
         again = get_or_create(session, find, lambda: ImageSet(name="cars"))
         assert first.id == again.id
+
+
+def test_the_autocommit_pool_commits_each_statement_alone_and_closes_with_the_database(
+    database: Database,
+) -> None:
+    with database.autocommit_engine.connect() as connection:
+        connection.execute(insert(ImageSet), {"name": "kept", "created_at": db.utcnow()})
+    # closed without a commit: the statement committed on its own
+    with database.session() as session:
+        assert session.scalar(select(ImageSet.name)) == "kept"
+    assert database.autocommit_engine.pool.checkedin() == 1
+    database.dispose()
+    assert database.autocommit_engine.pool.checkedin() == 0
 
 
 def _postgres_only(database: Database) -> None:
