@@ -61,7 +61,7 @@ class Side:
     name: str
     client: httpx.Client
     pid: int
-    pause_s: float = 0.02
+    pause_s: float
     cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     shares_ms: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
 
