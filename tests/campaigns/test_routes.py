@@ -150,7 +150,11 @@ def test_bad_changes_and_states_are_refused(
 
 
 def test_a_campaign_plays_with_its_own_dnn(
-    client: TestClient, admin: dict[str, str], refs: dict[str, int], database: Database
+    client: TestClient,
+    admin: dict[str, str],
+    refs: dict[str, int],
+    database: Database,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with database.session() as session:
         lite1 = ensure_model_row(session, get_model_spec("efficientnet-lite1")).id
@@ -159,9 +163,14 @@ def test_a_campaign_plays_with_its_own_dnn(
     client.post("/api/players", json={"consent": True})
     round_id = client.post("/api/rounds", json={"campaign": "lite1-study"}).json()["round_id"]
     body = {"seq": 1, "points": [[x, y, 0] for x in range(10, 300, 25) for y in range(10, 300, 25)]}
-    reveal = client.post(f"/api/rounds/{round_id}/points", json=body).json()
-
     runtime = client.app.state.runtime
+    # The first reveal loads the campaign's DNN: 2 to 5 s here, which the scorer's own timeout
+    # (3 s) does not always cover; this test is about which DNN answers, not how soon.
+    monkeypatch.setattr(runtime.settings, "scorer_timeout_ms", 60_000)
+    sent = client.post(f"/api/rounds/{round_id}/points", json=body)
+    assert sent.status_code == 200, sent.text
+    reveal = sent.json()
+
     scorer = runtime.other_scorers["efficientnet-lite1"]  # loaded for this campaign
     facts = runtime.rounds.get(round_id)
     assert facts.model_name == "efficientnet-lite1"
