@@ -12,12 +12,14 @@ from sqlalchemy import select
 from clickme.campaigns.models import ImagePlays
 from clickme.core.config import Settings
 from clickme.core.db import Database
+from clickme.game import service
 from clickme.game.models import Round
 from clickme.game.service import round_deadline
 from clickme.insights.quality import measure_players
 from clickme.scoring.reveal import PreparedImageCache
 from tests.app_fixtures import age
 from tests.game.test_routes import send
+from tests.game.test_store import player_id
 
 LIMIT_MS = 7000
 BOUND_S = 20.0
@@ -76,6 +78,59 @@ def test_a_slow_photo_costs_no_time(player: TestClient, database: Database) -> N
     row = stored(database, round_["round_id"])
     assert row.shown_at is not None and row.outcome is None
     assert 10 <= (row.shown_at - row.started_at).total_seconds() < 10 + SLACK_MS / 1000
+
+
+def test_the_start_call_keeps_the_facts_a_fresh_read_gives(
+    player: TestClient, database: Database
+) -> None:
+    """The start call's hot path reads the round's facts back with its clock: the facts every
+    batch then uses are those a read of the round gives."""
+    round_id = create(player)["round_id"]
+    assert show(player, round_id).status_code == 200
+    kept = player.app.state.runtime.rounds.get(round_id)  # type: ignore[attr-defined]
+    with database.session() as session:
+        assert kept == service.load_facts(session, round_id, player_id(player))
+    assert kept.shown_at == stored(database, round_id).shown_at
+
+
+def test_a_clock_never_starts_before_the_rounds_creation(
+    player: TestClient, database: Database
+) -> None:
+    """A round created by a process whose clock runs ahead (here by 3 s) starts its clock at
+    its creation, not earlier: no time is taken from the player."""
+    round_id = create(player)["round_id"]
+    age(player, database, round_id, -3)
+    body = show(player, round_id).json()
+    row = stored(database, round_id)
+    assert row.shown_at == row.started_at
+    assert body["display_ms"] == 0 and body["elapsed_ms"] <= 0
+
+
+def test_a_second_start_call_keeps_the_first_clock(player: TestClient, database: Database) -> None:
+    """Repeated, in this process or in another that never saw the first (its facts not kept),
+    the start call answers the clock the first one started and moves nothing."""
+    round_id = create(player)["round_id"]
+    first = show(player, round_id).json()
+    shown_at = stored(database, round_id).shown_at
+    again = show(player, round_id)
+    player.app.state.runtime.rounds.pop(round_id)  # type: ignore[attr-defined]
+    elsewhere = show(player, round_id)
+    for answer in (again, elsewhere):
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["display_ms"] == first["display_ms"]
+    assert stored(database, round_id).shown_at == shown_at
+
+
+def test_another_players_start_call_is_not_found_and_starts_nothing(
+    client: TestClient, database: Database
+) -> None:
+    client.post("/api/players", json={"consent": True})
+    round_id = create(client)["round_id"]
+    client.cookies.clear()
+    client.post("/api/players", json={"consent": True})
+    refused = show(client, round_id)
+    assert refused.status_code == 404 and error_code(refused) == "round_not_found"
+    assert stored(database, round_id).shown_at is None
 
 
 def test_a_start_past_the_bound_abandons_the_round_and_gives_its_play_back(

@@ -18,7 +18,7 @@ from itertools import groupby
 from typing import NamedTuple, TypeVar, cast
 
 import numpy as np
-from sqlalchemy import Row, Select, Table, bindparam, exists, func, insert, select, update
+from sqlalchemy import Row, Select, Table, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -290,6 +290,11 @@ def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
     row = session.connection().execute(_FACTS, {"round_id": round_id}).first()
     if row is None or row.player_id != player_id:
         raise _not_this_players(round_id)
+    return _facts_of(round_id, row)
+
+
+def _facts_of(round_id: int, row: Row) -> RoundFacts:
+    """The facts from a row of ``_FACTS``'s columns."""
     rules = campaigns.rules_from_settings(row.settings)
     return RoundFacts(
         round_id=round_id,
@@ -477,19 +482,20 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
 _ROUNDS = cast(Table, Round.__table__)
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
 _PLAYERS = cast(Table, Player.__table__)
+# The player's cookie is of their current token epoch (a forgotten player's old cookie changes
+# nothing): checked inside the hot paths' own statements, so that none of its own is needed.
+_CURRENT_COOKIE = exists().where(
+    _PLAYERS.c.id == bindparam("claiming_player"),
+    _PLAYERS.c.token_epoch == bindparam("token_epoch"),
+)
 # The hot path's two statements, built once (Core, not ORM: a reveal is a few hundred µs of SQL).
-# The claim also checks the player's cookie is of their current token epoch (a forgotten
-# player's old cookie stores nothing), so that no statement of its own is needed.
 _CLAIM_NEXT_SEQ = (
     update(_ROUNDS)
     .where(
         _ROUNDS.c.id == bindparam("round_id"),
         _ROUNDS.c.last_seq == bindparam("previous_seq"),
         _ROUNDS.c.outcome.is_(None),
-        exists().where(
-            _PLAYERS.c.id == bindparam("claiming_player"),
-            _PLAYERS.c.token_epoch == bindparam("token_epoch"),
-        ),
+        _CURRENT_COOKIE,
     )
     .values(
         last_seq=bindparam("new_seq"),
@@ -558,6 +564,87 @@ _START_CLOCK = (
 )
 
 
+# The start call's hot path: the player's own round, not shown yet and within its start bound,
+# for a cookie of their current token epoch, has its clock started now (never before its
+# creation). On PostgreSQL its facts come back in the same statement (the UPDATE a
+# data-modifying CTE); elsewhere ``_FACTS`` reads them in the same transaction.
+_START_CLOCK_NOW = (
+    update(_ROUNDS)
+    .where(
+        _ROUNDS.c.id == bindparam("round_id"),
+        _ROUNDS.c.player_id == bindparam("claiming_player"),
+        _ROUNDS.c.shown_at.is_(None),
+        _ROUNDS.c.outcome.is_(None),
+        _ROUNDS.c.started_at >= bindparam("created_since"),
+        _CURRENT_COOKIE,
+    )
+    .values(
+        shown_at=case(
+            (
+                _ROUNDS.c.started_at > bindparam("clock", type_=_ROUNDS.c.shown_at.type),
+                _ROUNDS.c.started_at,
+            ),
+            else_=bindparam("clock"),
+        )
+    )
+)
+_STARTED = _START_CLOCK_NOW.returning(
+    _ROUNDS.c.player_id,
+    _ROUNDS.c.started_at,
+    _ROUNDS.c.shown_at,
+    _ROUNDS.c.image_id,
+    _ROUNDS.c.campaign_id,
+    _ROUNDS.c.campaign_version,
+    _ROUNDS.c.model_id,
+).cte("started")
+_FACTS_OF_STARTED = (
+    select(
+        _STARTED.c.player_id,
+        _STARTED.c.started_at,
+        _STARTED.c.shown_at,
+        Image.file_name,
+        Image.width,
+        Image.height,
+        Image.class_index,
+        CampaignVersion.settings,
+        DnnModel.name,
+    )
+    .join(Image, Image.id == _STARTED.c.image_id)
+    .join(
+        CampaignVersion,
+        (CampaignVersion.campaign_id == _STARTED.c.campaign_id)
+        & (CampaignVersion.version == _STARTED.c.campaign_version),
+    )
+    .join(DnnModel, DnnModel.id == _STARTED.c.model_id)
+)
+
+
+def start_clock_now(
+    database: Database, round_id: int, player_id: int, token_epoch: int, start_bound_s: float
+) -> RoundFacts | None:
+    """The start call's hot path, without the ORM session: the facts of the player's round with
+    its clock started now; None for anything else, nothing changed (``show_round`` then
+    decides: a clock already running, an ended or abandoned round, someone else's, an old
+    cookie)."""
+    now = utcnow()
+    parameters = {
+        "round_id": round_id,
+        "claiming_player": player_id,
+        "token_epoch": token_epoch,
+        "clock": now,
+        "created_since": now - timedelta(seconds=start_bound_s),
+    }
+    if database.engine.dialect.name == "postgresql":
+        with database.autocommit_engine.connect() as connection:
+            row = connection.execute(_FACTS_OF_STARTED, parameters).first()
+    else:  # SQLite's RETURNING names only the updated table's columns
+        with database.engine.begin() as connection:
+            if not connection.execute(_START_CLOCK_NOW, parameters).rowcount:
+                return None
+            row = connection.execute(_FACTS, {"round_id": round_id}).first()
+    return None if row is None else _facts_of(round_id, row)
+
+
 def _start_clock(
     session: Session,
     facts: RoundFacts,
@@ -600,13 +687,18 @@ def show_round(
     started = _start_clock(session, facts, 0, now, rule, start_bound_s)
     if started.shown_at is None:
         raise _round_ended(session, facts.round_id)
-    clock = RoundClock(
-        round_id=facts.round_id,
-        time_limit_ms=facts.time_limit_ms,
+    return round_clock(started, now), started
+
+
+def round_clock(started: RoundFacts, now: datetime) -> RoundClock:
+    """The clock of a round whose photo is shown, as the start call answers it."""
+    assert started.shown_at is not None  # the clock runs
+    return RoundClock(
+        round_id=started.round_id,
+        time_limit_ms=started.time_limit_ms,
         elapsed_ms=started.elapsed_ms(now),
         display_ms=display_ms(started.created_at, started.shown_at),
     )
-    return clock, started
 
 
 def display_ms(created_at: datetime, shown_at: datetime) -> int:

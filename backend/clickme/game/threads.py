@@ -58,13 +58,22 @@ async def as_player(
     *args: P.args,
     **kwargs: P.kwargs,
 ) -> T:
-    """``work(session, *args, **kwargs)`` in one hop, in a session of its own that first checks
-    the cookie's token epoch is the player's current one (401 ``no_player`` if not: forgotten),
-    committed when the work returns, rolled back when it raises."""
+    """``in_player_session`` in one hop."""
+    return await off_loop(
+        runtime, lambda: in_player_session(runtime, player, work, *args, **kwargs)
+    )
 
-    def run() -> T:
-        with runtime.database.session() as session:
-            require_token_epoch(session, player.player_id, player.epoch)
-            return work(session, *args, **kwargs)
 
-    return await off_loop(runtime, run)
+def in_player_session(
+    runtime: GameRuntime,
+    player: PlayerToken,
+    work: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``work(session, *args, **kwargs)`` in a session of its own that first checks the cookie's
+    token epoch is the player's current one (401 ``no_player`` if not: forgotten), committed
+    when the work returns, rolled back when it raises."""
+    with runtime.database.session() as session:
+        require_token_epoch(session, player.player_id, player.epoch)
+        return work(session, *args, **kwargs)
