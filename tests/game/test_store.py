@@ -197,11 +197,30 @@ def test_the_start_call_is_one_statement_without_a_session(
     assert "rounds.last_seq" not in facts, facts
 
 
-def test_a_new_round_reads_its_campaign_and_dnn_once_in_one_query(player: TestClient) -> None:
+def test_a_new_round_reads_its_campaign_dnn_and_cookie_once_in_one_query(
+    player: TestClient,
+) -> None:
+    """The campaign, its DNN and the player's token epoch (the cookie's check) in one query:
+    the epoch has no statement of its own."""
     body = {"viewport_width": 1280}
     statements = statements_during(player, lambda: player.post("/api/rounds", json=body))
-    reads = [s for s in statements if "dnn_models" in s or "FROM campaigns" in s]
+    reads = [s for s in statements if "dnn_models" in s or "campaigns" in s.split("WHERE")[0]]
     assert len(reads) == 1 and "JOIN dnn_models" in reads[0], statements
+    assert "players.token_epoch" in reads[0] and reads[0] == statements[0], statements
+    assert not [s for s in statements[1:] if "token_epoch" in s], statements
+
+
+def test_a_new_round_refuses_an_old_cookie_before_anything_else(player: TestClient) -> None:
+    """A forgotten player's old cookie is refused (401) even for a campaign that does not exist
+    (404 otherwise) or is not active (409 otherwise): the cookie is checked first."""
+    database = player.app.state.runtime.database  # type: ignore[attr-defined]
+    assert player.post("/api/rounds", json={"campaign": "no-such"}).status_code == 404
+    with database.session() as session:
+        session.execute(update(Player).values(token_epoch=Player.token_epoch + 1))
+    for campaign in ("no-such", None):
+        refused = player.post("/api/rounds", json={"campaign": campaign})
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["error"]["code"] == "no_player"
 
 
 def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClient) -> None:
@@ -243,7 +262,7 @@ def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None
     assert answers[0]["repeat"], answers
     assert len([s for s in statements if s.lstrip().startswith("SELECT images.")]) == 1
     assert len([s for s in statements if "count(" in s.lower()]) == 1, statements
-    assert len(statements) == 8, [" ".join(s.split())[:70] for s in statements]
+    assert len(statements) == 7, [" ".join(s.split())[:70] for s in statements]
 
 
 def expressions_built_during(monkeypatch: pytest.MonkeyPatch, action: Callable[[], object]) -> int:

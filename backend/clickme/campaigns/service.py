@@ -153,9 +153,16 @@ def get_campaign_with_model(session: Session, slug: str) -> tuple[Campaign, DnnM
     """``get_campaign_by_slug`` with the DNN the campaign's new rounds play with, in one query
     (while the caller holds the DNN, the session finds it again without a query)."""
     row = session.execute(_CAMPAIGN_WITH_MODEL, {"slug": slug}).first()
-    if row is None:
+    return playable(slug, None if row is None else row[0], None if row is None else row[1])
+
+
+def playable(
+    slug: str, campaign: Campaign | None, model: DnnModel | None
+) -> tuple[Campaign, DnnModel]:
+    """The campaign found by its slug, with its DNN: 404 for none, 409 naming its state unless
+    it is active."""
+    if campaign is None or model is None:
         raise NotFound("campaign_not_found", f"no campaign {slug!r}")
-    campaign, model = row
     if campaign.state != "active":
         raise Conflict(*NOT_ACTIVE[campaign.state])
     return campaign, model

@@ -26,7 +26,7 @@ from clickme.game.schemas import (
     RoundReplay,
     RoundResult,
 )
-from clickme.game.threads import as_player, in_player_session, off_loop
+from clickme.game.threads import as_player, in_player_session, in_session, off_loop
 from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
 from clickme.players import service as players
@@ -55,7 +55,9 @@ async def start_round(
 ) -> RoundOut:
     """A new round and its photo (sized for the screen); its clock waits for the photo. Not
     while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
-    return await as_player(runtime, player, _new_round, runtime, slug, body, player, ip_hash)
+    return await off_loop(
+        runtime, lambda: in_session(runtime, _new_round, runtime, slug, body, player, ip_hash)
+    )
 
 
 def _new_round(
@@ -66,8 +68,10 @@ def _new_round(
     player: PlayerToken,
     ip_hash: str,
 ) -> RoundOut:
+    """Whose first query checks the cookie's token epoch (``service.campaign_for_player``)."""
+    found = service.campaign_for_player(session, player.player_id, player.epoch, slug)
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
-    campaign, model = campaigns.get_campaign_with_model(session, slug)  # model held: see there
+    campaign, model = campaigns.playable(slug, *found)  # model held: get_campaign_with_model
     reveal.admit_new_round_of(runtime, slug, model.name)
     round_, image = service.start_round(
         session,

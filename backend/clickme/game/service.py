@@ -158,6 +158,29 @@ def campaign_model(session: Session, campaign: Campaign) -> DnnModel:
     return session.get_one(DnnModel, campaign.model_id)
 
 
+# A new round's first read: the cookie's player's token epoch and the campaign asked for, with
+# its DNN (NULLs when there is no such campaign), in one query.
+_PLAYER_AND_CAMPAIGN = (
+    select(Player.token_epoch, Campaign, DnnModel)
+    .select_from(Player)
+    .outerjoin(Campaign, Campaign.slug == bindparam("slug"))
+    .outerjoin(DnnModel, DnnModel.id == Campaign.model_id)
+    .where(Player.id == bindparam("player_id"))
+)
+
+
+def campaign_for_player(
+    session: Session, player_id: int, token_epoch: int, slug: str
+) -> tuple[Campaign | None, DnnModel | None]:
+    """The campaign a new round is asked in (None: no such slug) with its DNN, read with the
+    player's token epoch: 401 first unless the cookie's is current (``require_token_epoch``).
+    ``campaigns.playable`` then says whether it can be played."""
+    row = session.execute(_PLAYER_AND_CAMPAIGN, {"player_id": player_id, "slug": slug}).first()
+    players.require_epoch(None if row is None else row.token_epoch, token_epoch)
+    assert row is not None  # the player exists: the epoch matched
+    return row[1], row[2]
+
+
 def start_round(
     session: Session,
     player_id: int,

@@ -77,3 +77,15 @@ def in_player_session(
     with runtime.database.session() as session:
         require_token_epoch(session, player.player_id, player.epoch)
         return work(session, *args, **kwargs)
+
+
+def in_session(
+    runtime: GameRuntime,
+    work: Callable[Concatenate[Session, P], T],
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> T:
+    """``work(session, *args, **kwargs)`` in a session of its own, committed when the work
+    returns, rolled back when it raises (the work checks the cookie itself)."""
+    with runtime.database.session() as session:
+        return work(session, *args, **kwargs)

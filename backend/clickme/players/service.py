@@ -104,7 +104,12 @@ _TOKEN_EPOCH = select(Player.token_epoch).where(Player.id == bindparam("player_i
 def require_token_epoch(session: Session, player_id: int, token_epoch: int) -> None:
     """401 ``no_player`` unless the cookie's token epoch is the player's current one (a
     forgotten player's old cookies stand for nobody)."""
-    if not _is_current(session, player_id, token_epoch):
+    require_epoch(session.connection().scalar(_TOKEN_EPOCH, {"player_id": player_id}), token_epoch)
+
+
+def require_epoch(current: int | None, token_epoch: int) -> None:
+    """``require_token_epoch`` on the player's current epoch as read (None: no such player)."""
+    if current != token_epoch:
         raise NotSignedIn("no_player", "unknown player: accept the consent screen again")
 
 
