@@ -118,7 +118,7 @@ def test_a_round_of_a_campaign_without_a_target_costs_one_query(
 ) -> None:
     """Every round that ends is handed to retirement: one without a target to reach is told
     apart in one query (the round, its campaign's target and its image's play counter), built
-    once and kept."""
+    once and kept, in autocommit: no session, so no BEGIN and COMMIT around it."""
     campaign_id = world.campaign(plays_wanted_per_image=4)
     round_id = play(world, campaign_id, world.add_players(1)[0], painter(), 0)
     statements: list[str] = []
@@ -126,14 +126,21 @@ def test_a_round_of_a_campaign_without_a_target_costs_one_query(
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    event.listen(world.database.engine, "before_cursor_execute", note)
+    def no_session() -> None:
+        raise AssertionError("a session was opened")
+
+    engines = (world.database.engine, world.database.autocommit_engine)
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
     due: list[object] = []
     try:
+        monkeypatch.setattr(world.database, "session", no_session)
         built = expressions_built_during(
             monkeypatch, lambda: due.append(measure_after_round(world.database, round_id))
         )
     finally:
-        event.remove(world.database.engine, "before_cursor_execute", note)
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
     assert due == [None] and len(statements) == 1, statements
     assert built == 0
 

@@ -12,9 +12,10 @@ to the stored values (``campaigns.service``).
 """
 
 from dataclasses import dataclass
+from typing import TypeGuard
 
 import numpy as np
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign, ImagePlays
@@ -57,22 +58,27 @@ _ROUND_AND_TARGET = (
 )
 
 
-def _due(session: Session, round_id: int, settings: MapSettings) -> _Due | None:
-    """The round's image when it is due a measurement (see the module), else None; a round of
-    a campaign without a target costs one query."""
-    found = session.connection().execute(_ROUND_AND_TARGET, {"round_id": round_id}).first()
-    if found is None or found.outcome not in settings.outcomes:
-        return None
-    target = found.retire_at_reliability
-    if target is None or found.retired_by_reliability:
-        return None
+def _may_be_due(found: Row | None, settings: MapSettings) -> TypeGuard[Row]:
+    """Whether the round (a row of ``_ROUND_AND_TARGET``) may make its image due: it counts for
+    maps, in a campaign with a target, on an image not retired yet."""
+    return (
+        found is not None
+        and found.outcome in settings.outcomes
+        and found.retire_at_reliability is not None
+        and not found.retired_by_reliability
+    )
+
+
+def _due(session: Session, found: Row, settings: MapSettings) -> _Due | None:
+    """The round's image (``found``, which ``_may_be_due``) when it is due a measurement (see
+    the module), else None."""
     image = next(
         valid_rounds(session, found.campaign_id, settings, image_ids=[found.image_id]), None
     )
     rounds = 0 if image is None else len(image.rounds_points)
     if image is None or rounds < 2 or rounds == found.reliability_rounds:
         return None
-    return _Due(found.campaign_id, target, image)
+    return _Due(found.campaign_id, found.retire_at_reliability, image)
 
 
 def _measure(due: _Due, settings: MapSettings) -> float | None:
@@ -109,9 +115,14 @@ def measure_after_round(
 ) -> float | None:
     """Measure the round's image again if due, and store it; the value measured now (None when
     not measured, or when every split was flat). Reads, measures and writes in turn, holding no
-    transaction while it measures."""
+    transaction while it measures. A round that cannot make its image due (most: see
+    ``_may_be_due``) costs one query, in autocommit (no BEGIN and COMMIT of its own)."""
+    with database.autocommit_engine.connect() as connection:
+        found = connection.execute(_ROUND_AND_TARGET, {"round_id": round_id}).first()
+    if not _may_be_due(found, settings):
+        return None
     with database.session() as session:
-        due = _due(session, round_id, settings)
+        due = _due(session, found, settings)
     if due is None:
         return None
     reliability = _measure(due, settings)
