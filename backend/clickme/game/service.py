@@ -8,7 +8,7 @@ The hot path (a new batch, in order, in time, of a round whose clock runs) is on
 UPDATE and one INSERT, outside the ORM session: on PostgreSQL one statement in autocommit (the
 claim a data-modifying CTE) where there were four (BEGIN, UPDATE, INSERT, COMMIT). Every other
 case (a repeat, a gap, a late or ended round, a forgotten player's cookie) takes the slow path,
-which says exactly why.
+which says exactly why. The start call has a hot path of the same kind (``start_clock_now``).
 """
 
 from collections.abc import Callable, Sequence
