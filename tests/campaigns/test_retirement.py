@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from clickme.campaigns import service
 from clickme.campaigns.models import ImagePlays
@@ -15,7 +15,7 @@ from clickme.insights.stats import image_cards
 from clickme.maps.retirement import measure_after_round
 from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 from tests.exports.fill import POINTS_PER_ROUND
-from tests.game.test_store import expressions_built_during
+from tests.game.test_store import expressions_built_during, forbid_sessions, statements_on
 from tests.maps.painters import Painter, painter
 
 TARGET = 0.8
@@ -121,28 +121,19 @@ def test_a_round_of_a_campaign_without_a_target_costs_one_query(
     once and kept, in autocommit: no session, so no BEGIN and COMMIT around it."""
     campaign_id = world.campaign(plays_wanted_per_image=4)
     round_id = play(world, campaign_id, world.add_players(1)[0], painter(), 0)
-    statements: list[str] = []
-
-    def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
-        statements.append(statement)
-
-    def no_session() -> None:
-        raise AssertionError("a session was opened")
-
-    engines = (world.database.engine, world.database.autocommit_engine)
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
+    forbid_sessions(monkeypatch, world.database)
     due: list[object] = []
-    try:
-        monkeypatch.setattr(world.database, "session", no_session)
-        built = expressions_built_during(
-            monkeypatch, lambda: due.append(measure_after_round(world.database, round_id))
-        )
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
+    built: list[int] = []
+    statements = statements_on(
+        world.database,
+        lambda: built.append(
+            expressions_built_during(
+                monkeypatch, lambda: due.append(measure_after_round(world.database, round_id))
+            )
+        ),
+    )
     assert due == [None] and len(statements) == 1, statements
-    assert built == 0
+    assert built == [0]
 
 
 def test_an_image_is_measured_again_only_on_new_valid_rounds(world: World) -> None:

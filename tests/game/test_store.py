@@ -107,11 +107,7 @@ def test_the_next_batch_takes_no_session(
     player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     facts = started_facts(player, database)
-
-    def no_session() -> None:
-        raise AssertionError("the hot path opened a session")
-
-    monkeypatch.setattr(database, "session", no_session)
+    forbid_sessions(monkeypatch, database)
     stored = service.store_any_batch(database, facts, batch(1), RULES, token_epoch=0)
     assert stored.seq == 1 and not stored.duplicate
     monkeypatch.undo()
@@ -119,9 +115,9 @@ def test_the_next_batch_takes_no_session(
         assert session.scalar(select(func.count()).select_from(PointBatch)) == 1
 
 
-def statements_during(client: TestClient, action: Callable[[], Response]) -> list[str]:
-    """The SQL statements the app ran during the action (which must succeed)."""
-    database = client.app.state.runtime.database  # type: ignore[attr-defined]
+def statements_on(database: Database, action: Callable[[], object]) -> list[str]:
+    """The SQL statements run on the database (its pooled and its autocommit engine) during
+    the action."""
     engines = (database.engine, database.autocommit_engine)
     statements: list[str] = []
 
@@ -131,12 +127,29 @@ def statements_during(client: TestClient, action: Callable[[], Response]) -> lis
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)
     try:
-        response = action()
+        action()
     finally:
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
-    assert response.status_code in (200, 201), response.text
     return statements
+
+
+def statements_during(client: TestClient, action: Callable[[], Response]) -> list[str]:
+    """The SQL statements the app ran during the action (which must succeed)."""
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
+    responses: list[Response] = []
+    statements = statements_on(database, lambda: responses.append(action()))
+    assert responses[0].status_code in (200, 201), responses[0].text
+    return statements
+
+
+def forbid_sessions(monkeypatch: pytest.MonkeyPatch, database: Database) -> None:
+    """Opening an ORM session on the database fails (until ``monkeypatch.undo()``)."""
+
+    def no_session() -> None:
+        raise AssertionError("a session was opened")
+
+    monkeypatch.setattr(database, "session", no_session)
 
 
 def test_after_the_start_call_a_batch_reads_nothing(player: TestClient) -> None:
@@ -181,11 +194,7 @@ def test_the_start_call_is_one_statement_without_a_session(
     database = player.app.state.runtime.database  # type: ignore[attr-defined]
     response = player.post("/api/rounds", json={"viewport_width": 1280})
     round_id = response.json()["round_id"]
-
-    def no_session() -> None:
-        raise AssertionError("the start call opened a session")
-
-    monkeypatch.setattr(database, "session", no_session)
+    forbid_sessions(monkeypatch, database)
     statements = statements_during(player, lambda: player.post(f"/api/rounds/{round_id}/start"))
     monkeypatch.undo()
     postgresql = database.engine.dialect.name == "postgresql"

@@ -15,13 +15,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from itertools import groupby
-from typing import NamedTuple, TypeVar, cast
+from typing import Any, NamedTuple, TypeVar, cast
 
 import numpy as np
 from sqlalchemy import Row, Select, Table, bindparam, case, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
@@ -228,13 +229,17 @@ class _RoundRow(NamedTuple):
     version: CampaignVersion
 
 
-def _in_context(query: AnySelect) -> AnySelect:
+# Rounds as a query reads them: the table (``Round``) or a CTE's rows with its columns.
+_RoundsSource = type[Round] | ReadOnlyColumnCollection[str, Any]
+
+
+def _in_context(query: AnySelect, rounds: _RoundsSource = Round) -> AnySelect:
     """The query over rounds joined to each round's image and the campaign version it started
     under (one row per round)."""
-    return query.join(Image, Image.id == Round.image_id).join(
+    return query.join(Image, Image.id == rounds.image_id).join(
         CampaignVersion,
-        (CampaignVersion.campaign_id == Round.campaign_id)
-        & (CampaignVersion.version == Round.campaign_version),
+        (CampaignVersion.campaign_id == rounds.campaign_id)
+        & (CampaignVersion.version == rounds.campaign_version),
     )
 
 
@@ -288,23 +293,26 @@ def round_replay(session: Session, round_id: int, display_max_side: int) -> Roun
     )
 
 
-_FACTS = (
-    _in_context(
+def _facts_query(rounds: _RoundsSource = Round) -> Select:
+    """The columns ``_facts_of`` reads, of each round with its image, campaign version and
+    DNN."""
+    return _in_context(
         select(
-            Round.player_id,
-            Round.started_at,
-            Round.shown_at,
+            rounds.player_id,
+            rounds.started_at,
+            rounds.shown_at,
             Image.file_name,
             Image.width,
             Image.height,
             Image.class_index,
             CampaignVersion.settings,
             DnnModel.name,
-        )
-    )
-    .join(DnnModel, DnnModel.id == Round.model_id)
-    .where(Round.id == bindparam("round_id"))
-)
+        ),
+        rounds,
+    ).join(DnnModel, DnnModel.id == rounds.model_id)
+
+
+_FACTS = _facts_query().where(Round.id == bindparam("round_id"))
 
 
 def load_facts(session: Session, round_id: int, player_id: int) -> RoundFacts:
@@ -620,26 +628,7 @@ _STARTED = _START_CLOCK_NOW.returning(
     _ROUNDS.c.campaign_version,
     _ROUNDS.c.model_id,
 ).cte("started")
-_FACTS_OF_STARTED = (
-    select(
-        _STARTED.c.player_id,
-        _STARTED.c.started_at,
-        _STARTED.c.shown_at,
-        Image.file_name,
-        Image.width,
-        Image.height,
-        Image.class_index,
-        CampaignVersion.settings,
-        DnnModel.name,
-    )
-    .join(Image, Image.id == _STARTED.c.image_id)
-    .join(
-        CampaignVersion,
-        (CampaignVersion.campaign_id == _STARTED.c.campaign_id)
-        & (CampaignVersion.version == _STARTED.c.campaign_version),
-    )
-    .join(DnnModel, DnnModel.id == _STARTED.c.model_id)
-)
+_FACTS_OF_STARTED = _facts_query(_STARTED.c)
 
 
 def start_clock_now(
