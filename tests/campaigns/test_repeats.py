@@ -48,7 +48,7 @@ def test_a_repeat_ended_without_counting_gives_back_no_play(world: World) -> Non
     start(world, campaign_id, player)  # abandoned by the next one,
     skipped = start(world, campaign_id, player)
     with world.database.session() as session:
-        game.skip_round(session, skipped.id, player, RULE)  # and one skipped
+        game.skip_round(session, skipped.id, player, 0, RULE)  # and one skipped
     assert plays(world, campaign_id) == dict.fromkeys(world.image_ids, 1)
 
 

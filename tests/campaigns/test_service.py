@@ -227,8 +227,8 @@ def test_a_skip_gives_the_play_back(world: World) -> None:
     start(world, campaign_id, third)
     assert refusal(world, campaign_id, fourth) == "campaign_complete"
     with world.database.session() as session:
-        game.skip_round(session, skipped.id, first, RULE)
-        game.skip_round(session, skipped.id, first, RULE)  # a repeat gives nothing back twice
+        game.skip_round(session, skipped.id, first, 0, RULE)
+        game.skip_round(session, skipped.id, first, 0, RULE)  # a repeat gives nothing back twice
     assert plays(world, campaign_id)[skipped.image_id] == 0
     assert start(world, campaign_id, fourth).image_id == skipped.image_id
 
@@ -348,6 +348,6 @@ def test_depth_first_counts_only_valid_and_running_rounds(world: World) -> None:
     empty = start(world, campaign_id, second)
     assert empty.image_id == filling  # the image on its way to a map, not a fresh one
     with world.database.session() as session:
-        game.skip_round(session, empty.id, second, RULE)
+        game.skip_round(session, empty.id, second, 0, RULE)
     assert plays(world, campaign_id)[filling] == 1
     assert start(world, campaign_id, third).image_id == filling

@@ -105,7 +105,7 @@ def test_rounds_ended_later_reach_it_once_committed(
         service.record_success(session, facts, 700, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
-        service.skip_round(session, second, late, MapSettings())
+        service.skip_round(session, second, late, 0, MapSettings())
     assert_same_as_sql(database, board, players)
     with database.session() as session:
         me = board.read(session, late, 1, None).me
@@ -151,7 +151,7 @@ def test_an_update_that_missed_redis_is_caught_up_when_redis_answers_again(
     monkeypatch.setattr(board, "_raise_totals", unreachable)
     late = players[6]
     with database.session() as session:  # the round's end is stored all the same
-        service.skip_round(session, running_rounds(database, late)[0], late, MapSettings())
+        service.skip_round(session, running_rounds(database, late)[0], late, 0, MapSettings())
     monkeypatch.undo()
     assert_same_as_sql(database, board, players)
 

@@ -233,9 +233,9 @@ def test_a_new_round_refuses_an_old_cookie_before_anything_else(player: TestClie
 
 
 def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClient) -> None:
-    """The cookie's player, the round, its end (which returns what the play's give-back reads),
-    its play given back, the player's total: the ended round is not read again, the player's
-    row not at all."""
+    """The round with the cookie's token epoch (one query), its end (which returns what the
+    play's give-back reads), its play given back, the player's total: the ended round is not
+    read again, the player's row not at all, the epoch in no statement of its own."""
     round_id = start(player)["round_id"]
     answers: list[dict] = []
 
@@ -245,10 +245,34 @@ def test_a_skip_reads_the_round_once_and_the_player_not_at_all(player: TestClien
         return response
 
     statements = statements_during(player, skip)
-    assert len(statements) == 5, statements
+    assert len(statements) == 4, statements
+    assert "players.token_epoch" in statements[0] and "FROM rounds" in statements[0], statements
+    assert not [s for s in statements[1:] if "token_epoch" in s], statements
     assert not [s for s in statements if s.lstrip().startswith("SELECT players.id")], statements
     skip()  # again: answered as ended
     assert [(a["outcome"], a["score"]) for a in answers] == [("skip", 0), ("skip", 0)]
+
+
+def test_a_skip_refuses_an_old_cookie_before_anything_else(client: TestClient) -> None:
+    """A forgotten player's old cookie is refused (401) on a skip of their own round, of
+    another player's and of none (404 with a current cookie): the cookie is checked first, and
+    the round is not ended."""
+    client.post("/api/players", json={"consent": True})
+    others = start(client)["round_id"]
+    client.cookies.clear()
+    client.post("/api/players", json={"consent": True})
+    own = start(client)["round_id"]
+    for round_id in (others, 987654):
+        assert client.post(f"/api/rounds/{round_id}/skip").status_code == 404
+    database = client.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.session() as session:
+        session.execute(update(Player).where(Player.id == player_id(client)).values(token_epoch=1))
+    for round_id in (own, others, 987654):
+        refused = client.post(f"/api/rounds/{round_id}/skip")
+        assert refused.status_code == 401, (round_id, refused.text)
+        assert refused.json()["error"]["code"] == "no_player"
+    with database.session() as session:
+        assert session.scalars(select(Round.outcome)).all() == [None, None]
 
 
 def test_a_repeat_round_reads_its_photo_in_one_query(player: TestClient) -> None:

@@ -152,8 +152,12 @@ def _show_round_in_session(
 
 @router.post("/rounds/{round_id}/skip")
 async def skip_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundResult:
-    return await as_player(
-        runtime, player, service.skip_round, round_id, player.player_id, runtime.map_rules
+    """The player gives up on the round (no score); its cookie checked in the round's query."""
+    return await off_loop(
+        runtime,
+        lambda: in_session(
+            runtime, service.skip_round, round_id, player.player_id, player.epoch, runtime.map_rules
+        ),
     )
 
 

@@ -266,6 +266,27 @@ def _load_round(session: Session, round_id: int, player_id: int) -> _RoundRow:
     return row
 
 
+# The player's own round (``_ROUND_ROW``) with the player's current token epoch, the cookie's
+# check, in the same row.
+_OWN_ROUND_ROW = (
+    _ROUND_ROW.add_columns(Player.token_epoch)
+    .join(Player, Player.id == Round.player_id)
+    .where(Round.player_id == bindparam("player_id"))
+)
+
+
+def _load_own_round(session: Session, round_id: int, player_id: int, token_epoch: int) -> _RoundRow:
+    """``_load_round`` for a cookie of ``token_epoch``, checked in the same query: 401
+    ``no_player`` for an old cookie (before the 404 for a round that is not the player's)."""
+    parameters = {"round_id": round_id, "player_id": player_id}
+    row = session.execute(_OWN_ROUND_ROW, parameters).first()
+    if row is None:
+        players.require_token_epoch(session, player_id, token_epoch)
+        raise _not_this_players(round_id)
+    players.require_epoch(row.token_epoch, token_epoch)
+    return _RoundRow(row[0], row[1], row[2])
+
+
 def round_replay(session: Session, round_id: int, display_max_side: int) -> RoundReplay:
     """Any round's points in order, its photo and the brush of its campaign version, for staff
     (404 ``round_not_found`` for none)."""
@@ -678,7 +699,8 @@ def _start_clock(
         if started is not None:  # this call started the clock (else: it ran, or the round ended)
             return replace(facts, shown_at=started)
     else:
-        _ended_result(session, facts.round_id, facts.player_id, Outcome.ABANDONED, now, rule)
+        loaded = _load_round(session, facts.round_id, facts.player_id)
+        _ended_result(session, loaded, Outcome.ABANDONED, now, rule)
         session.commit()
     round_ = session.get_one(Round, facts.round_id, populate_existing=True)
     return replace(facts, shown_at=round_.shown_at)
@@ -883,14 +905,14 @@ def _result(session: Session, round_: Round, image: Image, now: datetime) -> Rou
 
 def _ended_result(
     session: Session,
-    round_id: int,
-    player_id: int,
+    loaded: _RoundRow,
     outcome: Outcome | None,
     now: datetime,
     rule: RoundRule,
 ) -> RoundResult:
-    """End the round with this outcome (if it runs and one is given), then its result."""
-    round_, image, _version = _load_round(session, round_id, player_id)
+    """End the loaded round with this outcome (if it runs and one is given), then its result."""
+    round_, image, _version = loaded
+    round_id = round_.id
     if outcome is None or round_.outcome is not None:
         return _result(session, round_, image, now)
     # Ended here: the loaded round takes what the UPDATE set (as loaded, not to be written
@@ -903,9 +925,13 @@ def _ended_result(
     return _result(session, round_, image, now)
 
 
-def skip_round(session: Session, round_id: int, player_id: int, rule: RoundRule) -> RoundResult:
-    """The player skips (odd or mislabelled image): no points; repeating it changes nothing."""
-    return _ended_result(session, round_id, player_id, Outcome.SKIP, utcnow(), rule)
+def skip_round(
+    session: Session, round_id: int, player_id: int, token_epoch: int, rule: RoundRule
+) -> RoundResult:
+    """The player skips (odd or mislabelled image): no points; repeating it changes nothing.
+    The cookie (of ``token_epoch``) is checked in the round's own query."""
+    loaded = _load_own_round(session, round_id, player_id, token_epoch)
+    return _ended_result(session, loaded, Outcome.SKIP, utcnow(), rule)
 
 
 def finish_round(
@@ -916,9 +942,8 @@ def finish_round(
     now = utcnow()
     facts = _start_clock(session, facts, facts.time_limit_ms, now, rule, start_bound_s)
     timed_out = facts.shown_at is not None and now >= facts.deadline(start_bound_s)
-    result = _ended_result(
-        session, facts.round_id, facts.player_id, Outcome.TIMEOUT if timed_out else None, now, rule
-    )
+    loaded = _load_round(session, facts.round_id, facts.player_id)
+    result = _ended_result(session, loaded, Outcome.TIMEOUT if timed_out else None, now, rule)
     if result.outcome is None:
         raise Conflict("round_running", "the round's time is not up yet")
     return result
@@ -936,7 +961,8 @@ def read_round(
             outcome = Outcome.ABANDONED
     elif now > facts.deadline(start_bound_s) + timedelta(milliseconds=grace_ms):
         outcome = Outcome.TIMEOUT
-    return _ended_result(session, facts.round_id, facts.player_id, outcome, now, rule)
+    loaded = _load_round(session, facts.round_id, facts.player_id)
+    return _ended_result(session, loaded, outcome, now, rule)
 
 
 def points_by_round(session: Session, round_ids: list[int]) -> dict[int, np.ndarray]:
