@@ -112,6 +112,24 @@ def test_rounds_ended_later_reach_it_once_committed(
     assert me is not None and (me.display_name, me.rounds) == ("player 5", 2) and me.score > 0
 
 
+def test_a_win_ended_in_one_statement_without_a_session_reaches_it(
+    database: Database, board: RedisLeaderboard, players: list[int]
+) -> None:
+    """The reveal's hot path for a win (``record_success_now``) announces the round's end as a
+    commit does."""
+    assert_same_as_sql(database, board, players)  # built
+    late = players[5]
+    first, _second = running_rounds(database, late)
+    with database.session() as session:
+        session.execute(update(Round).where(Round.id == first).values(n_points=10))
+        facts = service.load_facts(session, first, late)
+    assert service.record_success_now(database, facts, 700, MapSettings()) is not None
+    assert_same_as_sql(database, board, players)
+    with database.session() as session:
+        me = board.read(session, late, 1, None).me
+    assert me is not None and me.rounds == 1 and me.score > 0
+
+
 def test_a_lost_board_is_rebuilt_from_the_database(
     database: Database,
     board: RedisLeaderboard,

@@ -12,6 +12,7 @@ from httpx import Response
 from sqlalchemy import event, func, select, update
 from sqlalchemy.sql import coercions
 
+from clickme.campaigns.models import ImagePlays
 from clickme.core.db import Database
 from clickme.game import service
 from clickme.game.models import PointBatch, Round
@@ -22,7 +23,8 @@ from clickme.players.models import Player
 from tests.game.test_routes import send, start
 
 MAX_POINTS = 500
-RULES = service.BatchRules(MAX_POINTS, 10**6, MapSettings(), 60.0)
+RULE = MapSettings()
+RULES = service.BatchRules(MAX_POINTS, 10**6, RULE, 60.0)
 
 
 def player_id(client: TestClient) -> int:
@@ -113,6 +115,60 @@ def test_the_next_batch_takes_no_session(
     monkeypatch.undo()
     with database.session() as session:
         assert session.scalar(select(func.count()).select_from(PointBatch)) == 1
+
+
+def plays_of_its_image(database: Database, round_id: int) -> int:
+    with database.session() as session:
+        image_id = session.get_one(Round, round_id).image_id
+        query = select(ImagePlays.plays).where(ImagePlays.image_id == image_id)
+        return session.scalar(query) or 0
+
+
+def test_a_win_keeping_its_play_is_one_statement_without_a_session(
+    player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The round ended as correct with its time score in one UPDATE in autocommit, its end
+    announced to the listeners as a commit's (the leaderboard, retirement); a second win
+    changes nothing and is left to ``record_success``, which says it has ended."""
+    facts = started_facts(player, database)
+    assert store_next(database, facts, 1) is not None  # 2 points: it counts
+    ended: list[service.EndedRound] = []
+    service.on_rounds_ended(database.sessionmaker, ended.extend)
+    won: list[tuple[str, int] | None] = []
+    forbid_sessions(monkeypatch, database)
+    statements = statements_on(
+        database, lambda: won.append(service.record_success_now(database, facts, 700, RULE))
+    )
+    won.append(service.record_success_now(database, facts, 800, RULE))
+    monkeypatch.undo()
+    score = service.time_score(700, facts.time_limit_ms)
+    assert won == [("correct", score), None]
+    assert ended == [service.EndedRound(facts.round_id, facts.player_id, "correct")]
+    assert len(statements) == 1 and statements[0].lstrip().upper().startswith("UPDATE")
+    with database.session() as session:
+        round_ = session.get_one(Round, facts.round_id)
+        assert (round_.outcome, round_.score, round_.solved_ms) == ("correct", score, 700)
+        assert service.record_success(session, facts, 800, RULE) == ("correct", score)
+    assert plays_of_its_image(database, facts.round_id) == 1  # kept
+
+
+def test_a_win_giving_its_play_back_is_left_to_record_success(
+    player: TestClient, database: Database
+) -> None:
+    """Too few points to count (or a rule where wins do not count): the hot path changes
+    nothing; ``record_success`` ends the round and gives its image's play back with it."""
+    facts = started_facts(player, database)
+    assert store_next(database, facts, 1) is not None  # 2 points
+    strict = MapSettings(min_points=3)
+    assert service.record_success_now(database, facts, 700, strict) is None
+    assert (
+        service.record_success_now(database, facts, 700, MapSettings(outcomes=("timeout",))) is None
+    )
+    with database.session() as session:
+        assert session.get_one(Round, facts.round_id).outcome is None
+        assert plays_of_its_image(database, facts.round_id) == 1
+        assert service.record_success(session, facts, 700, strict)[0] == "correct"
+    assert plays_of_its_image(database, facts.round_id) == 0
 
 
 def statements_on(database: Database, action: Callable[[], object]) -> list[str]:

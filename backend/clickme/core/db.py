@@ -6,6 +6,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar, cast
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.exc import DisconnectionError, IntegrityError
@@ -99,9 +100,17 @@ def note_for_commit(session: Session, key: str, item: object) -> None:
     session.info.setdefault(key, []).append(item)
 
 
+# The listeners of each session factory, by key (``after_commit``), for ``announce_committed``.
+_LISTENERS: WeakKeyDictionary[sessionmaker, dict[str, list[Callable[[list], None]]]] = (
+    WeakKeyDictionary()
+)
+
+
 def after_commit(sessions: sessionmaker, key: str, listener: Callable[[list], None]) -> None:
     """After each commit, ``listener`` gets what was noted under ``key`` (if anything) during
-    the transaction; a rollback forgets it. How a lower layer tells a higher one what it did."""
+    the transaction; a rollback forgets it. How a lower layer tells a higher one what it did.
+    What one statement committed outside any session reaches it too (``announce_committed``)."""
+    _LISTENERS.setdefault(sessions, {}).setdefault(key, []).append(listener)
 
     def committed(session: Session) -> None:
         noted = session.info.pop(key, None)
@@ -110,6 +119,13 @@ def after_commit(sessions: sessionmaker, key: str, listener: Callable[[list], No
 
     event.listen(sessions, "after_commit", committed)
     event.listen(sessions, "after_rollback", lambda session: session.info.pop(key, None))
+
+
+def announce_committed(sessions: sessionmaker, key: str, items: list) -> None:
+    """What a statement committed outside any session (in autocommit) did, told to the
+    listeners of ``key`` as a session's commit would have told them."""
+    for listener in _LISTENERS.get(sessions, {}).get(key, []):
+        listener(items)
 
 
 def _ping_if_idle(engine: Engine) -> None:

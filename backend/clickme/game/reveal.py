@@ -208,9 +208,15 @@ def _last_answer(runtime: Runtime, stored: service.StoredBatch) -> Answer:
 
 
 def _record_success(runtime: Runtime, facts: service.RoundFacts, elapsed: int) -> tuple[str, int]:
+    """The round won: one statement without a session (``record_success_now``) unless the win
+    gives its play back or another request ended the round first."""
     runtime.masks.pop(facts.round_id)
+    rule = runtime.map_rules
+    won = service.record_success_now(runtime.database, facts, elapsed, rule)
+    if won is not None:
+        return won
     with runtime.database.session() as session:
-        return service.record_success(session, facts, elapsed, runtime.map_rules)
+        return service.record_success(session, facts, elapsed, rule)
 
 
 def _guesses(guesses: list[Guess]) -> list[dict]:

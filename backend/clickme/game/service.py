@@ -26,7 +26,7 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import Database, after_commit, note_for_commit, utcnow
+from clickme.core.db import Database, after_commit, announce_committed, note_for_commit, utcnow
 from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -885,6 +885,40 @@ def record_success(
         return Outcome.CORRECT.value, score
     round_ = session.get_one(Round, facts.round_id)
     return round_.outcome or "playing", round_.score
+
+
+# A win that keeps its image's play (a repeat's, or one with the points to count): nothing is
+# given back with it, so its end is one statement, needing no transaction of its own.
+_WIN_KEEPING_ITS_PLAY = _END.where(
+    Round.is_repeat.is_(True) | (Round.n_points >= bindparam("min_points"))
+)
+
+
+def record_success_now(
+    database: Database, facts: RoundFacts, elapsed: int, rule: RoundRule
+) -> tuple[str, int] | None:
+    """The hot path of ``record_success``: a running round whose win keeps its play ended as
+    correct in one UPDATE in autocommit (no session, no BEGIN or COMMIT), its end announced
+    to the listeners as a commit's; None, having changed nothing, for anything else (a round
+    already ended, a win that gives its play back: ``record_success`` decides)."""
+    if Outcome.CORRECT not in rule.outcomes:  # every win but a repeat's gives its play back
+        return None
+    score = time_score(elapsed, facts.time_limit_ms)
+    parameters = {
+        "round_id": facts.round_id,
+        "ending": Outcome.CORRECT,
+        "end_time": utcnow(),
+        "ending_score": score,
+        "solved_in": elapsed,
+        "min_points": rule.min_points,
+    }
+    with database.autocommit_engine.connect() as connection:
+        won = connection.execute(_WIN_KEEPING_ITS_PLAY, parameters).first()
+    if won is None:
+        return None
+    ended = EndedRound(facts.round_id, facts.player_id, Outcome.CORRECT.value)
+    announce_committed(database.sessionmaker, _ENDED_ROUNDS, [ended])
+    return Outcome.CORRECT.value, score
 
 
 def _result(session: Session, round_: Round, image: Image, now: datetime) -> RoundResult:
