@@ -3,7 +3,9 @@ the autocommit pool commits each statement alone and closes with the database; P
 pooled connections are pinged only after sitting idle."""
 
 import pytest
-from sqlalchemy import create_engine, func, insert, select, text
+from sqlalchemy import bindparam, create_engine, func, insert, select, text, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from clickme.core import db
@@ -99,3 +101,60 @@ def test_a_pooled_connection_the_server_closed_while_idle_is_replaced(
     with database.session() as session:
         pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
     assert pid != lost_pid
+
+
+# The columns given, by name (a statement is compiled once, for every execution).
+NEW_SET = insert(ImageSet).values(
+    name=bindparam("name"), description=bindparam("description"), created_at=bindparam("at")
+)
+
+
+def test_rowcount_of_runs_a_statement_on_its_own_as_connection_execute_would(
+    database: Database,
+) -> None:
+    """On PostgreSQL: committed alone (no transaction to close), the rows it changed, the
+    connection back in the autocommit pool; elsewhere refused."""
+    row = {"name": "raw", "description": "", "at": db.utcnow()}
+    if database.engine.dialect.name != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL only"):
+            database.rowcount_of(NEW_SET, row)
+        return
+    assert database.rowcount_of(NEW_SET, row) == 1
+    renamed = (
+        update(ImageSet).where(ImageSet.name == bindparam("old")).values(name=bindparam("new"))
+    )
+    assert database.rowcount_of(renamed, {"old": "raw", "new": "kept"}) == 1
+    assert database.rowcount_of(renamed, {"old": "raw", "new": "kept"}) == 0
+    with pytest.raises(ValueError, match="every value as a parameter"):  # psycopg would not see it
+        database.rowcount_of(update(ImageSet).values(name="inside"), {})
+    with database.session() as session:
+        assert session.scalars(select(ImageSet.name)).all() == ["kept"]
+    assert database.autocommit_engine.pool.checkedout() == 0
+
+
+def test_rowcount_of_raises_database_errors_as_sqlalchemy_does(database: Database) -> None:
+    """A refused statement as SQLAlchemy's IntegrityError; a database out of reach as its
+    OperationalError (the API's 503 ``database_unavailable``), at the connection's checkout or
+    for a connection the server lost (invalidated: the next statement gets a new one)."""
+    _postgres_only(database)
+    row = {"name": "twice", "description": "", "at": db.utcnow()}
+    assert database.rowcount_of(NEW_SET, row) == 1
+    with pytest.raises(IntegrityError):
+        database.rowcount_of(NEW_SET, row)  # the name is unique
+    connection = database.autocommit_engine.raw_connection()
+    lost_pid = connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+    connection.close()
+    admin = create_engine(database.url, poolclass=NullPool)
+    with admin.connect() as admin_connection:
+        admin_connection.execute(text(f"SELECT pg_terminate_backend({lost_pid})"))
+    admin.dispose()
+    renamed = update(ImageSet).values(name=bindparam("new"))
+    with pytest.raises(OperationalError) as lost:
+        database.rowcount_of(renamed, {"new": "again"})
+    assert lost.value.connection_invalidated
+    assert database.rowcount_of(renamed, {"new": "again"}) == 1
+    no_server = make_url(database.url).set(host="127.0.0.1", port=1)
+    unreachable = Database(no_server.render_as_string(hide_password=False))
+    with pytest.raises(OperationalError):
+        unreachable.rowcount_of(renamed, {"new": "again"})
+    unreachable.dispose()

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
 from sqlalchemy import event, func, select, update
-from sqlalchemy.sql import coercions
+from sqlalchemy.sql import ClauseElement, coercions
 
 from clickme.campaigns.models import ImagePlays
 from clickme.core.db import Database
@@ -172,19 +172,27 @@ def test_a_win_giving_its_play_back_is_left_to_record_success(
 
 
 def statements_on(database: Database, action: Callable[[], object]) -> list[str]:
-    """The SQL statements run on the database (its pooled and its autocommit engine) during
-    the action."""
+    """The SQL statements run on the database (its pooled and its autocommit engine, and
+    ``Database.rowcount_of``, which fires no engine event) during the action."""
     engines = (database.engine, database.autocommit_engine)
     statements: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
 
+    rowcount_of = database.rowcount_of
+
+    def noted_rowcount_of(statement: ClauseElement, parameters: dict) -> int:
+        statements.append(str(statement.compile(database.autocommit_engine)))
+        return rowcount_of(statement, parameters)
+
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)
+    database.rowcount_of = noted_rowcount_of  # type: ignore[method-assign]
     try:
         action()
     finally:
+        del database.rowcount_of  # the method again
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
     return statements

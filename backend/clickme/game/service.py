@@ -745,9 +745,7 @@ def _claim_and_insert(database: Database, claim: dict, row: dict) -> bool:
     """The claim (``_CLAIM_NEXT_SEQ``) and, when it moved the round, the batch's insert,
     committed; whether the batch was stored."""
     if database.engine.dialect.name == "postgresql":
-        with database.autocommit_engine.connect() as connection:
-            inserted = connection.execute(_CLAIM_AND_INSERT_BATCH, {**claim, **row}).rowcount
-            return bool(inserted)
+        return bool(database.rowcount_of(_CLAIM_AND_INSERT_BATCH, {**claim, **row}))
     with database.engine.begin() as connection:
         if not connection.execute(_CLAIM_NEXT_SEQ, claim).rowcount:
             return False
