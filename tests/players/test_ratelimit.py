@@ -74,6 +74,16 @@ def test_processes_share_one_window_in_redis(redis_client: redis.Redis, redis_pr
     assert second.hit(PER_SECOND, "b") == 0
 
 
+def test_a_script_redis_lost_is_loaded_again(redis_client: redis.Redis, redis_prefix: str) -> None:
+    """The window's script is run by its hash; a Redis that no longer has it (restarted,
+    flushed) is given it again, and the hit still counts."""
+    limiter = RedisRateLimiter(redis_client, redis_prefix)
+    assert limiter.hit(PER_SECOND, "a") == 0
+    redis_client.script_flush()
+    assert [limiter.hit(PER_SECOND, "a") for _ in range(2)] == [0, 0]
+    assert 0 < limiter.hit(PER_SECOND, "a") <= 1.0  # three hits counted in the window
+
+
 def test_idle_keys_expire_in_redis(redis_client: redis.Redis, redis_prefix: str) -> None:
     RedisRateLimiter(redis_client, redis_prefix).hit(PER_SECOND, "a")
     ttl_ms = redis_client.pttl(redis_key(redis_prefix, "rate", PER_SECOND.name, "a"))

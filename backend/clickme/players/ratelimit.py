@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis import Redis
+from redis.exceptions import NoScriptError
+from redis.typing import EncodableT
 
 from clickme.core.config import Settings
 from clickme.core.errors import TooManyRequests
-from clickme.core.shared_store import redis_key
+from clickme.core.shared_store import ThreadsConnections, redis_key
 
 KEYS_KEPT = 100_000
 
@@ -126,15 +128,24 @@ class RedisRateLimiter:
 
     def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] | None = None) -> None:
         self._hit = redis.register_script(_SLIDING_WINDOW_HIT)
+        self._commands = ThreadsConnections(redis)
         self._prefix = prefix
         self._clock = clock
 
     def hit(self, limit: Limit, key: str) -> float:
         now = repr(self._clock()) if self._clock else ""
-        wait_s = self._hit(
-            keys=[redis_key(self._prefix, "rate", limit.name, key)],
-            args=[limit.count, limit.window_s, secrets.token_hex(8), now, IDLE_KEY_SLACK_S],
-        )
+        keys = [redis_key(self._prefix, "rate", limit.name, key)]
+        args: list[EncodableT] = [
+            limit.count,
+            limit.window_s,
+            secrets.token_hex(8),
+            now,
+            IDLE_KEY_SLACK_S,
+        ]
+        try:  # the script by its hash, on this thread's connection (every reveal counts one)
+            wait_s = self._commands.execute("EVALSHA", self._hit.sha, len(keys), *keys, *args)
+        except NoScriptError:  # not loaded (a new or restarted Redis): the client loads it
+            wait_s = self._hit(keys=keys, args=args)
         return float(wait_s)
 
 

@@ -40,7 +40,7 @@ from redis.typing import EncodableT, FieldT
 
 from clickme.core.config import Settings
 from clickme.core.futures import settle
-from clickme.core.shared_store import redis_key
+from clickme.core.shared_store import ThreadsConnections, redis_key
 from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
 from clickme.scoring.reveal import RevealRule, RevealView
@@ -209,6 +209,7 @@ class RedisScorer:
         self.timeout_ms = settings.scorer_timeout_ms
         self.queue_max = settings.score_queue_max
         self._sender = connect(settings.redis_url, "clickme-api")
+        self._commands = ThreadsConnections(self._sender)
         self._subscriber = connect(settings.redis_url, "clickme-api-answers", retries=0)
         self._waiting: dict[bytes, Future[Scored]] = {}
         self.rate = AnswerRate()
@@ -290,10 +291,9 @@ class RedisScorer:
         return future
 
     def _queue(self, requests: list[ScoreRequest]) -> None:
-        if len(requests) == 1:  # a reveal's: without a pipeline's own cost
-            self._sender.xadd(
-                self.stream, requests[0].fields(), maxlen=self.queue_max, approximate=True
-            )
+        if len(requests) == 1:  # a reveal's: on the sending thread's connection, no pipeline
+            fields = [part for pair in requests[0].fields().items() for part in pair]
+            self._commands.execute("XADD", self.stream, "MAXLEN", "~", self.queue_max, "*", *fields)
             return
         with self._sender.pipeline(transaction=False) as pipe:
             for request in requests:
