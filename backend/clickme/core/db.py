@@ -193,11 +193,10 @@ class Database:
     def rowcount_of(self, statement: ClauseElement, parameters: dict[str, Any]) -> int:
         """The rows one statement changed, run in autocommit on a DBAPI connection of its pool,
         on PostgreSQL: the statement compiled once, none of SQLAlchemy's work per execution (a
-        sixth of the reveal's thread, measured). Every value is a named parameter, given to
-        psycopg as it is (no SQLAlchemy type processes it): give what psycopg takes. It fires
-        no engine event.
-        Errors come as ``Connection.execute`` raises them (SQLAlchemy's, a lost connection
-        invalidated)."""
+        fifth of the reveal's thread, ``benchmarks/bench_requests.py``). Every value is a named
+        parameter, given to psycopg as it is (no SQLAlchemy type processes it): give what
+        psycopg takes. It fires no engine event. Errors come as ``Connection.execute`` raises
+        them (SQLAlchemy's, a lost connection invalidated)."""
         sql = self._compiled.get(statement)
         if sql is None:
             sql = self._compiled[statement] = self._named_parameters_sql(statement)

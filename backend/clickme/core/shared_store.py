@@ -40,10 +40,10 @@ def redis_key(prefix: str, *parts: str) -> str:
 class ThreadsConnections:
     """A client's commands sent on a connection of its pool that each thread keeps: packed and
     read back by redis-py's own connection, without the client's layers per command (the
-    pool's checkout and its checks, the retry wrapper, the response callbacks), about half of
-    a small command's CPU (``benchmarks/bench_requests.py``). A command that fails on a lost
-    connection is sent once more on a new one; errors are redis-py's, responses as its parser
-    gives them (decoded as the client decodes)."""
+    pool's checkout and its checks, the retry wrapper, the response callbacks): 0.2 ms less
+    in the reveal's thread, for its two commands (``benchmarks/bench_requests.py``). A command
+    that fails on a lost connection is sent once more on a new one; errors are redis-py's,
+    responses as its parser gives them (decoded as the client decodes)."""
 
     def __init__(self, client: Redis) -> None:
         self._pool = client.connection_pool
