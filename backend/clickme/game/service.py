@@ -887,9 +887,7 @@ def record_success(
 
 # A win that keeps its image's play (a repeat's, or one with the points to count): nothing is
 # given back with it, so its end is one statement, needing no transaction of its own.
-_WIN_KEEPING_ITS_PLAY = _END.where(
-    Round.is_repeat.is_(True) | (Round.n_points >= bindparam("min_points"))
-)
+_WIN_KEEPING_ITS_PLAY = _END.where(~COUNTED | (Round.n_points >= bindparam("min_points")))
 
 
 def record_success_now(
