@@ -2,6 +2,7 @@
 
 import hashlib
 import importlib.util
+import timeit
 from pathlib import Path
 
 import numpy as np
@@ -145,3 +146,25 @@ def test_weights_must_fit_the_architecture(tmp_path: Path) -> None:
     )
     with pytest.raises(RuntimeError):
         spec.build()
+
+
+def test_preprocessing_gives_the_per_pixel_formulas_values_exactly() -> None:
+    pixels = np.random.default_rng(3).integers(0, 256, (2, 6, 7, 3), dtype=np.uint8)
+    preprocessing = Preprocessing(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+    std = np.asarray(preprocessing.std, np.float32)
+    formula = (
+        pixels.astype(np.float32) * (1.0 / (255.0 * std))
+        - np.asarray(preprocessing.mean, np.float32) / std
+    )
+    out = preprocessing.normalise(pixels)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, formula.transpose(0, 3, 1, 2))
+
+
+def test_preprocessing_a_batch_costs_a_few_plain_conversions_of_it() -> None:
+    """Each reveal's image is normalised once: arithmetic on the channels axis of 3 values cost
+    40 float32 conversions of the batch, channels first about 5."""
+    batch = np.random.default_rng(4).integers(0, 256, (8, 224, 224, 3), dtype=np.uint8)
+    convert = min(timeit.repeat(lambda: batch.astype(np.float32), number=5, repeat=5))
+    normalise = min(timeit.repeat(lambda: Preprocessing().normalise(batch), number=5, repeat=5))
+    assert normalise < 15 * convert
