@@ -107,6 +107,7 @@ def test_a_pooled_connection_the_server_closed_while_idle_is_replaced(
 NEW_SET = insert(ImageSet).values(
     name=bindparam("name"), description=bindparam("description"), created_at=bindparam("at")
 )
+RENAME = update(ImageSet).where(ImageSet.name == bindparam("old")).values(name=bindparam("new"))
 
 
 def test_rowcount_of_runs_a_statement_on_its_own_as_connection_execute_would(
@@ -120,11 +121,8 @@ def test_rowcount_of_runs_a_statement_on_its_own_as_connection_execute_would(
             database.rowcount_of(NEW_SET, row)
         return
     assert database.rowcount_of(NEW_SET, row) == 1
-    renamed = (
-        update(ImageSet).where(ImageSet.name == bindparam("old")).values(name=bindparam("new"))
-    )
-    assert database.rowcount_of(renamed, {"old": "raw", "new": "kept"}) == 1
-    assert database.rowcount_of(renamed, {"old": "raw", "new": "kept"}) == 0
+    assert database.rowcount_of(RENAME, {"old": "raw", "new": "kept"}) == 1
+    assert database.rowcount_of(RENAME, {"old": "raw", "new": "kept"}) == 0
     with pytest.raises(ValueError, match="every value as a parameter"):  # psycopg would not see it
         database.rowcount_of(update(ImageSet).values(name="inside"), {})
     with database.session() as session:
@@ -158,3 +156,47 @@ def test_rowcount_of_raises_database_errors_as_sqlalchemy_does(database: Databas
     with pytest.raises(OperationalError):
         unreachable.rowcount_of(renamed, {"new": "again"})
     unreachable.dispose()
+
+
+def _image_sets(database: Database) -> list[tuple[str, str]]:
+    """Each image set's name and its creation time as the database keeps it (SQLite: text)."""
+    with database.engine.connect() as connection:
+        raw = text("SELECT name, CAST(created_at AS TEXT) FROM image_sets ORDER BY id")
+        return [(name, at) for name, at in connection.execute(raw)]
+
+
+def test_each_changes_a_row_passes_values_as_connection_execute_would(
+    database: Database,
+) -> None:
+    """Each value through its column's type (SQLite keeps a UTC time as SQLAlchemy's text),
+    committed together, the connection back in the pool."""
+    at = db.utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(NEW_SET, {"name": "by-sqlalchemy", "description": "", "at": at})
+    steps = [
+        (NEW_SET, {"name": "raw", "description": "", "at": at}),
+        (RENAME, {"old": "raw", "new": "by-dbapi"}),
+    ]
+    assert database.each_changes_a_row(steps)
+    (_, expected), (name, stored) = _image_sets(database)
+    assert (name, stored) == ("by-dbapi", expected)
+    with database.session() as session:
+        assert session.scalars(select(ImageSet.created_at)).all() == [at, at]
+    assert database.engine.pool.checkedout() == 0
+    with pytest.raises(ValueError, match="every value as a parameter"):
+        database.each_changes_a_row([(update(ImageSet).values(name="inside"), {})])
+
+
+def test_each_changes_a_row_stops_at_the_first_that_changes_none(database: Database) -> None:
+    """Then nothing of the earlier statements is kept; a refused statement raises as
+    SQLAlchemy's error and keeps nothing either."""
+    new_set = (NEW_SET, {"name": "first", "description": "", "at": db.utcnow()})
+    assert not database.each_changes_a_row([new_set, (RENAME, {"old": "nobody", "new": "x"})])
+    assert _image_sets(database) == []
+    twice = (NEW_SET, {"name": "twice", "description": "", "at": db.utcnow()})
+    with pytest.raises(IntegrityError):  # the name is unique
+        database.each_changes_a_row([new_set, twice, twice])
+    assert _image_sets(database) == []
+    assert database.each_changes_a_row([twice])
+    assert [name for name, _ in _image_sets(database)] == ["twice"]
+    assert database.engine.pool.checkedout() == 0

@@ -5,14 +5,16 @@ is stored and committed without a session; anything else stores nothing and is l
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import event, func, select, update
-from sqlalchemy.sql import ClauseElement, coercions
+from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy.sql import coercions
 
 from clickme.campaigns.models import ImagePlays
+from clickme.core import db
 from clickme.core.db import Database
 from clickme.game import service
 from clickme.game.models import PointBatch, Round
@@ -172,27 +174,30 @@ def test_a_win_giving_its_play_back_is_left_to_record_success(
 
 
 def statements_on(database: Database, action: Callable[[], object]) -> list[str]:
-    """The SQL statements run on the database (its pooled and its autocommit engine, and
-    ``Database.rowcount_of``, which fires no engine event) during the action."""
+    """The SQL statements run on the database during the action: through its pooled and its
+    autocommit engine, and on their DBAPI connections (``Database.rowcount_of`` and
+    ``each_changes_a_row``, which fire no engine event, run each one through
+    ``db._execute``)."""
     engines = (database.engine, database.autocommit_engine)
     statements: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    rowcount_of = database.rowcount_of
+    execute = db._execute
 
-    def noted_rowcount_of(statement: ClauseElement, parameters: dict) -> int:
-        statements.append(str(statement.compile(database.autocommit_engine)))
-        return rowcount_of(statement, parameters)
+    def noted_execute(engine: Engine, connection: Any, cursor: Any, sql: str, values: Any) -> None:
+        if engine in engines:
+            statements.append(sql)
+        execute(engine, connection, cursor, sql, values)
 
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)
-    database.rowcount_of = noted_rowcount_of  # type: ignore[method-assign]
+    db._execute = noted_execute
     try:
         action()
     finally:
-        del database.rowcount_of  # the method again
+        db._execute = execute
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
     return statements

@@ -3,6 +3,7 @@
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any, TypeVar, cast
@@ -172,6 +173,79 @@ def make_engine(url: str, pooled: bool = True, autocommit: bool = False) -> Engi
     return engine
 
 
+def _every_value_a_parameter(statement: ClauseElement, engine: Engine) -> SQLCompiler:
+    """The statement compiled for the engine, refused if a value is inside it (it would need
+    SQLAlchemy to pass it)."""
+    compiled = cast(SQLCompiler, statement.compile(engine))
+    inside = sorted(name for bind, name in compiled.bind_names.items() if not bind.required)
+    if inside:
+        raise ValueError(f"the statement must take every value as a parameter, not {inside}")
+    return compiled
+
+
+@dataclass(frozen=True)
+class _RawStatement:
+    """A statement's SQL for its DBAPI, and how its values are passed: by name or position,
+    each through its type's bind processor (None: as it is)."""
+
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+    positional: bool
+
+    @classmethod
+    def of(cls, statement: ClauseElement, engine: Engine) -> "_RawStatement":
+        compiled = _every_value_a_parameter(statement, engine)
+        dialect = engine.dialect
+        binds = {name: bind for bind, name in compiled.bind_names.items()}
+        names = tuple(compiled.positiontup or ()) if dialect.positional else tuple(binds)
+        processors = tuple(
+            binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
+        )
+        return cls(str(compiled), names, processors, dialect.positional)
+
+    def values(self, parameters: dict[str, Any]) -> tuple | dict[str, Any]:
+        values = (
+            parameters[name] if process is None else process(parameters[name])
+            for name, process in zip(self.names, self.processors, strict=True)
+        )
+        return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
+
+
+@contextmanager
+def _dbapi_connection(engine: Engine) -> Iterator[PoolProxiedConnection]:
+    """A DBAPI connection of the engine's pool, given back at the end; the database out of
+    reach raises as SQLAlchemy's checkout does."""
+    dialect = engine.dialect
+    try:
+        connection = engine.raw_connection()
+    except dialect.loaded_dbapi.Error as error:
+        raise DBAPIError.instance(
+            None, None, error, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from error
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+def _execute(
+    engine: Engine, connection: PoolProxiedConnection, cursor: Any, sql: str, values: Any
+) -> None:
+    """``cursor.execute``, its DBAPI error raised as SQLAlchemy's (a lost connection
+    invalidated)."""
+    dialect = engine.dialect
+    try:
+        cursor.execute(sql, values)
+    except dialect.loaded_dbapi.Error as error:
+        lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
+        if lost:
+            connection.invalidate(error)
+        raise DBAPIError.instance(
+            sql, values, error, dialect.loaded_dbapi.Error, False, lost, dialect
+        ) from error
+
+
 class Database:
     """One engine and its session factory; and for work of one statement, an engine in
     autocommit."""
@@ -181,6 +255,7 @@ class Database:
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         self._compiled: dict[ClauseElement, str] = {}  # ``rowcount_of``'s SQL, by statement
+        self._raw_statements: dict[ClauseElement, _RawStatement] = {}  # ``each_changes_a_row``'s
 
     @cached_property
     def autocommit_engine(self) -> Engine:
@@ -200,40 +275,46 @@ class Database:
         sql = self._compiled.get(statement)
         if sql is None:
             sql = self._compiled[statement] = self._named_parameters_sql(statement)
-        dialect = self.autocommit_engine.dialect
-        try:
-            connection = self.autocommit_engine.raw_connection()
-        except dialect.loaded_dbapi.Error as error:  # the database is out of reach
-            raise DBAPIError.instance(
-                sql, parameters, error, dialect.loaded_dbapi.Error, dialect=dialect
-            ) from error
-        try:
+        with _dbapi_connection(self.autocommit_engine) as connection:
             cursor = connection.cursor()
             try:
-                cursor.execute(sql, parameters)
+                _execute(self.autocommit_engine, connection, cursor, sql, parameters)
                 return cursor.rowcount
             finally:
                 cursor.close()
-        except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
-            if lost:
-                connection.invalidate(error)
-            raise DBAPIError.instance(
-                sql, parameters, error, dialect.loaded_dbapi.Error, False, lost, dialect
-            ) from error
-        finally:
-            connection.close()
+
+    def each_changes_a_row(self, steps: list[tuple[ClauseElement, dict[str, Any]]]) -> bool:
+        """Runs the statements in order in one transaction on a DBAPI connection of the pool,
+        each compiled once and given its values as SQLAlchemy would (through their types);
+        at the first that changes no row, rolls back and says False, else commits. For the
+        hot path's statements where the database cannot run them as one (SQLite has no
+        data-modifying CTE): SQLAlchemy's work per execution was a quarter of the reveal's
+        store (``benchmarks/bench_reveal.py``). It fires no engine event; errors come as
+        ``Connection.execute`` raises them."""
+        with _dbapi_connection(self.engine) as connection:
+            cursor = connection.cursor()
+            try:
+                for statement, parameters in steps:
+                    raw = self._raw_statements.get(statement)
+                    if raw is None:
+                        raw = self._raw_statements[statement] = _RawStatement.of(
+                            statement, self.engine
+                        )
+                    _execute(self.engine, connection, cursor, raw.sql, raw.values(parameters))
+                    if not cursor.rowcount:
+                        connection.rollback()
+                        return False
+                connection.commit()
+                return True
+            finally:
+                cursor.close()
 
     def _named_parameters_sql(self, statement: ClauseElement) -> str:
         """The statement's SQL for ``rowcount_of``: on PostgreSQL, every value a named
         parameter (a value inside the statement would need SQLAlchemy to pass it)."""
         if self.autocommit_engine.dialect.name != "postgresql":
             raise ValueError("rowcount_of runs on PostgreSQL only (psycopg's named parameters)")
-        compiled = cast(SQLCompiler, statement.compile(self.autocommit_engine))
-        inside = sorted(name for bind, name in compiled.bind_names.items() if not bind.required)
-        if inside:
-            raise ValueError(f"rowcount_of takes every value as a parameter, not {inside}")
-        return str(compiled)
+        return str(_every_value_a_parameter(statement, self.autocommit_engine))
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -557,6 +557,7 @@ _CLAIM_NEXT_SEQ = (
 )
 _INSERT_BATCH = insert(_POINT_BATCHES)
 _BATCH_COLUMNS = ("round_id", "seq", "n_points", "data", "received_ms", "received_at")
+_INSERT_A_BATCH = _INSERT_BATCH.values({name: bindparam(name) for name in _BATCH_COLUMNS})
 _CLAIMED = _CLAIM_NEXT_SEQ.returning(_ROUNDS.c.id.label("round_id")).cte("claimed")
 # Both in one statement (for databases whose CTEs may modify data): the batch inserted only
 # when the claim updated its round; its row count (kept: SQLAlchemy keeps an INSERT's only when
@@ -746,11 +747,7 @@ def _claim_and_insert(database: Database, claim: dict, row: dict) -> bool:
     committed; whether the batch was stored."""
     if database.engine.dialect.name == "postgresql":
         return bool(database.rowcount_of(_CLAIM_AND_INSERT_BATCH, {**claim, **row}))
-    with database.engine.begin() as connection:
-        if not connection.execute(_CLAIM_NEXT_SEQ, claim).rowcount:
-            return False
-        connection.execute(_INSERT_BATCH, row)
-        return True
+    return database.each_changes_a_row([(_CLAIM_NEXT_SEQ, claim), (_INSERT_A_BATCH, row)])
 
 
 def store_next_batch(
