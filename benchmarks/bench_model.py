@@ -16,6 +16,7 @@ import numpy as np
 import skimage.data
 from PIL import Image
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 from clickme.core.config import Settings
 from clickme.images.transform import to_eval_space
@@ -141,18 +142,30 @@ def paced_forward(scorer: Scorer, interval_s: float, repeats: int) -> PacedForwa
     return PacedForward(interval_s, statistics.median(timings), cpu_ms)
 
 
+def _samples(url: str, family_name: str) -> list[Sample]:
+    """The samples of one metric family in a process's /metrics."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    families = text_string_to_metric_families(text)
+    return [
+        sample for family in families if family.name == family_name for sample in family.samples
+    ]
+
+
 def scored_so_far(url: str) -> tuple[float, float]:
     """(images, forward passes) a process's DNN has run, from its /metrics."""
     images = passes = 0.0
-    text = httpx.get(f"{url}/metrics", timeout=10).text
-    for family in text_string_to_metric_families(text):
-        if family.name == "clickme_inference_batch_size":
-            for sample in family.samples:
-                if sample.name.endswith("_sum"):
-                    images += sample.value
-                elif sample.name.endswith("_count"):
-                    passes += sample.value
+    for sample in _samples(url, "clickme_inference_batch_size"):
+        if sample.name.endswith("_sum"):
+            images += sample.value
+        elif sample.name.endswith("_count"):
+            passes += sample.value
     return images, passes
+
+
+def thread_cpu_so_far_s(url: str) -> dict[str, float]:
+    """A process's CPU seconds by thread role (``clickme_thread_cpu_seconds_total``)."""
+    samples = _samples(url, "clickme_thread_cpu_seconds")
+    return {sample.labels["role"]: sample.value for sample in samples}
 
 
 def main() -> None:

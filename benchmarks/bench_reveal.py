@@ -5,7 +5,9 @@ the demo photos, plays simulated players that paint a few points every 200 ms, a
 the bare forward time per backend (batch 1), and the reveal latency p50/p99 for 1 and 8
 concurrent players, with the server's own overhead (end-to-end p50 minus bare ONNX forward)
 and its own CPU per reveal: the server process's utime + stime over the step (from /proc) less
-what the bare model, measured in this process, spends on the images and passes the server ran.
+what the bare model, measured in this process, spends on the images and passes the server ran;
+and, read apart, the CPU of the server's own threads (the event loop, the reveal threads and
+the rest) against its DNN's (the batching thread and the runtime's pool), from its /metrics.
 The bare model is measured twice: back to back, and paced as the step's passes come (one every
 200 ms divided by the players), which is what a server facing painting players can do at best.
 """
@@ -37,6 +39,7 @@ from bench_model import (
     paced_forward,
     process_cpu_s,
     scored_so_far,
+    thread_cpu_so_far_s,
 )
 
 from clickme.campaigns.service import DEFAULT_CAMPAIGN_SLUG
@@ -48,6 +51,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 BATCH_INTERVAL_S = 0.2
 PLAYER_STEPS = (1, 8)
 POINTS_PER_BATCH = 4
+# The server's thread roles (``clickme_thread_cpu_seconds_total``): its own, and its DNN's.
+API_ROLES = ("main", "reveal", "other")
+DNN_ROLES = ("scorer", "native")
 
 
 def free_port() -> int:
@@ -204,20 +210,29 @@ class Step:
     cpu_ms: float  # the server process's CPU over the step
     images: float
     passes: float
+    by_role_ms: dict[str, float]  # the server's CPU over the step by thread role
 
     def own_cpu_ms_per_reveal(self, model: ForwardCpu) -> float:
         """The server's CPU per reveal less the bare model's for what it classified."""
         return (self.cpu_ms - model.of(self.images, self.passes)) / max(1, len(self.latencies))
+
+    def role_ms_per_reveal(self, *roles: str) -> float:
+        return sum(self.by_role_ms.get(role, 0.0) for role in roles) / max(1, len(self.latencies))
 
 
 def measured_play(server: subprocess.Popen, port: int, players: int, reveals: int) -> Step:
     """``play``, with the server's CPU and its DNN's images and passes over it."""
     url = f"http://127.0.0.1:{port}"
     cpu_before, (images, passes) = process_cpu_s(server.pid), scored_so_far(url)
+    roles_before = thread_cpu_so_far_s(url)
     latencies, timing, errors = play(port, players, reveals, seed=players)
     cpu_ms = (process_cpu_s(server.pid) - cpu_before) * 1000
+    roles = thread_cpu_so_far_s(url)
+    by_role_ms = {role: (roles[role] - roles_before.get(role, 0.0)) * 1000 for role in roles}
     images_after, passes_after = scored_so_far(url)
-    return Step(latencies, timing, errors, cpu_ms, images_after - images, passes_after - passes)
+    return Step(
+        latencies, timing, errors, cpu_ms, images_after - images, passes_after - passes, by_role_ms
+    )
 
 
 def main() -> None:
@@ -268,7 +283,7 @@ def main() -> None:
     print(
         f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
         f"{'p50 / bare':>11}{'- paced':>9}{'store p50':>11}{'dnn p50':>9}{'img/pass':>9}"
-        f"{'own CPU':>9}{'vs paced':>10}"
+        f"{'own CPU':>9}{'vs paced':>10}{'API thr':>9}{'DNN thr':>9}"
     )
     for players, step in results.items():
         p50, p99 = np.percentile(step.latencies, [50, 99])
@@ -280,14 +295,24 @@ def main() -> None:
             f"{p50 - bare:>12.2f}{p50 / bare:>11.2f}{p50 - paced[players].p50_ms:>9.2f}"
             f"{store:>11.2f}{dnn:>9.2f}{per_pass:>9.2f}"
             f"{step.own_cpu_ms_per_reveal(model_cpu):>9.2f}"
-            f"{step.own_cpu_ms_per_reveal(paced_cpu):>10.2f}  {dict(step.errors) or ''}"
+            f"{step.own_cpu_ms_per_reveal(paced_cpu):>10.2f}"
+            f"{step.role_ms_per_reveal(*API_ROLES):>9.2f}{step.role_ms_per_reveal(*DNN_ROLES):>9.2f}"
+            f"  {dict(step.errors) or ''}"
         )
+    print("\nThe server's CPU per reveal by thread role (ms)")
+    roles = sorted({role for step in results.values() for role in step.by_role_ms})
+    print(f"{'players':<9}" + "".join(f"{role:>9}" for role in roles))
+    for players, step in results.items():
+        print(f"{players:<9}" + "".join(f"{step.role_ms_per_reveal(r):>9.2f}" for r in roles))
     print(
         "store: the server's own work before the DNN (validate, commit the batch, render the "
         "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing);\n"
         "- paced: p50 less the bare pass paced as the step's passes come;\n"
         "own CPU: the server process's CPU ms per reveal less the bare model's for its passes "
-        "(back to back; vs paced: a pass costing what a paced one does)."
+        "(back to back; vs paced: a pass costing what a paced one does);\n"
+        "API thr: the CPU ms per reveal of the server's own threads (the event loop, the reveal "
+        "threads, the rest), read apart from\nDNN thr: its DNN's (the batching thread, with the "
+        "normalisation and softmax the bare model has too, and the runtime's pool)."
     )
     print(
         "Load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())

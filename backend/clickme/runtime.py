@@ -12,7 +12,7 @@ from clickme.core.background import BackgroundWorker
 from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.lru import LruCache
-from clickme.core.metrics import ROUNDS_FINISHED
+from clickme.core.metrics import REVEAL_THREAD_PREFIX, ROUNDS_FINISHED
 from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
 from clickme.game.live import Answer, LiveReveal
 from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended, player_summary
@@ -72,7 +72,9 @@ class Runtime:
     campaign_models: LruCache[str, str] = field(default_factory=lambda: LruCache(CAMPAIGNS_KEPT))
 
     reveal_threads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(REVEAL_THREADS, thread_name_prefix="reveal")
+        default_factory=lambda: ThreadPoolExecutor(
+            REVEAL_THREADS, thread_name_prefix=REVEAL_THREAD_PREFIX
+        )
     )
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -103,7 +103,7 @@ class MicroBatcher:
                 raise BatcherClosedError("a closed batcher cannot be restarted")
             if self._thread is None:
                 self._thread = threading.Thread(
-                    target=self._serve, name="micro-batcher", daemon=True
+                    target=self._serve, name=metrics.SCORER_THREAD_NAME, daemon=True
                 )
                 self._thread.start()
 
