@@ -38,7 +38,7 @@ def test_the_cpu_by_thread_role_is_read_from_metrics(monkeypatch: pytest.MonkeyP
     release.set()
     thread.join()
     assert set(after) == {"main", "reveal", "scorer", "other", "native"}
-    assert after["reveal"] - before["reveal"] == pytest.approx(0.05, abs=0.03)
+    assert after["reveal"] - before["reveal"] >= 0.045
 
 
 def test_the_dnns_images_and_passes_are_read_from_metrics(
