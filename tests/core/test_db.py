@@ -3,7 +3,20 @@ the autocommit pool commits each statement alone and closes with the database; P
 pooled connections are pinged only after sitting idle."""
 
 import pytest
-from sqlalchemy import bindparam, create_engine, func, insert, select, text, update
+from sqlalchemy import (
+    Column,
+    ForeignKey,
+    Integer,
+    MetaData,
+    Table,
+    bindparam,
+    create_engine,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
@@ -200,3 +213,32 @@ def test_each_changes_a_row_stops_at_the_first_that_changes_none(database: Datab
     assert database.each_changes_a_row([twice])
     assert [name for name, _ in _image_sets(database)] == ["twice"]
     assert database.engine.pool.checkedout() == 0
+
+
+def test_each_changes_a_row_raises_an_error_at_commit_as_sqlalchemy_does(
+    database: Database,
+) -> None:
+    """A constraint checked only at COMMIT (a deferred foreign key) refuses the transaction
+    with SQLAlchemy's IntegrityError, and nothing of it is kept."""
+    tables = MetaData()
+    parents = Table("deferred_parents", tables, Column("id", Integer, primary_key=True))
+    children = Table(
+        "deferred_children",
+        tables,
+        Column("id", Integer, primary_key=True),
+        Column(
+            "parent_id",
+            Integer,
+            ForeignKey(parents.c.id, deferrable=True, initially="DEFERRED"),
+        ),
+    )
+    tables.create_all(database.engine)
+    try:
+        orphan = insert(children).values(id=bindparam("id"), parent_id=bindparam("parent"))
+        with pytest.raises(IntegrityError):
+            database.each_changes_a_row([(orphan, {"id": 1, "parent": 7})])
+        with database.engine.connect() as connection:
+            assert connection.execute(select(func.count()).select_from(children)).scalar() == 0
+        assert database.engine.pool.checkedout() == 0
+    finally:
+        tables.drop_all(database.engine)

@@ -186,10 +186,10 @@ def statements_on(database: Database, action: Callable[[], object]) -> list[str]
 
     execute = db._execute
 
-    def noted_execute(engine: Engine, connection: Any, cursor: Any, sql: str, values: Any) -> None:
+    def noted_execute(engine: Engine, connection: Any, sql: str, values: Any) -> int:
         if engine in engines:
             statements.append(sql)
-        execute(engine, connection, cursor, sql, values)
+        return execute(engine, connection, sql, values)
 
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)

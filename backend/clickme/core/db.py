@@ -229,14 +229,14 @@ def _dbapi_connection(engine: Engine) -> Iterator[PoolProxiedConnection]:
         connection.close()
 
 
-def _execute(
-    engine: Engine, connection: PoolProxiedConnection, cursor: Any, sql: str, values: Any
-) -> None:
-    """``cursor.execute``, its DBAPI error raised as SQLAlchemy's (a lost connection
-    invalidated)."""
+@contextmanager
+def _as_sqlalchemy_errors(
+    engine: Engine, connection: PoolProxiedConnection, sql: str | None, values: Any
+) -> Iterator[None]:
+    """A DBAPI error in the block raised as SQLAlchemy's (a lost connection invalidated)."""
     dialect = engine.dialect
     try:
-        cursor.execute(sql, values)
+        yield
     except dialect.loaded_dbapi.Error as error:
         lost = dialect.is_disconnect(error, connection.dbapi_connection, None)
         if lost:
@@ -244,6 +244,18 @@ def _execute(
         raise DBAPIError.instance(
             sql, values, error, dialect.loaded_dbapi.Error, False, lost, dialect
         ) from error
+
+
+def _execute(engine: Engine, connection: PoolProxiedConnection, sql: str, values: Any) -> int:
+    """The rows ``sql`` changed, run on a cursor of the DBAPI connection; errors as
+    SQLAlchemy's."""
+    with _as_sqlalchemy_errors(engine, connection, sql, values):
+        cursor = connection.cursor()
+        try:
+            cursor.execute(sql, values)
+            return cursor.rowcount
+        finally:
+            cursor.close()
 
 
 class Database:
@@ -276,12 +288,7 @@ class Database:
         if sql is None:
             sql = self._compiled[statement] = self._named_parameters_sql(statement)
         with _dbapi_connection(self.autocommit_engine) as connection:
-            cursor = connection.cursor()
-            try:
-                _execute(self.autocommit_engine, connection, cursor, sql, parameters)
-                return cursor.rowcount
-            finally:
-                cursor.close()
+            return _execute(self.autocommit_engine, connection, sql, parameters)
 
     def each_changes_a_row(self, steps: list[tuple[ClauseElement, dict[str, Any]]]) -> bool:
         """Runs the statements in order in one transaction on a DBAPI connection of the pool,
@@ -292,22 +299,17 @@ class Database:
         store (``benchmarks/bench_reveal.py``). It fires no engine event; errors come as
         ``Connection.execute`` raises them."""
         with _dbapi_connection(self.engine) as connection:
-            cursor = connection.cursor()
-            try:
-                for statement, parameters in steps:
-                    raw = self._raw_statements.get(statement)
-                    if raw is None:
-                        raw = self._raw_statements[statement] = _RawStatement.of(
-                            statement, self.engine
-                        )
-                    _execute(self.engine, connection, cursor, raw.sql, raw.values(parameters))
-                    if not cursor.rowcount:
+            for statement, parameters in steps:
+                raw = self._raw_statements.get(statement)
+                if raw is None:
+                    raw = self._raw_statements[statement] = _RawStatement.of(statement, self.engine)
+                if not _execute(self.engine, connection, raw.sql, raw.values(parameters)):
+                    with _as_sqlalchemy_errors(self.engine, connection, "ROLLBACK", None):
                         connection.rollback()
-                        return False
+                    return False
+            with _as_sqlalchemy_errors(self.engine, connection, "COMMIT", None):
                 connection.commit()
-                return True
-            finally:
-                cursor.close()
+            return True
 
     def _named_parameters_sql(self, statement: ClauseElement) -> str:
         """The statement's SQL for ``rowcount_of``: on PostgreSQL, every value a named
