@@ -4,7 +4,6 @@ Run: ``.venv/bin/python benchmarks/bench_model.py [--repeats N] [--model NAME]``
 """
 
 import argparse
-import contextlib
 import os
 import statistics
 import time
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from clickme.core.config import Settings
+from clickme.core.metrics import cpu_by_thread_s
 from clickme.images.transform import to_eval_space
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.scorer import Scorer, build_scorer
@@ -69,22 +69,7 @@ def process_cpu_s(pid: int) -> float:
 def schedstat_cpu_s(pid: int) -> float:
     """A process's CPU seconds on every thread, exact to the nanosecond (each thread's
     schedstat), where /proc's clock ticks round a few ms down to 0; 0 once it is gone."""
-    return sum(schedstat_cpu_by_thread_s(pid).values(), 0.0)
-
-
-def schedstat_cpu_by_thread_s(pid: int) -> dict[int, float]:
-    """The CPU seconds of each of a process's threads (by thread id) from their schedstat;
-    empty once it is gone."""
-    seconds = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except FileNotFoundError:
-        return {}
-    for tid in tids:
-        with contextlib.suppress(OSError):  # the thread ended meanwhile
-            schedstat = Path(f"/proc/{pid}/task/{tid}/schedstat").read_text()
-            seconds[int(tid)] = int(schedstat.split()[0]) / 1e9
-    return seconds
+    return sum(cpu_by_thread_s(pid).values(), 0.0)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,8 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, deployment, started
-from bench_model import schedstat_cpu_by_thread_s
+
+from clickme.core.metrics import cpu_by_thread_s
 
 KINDS = ("start", "start call", "reveal", "skip")
 REVEALS_PER_ROUND = 3
@@ -66,10 +67,10 @@ class Side:
     shares_ms: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
 
     def post(self, kind: str, path: str, body: dict | None = None) -> httpx.Response:
-        before = schedstat_cpu_by_thread_s(self.pid)
+        before = cpu_by_thread_s(self.pid)
         response = self.client.post(path, json=body)
         time.sleep(self.pause_s)
-        shares = thread_shares_ms(self.pid, before, schedstat_cpu_by_thread_s(self.pid))
+        shares = thread_shares_ms(self.pid, before, cpu_by_thread_s(self.pid))
         self.cpu_ms[kind].append(sum(shares))
         self.shares_ms[kind].append(shares)
         if response.status_code not in (200, 201):

@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from benchmarks.bench_model import schedstat_cpu_by_thread_s, schedstat_cpu_s
+from benchmarks.bench_model import schedstat_cpu_s
 from benchmarks.bench_requests import thread_shares_ms
+from clickme.core.metrics import cpu_by_thread_s
 
 
 def test_a_request_is_split_into_the_event_loop_the_two_busiest_threads_and_the_rest() -> None:
@@ -31,12 +32,12 @@ def test_each_thread_is_read_apart_and_the_process_is_their_sum() -> None:
         spun.set()
         release.wait()
 
-    before = schedstat_cpu_by_thread_s(os.getpid())
+    before = cpu_by_thread_s(os.getpid())
     thread = threading.Thread(target=spin)
     thread.start()
     try:
         assert spun.wait(10)
-        during = schedstat_cpu_by_thread_s(os.getpid())
+        during = cpu_by_thread_s(os.getpid())
         total = schedstat_cpu_s(os.getpid())
     finally:
         release.set()
@@ -45,4 +46,4 @@ def test_each_thread_is_read_apart_and_the_process_is_their_sum() -> None:
     assert tid not in before and 0.05 <= during[tid] < 1.0
     assert threading.get_native_id() in during
     assert total >= sum(during.values())  # read just after, every thread still running
-    assert schedstat_cpu_by_thread_s(2**22 + 1) == {}  # no such process
+    assert cpu_by_thread_s(2**22 + 1) == {}  # no such process

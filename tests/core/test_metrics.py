@@ -76,7 +76,7 @@ def test_other_is_the_rest_of_the_process_and_never_falls(monkeypatch: pytest.Mo
         current = next(readings)
         return current[0]
 
-    monkeypatch.setattr(metrics, "_cpu_by_thread_s", read)
+    monkeypatch.setattr(metrics, "cpu_by_thread_s", read)
     monkeypatch.setattr(metrics.time, "process_time", lambda: current[1])
     collector = ThreadCpuCollector()
     first = collector.seconds_by_role()
@@ -91,7 +91,7 @@ def test_a_thread_id_taken_by_a_new_thread_keeps_the_ended_threads_cpu(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     readings = iter([{42: 5.0}, {42: 0.5}])  # thread 42 ended; a new one got its id
-    monkeypatch.setattr(metrics, "_cpu_by_thread_s", lambda: next(readings))
+    monkeypatch.setattr(metrics, "cpu_by_thread_s", lambda: next(readings))
     collector = ThreadCpuCollector()
     assert collector.seconds_by_role()["native"] == 5.0
     assert collector.seconds_by_role()["native"] == 5.5

@@ -266,8 +266,8 @@ class Database:
         self.url = url
         self.engine = make_engine(url)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
-        self._compiled: dict[ClauseElement, str] = {}  # ``rowcount_of``'s SQL, by statement
-        self._raw_statements: dict[ClauseElement, _RawStatement] = {}  # ``each_changes_a_row``'s
+        # what ``rowcount_of`` and ``each_changes_a_row`` run, by statement
+        self._raw_statements: dict[ClauseElement, _RawStatement] = {}
 
     @cached_property
     def autocommit_engine(self) -> Engine:
@@ -279,16 +279,16 @@ class Database:
 
     def rowcount_of(self, statement: ClauseElement, parameters: dict[str, Any]) -> int:
         """The rows one statement changed, run in autocommit on a DBAPI connection of its pool,
-        on PostgreSQL: the statement compiled once, none of SQLAlchemy's work per execution (a
-        fifth of the reveal's thread, ``benchmarks/bench_requests.py``). Every value is a named
-        parameter, given to psycopg as it is (no SQLAlchemy type processes it): give what
-        psycopg takes. It fires no engine event. Errors come as ``Connection.execute`` raises
-        them (SQLAlchemy's, a lost connection invalidated)."""
-        sql = self._compiled.get(statement)
-        if sql is None:
-            sql = self._compiled[statement] = self._named_parameters_sql(statement)
+        on PostgreSQL: the statement compiled once, its values given as SQLAlchemy would
+        (``_RawStatement``), none of SQLAlchemy's other work per execution (a fifth of the
+        reveal's thread, ``benchmarks/bench_requests.py``). It fires no engine event. Errors
+        come as ``Connection.execute`` raises them (SQLAlchemy's, a lost connection
+        invalidated)."""
+        if self.autocommit_engine.dialect.name != "postgresql":
+            raise ValueError("rowcount_of runs on PostgreSQL only (one statement in autocommit)")
+        raw = self._raw_statement(statement)
         with _dbapi_connection(self.autocommit_engine) as connection:
-            return _execute(self.autocommit_engine, connection, sql, parameters)
+            return _execute(self.autocommit_engine, connection, raw.sql, raw.values(parameters))
 
     def each_changes_a_row(self, steps: list[tuple[ClauseElement, dict[str, Any]]]) -> bool:
         """Runs the statements in order in one transaction on a DBAPI connection of the pool,
@@ -300,9 +300,7 @@ class Database:
         ``Connection.execute`` raises them."""
         with _dbapi_connection(self.engine) as connection:
             for statement, parameters in steps:
-                raw = self._raw_statements.get(statement)
-                if raw is None:
-                    raw = self._raw_statements[statement] = _RawStatement.of(statement, self.engine)
+                raw = self._raw_statement(statement)
                 if not _execute(self.engine, connection, raw.sql, raw.values(parameters)):
                     with _as_sqlalchemy_errors(self.engine, connection, "ROLLBACK", None):
                         connection.rollback()
@@ -311,12 +309,12 @@ class Database:
                 connection.commit()
             return True
 
-    def _named_parameters_sql(self, statement: ClauseElement) -> str:
-        """The statement's SQL for ``rowcount_of``: on PostgreSQL, every value a named
-        parameter (a value inside the statement would need SQLAlchemy to pass it)."""
-        if self.autocommit_engine.dialect.name != "postgresql":
-            raise ValueError("rowcount_of runs on PostgreSQL only (psycopg's named parameters)")
-        return str(_every_value_a_parameter(statement, self.autocommit_engine))
+    def _raw_statement(self, statement: ClauseElement) -> _RawStatement:
+        """The statement compiled once for this database (both engines share its dialect)."""
+        raw = self._raw_statements.get(statement)
+        if raw is None:
+            raw = self._raw_statements[statement] = _RawStatement.of(statement, self.engine)
+        return raw
 
     @contextmanager
     def session(self) -> Iterator[Session]:

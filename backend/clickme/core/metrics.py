@@ -67,17 +67,18 @@ def thread_role(thread: threading.Thread | None) -> str:
     return "scorer" if thread.name == SCORER_THREAD_NAME else "other"
 
 
-def _cpu_by_thread_s() -> dict[int, float]:
-    """Each thread's CPU seconds from its schedstat (exact to the nanosecond); empty where
+def cpu_by_thread_s(process: int | str = "self") -> dict[int, float]:
+    """The CPU seconds of each of a process's threads (by thread id; this process's unless
+    given a pid) from their schedstat, exact to the nanosecond; empty once it is gone, or where
     there is no /proc."""
     seconds = {}
     try:
-        tids = os.listdir("/proc/self/task")
+        tids = os.listdir(f"/proc/{process}/task")
     except OSError:
         return {}
     for tid in tids:
         try:
-            schedstat = Path(f"/proc/self/task/{tid}/schedstat").read_text()
+            schedstat = Path(f"/proc/{process}/task/{tid}/schedstat").read_text()
         except OSError:  # the thread ended meanwhile
             continue
         seconds[int(tid)] = int(schedstat.split()[0]) / 1e9
@@ -99,7 +100,7 @@ class ThreadCpuCollector(Collector):
 
     def seconds_by_role(self) -> dict[str, float]:
         threads = {thread.native_id: thread for thread in threading.enumerate()}
-        cpu = _cpu_by_thread_s()
+        cpu = cpu_by_thread_s()
         process = time.process_time()  # every thread's, the ended ones' too
         with self._lock:
             for tid, (role, seconds) in list(self._last.items()):
