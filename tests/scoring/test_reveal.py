@@ -16,9 +16,12 @@ from clickme.scoring.reveal import (
     PreparedImageCache,
     RevealRule,
     compose,
+    compose_region,
+    grow_mask,
     prepare_image,
     render_mask,
     revealed_fraction,
+    row_sums,
 )
 
 WIDTH, HEIGHT = 600, 400
@@ -174,6 +177,47 @@ def test_revealed_fraction() -> None:
     half = np.zeros((4, 4), np.float32)
     half[:2] = 1.0
     assert revealed_fraction(half) == 0.5
+
+
+HARD_GREY = RevealRule(radius=0.08, softness=0.0, background="grey", blur_sigma=0.0)
+
+
+@pytest.mark.parametrize("rule", [SOFT, HARD_GREY], ids=["soft", "hard"])
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_a_mask_grown_batch_by_batch_in_the_regions_touched_is_the_whole_render(
+    photo_path: Path, rule: RevealRule, seed: int
+) -> None:
+    """A player's batches (a few points close together, some near or past the edges): each
+    grows the mask only inside the region it returns, that region is the batch's bounding box
+    (not whole rows), and the mask, the row sums, the share and the composed image kept up to
+    date in those regions only are exactly what drawing everything at once gives."""
+    prepared = prepare_image(photo_path, rule)
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32)
+    sums, image = row_sums(mask), compose(prepared, mask)
+    radius = rule.radius_px(WIDTH, HEIGHT) * prepared.geometry.scale
+    painted = []
+    for _ in range(12):
+        start = rng.uniform([-40, -40], [WIDTH + 40, HEIGHT + 40])
+        batch = (start + rng.normal(0, 8, size=(4, 2))).astype(np.float32)
+        painted.append(batch)
+        before = mask.copy()
+        region = grow_mask(mask, batch, prepared, rule)
+        outside = np.ones_like(mask, dtype=bool)
+        outside[region.top : region.bottom, region.left : region.right] = False
+        np.testing.assert_array_equal(mask[outside], before[outside])
+        centres = prepared.geometry.to_eval(batch)
+        if not region.empty:  # a box about the batch's bubbles, not the crop's whole width
+            spread = centres.max(axis=0) - centres.min(axis=0)
+            assert region.right - region.left <= spread[0] + 2 * radius + 4
+            assert region.bottom - region.top <= spread[1] + 2 * radius + 4
+        sums[region.top : region.bottom] = row_sums(mask[region.top : region.bottom])
+        compose_region(prepared, mask, image, region)
+    whole = render_mask(np.concatenate(painted), prepared, rule)
+    np.testing.assert_array_equal(mask, whole)
+    np.testing.assert_array_equal(image, compose(prepared, whole))
+    assert revealed_fraction(mask, sums) == revealed_fraction(whole)
+    assert revealed_fraction(whole) == pytest.approx(np.mean(whole, dtype=np.float64), abs=1e-12)
 
 
 def test_compose_shows_the_image_only_where_revealed(prepared: PreparedImage) -> None:

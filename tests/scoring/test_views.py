@@ -16,7 +16,7 @@ from clickme.scoring.reveal import (
     RevealView,
     ViewComposer,
     compose,
-    compose_rows,
+    compose_region,
     grow_mask,
     render_mask,
     revealed_fraction,
@@ -38,13 +38,13 @@ def stroke(seed: int) -> np.ndarray:
 
 def composed_by_the_api(composer: ViewComposer, view: RevealView) -> np.ndarray:
     """As the API does with in-process scoring: the mask grown and the image recomposed only
-    in the rows each batch's bubbles touch."""
+    in the region each batch's bubbles touch."""
     prepared = composer.prepared(view)
     mask = np.zeros((224, 224), np.float32)
     image = compose(prepared, mask)
     for batch in np.array_split(view.points, BATCHES):
-        rows = grow_mask(mask, batch, prepared, view.rule)
-        compose_rows(prepared, mask, image, rows)
+        region = grow_mask(mask, batch, prepared, view.rule)
+        compose_region(prepared, mask, image, region)
     np.testing.assert_array_equal(mask, render_mask(view.points, prepared, view.rule))
     return image
 

@@ -8,12 +8,13 @@ import numpy as np
 @dataclass
 class LiveReveal:
     """A round's reveal in this process after batch ``seq``: every point so far (native pixels,
-    float32 (N, 2)) and, with in-process scoring, its mask and the image the DNN saw (scoring
-    workers draw those themselves)."""
+    float32 (N, 2)) and, with in-process scoring, its mask, the mask's ``row_sums`` and the
+    image the DNN saw (scoring workers draw those themselves)."""
 
     seq: int
     points: np.ndarray
     mask: np.ndarray | None = None
+    sums: np.ndarray | None = None
     image: np.ndarray | None = None
 
 

@@ -40,10 +40,11 @@ from clickme.scoring.reveal import (
     PreparedImage,
     RevealView,
     compose,
-    compose_rows,
+    compose_region,
     grow_mask,
     render_mask,
     revealed_fraction,
+    row_sums,
 )
 from clickme.scoring.scorer import Guess, Scorer, ScorerBusyError, top_guesses
 
@@ -139,10 +140,10 @@ def _grown(runtime: Runtime, stored: service.StoredBatch, draw: bool) -> LiveRev
 
 
 def _drawn(runtime: Runtime, facts: service.RoundFacts, grown: LiveReveal) -> LiveReveal:
-    """``grown`` with its mask and image drawn whole from its points."""
+    """``grown`` with its mask (and its row sums) and image drawn whole from its points."""
     prepared = _prepared(runtime, facts)
     mask = render_mask(grown.points, prepared, facts.rule)
-    return replace(grown, mask=mask, image=compose(prepared, mask))
+    return replace(grown, mask=mask, sums=row_sums(mask), image=compose(prepared, mask))
 
 
 def _grown_by(
@@ -152,19 +153,18 @@ def _grown_by(
     grown: LiveReveal,
     new_points: np.ndarray,
 ) -> LiveReveal:
-    """``grown`` with the previous batch's mask and image (none: the round's first batch) grown
-    by the new points' bubbles, only in the rows they touch."""
+    """``grown`` with the previous batch's mask, row sums and image (none: the round's first
+    batch) grown by the new points' bubbles, only in the region they touch."""
     prepared = _prepared(runtime, facts)
-    mask = previous.mask if previous is not None else None
-    if mask is None:
+    if previous is None or previous.mask is None:
         mask = np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32)
-    rows = grow_mask(mask, new_points, prepared, facts.rule)
-    image = previous.image if previous is not None else None
-    if image is None:
-        image = compose(prepared, mask)
-    else:
-        compose_rows(prepared, mask, image, rows)
-    return replace(grown, mask=mask, image=image)
+        grow_mask(mask, new_points, prepared, facts.rule)
+        return replace(grown, mask=mask, sums=row_sums(mask), image=compose(prepared, mask))
+    mask, sums, image = previous.mask, cast(np.ndarray, previous.sums), previous.image
+    region = grow_mask(mask, new_points, prepared, facts.rule)
+    sums[region.top : region.bottom] = row_sums(mask[region.top : region.bottom])
+    compose_region(prepared, mask, cast(np.ndarray, image), region)
+    return replace(grown, mask=mask, sums=sums, image=image)
 
 
 def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn) -> Pending:
@@ -192,8 +192,9 @@ def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBat
         return Pending(stored, None, scorer, view)
     live = _grown(runtime, stored, draw=True)
     mask, image = cast(np.ndarray, live.mask), cast(np.ndarray, live.image)
+    revealed = revealed_fraction(mask, live.sums)
     # a copy: the next batch grows the kept image while this one may still wait
-    return Pending(stored, revealed_fraction(mask), scorer, image.copy())
+    return Pending(stored, revealed, scorer, image.copy())
 
 
 def _last_answer(runtime: Runtime, stored: service.StoredBatch) -> Answer:

@@ -17,7 +17,7 @@ import zipfile
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -182,23 +182,44 @@ class PreparedImageCache:
         return len(self._items)
 
 
+class Region(NamedTuple):
+    """Rows ``[top, bottom)`` and columns ``[left, right)`` of the evaluation crop."""
+
+    top: int
+    bottom: int
+    left: int
+    right: int
+
+    @property
+    def empty(self) -> bool:
+        return self.top >= self.bottom or self.left >= self.right
+
+    def of(self, array: np.ndarray) -> np.ndarray:
+        """The region's view of a (224, 224, ...) array."""
+        return array[self.top : self.bottom, self.left : self.right]
+
+
+WHOLE_CROP = Region(0, EVAL_SIZE, 0, EVAL_SIZE)
+NO_REGION = Region(0, 0, 0, 0)
+
+
 def _min_squared_distance(
-    centres: np.ndarray, radius: float, rows: tuple[int, int] = (0, EVAL_SIZE)
+    centres: np.ndarray, radius: float, region: Region = WHOLE_CROP
 ) -> np.ndarray:
-    """float32 (rows, 224) squared distance from each pixel centre of the rows ``[top, bottom)``
-    to its nearest centre, inf where that is beyond ``radius``. Each centre only touches its own
-    bounding square: one vectorised pass computes every square's distances, then one in-place
-    minimum per centre."""
-    top, bottom = rows
+    """float32 squared distance from each pixel centre of the region to its nearest centre, inf
+    where that is beyond ``radius``. Each centre only touches its own bounding square: one
+    vectorised pass computes every square's distances, then one in-place minimum per centre."""
+    height, width = region.bottom - region.top, region.right - region.left
     reach = math.ceil(radius)
     window = 2 * reach + 1
-    # room for squares hanging over the edges; the rows shifted so that ``top`` is row 0 (an
-    # integer shift: every distance is the same float32 as in a whole-crop render)
-    field = np.full((bottom - top + 2 * window, EVAL_SIZE + 2 * window), np.inf, dtype=np.float32)
-    shifted = centres - np.array([0, top], dtype=np.float32)
+    # room for squares hanging over the edges; the centres shifted so that the region's corner
+    # is pixel (0, 0) (an integer shift: every distance is the same float32 as in a whole-crop
+    # render)
+    field = np.full((height + 2 * window, width + 2 * window), np.inf, dtype=np.float32)
+    shifted = centres - np.array([region.left, region.top], dtype=np.float32)
     near = shifted[
-        (np.abs(shifted[:, 0] - EVAL_SIZE / 2) < EVAL_SIZE / 2 + radius)
-        & (np.abs(shifted[:, 1] - (bottom - top) / 2) < (bottom - top) / 2 + radius)
+        (np.abs(shifted[:, 0] - width / 2) < width / 2 + radius)
+        & (np.abs(shifted[:, 1] - height / 2) < height / 2 + radius)
     ]
     steps = np.arange(window, dtype=np.float32)
     for start in range(0, len(near), _POINTS_PER_PASS):
@@ -209,10 +230,10 @@ def _min_squared_distance(
         dy2 = np.square(steps - offsets[:, 1:2])
         squares = dy2[:, :, None] + dx2[:, None, :]
         lefts, tops = (corners.astype(np.int64) + window).T.tolist()
-        for left, top_, square in zip(lefts, tops, squares, strict=True):
-            target = field[top_ : top_ + window, left : left + window]
+        for left, top, square in zip(lefts, tops, squares, strict=True):
+            target = field[top : top + window, left : left + window]
             np.minimum(target, square, out=target)
-    return field[window : window + bottom - top, window : window + EVAL_SIZE]
+    return field[window : window + height, window : window + width]
 
 
 def _eval_centres(
@@ -243,44 +264,53 @@ def render_mask(points_native: np.ndarray, prepared: PreparedImage, rule: Reveal
 
 def grow_mask(
     mask: np.ndarray, points_native: np.ndarray, prepared: PreparedImage, rule: RevealRule
-) -> tuple[int, int]:
-    """Grows ``mask`` in place by the points' bubbles, rendering only the rows they touch;
-    those rows ``[top, bottom)`` (empty when the points touch none). The result equals
-    ``np.maximum(mask, render_mask(points))``."""
+) -> Region:
+    """Grows ``mask`` in place by the points' bubbles, rendering only the region they touch
+    (their bounding box), and gives that region (empty when the points touch none). The
+    result equals ``np.maximum(mask, render_mask(points))``."""
     centres, radius = _eval_centres(points_native, prepared, rule)
     if len(centres) == 0:
-        return 0, 0
-    top = max(0, math.floor(float(centres[:, 1].min()) - radius) - 1)
-    bottom = min(EVAL_SIZE, math.ceil(float(centres[:, 1].max()) + radius) + 1)
-    if top >= bottom:
-        return 0, 0
-    grown = _fade(_min_squared_distance(centres, radius, (top, bottom)), radius, rule.softness)
-    np.maximum(mask[top:bottom], grown, out=mask[top:bottom])
-    return top, bottom
+        return NO_REGION
+    low = np.floor(centres.min(axis=0) - radius) - 1
+    high = np.ceil(centres.max(axis=0) + radius) + 1
+    left, top = (max(0, int(value)) for value in low)
+    right, bottom = (min(EVAL_SIZE, int(value)) for value in high)
+    region = Region(top, bottom, left, right)
+    if region.empty:
+        return NO_REGION
+    grown = _fade(_min_squared_distance(centres, radius, region), radius, rule.softness)
+    np.maximum(region.of(mask), grown, out=region.of(mask))
+    return region
 
 
-def revealed_fraction(mask: np.ndarray) -> float:
-    """The share of the evaluation crop revealed (partly revealed pixels count partly)."""
-    return float(np.mean(mask, dtype=np.float64))
+def row_sums(mask: np.ndarray) -> np.ndarray:
+    """float64 (rows,): each row's sum of the mask, as ``revealed_fraction`` adds it up (a row
+    sums to the same value whether the rest of the mask is summed with it or not)."""
+    return mask.astype(np.float64).sum(axis=1)
+
+
+def revealed_fraction(mask: np.ndarray, sums: np.ndarray | None = None) -> float:
+    """The share of the evaluation crop revealed (partly revealed pixels count partly); from the
+    mask's ``row_sums`` when they are kept already."""
+    return float((row_sums(mask) if sums is None else sums).sum() / mask.size)
 
 
 def compose(prepared: PreparedImage, mask: np.ndarray) -> np.ndarray:
     """uint8 (224, 224, 3), what the DNN sees: the image where revealed, background elsewhere."""
     image = np.empty((*mask.shape, 3), dtype=np.uint8)
-    compose_rows(prepared, mask, image, (0, EVAL_SIZE))
+    compose_region(prepared, mask, image, WHOLE_CROP)
     return image
 
 
-def compose_rows(
-    prepared: PreparedImage, mask: np.ndarray, image: np.ndarray, rows: tuple[int, int]
+def compose_region(
+    prepared: PreparedImage, mask: np.ndarray, image: np.ndarray, region: Region
 ) -> None:
-    """Recomposes the rows ``[top, bottom)`` of ``image`` (as ``compose`` makes it) in place."""
-    top, bottom = rows
-    if top >= bottom:
+    """Recomposes the region of ``image`` (as ``compose`` makes it) in place."""
+    if region.empty:
         return
-    blended = mask[top:bottom, :, None] * prepared.reveal_delta[top:bottom]
-    blended += prepared.background[top:bottom]
-    image[top:bottom] = np.rint(blended, out=blended)
+    blended = region.of(mask)[:, :, None] * region.of(prepared.reveal_delta)
+    blended += region.of(prepared.background)
+    region.of(image)[...] = np.rint(blended, out=blended)
 
 
 @dataclass(frozen=True)
