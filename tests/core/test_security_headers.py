@@ -43,6 +43,22 @@ def test_production_pins_https() -> None:
     assert content_security_policy("/x", "https://a.example").endswith("frame-ancestors 'none'")
 
 
+def test_the_headers_replace_any_the_app_set() -> None:
+    async def framed(_request: Request) -> Response:
+        headers = {"X-Frame-Options": "SAMEORIGIN", "Content-Security-Policy": "default-src *"}
+        return Response(headers={**headers, "X-Other": "kept"})
+
+    app = Starlette(routes=[Route("/page", framed)])
+    app.add_middleware(SecurityHeaders, production=False, game_frame_ancestors="")
+    with TestClient(app) as client:
+        response = client.get("/page")
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+    policy = content_security_policy("/page", "")
+    assert response.headers.get_list("content-security-policy") == [policy]
+    assert response.headers["cross-origin-resource-policy"] == "same-origin"
+    assert response.headers["x-other"] == "kept"
+
+
 def test_static_files_cannot_be_read_outside_their_folder(client: TestClient) -> None:
     for path in (
         "/static/../pyproject.toml",

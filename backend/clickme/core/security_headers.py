@@ -7,7 +7,6 @@ attribute; images and maps also come as ``blob:`` and ``data:`` URLs). In produc
 pinned with HSTS.
 """
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 GAME_PAGE = "/"
@@ -26,31 +25,46 @@ def content_security_policy(path: str, game_frame_ancestors: str) -> str:
     return f"{BASE_POLICY}; frame-ancestors {ancestors}"
 
 
+RawHeaders = list[tuple[bytes, bytes]]
+
+
+def _raw(headers: dict[str, str]) -> RawHeaders:
+    return [
+        (name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()
+    ]
+
+
 class SecurityHeaders:
-    """A pure ASGI middleware adding the headers above to every HTTP response."""
+    """A pure ASGI middleware adding the headers above to every HTTP response (in place of any
+    the app set under the same names), made once for the game page and once for the rest."""
 
     def __init__(self, app: ASGIApp, production: bool, game_frame_ancestors: str) -> None:
         self.app = app
-        self.production = production
-        self.game_frame_ancestors = game_frame_ancestors
+        common = {
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cross-Origin-Resource-Policy": "same-origin",
+        }
+        if production:
+            common["Strict-Transport-Security"] = HSTS
+        game = content_security_policy(GAME_PAGE, game_frame_ancestors)
+        rest = content_security_policy("/api", game_frame_ancestors)
+        self.game_page_headers = _raw({"Content-Security-Policy": game, **common})
+        self.other_headers = _raw(
+            {"Content-Security-Policy": rest, **common, "X-Frame-Options": "DENY"}
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        policy = content_security_policy(scope["path"], self.game_frame_ancestors)
+        added = self.game_page_headers if scope["path"] == GAME_PAGE else self.other_headers
+        names = {name for name, _ in added}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                headers["Content-Security-Policy"] = policy
-                headers["X-Content-Type-Options"] = "nosniff"
-                headers["Referrer-Policy"] = "no-referrer"
-                headers["Cross-Origin-Resource-Policy"] = "same-origin"
-                if scope["path"] != GAME_PAGE:
-                    headers["X-Frame-Options"] = "DENY"
-                if self.production:
-                    headers["Strict-Transport-Security"] = HSTS
+                kept = [h for h in message.get("headers", ()) if h[0].lower() not in names]
+                message = {**message, "headers": [*kept, *added]}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
