@@ -2,6 +2,8 @@
 the autocommit pool commits each statement alone and closes with the database; PostgreSQL's
 pooled connections are pinged only after sitting idle."""
 
+from pathlib import Path
+
 import pytest
 from sqlalchemy import (
     Column,
@@ -242,3 +244,19 @@ def test_each_changes_a_row_raises_an_error_at_commit_as_sqlalchemy_does(
         assert database.engine.pool.checkedout() == 0
     finally:
         tables.drop_all(database.engine)
+
+
+def test_sqlite_hands_out_the_connection_given_back_last(tmp_path: Path) -> None:
+    """Last in, first out: at low concurrency one connection serves every reveal, its SQLite
+    page cache still valid (a connection another one wrote after must drop its cache)."""
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'lifo.db'}")
+    try:
+        first, second = engine.raw_connection(), engine.raw_connection()
+        first_dbapi, second_dbapi = first.dbapi_connection, second.dbapi_connection
+        first.close()
+        second.close()
+        again = engine.raw_connection()
+        assert again.dbapi_connection is second_dbapi is not first_dbapi
+        again.close()
+    finally:
+        engine.dispose()

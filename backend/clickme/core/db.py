@@ -161,8 +161,9 @@ def make_engine(url: str, pooled: bool = True, autocommit: bool = False) -> Engi
     if autocommit:
         pool_args["isolation_level"] = "AUTOCOMMIT"
     if url.startswith("sqlite"):
-        if pooled:
+        if pooled:  # last in, first out: a connection whose page cache nobody else made stale
             pool_args["pool_size"] = 8
+            pool_args["pool_use_lifo"] = True
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_args)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
