@@ -1,7 +1,6 @@
 """What a running API process holds: settings, database, scorer and in-memory caches."""
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property, partial
 
@@ -13,6 +12,7 @@ from clickme.core.config import Settings
 from clickme.core.db import Database
 from clickme.core.lru import LruCache
 from clickme.core.metrics import REVEAL_THREAD_PREFIX, ROUNDS_FINISHED
+from clickme.core.work_threads import WorkThreads
 from clickme.game.leaderboard import LeaderboardStore, SqlLeaderboard
 from clickme.game.live import Answer, LiveReveal
 from clickme.game.service import EndedRound, RoundFacts, on_rounds_ended, player_summary
@@ -71,10 +71,8 @@ class Runtime:
     # The DNN each campaign slug played with at its last round start here (admission control).
     campaign_models: LruCache[str, str] = field(default_factory=lambda: LruCache(CAMPAIGNS_KEPT))
 
-    reveal_threads: ThreadPoolExecutor = field(
-        default_factory=lambda: ThreadPoolExecutor(
-            REVEAL_THREADS, thread_name_prefix=REVEAL_THREAD_PREFIX
-        )
+    reveal_threads: WorkThreads = field(
+        default_factory=lambda: WorkThreads(REVEAL_THREADS, REVEAL_THREAD_PREFIX)
     )
     other_scorers: dict[str, Scorer] = field(default_factory=dict)
     _scorers_lock: threading.Lock = field(default_factory=threading.Lock)

@@ -3,8 +3,9 @@ threads, and none in FastAPI's thread pool (a hop per sync dependency and route,
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from types import SimpleNamespace
 
 import anyio.to_thread
@@ -12,18 +13,24 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from clickme.core.futures import Reply
+from clickme.core.work_threads import WorkThreads
 from clickme.game.models import Round
 from clickme.game.threads import settled_off_loop
 from clickme.players.models import Player
 from tests.game.test_routes import send
 
 
-class CountingExecutor(Executor):
+class CountingExecutor(WorkThreads):
     """The runtime's reveal threads, counting the work handed to them."""
 
-    def __init__(self, inner: Executor) -> None:
+    def __init__(self, inner: WorkThreads) -> None:
         self.inner = inner
         self.hops = 0
+
+    def post(self, work: Callable[[], object]) -> None:
+        self.hops += 1
+        self.inner.post(work)
 
     def submit(self, fn: Callable, /, *args: object, **kwargs: object) -> Future:  # type: ignore[override]
         self.hops += 1
@@ -95,18 +102,41 @@ async def test_work_whose_caller_gave_up_before_it_started_never_runs() -> None:
     """Past saturation the reveal threads may be busy longer than a reveal waits: a reveal
     answered 503 meanwhile stores nothing later (its client sends the same batch again)."""
     busy, ran = threading.Event(), []
-    runtime = SimpleNamespace(reveal_threads=ThreadPoolExecutor(1))
+    runtime = SimpleNamespace(reveal_threads=WorkThreads(1, "reveal"))
     runtime.reveal_threads.submit(busy.wait, 5)
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(0.05):
-            await settled_off_loop(runtime, lambda done: ran.append(done))  # type: ignore[arg-type]
+            await settled_off_loop(runtime, lambda reply: ran.append(reply))  # type: ignore[arg-type]
     busy.set()
     runtime.reveal_threads.shutdown(wait=True)
     assert ran == []
-    answered = ThreadPoolExecutor(1)
+    answered = WorkThreads(1, "reveal")
     runtime.reveal_threads = answered
-    assert await settled_off_loop(runtime, lambda done: done.set_result(7)) == 7  # type: ignore[arg-type]
+    assert await settled_off_loop(runtime, lambda reply: reply(7)) == 7  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="refused"):
+        await settled_off_loop(runtime, lambda reply: reply(ValueError("refused")))  # type: ignore[arg-type]
     answered.shutdown()
+
+
+async def test_a_follower_of_work_whose_caller_gave_up_is_cancelled() -> None:
+    """A reveal answered 503 while the DNN has its image: the DNN's answer to come is cancelled
+    (left out of its batch), whether the caller gave up before it was sent or after."""
+    runtime = SimpleNamespace(reveal_threads=WorkThreads(1, "reveal"))
+    sent_before, sent_after = Future(), Future()
+    started = threading.Event()
+
+    def work(reply: Reply[int]) -> None:
+        reply.cancels(sent_before)
+        started.set()
+        time.sleep(0.2)  # the caller gives up meanwhile
+        reply.cancels(sent_after)
+        reply(1)
+
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await settled_off_loop(runtime, work)  # type: ignore[arg-type]
+    runtime.reveal_threads.shutdown(wait=True)
+    assert started.is_set() and sent_before.cancelled() and sent_after.cancelled()
 
 
 def test_every_round_route_refuses_a_cookie_of_an_older_token_epoch(

@@ -1,13 +1,13 @@
 """The game's view of the runtime: the live rounds' caches, the leaderboard and the rule of
 the rounds that count."""
 
-from concurrent.futures import Executor
 from typing import Annotated, Protocol
 
 from fastapi import Depends
 
 from clickme.core.deps import get_runtime
 from clickme.core.lru import LruCache
+from clickme.core.work_threads import WorkThreads
 from clickme.game.leaderboard import LeaderboardStore
 from clickme.game.live import Answer, LiveReveal
 from clickme.game.outcomes import RoundRule
@@ -37,7 +37,7 @@ class GameRuntime(PlayersRuntime, Protocol):
         ...
 
     @property
-    def reveal_threads(self) -> Executor:
+    def reveal_threads(self) -> WorkThreads:
         """Where the blocking work of a reveal or a round route runs (one hop per request,
         ``clickme.game.threads``)."""
         ...

@@ -24,7 +24,7 @@ import numpy as np
 from sqlalchemy.orm import Session
 
 from clickme.core.errors import NotFound
-from clickme.core.futures import cancel_with, settle
+from clickme.core.futures import Reply
 from clickme.game import service
 from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.live import Answer, LiveReveal
@@ -232,13 +232,13 @@ def _guesses(guesses: list[Guess]) -> list[dict]:
 
 
 def _store_and_send(
-    runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn, done: Future[Pending]
+    runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBatchIn, reply: Reply[Pending]
 ) -> None:
     """The reveal's one thread hop: ``_store``, then what the DNN is to see sent from here;
-    ``done`` is settled once the DNN answers (at once when there is nothing to score)."""
+    ``reply`` answers once the DNN does (at once when there is nothing to score)."""
     pending = _store(runtime, round_id, player, batch)
     if pending.scorer is None or pending.model_input is None:
-        settle(done, pending)
+        reply(pending)
         return
     stored_at = time.perf_counter()
     answer: Future[np.ndarray] | Future[Scored]
@@ -247,8 +247,8 @@ def _store_and_send(
     else:
         answer = pending.scorer.send(pending.model_input)
     sent = replace(pending, answer=answer, stored_at=stored_at)
-    cancel_with(done, answer)
-    answer.add_done_callback(lambda _: settle(done, sent))
+    reply.cancels(answer)
+    answer.add_done_callback(lambda _: reply(sent))
 
 
 async def _stored_and_answered(

@@ -9,12 +9,11 @@ the player's check, the route: four or five per request), each dearer than this 
 import asyncio
 import contextvars
 from collections.abc import Callable
-from concurrent.futures import Future
 from typing import Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy.orm import Session
 
-from clickme.core.futures import settle
+from clickme.core.futures import Reply
 from clickme.game.deps import GameRuntime
 from clickme.players.identity import PlayerToken
 from clickme.players.service import require_token_epoch
@@ -31,24 +30,25 @@ async def off_loop(runtime: GameRuntime, work: Callable[[], T]) -> T:
     return await loop.run_in_executor(runtime.reveal_threads, context.run, work)
 
 
-async def settled_off_loop(runtime: GameRuntime, work: Callable[[Future[T]], None]) -> T:
-    """What ``work(future)``, on the runtime's reveal threads in this request's context, settles
-    its future with, then or later from another thread (an error it raises, at once). Work that
-    hands on to another thread (the DNN's scorer) wakes the event loop once, at the end, where
-    ``off_loop`` and a hand-off from the loop would wake it twice. Cancelled if the caller gives
-    up: work that has not started by then never does."""
-    done: Future[T] = Future()
+async def settled_off_loop(runtime: GameRuntime, work: Callable[[Reply[T]], None]) -> T:
+    """What ``work(reply)``, on the runtime's reveal threads in this request's context, answers
+    with through its ``Reply``, then or later from another thread (an error it raises, at
+    once). Work that hands on to another thread (the DNN's scorer) wakes the event loop once,
+    at the end, where ``off_loop`` and a hand-off from the loop would wake it twice. If the
+    caller gives up, work that has not started by then never does."""
+    reply: Reply[T] = Reply(asyncio.get_running_loop())
 
     def run() -> None:
-        if done.cancelled():
+        if reply.given_up:
             return
         try:
-            work(done)
+            work(reply)
         except BaseException as error:  # the caller's to handle, as off_loop's are
-            settle(done, error)
+            reply(error)
 
-    runtime.reveal_threads.submit(contextvars.copy_context().run, run)
-    return await asyncio.wrap_future(done)
+    context = contextvars.copy_context()
+    runtime.reveal_threads.post(lambda: context.run(run))
+    return await reply.waiter
 
 
 async def as_player(
