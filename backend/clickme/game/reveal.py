@@ -2,11 +2,12 @@
 
 Per reveal: the cookie's signature is checked on the event loop; one thread hop then counts the
 batch against the rate limit, stores it (a conditional UPDATE that also checks the cookie's token
-epoch and an INSERT, without the ORM session: one statement on PostgreSQL), grows the round's
-mask by the new bubbles only (the rows they touch) and, with in-process scoring, recomposes only
-those rows of what the DNN sees; with scoring workers, the worker composes from the view (photo,
-rule, points) instead. The same thread then sends it to the DNN's scorer, and the event loop
-is woken once, when the DNN has answered. The answer is encoded once with orjson.
+epoch and an INSERT, without the ORM session: one statement on PostgreSQL) and, with in-process
+scoring, grows the round's mask by the new bubbles only (the box they touch), recomposes only
+that box of what the DNN sees and re-adds only its rows to the share revealed; with scoring
+workers, the worker composes from the view (photo, rule, points) instead. The same thread then
+sends it to the DNN's scorer, and the event loop is woken once, when the DNN has answered. The
+answer is encoded once with orjson.
 
 Past saturation a reveal is refused with 503 ``scorer_busy`` before any work is spent on it
 (nothing stored: the client sends the same batch again) when the scorer could not answer it
@@ -32,7 +33,6 @@ from clickme.game.points import xy_of
 from clickme.game.schemas import PointBatchIn
 from clickme.game.threads import off_loop, settled_off_loop
 from clickme.images.labels import class_name
-from clickme.images.transform import EVAL_SIZE
 from clickme.players.identity import PlayerToken
 from clickme.players.ratelimit import enforce
 from clickme.scoring.remote import RedisScorer, Scored, ViewAnswer
@@ -118,7 +118,7 @@ def _grown(runtime: Runtime, stored: service.StoredBatch, draw: bool) -> LiveRev
     """The round's reveal after this (new) batch: every point so far (the previous batch's
     kept in memory and the new ones, or, when this process has not seen the previous batch, all
     read back). With ``draw`` (in-process scoring), its mask and what the DNN sees too: grown by
-    the new bubbles only, in the rows they touch, or drawn whole from all points."""
+    the new bubbles only, in the box they touch, or drawn whole from all points."""
     facts = stored.facts
     live = runtime.masks.get(facts.round_id)
     new_points = xy_of(stored.points)
@@ -153,17 +153,16 @@ def _grown_by(
     grown: LiveReveal,
     new_points: np.ndarray,
 ) -> LiveReveal:
-    """``grown`` with the previous batch's mask, row sums and image (none: the round's first
-    batch) grown by the new points' bubbles, only in the region they touch."""
+    """``grown`` with the previous batch's mask, row sums and image grown by the new points'
+    bubbles, only in the box they touch; drawn whole when there are none (the round's first
+    batch)."""
+    if previous is None or previous.mask is None or previous.sums is None or previous.image is None:
+        return _drawn(runtime, facts, grown)
+    mask, sums, image = previous.mask, previous.sums, previous.image
     prepared = _prepared(runtime, facts)
-    if previous is None or previous.mask is None:
-        mask = np.zeros((EVAL_SIZE, EVAL_SIZE), np.float32)
-        grow_mask(mask, new_points, prepared, facts.rule)
-        return replace(grown, mask=mask, sums=row_sums(mask), image=compose(prepared, mask))
-    mask, sums, image = previous.mask, cast(np.ndarray, previous.sums), previous.image
     region = grow_mask(mask, new_points, prepared, facts.rule)
     sums[region.top : region.bottom] = row_sums(mask[region.top : region.bottom])
-    compose_region(prepared, mask, cast(np.ndarray, image), region)
+    compose_region(prepared, mask, image, region)
     return replace(grown, mask=mask, sums=sums, image=image)
 
 
