@@ -63,7 +63,9 @@ def test_one_thread_serves_work_that_comes_one_at_a_time() -> None:
         names = []
         for _ in range(20):  # each comes once the one before is done and its thread idle again
             names.append(threads.submit(lambda: threading.current_thread().name).result())
-            time.sleep(0.01)
+            deadline = time.monotonic() + 5
+            while not threads._idle and time.monotonic() < deadline:
+                time.sleep(0.001)
         assert set(names) == {"work_0"}
         release, running = threading.Event(), threading.Semaphore(0)
 

@@ -49,17 +49,17 @@ class SecurityHeaders:
             common["Strict-Transport-Security"] = HSTS
         game = content_security_policy(GAME_PAGE, game_frame_ancestors)
         rest = content_security_policy("/api", game_frame_ancestors)
-        self.game_page_headers = _raw({"Content-Security-Policy": game, **common})
-        self.other_headers = _raw(
-            {"Content-Security-Policy": rest, **common, "X-Frame-Options": "DENY"}
-        )
+        game_page = _raw({"Content-Security-Policy": game, **common})
+        other = _raw({"Content-Security-Policy": rest, **common, "X-Frame-Options": "DENY"})
+        # each kind's headers, and their names (what the app set under them is dropped)
+        self.game_page_headers = game_page, {name for name, _ in game_page}
+        self.other_headers = other, {name for name, _ in other}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        added = self.game_page_headers if scope["path"] == GAME_PAGE else self.other_headers
-        names = {name for name, _ in added}
+        added, names = self.game_page_headers if scope["path"] == GAME_PAGE else self.other_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
