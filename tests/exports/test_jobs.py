@@ -465,6 +465,20 @@ def test_a_silent_process_s_job_is_failed_by_the_sweep(
     assert row(database, job_id).state == "failed"
 
 
+def test_the_keeper_sweeps_about_a_third_of_the_silence_apart_not_at_every_beat(
+    processes: Callable[..., ExportJobs], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timing = Timing(poll_s=5.0, heartbeat_s=0.01, stale_after_s=0.3)
+    assert (timing.beats_per_sweep, Timing().beats_per_sweep, SILENT.beats_per_sweep) == (10, 2, 1)
+    sweeps: list[float] = []
+    monkeypatch.setattr(ExportJobs, "sweep", lambda self: sweeps.append(time.monotonic()) or 0)
+
+    processes(timing)
+    time.sleep(0.6)
+    # One as it started, then one about every 0.1 s: at every beat it would be about 60.
+    assert 2 <= len(sweeps) <= 10, sweeps
+
+
 def test_a_job_queued_by_a_process_that_is_gone_is_run_by_another(
     processes: Callable[..., ExportJobs],
     database: Database,
