@@ -7,7 +7,8 @@ concurrent players, with the server's own overhead (end-to-end p50 minus bare ON
 and its own CPU per reveal: the server process's utime + stime over the step (from /proc) less
 what the bare model, measured in this process, spends on the images and passes the server ran;
 and, read apart, the CPU of the server's own threads (the event loop, the reveal threads and
-the rest) against its DNN's (the batching thread and the runtime's pool), from its /metrics.
+the rest) against its DNN's (the batching thread and the runtime's pool), from its /metrics;
+and the client's own CPU per reveal (this process's player thread), which the latency includes.
 The bare model is measured twice: back to back, and paced as the step's passes come (one every
 200 ms divided by the players), which is what a server facing painting players can do at best.
 """
@@ -26,6 +27,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
@@ -117,6 +119,8 @@ class Player:
     rng: random.Random
     latencies_ms: list[float] = field(default_factory=list)
     server_ms: list[tuple[float, float]] = field(default_factory=list)
+    # this client's own CPU per answered reveal (building the request, reading the answer)
+    client_cpu_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
@@ -159,11 +163,12 @@ class Player:
         self.seq += 1
         self.t_ms += int(BATCH_INTERVAL_S * 1000)
         path = f"/api/rounds/{self.round['round_id']}/points"
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         status, payload = self.call("POST", path, {"seq": self.seq, "points": points})
         elapsed = (time.perf_counter() - started) * 1000
         if status == 200:
             self.latencies_ms.append(elapsed)
+            self.client_cpu_ms.append((time.thread_time() - cpu_started) * 1000)
             self.server_ms.append(server_timing(self.last_timing))
             if payload["state"] != "playing":
                 self.round = None
@@ -174,9 +179,17 @@ class Player:
             self.round = None
 
 
-def play(
-    port: int, players: int, reveals_each: int, seed: int
-) -> tuple[np.ndarray, np.ndarray, Counter[str]]:
+class Played(NamedTuple):
+    """What the players saw: each answered reveal's latency, its Server-Timing (store, dnn)
+    and the client's own CPU for it (all ms), and the errors by status and code."""
+
+    latencies: np.ndarray
+    server: np.ndarray
+    client_cpu: np.ndarray
+    errors: Counter[str]
+
+
+def play(port: int, players: int, reveals_each: int, seed: int) -> Played:
     """Each player sends a batch every 200 ms (or straight after a slower answer)."""
     crowd = [Player(port, random.Random(seed + i)) for i in range(players)]
     for player in crowd:
@@ -197,15 +210,19 @@ def play(
     for thread in threads:
         thread.join()
     bar.close()
-    latencies = np.concatenate([np.array(p.latencies_ms) for p in crowd])
-    server = np.concatenate([np.array(p.server_ms).reshape(-1, 2) for p in crowd])
-    return latencies, server, sum((p.errors for p in crowd), Counter())
+    return Played(
+        np.concatenate([np.array(p.latencies_ms) for p in crowd]),
+        np.concatenate([np.array(p.server_ms).reshape(-1, 2) for p in crowd]),
+        np.concatenate([np.array(p.client_cpu_ms) for p in crowd]),
+        sum((p.errors for p in crowd), Counter()),
+    )
 
 
 @dataclass(frozen=True)
 class Step:
     latencies: np.ndarray
     server: np.ndarray
+    client_cpu: np.ndarray
     errors: Counter[str]
     cpu_ms: float  # the server process's CPU over the step
     images: float
@@ -225,14 +242,12 @@ def measured_play(server: subprocess.Popen, port: int, players: int, reveals: in
     url = f"http://127.0.0.1:{port}"
     cpu_before, (images, passes) = process_cpu_s(server.pid), scored_so_far(url)
     roles_before = thread_cpu_so_far_s(url)
-    latencies, timing, errors = play(port, players, reveals, seed=players)
+    played = play(port, players, reveals, seed=players)
     cpu_ms = (process_cpu_s(server.pid) - cpu_before) * 1000
     roles = thread_cpu_so_far_s(url)
     by_role_ms = {role: (roles[role] - roles_before.get(role, 0.0)) * 1000 for role in roles}
     images_after, passes_after = scored_so_far(url)
-    return Step(
-        latencies, timing, errors, cpu_ms, images_after - images, passes_after - passes, by_role_ms
-    )
+    return Step(*played, cpu_ms, images_after - images, passes_after - passes, by_role_ms)
 
 
 def main() -> None:
@@ -283,7 +298,7 @@ def main() -> None:
     print(
         f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
         f"{'p50 / bare':>11}{'- paced':>9}{'store p50':>11}{'dnn p50':>9}{'img/pass':>9}"
-        f"{'own CPU':>9}{'vs paced':>10}{'API thr':>9}{'DNN thr':>9}"
+        f"{'own CPU':>9}{'vs paced':>10}{'API thr':>9}{'DNN thr':>9}{'client':>8}"
     )
     for players, step in results.items():
         p50, p99 = np.percentile(step.latencies, [50, 99])
@@ -297,6 +312,7 @@ def main() -> None:
             f"{step.own_cpu_ms_per_reveal(model_cpu):>9.2f}"
             f"{step.own_cpu_ms_per_reveal(paced_cpu):>10.2f}"
             f"{step.role_ms_per_reveal(*API_ROLES):>9.2f}{step.role_ms_per_reveal(*DNN_ROLES):>9.2f}"
+            f"{np.median(step.client_cpu):>8.2f}"
             f"  {dict(step.errors) or ''}"
         )
     print("\nThe server's CPU per reveal by thread role (ms)")
@@ -312,7 +328,9 @@ def main() -> None:
         "(back to back; vs paced: a pass costing what a paced one does);\n"
         "API thr: the CPU ms per reveal of the server's own threads (the event loop, the reveal "
         "threads, the rest), read apart from\nDNN thr: its DNN's (the batching thread, with the "
-        "normalisation and softmax the bare model has too, and the runtime's pool)."
+        "normalisation and softmax the bare model has too, and the runtime's pool);\n"
+        "client: this benchmark's own CPU p50 per reveal in its player's thread (the request "
+        "made, the answer read), inside p50 and not the server's."
     )
     print(
         "Load average (1, 5, 15 min) at the end: " + " ".join(f"{x:.2f}" for x in os.getloadavg())
