@@ -220,6 +220,38 @@ def test_a_mask_grown_batch_by_batch_in_the_regions_touched_is_the_whole_render(
     assert revealed_fraction(whole) == pytest.approx(np.mean(whole, dtype=np.float64), abs=1e-12)
 
 
+# A wide bubble with a thin fade: the fade magnifies a distance's last float32 bit.
+THIN_EDGE = RevealRule(radius=0.1, softness=0.1, background="grey", blur_sigma=0.0)
+
+
+@pytest.mark.parametrize("rule", [SOFT, HARD_GREY, THIN_EDGE], ids=["soft", "hard", "thin"])
+def test_few_bubbles_drawn_at_once_are_the_square_by_square_mask_bit_for_bit(
+    prepared: PreparedImage, rule: RevealRule, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch's few bubbles over their box are drawn in one broadcast: every pixel's value
+    is the float32 that drawing each bubble's square gives (points anywhere, near and past the
+    edges, in strokes and scattered; the whole crop and boxes)."""
+    rng = np.random.default_rng(11)
+    for case in range(60):
+        count = int(rng.integers(1, 9))
+        if case % 2:  # a stroke
+            start = rng.uniform([-40, -40], [WIDTH + 40, HEIGHT + 40])
+            points = (start + rng.normal(0, 10, size=(count, 2))).astype(np.float32)
+        else:
+            points = random_points(case, count)
+        # many, some near the crop's top and left edges (where float32 rounding differs most)
+        painted = np.concatenate([random_points(1000 + case, 20), random_points(case, 20) / 4])
+        masks = []
+        for most_at_once in (0, 1 << 30):  # square by square; all at once
+            monkeypatch.setattr(reveal, "_AT_ONCE_MAX_VALUES", most_at_once)
+            mask = render_mask(painted, prepared, rule)
+            grow_mask(mask, points, prepared, rule)
+            masks.append(render_mask(points, prepared, rule))
+            masks.append(mask)
+        np.testing.assert_array_equal(masks[0], masks[2])
+        np.testing.assert_array_equal(masks[1], masks[3])
+
+
 def test_compose_shows_the_image_only_where_revealed(prepared: PreparedImage) -> None:
     mask = render_mask(np.array([[300.0, 200.0]]), prepared, SOFT)
     seen = compose(prepared, mask)

@@ -31,6 +31,10 @@ Background = Literal["blur", "grey", "noise"]
 BACKGROUNDS: tuple[str, ...] = ("blur", "grey", "noise")
 GREY_LEVEL = 128
 _POINTS_PER_PASS = 256  # bounds the memory of one vectorised pass
+# Up to this many distances (centres x pixels of the region), all are computed in one broadcast
+# (``_min_squared_distance_at_once``): a batch's few bubbles over their box in a few numpy calls.
+_AT_ONCE_MAX_VALUES = 1 << 15
+_PIXEL_INDICES = np.arange(EVAL_SIZE, dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -206,17 +210,21 @@ NO_REGION = Region(0, 0, 0, 0)
 def _min_squared_distance(
     centres: np.ndarray, radius: float, region: Region = WHOLE_CROP
 ) -> np.ndarray:
-    """float32 squared distance from each pixel centre of the region to its nearest centre, inf
-    where that is beyond ``radius``. Each centre only touches its own bounding square: one
-    vectorised pass computes every square's distances, then one in-place minimum per centre."""
+    """float32 squared distance from each pixel centre of the region to its nearest centre
+    where that is within ``radius``; beyond it, some value over ``radius`` squared (or inf),
+    which ``_fade`` makes 0 either way. Each centre only touches its own bounding square: one
+    vectorised pass computes every square's distances, then one in-place minimum per centre;
+    a few centres over a small region, all at once (``_min_squared_distance_at_once``)."""
     height, width = region.bottom - region.top, region.right - region.left
     reach = math.ceil(radius)
-    window = 2 * reach + 1
-    # room for squares hanging over the edges; the centres shifted so that the region's corner
-    # is pixel (0, 0) (an integer shift: every distance is the same float32 as in a whole-crop
-    # render)
-    field = np.full((height + 2 * window, width + 2 * window), np.inf, dtype=np.float32)
+    # the centres shifted so that the region's corner is pixel (0, 0) (an integer shift: every
+    # distance is the same float32 as in a whole-crop render)
     shifted = centres - np.array([region.left, region.top], dtype=np.float32)
+    if len(centres) > 0 and len(centres) * height * width <= _AT_ONCE_MAX_VALUES:
+        return _min_squared_distance_at_once(shifted, reach, height, width)
+    window = 2 * reach + 1
+    # room for squares hanging over the edges
+    field = np.full((height + 2 * window, width + 2 * window), np.inf, dtype=np.float32)
     near = shifted[
         (np.abs(shifted[:, 0] - width / 2) < width / 2 + radius)
         & (np.abs(shifted[:, 1] - height / 2) < height / 2 + radius)
@@ -234,6 +242,20 @@ def _min_squared_distance(
             target = field[top : top + window, left : left + window]
             np.minimum(target, square, out=target)
     return field[window : window + height, window : window + width]
+
+
+def _min_squared_distance_at_once(
+    shifted: np.ndarray, reach: int, height: int, width: int
+) -> np.ndarray:
+    """``_min_squared_distance`` over every pixel for every centre in one broadcast, each value
+    computed as a centre's square computes it (a pixel's offset from the square's first pixel,
+    less the centre's), so the same float32 wherever a square reaches; elsewhere the pixel is
+    over ``reach`` from the centre in x or y, beyond the radius either way."""
+    corners = np.floor(shifted) - reach
+    offsets = shifted - corners - np.float32(0.5)
+    dx2 = np.square((_PIXEL_INDICES[:width] - corners[:, 0:1]) - offsets[:, 0:1])
+    dy2 = np.square((_PIXEL_INDICES[:height] - corners[:, 1:2]) - offsets[:, 1:2])
+    return (dy2[:, :, None] + dx2[:, None, :]).min(axis=0)
 
 
 def _eval_centres(
