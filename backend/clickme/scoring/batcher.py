@@ -90,7 +90,8 @@ class MicroBatcher:
         self.run_batch = run_batch
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000
-        self._queue: queue.Queue[_Request | object] = queue.Queue()
+        # a SimpleQueue: its put and get are C, not the Python conditions of queue.Queue
+        self._queue: queue.SimpleQueue[_Request | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self._lock = threading.Lock()
