@@ -10,10 +10,10 @@ process and the worker's own moves never overwrite each other; a cancelled job s
 step (``JobProgress.advance``).
 
 A keeper thread writes the running job's ``heartbeat_at`` every ``Timing.heartbeat_s``, whatever
-the job is doing, and about every third of ``stale_after_s`` sweeps: a running
-job whose process has been silent for ``Timing.stale_after_s`` (killed, or its machine gone) is
-failed ("interrupted: the server stopped"); the sweep also runs when a process starts. Jobs of
-live processes are never touched.
+the job is doing, and sweeps about a third of ``Timing.stale_after_s`` apart: a running job whose
+process has been silent for ``stale_after_s`` (killed, or its machine gone) is failed
+("interrupted: the server stopped"); the sweep also runs when a process starts. Jobs of live
+processes are never touched.
 A clean shutdown puts the process's running job back in the queue (progress reset) for another
 process, or the next start, to run.
 
