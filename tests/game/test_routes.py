@@ -6,9 +6,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from clickme.core.db import Database
+from clickme.game import reveal
 from clickme.game.models import PointBatch, Round
 from clickme.game.points import unpack_points, xy_of
-from clickme.scoring.reveal import render_mask
+from clickme.scoring.reveal import compose, render_mask, row_sums
 from tests.app_fixtures import age
 
 
@@ -242,6 +243,28 @@ def test_incremental_masks_equal_a_full_render_with_or_without_the_cache(
     full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
     assert live.seq == 4
     np.testing.assert_allclose(live.mask, full, atol=1e-6)
+
+
+def test_a_round_s_first_batch_grows_from_nothing_revealed_not_a_whole_draw(
+    player: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first batch's mask, row sums and image are what drawing them whole gives, made by
+    growing the box its bubbles touch (a whole draw cost about 1 ms more)."""
+    whole_draws = []
+    monkeypatch.setattr(reveal, "_drawn", lambda *args: whole_draws.append(args))
+    round_id = start(player)["round_id"]
+    stroke = [[100, 80, 0], [104, 84, 20], [110, 86, 40]]
+    assert send(player, round_id, 1, stroke).status_code == 200
+
+    runtime = player.app.state.runtime
+    live = runtime.masks.get(round_id)
+    facts = runtime.rounds.get(round_id)
+    prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
+    whole = render_mask(live.points, prepared, facts.rule)
+    assert whole_draws == []
+    np.testing.assert_array_equal(live.mask, whole)
+    np.testing.assert_array_equal(live.sums, row_sums(whole))
+    np.testing.assert_array_equal(live.image, compose(prepared, whole))
 
 
 def test_the_photo_prepared_for_a_round_is_kept_for_other_processes(

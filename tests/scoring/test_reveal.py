@@ -18,6 +18,7 @@ from clickme.scoring.reveal import (
     compose,
     compose_region,
     grow_mask,
+    nothing_revealed,
     prepare_image,
     render_mask,
     revealed_fraction,
@@ -250,6 +251,16 @@ def test_few_bubbles_drawn_at_once_are_the_square_by_square_mask_bit_for_bit(
             masks.append(mask)
         np.testing.assert_array_equal(masks[0], masks[2])
         np.testing.assert_array_equal(masks[1], masks[3])
+
+
+def test_nothing_revealed_is_what_drawing_no_point_gives(prepared: PreparedImage) -> None:
+    mask, sums, image = nothing_revealed(prepared)
+    drawn = render_mask(np.empty((0, 2), np.float32), prepared, SOFT)
+    np.testing.assert_array_equal(mask, drawn)
+    assert mask.dtype == drawn.dtype
+    np.testing.assert_array_equal(sums, row_sums(drawn))
+    np.testing.assert_array_equal(image, compose(prepared, drawn))
+    assert image is not prepared.background  # grown in place: a copy
 
 
 def test_compose_shows_the_image_only_where_revealed(prepared: PreparedImage) -> None:

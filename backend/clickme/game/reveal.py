@@ -42,6 +42,7 @@ from clickme.scoring.reveal import (
     compose,
     compose_region,
     grow_mask,
+    nothing_revealed,
     render_mask,
     revealed_fraction,
     row_sums,
@@ -154,12 +155,16 @@ def _grown_by(
     new_points: np.ndarray,
 ) -> LiveReveal:
     """``grown`` with the previous batch's mask, row sums and image grown by the new points'
-    bubbles, only in the box they touch; drawn whole when there are none (the round's first
-    batch)."""
-    if previous is None or previous.mask is None or previous.sums is None or previous.image is None:
-        return _drawn(runtime, facts, grown)
-    mask, sums, image = previous.mask, previous.sums, previous.image
+    bubbles, only in the box they touch; for the round's first batch, from nothing revealed
+    (drawing the whole crop cost about 1 ms more); drawn whole when the previous batch's were
+    not kept."""
     prepared = _prepared(runtime, facts)
+    if previous is None:
+        mask, sums, image = nothing_revealed(prepared)
+    elif previous.mask is None or previous.sums is None or previous.image is None:
+        return _drawn(runtime, facts, grown)
+    else:
+        mask, sums, image = previous.mask, previous.sums, previous.image
     region = grow_mask(mask, new_points, prepared, facts.rule)
     sums[region.top : region.bottom] = row_sums(mask[region.top : region.bottom])
     compose_region(prepared, mask, image, region)

@@ -317,6 +317,13 @@ def revealed_fraction(mask: np.ndarray, sums: np.ndarray | None = None) -> float
     return float((row_sums(mask) if sums is None else sums).sum() / mask.size)
 
 
+def nothing_revealed(prepared: PreparedImage) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mask, its ``row_sums`` and the image (``compose``) before any point: zeros, and
+    the background, bit for bit what drawing them gives."""
+    mask = np.zeros((EVAL_SIZE, EVAL_SIZE), dtype=np.float32)
+    return mask, np.zeros(EVAL_SIZE), prepared.background.copy()
+
+
 def compose(prepared: PreparedImage, mask: np.ndarray) -> np.ndarray:
     """uint8 (224, 224, 3), what the DNN sees: the image where revealed, background elsewhere."""
     image = np.empty((*mask.shape, 3), dtype=np.uint8)
