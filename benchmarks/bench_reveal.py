@@ -220,10 +220,7 @@ def play(port: int, players: int, reveals_each: int, seed: int) -> Played:
 
 @dataclass(frozen=True)
 class Step:
-    latencies: np.ndarray
-    server: np.ndarray
-    client_cpu: np.ndarray
-    errors: Counter[str]
+    played: Played
     cpu_ms: float  # the server process's CPU over the step
     images: float
     passes: float
@@ -231,10 +228,15 @@ class Step:
 
     def own_cpu_ms_per_reveal(self, model: ForwardCpu) -> float:
         """The server's CPU per reveal less the bare model's for what it classified."""
-        return (self.cpu_ms - model.of(self.images, self.passes)) / max(1, len(self.latencies))
+        return (self.cpu_ms - model.of(self.images, self.passes)) / self.reveals
 
     def role_ms_per_reveal(self, *roles: str) -> float:
-        return sum(self.by_role_ms.get(role, 0.0) for role in roles) / max(1, len(self.latencies))
+        return sum(self.by_role_ms.get(role, 0.0) for role in roles) / self.reveals
+
+    @property
+    def reveals(self) -> int:
+        """The answered reveals (at least 1, to divide by)."""
+        return max(1, len(self.played.latencies))
 
 
 def measured_play(server: subprocess.Popen, port: int, players: int, reveals: int) -> Step:
@@ -247,7 +249,7 @@ def measured_play(server: subprocess.Popen, port: int, players: int, reveals: in
     roles = thread_cpu_so_far_s(url)
     by_role_ms = {role: (roles[role] - roles_before.get(role, 0.0)) * 1000 for role in roles}
     images_after, passes_after = scored_so_far(url)
-    return Step(*played, cpu_ms, images_after - images, passes_after - passes, by_role_ms)
+    return Step(played, cpu_ms, images_after - images, passes_after - passes, by_role_ms)
 
 
 def main() -> None:
@@ -301,19 +303,20 @@ def main() -> None:
         f"{'own CPU':>9}{'vs paced':>10}{'API thr':>9}{'DNN thr':>9}{'client':>8}"
     )
     for players, step in results.items():
-        p50, p99 = np.percentile(step.latencies, [50, 99])
-        store, dnn = np.median(step.server, axis=0)
+        played = step.played
+        p50, p99 = np.percentile(played.latencies, [50, 99])
+        store, dnn = np.median(played.server, axis=0)
         per_pass = step.images / step.passes if step.passes else 0.0
         paced_cpu = ForwardCpu(paced[players].cpu_ms, model_cpu.extra_ms)
         print(
-            f"{players:<9}{len(step.latencies):>8}{step.errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
+            f"{players:<9}{len(played.latencies):>8}{played.errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
             f"{p50 - bare:>12.2f}{p50 / bare:>11.2f}{p50 - paced[players].p50_ms:>9.2f}"
             f"{store:>11.2f}{dnn:>9.2f}{per_pass:>9.2f}"
             f"{step.own_cpu_ms_per_reveal(model_cpu):>9.2f}"
             f"{step.own_cpu_ms_per_reveal(paced_cpu):>10.2f}"
             f"{step.role_ms_per_reveal(*API_ROLES):>9.2f}{step.role_ms_per_reveal(*DNN_ROLES):>9.2f}"
-            f"{np.median(step.client_cpu):>8.2f}"
-            f"  {dict(step.errors) or ''}"
+            f"{np.median(played.client_cpu):>8.2f}"
+            f"  {dict(played.errors) or ''}"
         )
     print("\nThe server's CPU per reveal by thread role (ms)")
     roles = sorted({role for step in results.values() for role in step.by_role_ms})
