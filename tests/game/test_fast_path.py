@@ -4,9 +4,11 @@ anything else goes on to the route with its body intact, and errors read as the 
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import cookie_parser
 from starlette.types import Receive, Scope, Send
 
-from clickme.game.fast_path import REVEAL_ROUTE, RevealFastPath
+from clickme.game.fast_path import REVEAL_ROUTE, RevealFastPath, _player_cookie
+from clickme.players.identity import PLAYER_COOKIE
 from tests.game.test_routes import start
 
 Passed = list[tuple[str, bytes]]
@@ -105,3 +107,22 @@ def test_errors_read_as_the_apps_and_the_route_template_is_kept(
         "error": {"code": "round_not_found", "message": "no round 987654 for this player"}
     }
     assert REVEAL_ROUTE.path in player.app.openapi()["paths"]  # the metrics template
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "clickme_player=12.3.abc",
+        "theme=dark; clickme_player=12.3.abc; other=1",
+        'clickme_player="12.3.abc"',
+        "clickme_player=first; clickme_player=second",
+        "other=1",
+        "",
+    ],
+)
+def test_the_player_cookie_reads_as_starlettes_and_is_kept(header: str) -> None:
+    _player_cookie.cache_clear()
+    expected = cookie_parser(header).get(PLAYER_COOKIE)
+    for _ in range(2):
+        assert _player_cookie(header.encode("latin-1")) == expected
+    assert _player_cookie.cache_info().hits == 1

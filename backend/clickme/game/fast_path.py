@@ -11,6 +11,7 @@ forged cookie, another content type) goes on to the route with the body as recei
 refusal reads exactly as before.
 """
 
+import functools
 import inspect
 import re
 from collections.abc import Awaitable, Callable
@@ -27,7 +28,12 @@ from clickme.core.schemas import MAX_DB_ID
 from clickme.game import reveal
 from clickme.game.deps import GameRuntime
 from clickme.game.schemas import PointBatchIn
-from clickme.players.identity import PLAYER_COOKIE, PlayerToken, verify_player_token
+from clickme.players.identity import (
+    PLAYER_COOKIE,
+    TOKENS_KEPT,
+    PlayerToken,
+    verify_player_token,
+)
 
 _REVEAL_PATH = re.compile(r"/api/rounds/([1-9][0-9]{0,18})/points")
 _JSON = re.compile(rb"application/json\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
@@ -58,10 +64,17 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+@functools.lru_cache(maxsize=TOKENS_KEPT)
+def _player_cookie(raw: bytes) -> str | None:
+    """The player cookie in a Cookie header, read as Starlette reads cookies; the last
+    ``TOKENS_KEPT`` headers' kept (the same header comes with each of a player's strokes)."""
+    return cookie_parser(raw.decode("latin-1")).get(PLAYER_COOKIE)
+
+
 def _signed_player(scope: Scope, secret: str) -> PlayerToken | None:
-    """The player the request's cookie is signed for, read as Starlette reads cookies."""
+    """The player the request's cookie is signed for."""
     raw = _header(scope, b"cookie")
-    token = None if raw is None else cookie_parser(raw.decode("latin-1")).get(PLAYER_COOKIE)
+    token = None if raw is None else _player_cookie(raw)
     return None if token is None else verify_player_token(secret, token)
 
 
