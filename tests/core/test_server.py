@@ -1,5 +1,6 @@
 """`clickme serve` against slow clients: unfinished headers are cut off, idle kept-alive
-connections closed, and connections beyond the per-process limit refused."""
+connections closed, and connections beyond the per-process limit refused; its quiet tick, the
+requests' Date header, and what is frozen for the garbage collector."""
 
 import asyncio
 import gc
@@ -7,13 +8,14 @@ import signal
 import socket
 import time
 from collections.abc import Iterator
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import uvicorn
 
-from clickme.core.server import TICK_S, QuietServer
+from clickme.core.server import QuietServer
 from tests.live_server import prepared_env, serving
 
 HEADER_TIMEOUT_S = 1.0
@@ -80,7 +82,7 @@ def test_connections_beyond_the_limit_are_refused(server_address: tuple[str, int
             connection.close()
 
 
-async def test_the_server_ticks_once_a_second_and_stops_at_once() -> None:
+async def test_the_server_does_not_tick_while_idle_and_stops_at_once() -> None:
     server = QuietServer(uvicorn.Config(app=lambda scope, receive, send: None))
     ticks: list[int] = []
     on_tick = server.on_tick
@@ -91,14 +93,26 @@ async def test_the_server_ticks_once_a_second_and_stops_at_once() -> None:
 
     server.on_tick = counted  # type: ignore[method-assign]
     loop = asyncio.create_task(server.main_loop())
-    await asyncio.sleep(2.5 * TICK_S)
-    assert len(ticks) == 3  # at 0, 1 and 2 s (uvicorn's own loop: 25 ticks)
-    assert all(counter % 10 == 0 for counter in ticks)  # each refreshes the Date header
+    await asyncio.sleep(2.5)
+    assert ticks == [0]  # the first, which dates the headers (uvicorn's own loop: 25 ticks)
     assert server.server_state.default_headers[0][0] == b"date"
     stopped_at = time.monotonic()
     server.handle_exit(signal.SIGTERM, None)
-    await asyncio.wait_for(loop, timeout=TICK_S / 2)
-    assert time.monotonic() - stopped_at < TICK_S / 4
+    await asyncio.wait_for(loop, timeout=0.5)
+    assert time.monotonic() - stopped_at < 0.25
+
+
+def test_each_request_is_dated_in_its_own_second(server_address: tuple[str, int]) -> None:
+    """Without the tick each second, the requests date the headers themselves."""
+    for _ in range(3):
+        with socket.create_connection(server_address) as client:
+            client.settimeout(5)
+            client.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            answer = client.recv(4096).decode()
+        date = next(line for line in answer.split("\r\n") if line.startswith("date: "))
+        sent = parsedate_to_datetime(date.removeprefix("date: ")).timestamp()
+        assert abs(sent - time.time()) <= 1.5
+        time.sleep(1.1)
 
 
 async def test_what_the_app_loaded_at_start_is_frozen_for_the_garbage_collector() -> None:
@@ -115,5 +129,6 @@ async def test_what_the_app_loaded_at_start_is_frozen_for_the_garbage_collector(
         assert gc.get_freeze_count() > 0
     finally:
         server.should_exit = True  # handle_exit would raise the signal again on the way out
-        await asyncio.wait_for(serving, timeout=5 * TICK_S)
+        server.wake()
+        await asyncio.wait_for(serving, timeout=5)
         gc.unfreeze()
