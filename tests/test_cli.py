@@ -8,6 +8,7 @@ import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from clickme import cli
 from clickme.campaigns.service import DEFAULT_CAMPAIGN_SLUG
 from clickme.cli import app, prepare_default_campaign
 from clickme.core.config import get_settings
@@ -99,3 +100,23 @@ def test_serving_after_an_import_plays_what_was_imported(
 
     prepare_default_campaign("demo")  # told otherwise
     assert default_campaign_set(data_dir) == "demo"
+
+
+def test_the_demo_prepares_its_photos_before_serving(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a deployment does: no photo is prepared on a player's first stroke."""
+    served: list[str | None] = []
+
+    def serve(host: str, port: int, campaign_image_set: str | None = None) -> None:
+        served.append(campaign_image_set)
+
+    monkeypatch.setattr(cli, "serve", serve)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    assert served == ["demo"]
+    settings = get_settings()
+    photos = list(settings.images_dir.rglob("*.*"))
+    assert len(photos) >= 5
+    assert len([p for p in settings.prepared_dir.rglob("*") if p.is_file()]) >= len(photos)
+    assert len([p for p in settings.display_dir.rglob("*") if p.is_file()]) >= len(photos)
