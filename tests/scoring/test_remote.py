@@ -34,6 +34,7 @@ from clickme.game.models import PointBatch
 from clickme.scoring import worker as worker_module
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
+    READ_POLL_S,
     UNREACHABLE,
     RedisScorer,
     ScoreRequest,
@@ -381,6 +382,20 @@ async def test_what_a_killed_worker_held_is_answered_by_another(
         stats = rescuer.stop()
         assert client.xpending(queue.stream(), "workers")["pending"] == 0
     assert stats["taken_over"] >= 1
+
+
+def test_an_idle_reader_looks_rarely_and_closes_at_once(
+    models_cache_dir: Path, queue: Queue
+) -> None:
+    """While no answer comes, the reader waits ``READ_POLL_S`` (seconds) between looks: the
+    scorer's close wakes it with a message on its channel."""
+    assert READ_POLL_S >= 5
+    with remote_scorer(queue.settings(models_cache_dir)) as scorer:
+        time.sleep(0.5)  # the reader waits in its look
+        started = time.monotonic()
+        scorer.close()
+        assert time.monotonic() - started < 1
+        assert not scorer._reader.is_alive()
 
 
 async def test_without_a_worker_requests_fail_in_time_and_are_dropped_later(

@@ -20,6 +20,7 @@ waiting then are failed at once with a clear 503.
 """
 
 import asyncio
+import contextlib
 import logging
 import struct
 import threading
@@ -57,9 +58,12 @@ log = logging.getLogger(__name__)
 GROUP = "workers"
 CONNECT_TIMEOUT_S = 1.0
 RECONNECT_DELAY_S = 0.5
-READ_POLL_S = 0.2
+# The answers' reader looks for a stop this often while no answer comes (each look at an idle
+# channel cost about 0.2 CPU ms: 1 ms a second at 0.2 s); ``close`` wakes it at once.
+READ_POLL_S = 5.0
 UNREACHABLE = "the DNN partner cannot be reached right now, try again"
 _ANSWERED = b"\x00"
+_CLOSING = b""  # published on its own channel by a closing scorer, to wake its reader
 _FAILED = b"\x01"
 _ANSWERED_WITH_SHARE = b"\x02"  # then the share revealed (float64), then the probabilities
 _SHARE = struct.Struct("<d")
@@ -226,10 +230,13 @@ class RedisScorer:
             log.warning("Redis is out of reach: reveals answer 503 until it is back")
 
     def close(self) -> None:
-        """Stops the reader; requests still waiting fail (503), new ones are refused."""
+        """Stops the reader (woken by a message on its channel, else at its next look);
+        requests still waiting fail (503), new ones are refused."""
         self._closed.set()
         self._listening.clear()
         if self._reader.is_alive():
+            with contextlib.suppress(RedisError):
+                self._sender.publish(self.channel, _CLOSING)
             self._reader.join()
         self._fail_waiting(ScorerBusyError(UNREACHABLE))
         self._sender.close()
@@ -324,7 +331,7 @@ class RedisScorer:
         if message["type"] == "subscribe":
             self._listening.set()
             return
-        if message["type"] != "message":
+        if message["type"] != "message" or message["data"] == _CLOSING:
             return
         request_id, outcome = decode_answer(message["data"])
         self.rate.note()
