@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clickme.core.deps import get_runtime
-from clickme.core.logs import REQUEST_ID
+from clickme.core.logs import REQUEST_ID, log_request
 from clickme.core.metrics import REQUEST_SECONDS
 from clickme.core.shared_store import REDIS_TIMEOUT_S
 from clickme.runtime import Runtime
@@ -88,7 +88,7 @@ def _observe(scope: Scope, status: int, seconds: float) -> None:
         "status": status,
         "duration_ms": round(seconds * 1000, 2),
     }
-    log.info("%(method)s %(route)s %(status)s %(duration_ms).2f ms", fields, extra=fields)
+    log_request(log, "%(method)s %(route)s %(status)s %(duration_ms).2f ms", fields)
 
 
 router = APIRouter(tags=["ops"])
