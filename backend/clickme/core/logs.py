@@ -147,7 +147,7 @@ def _alone(logger: logging.Logger) -> _Configured | None:
 def log_request(logger: logging.Logger, message_format: str, fields: Mapping) -> None:
     """A request's INFO line (``message_format % fields``, the fields as ``extra``): written
     straight to the stream of the handler ``configure_logging`` made, formatted as its formatter
-    does, when that handler alone would write it (about 0.15 CPU ms of the event loop less per
+    does, when that handler alone would write it (about 0.1 CPU ms of the event loop less per
     request after a pause: `docs/performance.md`); else through ``logging``."""
     configured = _alone(logger)
     if configured is None:
