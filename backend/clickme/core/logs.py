@@ -28,6 +28,17 @@ class _WithRequestId(logging.Filter):
         return True
 
 
+class Line(NamedTuple):
+    """What a line says, without a ``LogRecord``."""
+
+    created: float
+    level: str
+    logger: str
+    request_id: str
+    message: str
+    fields: Mapping  # the ``REQUEST_FIELDS`` among them
+
+
 class TextFormatter(logging.Formatter):
     """``TEXT_FORMAT`` as ``logging.Formatter`` writes it, the time's seconds formatted once a
     second; ``line`` makes a line without a record."""
@@ -39,18 +50,14 @@ class TextFormatter(logging.Formatter):
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return self._asctime(record.created)
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        request_id: str,
-        message: str,
-        fields: Mapping,
-    ) -> str:
-        """The line of a record so made (``fields``: in the message already)."""
-        values = {"levelname": level, "name": logger, "request_id": request_id}
-        return TEXT_FORMAT % {**values, "asctime": self._asctime(created), "message": message}
+    def line(self, line: Line) -> str:
+        """What ``format`` writes for a record of the line (its fields: in the message)."""
+        values = {"levelname": line.level, "name": line.logger, "request_id": line.request_id}
+        return TEXT_FORMAT % {
+            **values,
+            "asctime": self._asctime(line.created),
+            "message": line.message,
+        }
 
     def _asctime(self, created: float) -> str:
         second, stamp = self._stamped
@@ -67,38 +74,27 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         fields = {name: getattr(record, name) for name in REQUEST_FIELDS if hasattr(record, name)}
         request_id = getattr(record, "request_id", REQUEST_ID.get())
-        line = _json_fields(
+        line = Line(
             record.created, record.levelname, record.name, request_id, record.getMessage(), fields
         )
+        values = _json_values(line)
         if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
-        return orjson.dumps(line).decode()
+            values["exception"] = self.formatException(record.exc_info)
+        return orjson.dumps(values).decode()
 
-    def line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        request_id: str,
-        message: str,
-        fields: Mapping,
-    ) -> str:
-        """The line of a record so made, with ``fields`` as its extra."""
-        return orjson.dumps(
-            _json_fields(created, level, logger, request_id, message, fields)
-        ).decode()
+    def line(self, line: Line) -> str:
+        """What ``format`` writes for a record of the line (its fields as the record's extra)."""
+        return orjson.dumps(_json_values(line)).decode()
 
 
-def _json_fields(
-    created: float, level: str, logger: str, request_id: str, message: str, fields: Mapping
-) -> dict[str, object]:
+def _json_values(line: Line) -> dict[str, object]:
     return {
-        "time": datetime.fromtimestamp(created, UTC).isoformat(timespec="milliseconds"),
-        "level": level,
-        "logger": logger,
-        "message": message,
-        "request_id": request_id,
-        **{name: fields[name] for name in REQUEST_FIELDS if name in fields},
+        "time": datetime.fromtimestamp(line.created, UTC).isoformat(timespec="milliseconds"),
+        "level": line.level,
+        "logger": line.logger,
+        "message": line.message,
+        "request_id": line.request_id,
+        **{name: line.fields[name] for name in REQUEST_FIELDS if name in line.fields},
     }
 
 
@@ -155,7 +151,7 @@ def log_request(logger: logging.Logger, message_format: str, fields: Mapping) ->
         return
     message = message_format % fields
     line = configured.formatter.line(
-        time.time(), "INFO", logger.name, REQUEST_ID.get(), message, fields
+        Line(time.time(), "INFO", logger.name, REQUEST_ID.get(), message, fields)
     )
     handler = configured.handler
     handler.acquire()
