@@ -106,15 +106,17 @@ def test_the_demo_prepares_its_photos_before_serving(
     data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """As a deployment does: no photo is prepared on a player's first stroke."""
-    served: list[str | None] = []
+    served: list[tuple[str, int]] = []
 
-    def serve(host: str, port: int, campaign_image_set: str | None = None) -> None:
-        served.append(campaign_image_set)
+    def run_server(host: str, port: int, tls: dict) -> None:
+        served.append((host, port))
 
-    monkeypatch.setattr(cli, "serve", serve)
-    result = runner.invoke(app, ["demo"])
+    monkeypatch.setattr(cli, "_run_server", run_server)
+    result = runner.invoke(app, ["demo", "--port", "8123"])
     assert result.exit_code == 0, result.output
-    assert served == ["demo"]
+    assert served == [("127.0.0.1", 8123)]
+    assert default_campaign_set(data_dir) == "demo"
+    assert result.output.count("the default campaign plays") == 1
     settings = get_settings()
     photos = list(settings.images_dir.rglob("*.*"))
     assert len(photos) >= 5

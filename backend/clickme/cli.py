@@ -134,14 +134,19 @@ def serve(
     ssl_keyfile: KeyFileOption = None,
 ) -> None:
     """Start the game server."""
+    tls = _tls_options(ssl_certfile, ssl_keyfile)
+    prepare_default_campaign(campaign_image_set)
+    _run_server(host, port, tls)
+
+
+def _run_server(host: str, port: int, tls: _TlsOptions) -> None:
+    """The game server on the configured database, until it is stopped."""
     import uvicorn
 
     from clickme.app import create_app
     from clickme.core.logs import configure_logging
     from clickme.core.server import QuietServer, server_options
 
-    tls = _tls_options(ssl_certfile, ssl_keyfile)
-    prepare_default_campaign(campaign_image_set)
     settings = get_settings()
     configure_logging(settings.resolved_log_format)
     typer.echo(f"ClickMe is starting: open http{'s' if tls else ''}://{host}:{port}")
@@ -178,7 +183,7 @@ def demo(host: HostOption = "127.0.0.1", port: PortOption = 8000) -> None:
     # prepares it, about 20 ms more before the DNN answers.
     prepare_default_campaign("demo")
     prepare_command(campaign=DEFAULT_CAMPAIGN_SLUG)
-    serve(host=host, port=port, campaign_image_set="demo")
+    _run_server(host, port, _tls_options(None, None))
 
 
 @app.command()
