@@ -28,6 +28,9 @@ class Settings(BaseSettings):
         default=None, description="None: json in production, text in the demo"
     )
     redis_key_prefix: str = Field(default="clickme", min_length=1, description="Redis key names")
+    opentelemetry: bool = Field(
+        default=False, description="FastAPI's own OpenTelemetry, to the global providers"
+    )
     secret_key: str | None = None
 
     model: str = "efficientnet-lite0"
