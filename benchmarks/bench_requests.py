@@ -111,7 +111,23 @@ def start_side(
     client = stack.enter_context(httpx.Client(base_url=api.url, timeout=30))
     side = Side(name, client, api.popen.pid, pause_s)
     side.post("join", "/api/players", {"consent": True})
+    first_round_admitted(client)
     return side
+
+
+def first_round_admitted(client: httpx.Client, timeout_s: float = 30.0) -> None:
+    """Until a new round is admitted (then skipped, not counted): the readiness check's first
+    answers, slow while the worker warms up, can make the API refuse new rounds with 503
+    ``scorer_busy`` for the seconds its answer rate remembers them."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        response = client.post("/api/rounds", json={"viewport_width": 1280})
+        if response.status_code == 201:
+            client.post(f"/api/rounds/{response.json()['round_id']}/skip")
+            return
+        if response.status_code != 503 or time.monotonic() > deadline:
+            raise RuntimeError(f"/api/rounds answered {response.status_code}: {response.text}")
+        time.sleep(0.25)
 
 
 def report(sides: list[Side]) -> str:

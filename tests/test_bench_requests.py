@@ -4,10 +4,11 @@ import os
 import threading
 import time
 
+import httpx
 import pytest
 
 from benchmarks.bench_model import schedstat_cpu_s
-from benchmarks.bench_requests import thread_shares_ms
+from benchmarks.bench_requests import first_round_admitted, thread_shares_ms
 from clickme.core.metrics import cpu_by_thread_s
 
 
@@ -47,3 +48,33 @@ def test_each_thread_is_read_apart_and_the_process_is_their_sum() -> None:
     assert threading.get_native_id() in during
     assert total >= sum(during.values())  # read just after, every thread still running
     assert cpu_by_thread_s(2**22 + 1) == {}  # no such process
+
+
+def _api(answers: list[int]) -> tuple[httpx.Client, list[str]]:
+    """A client of an API whose new rounds answer these statuses in turn (then 201)."""
+    paths: list[str] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if request.url.path.endswith("/skip"):
+            return httpx.Response(200, json={})
+        status = answers.pop(0) if answers else 201
+        body = {"round_id": 7} if status == 201 else {"error": {"code": "scorer_busy"}}
+        return httpx.Response(status, json=body)
+
+    return httpx.Client(base_url="http://api", transport=httpx.MockTransport(answer)), paths
+
+
+def test_the_first_round_is_asked_again_while_refused_busy_then_skipped() -> None:
+    client, paths = _api([503, 503])
+    first_round_admitted(client)
+    assert paths == ["/api/rounds"] * 3 + ["/api/rounds/7/skip"]
+
+
+def test_any_other_refusal_or_a_long_one_stops_the_benchmark() -> None:
+    client, _ = _api([409])
+    with pytest.raises(RuntimeError, match="409"):
+        first_round_admitted(client)
+    client, _ = _api([503] * 1000)
+    with pytest.raises(RuntimeError, match="503"):
+        first_round_admitted(client, timeout_s=0.3)
