@@ -2,6 +2,7 @@
 the autocommit pool commits each statement alone and closes with the database; PostgreSQL's
 pooled connections are pinged only after sitting idle."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from sqlalchemy import (
     Table,
     bindparam,
     create_engine,
+    exists,
     func,
     insert,
     select,
@@ -20,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
 
 from clickme.core import db
@@ -171,6 +173,33 @@ def test_rowcount_of_raises_database_errors_as_sqlalchemy_does(database: Databas
     with pytest.raises(OperationalError):
         unreachable.rowcount_of(renamed, {"new": "again"})
     unreachable.dispose()
+
+
+CREATED_BEFORE = select(exists().where(ImageSet.created_at < bindparam("before")))
+NAMED = select(ImageSet.name).where(ImageSet.name == bindparam("name"))
+
+
+def test_scalar_of_answers_as_a_session_would(database: Database) -> None:
+    """The first value of the first row, None for no row; a time compared through its column's
+    type (SQLite keeps it as SQLAlchemy's text); the connection back in its pool."""
+    at = db.utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(NEW_SET, {"name": "kept", "description": "", "at": at})
+    for before in (at - timedelta(seconds=1), at, at + timedelta(microseconds=1)):
+        with database.session() as session:
+            expected = session.scalar(CREATED_BEFORE, {"before": before})
+        assert bool(database.scalar_of(CREATED_BEFORE, {"before": before})) is expected
+    assert database.scalar_of(NAMED, {"name": "kept"}) == "kept"
+    assert database.scalar_of(NAMED, {"name": "nobody"}) is None
+    with pytest.raises(ValueError, match="every value as a parameter"):
+        database.scalar_of(select(ImageSet.id).where(ImageSet.name == "inside"), {})
+    postgresql = database.engine.dialect.name == "postgresql"
+    pool = database.autocommit_engine.pool if postgresql else database.engine.pool
+    assert pool.checkedout() == 0
+    missing = Table("never_made", MetaData(), Column("id", Integer, primary_key=True))
+    with pytest.raises(DBAPIError):
+        database.scalar_of(select(missing.c.id).where(missing.c.id == bindparam("id")), {"id": 1})
+    assert pool.checkedout() == 0
 
 
 def _image_sets(database: Database) -> list[tuple[str, str]]:

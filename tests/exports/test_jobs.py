@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
 from clickme.app import create_app
 from clickme.core.config import Settings
@@ -477,6 +478,31 @@ def test_the_keeper_sweeps_about_a_third_of_the_silence_apart_not_at_every_beat(
     time.sleep(0.6)
     # One as it started, then one about every 0.1 s: at every beat it would be about 60.
     assert 2 <= len(sweeps) <= 10, sweeps
+
+
+def test_an_idle_process_asks_whether_there_is_work_without_opening_a_session(
+    processes: Callable[..., ExportJobs],
+    database: Database,
+    campaign_id: int,
+    researcher_id: int,
+) -> None:
+    """Its polls and sweeps (every 50 ms and 350 ms here) find nothing to do in one statement
+    each (``JobTable.any_queued``, ``any_silent``): no session, which cost three times as much
+    after a pause; a job queued meanwhile is still found and run."""
+    worker = processes()
+    sessions = []
+    make_session = worker.database.sessionmaker
+
+    def counted() -> Session:
+        sessions.append(time.monotonic())
+        return make_session()
+
+    worker.database.sessionmaker = counted  # type: ignore[assignment]
+    time.sleep(0.8)
+    assert sessions == []
+    job_id = queue(database, campaign_id, researcher_id)
+    assert wait_for(database, job_id, lambda job: job.state in FINISHED).state == "done"
+    assert sessions
 
 
 def test_a_job_queued_by_a_process_that_is_gone_is_run_by_another(

@@ -247,16 +247,31 @@ def _as_sqlalchemy_errors(
         ) from error
 
 
-def _execute(engine: Engine, connection: PoolProxiedConnection, sql: str, values: Any) -> int:
-    """The rows ``sql`` changed, run on a cursor of the DBAPI connection; errors as
-    SQLAlchemy's."""
+def _on_cursor(
+    engine: Engine,
+    connection: PoolProxiedConnection,
+    sql: str,
+    values: Any,
+    read: Callable[[Any], T],
+) -> T:
+    """What ``read`` takes from a cursor of the DBAPI connection once ``sql`` ran on it;
+    errors as SQLAlchemy's."""
     with _as_sqlalchemy_errors(engine, connection, sql, values):
         cursor = connection.cursor()
         try:
             cursor.execute(sql, values)
-            return cursor.rowcount
+            return read(cursor)
         finally:
             cursor.close()
+
+
+def _rowcount(cursor: Any) -> int:
+    return cursor.rowcount
+
+
+def _first_value(cursor: Any) -> Any:
+    row = cursor.fetchone()
+    return None if row is None else row[0]
 
 
 class Database:
@@ -289,7 +304,8 @@ class Database:
             raise ValueError("rowcount_of runs on PostgreSQL only (one statement in autocommit)")
         raw = self._raw_statement(statement)
         with _dbapi_connection(self.autocommit_engine) as connection:
-            return _execute(self.autocommit_engine, connection, raw.sql, raw.values(parameters))
+            values = raw.values(parameters)
+            return _on_cursor(self.autocommit_engine, connection, raw.sql, values, _rowcount)
 
     def each_changes_a_row(self, steps: list[tuple[ClauseElement, dict[str, Any]]]) -> bool:
         """Runs the statements in order in one transaction on a DBAPI connection of the pool,
@@ -302,13 +318,27 @@ class Database:
         with _dbapi_connection(self.engine) as connection:
             for statement, parameters in steps:
                 raw = self._raw_statement(statement)
-                if not _execute(self.engine, connection, raw.sql, raw.values(parameters)):
+                values = raw.values(parameters)
+                if not _on_cursor(self.engine, connection, raw.sql, values, _rowcount):
                     with _as_sqlalchemy_errors(self.engine, connection, "ROLLBACK", None):
                         connection.rollback()
                     return False
             with _as_sqlalchemy_errors(self.engine, connection, "COMMIT", None):
                 connection.commit()
             return True
+
+    def scalar_of(self, statement: ClauseElement, parameters: dict[str, Any]) -> Any:
+        """The first value of the first row a read-only statement returns (None for no row),
+        as the DBAPI gives it (no result processing: for flags and counts). On a DBAPI
+        connection of a pool (PostgreSQL's in autocommit: no BEGIN or ROLLBACK round trips),
+        compiled once and given its values as SQLAlchemy would: after an idle pause, a third
+        of a session's CPU (SQLite), for the checks repeated while nothing happens. It fires no
+        engine event; errors come as ``Connection.execute`` raises them."""
+        postgresql = self.engine.dialect.name == "postgresql"
+        engine = self.autocommit_engine if postgresql else self.engine
+        raw = self._raw_statement(statement)
+        with _dbapi_connection(engine) as connection:
+            return _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_value)
 
     def _raw_statement(self, statement: ClauseElement) -> _RawStatement:
         """The statement compiled once for this database (both engines share its dialect)."""

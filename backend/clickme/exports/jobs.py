@@ -11,17 +11,17 @@ removed) for another process, or the next start, to run.
 
 import logging
 import shutil
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, exists, select
 from sqlalchemy.orm import Session
 
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import get_campaign
 from clickme.core.config import Settings
-from clickme.core.db import utcnow
+from clickme.core.db import Database, utcnow
 from clickme.core.errors import Conflict, Gone, NotFound, Unprocessable
 from clickme.core.jobs import (
     INTERRUPTED,
@@ -71,12 +71,32 @@ def job_folder(settings: Settings, job: ExportJob) -> Path:
     return settings.data_dir / job.folder
 
 
+def _retention_start(settings: Settings) -> datetime:
+    """Done exports that finished before this are expired."""
+    return utcnow() - timedelta(days=settings.export_retention_days)
+
+
+# Asked on the raw path (``Database.scalar_of``) at each sweep, before any session.
+_ANY_TO_EXPIRE = select(
+    exists().where(ExportJob.state == bindparam("done"), ExportJob.finished_at < bindparam("start"))
+)
+
+
+def any_to_expire(database: Database, settings: Settings) -> bool:
+    """Whether a done export is past its retention (never with a retention of 0), without a
+    session."""
+    if not settings.export_retention_days:
+        return False
+    parameters = {"done": "done", "start": _retention_start(settings)}
+    return bool(database.scalar_of(_ANY_TO_EXPIRE, parameters))
+
+
 def expire_old(session: Session, settings: Settings) -> int:
     """Marks the done jobs that finished more than ``export_retention_days`` ago expired and
     deletes their files (none with a retention of 0); how many there were."""
     if not settings.export_retention_days:
         return 0
-    old = ExportJob.finished_at < utcnow() - timedelta(days=settings.export_retention_days)
+    old = ExportJob.finished_at < _retention_start(settings)
     jobs = session.scalars(select(ExportJob).where(ExportJob.state == "done", old)).all()
     error = EXPIRED.format(days=settings.export_retention_days)
     expired = 0
@@ -100,10 +120,11 @@ class ExportJobs(JobWorker):
         """Fails the silent processes' jobs and expires old exports (``expire_old``), logged;
         how many jobs were failed."""
         failed = super().sweep()
-        with self.database.session() as session:
-            expired = expire_old(session, self.settings)
-        if expired:
-            log.info("%d finished export(s) expired, their files deleted", expired)
+        if any_to_expire(self.database, self.settings):
+            with self.database.session() as session:
+                expired = expire_old(session, self.settings)
+            if expired:
+                log.info("%d finished export(s) expired, their files deleted", expired)
         return failed
 
     def execute(self, progress: JobProgress) -> None:
