@@ -149,3 +149,16 @@ def test_top_guesses_are_ordered_and_break_ties_by_index() -> None:
     assert top_guesses(probs, 1) == [Guess(class_index=1, probability=pytest.approx(0.3))]
     assert [g.class_index for g in top_guesses(probs, 10)] == [1, 3, 4, 0, 2]
     assert top_guesses(probs, 0) == []
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_guesses_rank_as_a_stable_sort_does(seed: int) -> None:
+    """Against a full sort, most probable first and ties by index, on probabilities with many
+    ties (a few levels), for every k up to past their number."""
+    rng = np.random.default_rng(seed)
+    size = int(rng.integers(1, 60))
+    probs = (rng.integers(0, 4, size) / 8).astype(np.float32)
+    ranked = np.argsort(-probs, kind="stable")
+    for k in range(size + 3):
+        expected = [Guess(int(i), float(probs[i])) for i in ranked[:k]]
+        assert top_guesses(probs, k) == expected
