@@ -242,7 +242,7 @@ def test_incremental_masks_equal_a_full_render_with_or_without_the_cache(
     live = runtime.masks.get(round_id)
     full = render_mask(xy_of(stored_points(database, round_id)), prepared, facts.rule)
     assert live.seq == 4
-    np.testing.assert_allclose(live.mask, full, atol=1e-6)
+    np.testing.assert_allclose(live.drawn.mask, full, atol=1e-6)
 
 
 def test_a_round_s_first_batch_grows_from_nothing_revealed_not_a_whole_draw(
@@ -262,9 +262,30 @@ def test_a_round_s_first_batch_grows_from_nothing_revealed_not_a_whole_draw(
     prepared = runtime.images.get(runtime.settings.images_dir / facts.image_file, facts.rule)
     whole = render_mask(live.points, prepared, facts.rule)
     assert whole_draws == []
-    np.testing.assert_array_equal(live.mask, whole)
-    np.testing.assert_array_equal(live.sums, row_sums(whole))
-    np.testing.assert_array_equal(live.image, compose(prepared, whole))
+    np.testing.assert_array_equal(live.drawn.mask, whole)
+    np.testing.assert_array_equal(live.drawn.sums, row_sums(whole))
+    np.testing.assert_array_equal(live.drawn.image, compose(prepared, whole))
+
+
+def test_a_round_s_prepared_photo_is_looked_up_once_not_at_each_batch(
+    player: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Kept with the round's mask (its path and cache key cost about 60 µs a batch after a
+    pause); looked up again only when the mask is drawn whole."""
+    runtime = player.app.state.runtime
+    looked_up = []
+    real_get = runtime.images.get
+    monkeypatch.setattr(
+        runtime.images, "get", lambda *args: looked_up.append(args) or real_get(*args)
+    )
+    round_id = start(player)["round_id"]
+    for seq in range(1, 5):
+        assert send(player, round_id, seq, [[20 + 30 * seq, 40, 20 * seq]]).status_code == 200
+    assert len(looked_up) == 1
+    runtime.masks.pop(round_id)  # as if another API process had taken batch 4
+    assert send(player, round_id, 5, [[200, 60, 100]]).status_code == 200
+    assert len(looked_up) == 2
+    assert runtime.masks.get(round_id).drawn.prepared is real_get(*looked_up[0])
 
 
 def test_the_photo_prepared_for_a_round_is_kept_for_other_processes(

@@ -64,5 +64,5 @@ def test_batches_served_in_turn_reveal_what_one_process_would(
     }
     assert (cached["A"].seq, cached["B"].seq) == (7, 6)
     np.testing.assert_allclose(
-        cached["A"].mask, full_render(processes["A"], database, round_id), atol=1e-6
+        cached["A"].drawn.mask, full_render(processes["A"], database, round_id), atol=1e-6
     )

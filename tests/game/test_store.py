@@ -175,29 +175,29 @@ def test_a_win_giving_its_play_back_is_left_to_record_success(
 
 def statements_on(database: Database, action: Callable[[], object]) -> list[str]:
     """The SQL statements run on the database during the action: through its pooled and its
-    autocommit engine, and on their DBAPI connections (``Database.rowcount_of`` and
-    ``each_changes_a_row``, which fire no engine event, run each one through
-    ``db._execute``)."""
+    autocommit engine, and on their DBAPI connections (``Database.rowcount_of``,
+    ``each_changes_a_row`` and ``scalar_of``, which fire no engine event, run each one through
+    ``db._on_cursor``)."""
     engines = (database.engine, database.autocommit_engine)
     statements: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(statement)
 
-    execute = db._execute
+    execute = db._on_cursor
 
-    def noted_execute(engine: Engine, connection: Any, sql: str, values: Any) -> int:
+    def noted_execute(engine: Engine, connection: Any, sql: str, values: Any, read: Any) -> Any:
         if engine in engines:
             statements.append(sql)
-        return execute(engine, connection, sql, values)
+        return execute(engine, connection, sql, values, read)
 
     for engine in engines:
         event.listen(engine, "before_cursor_execute", note)
-    db._execute = noted_execute
+    db._on_cursor = noted_execute
     try:
         action()
     finally:
-        db._execute = execute
+        db._on_cursor = execute
         for engine in engines:
             event.remove(engine, "before_cursor_execute", note)
     return statements

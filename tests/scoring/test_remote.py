@@ -572,7 +572,7 @@ def test_with_workers_the_api_draws_nothing_and_answers_the_share_revealed(
             if reveal["state"] != "playing":
                 break
             live = client.app.state.runtime.masks.get(round_id)  # type: ignore[attr-defined]
-            assert live.mask is None and live.image is None and len(live.points) == len(sent)
+            assert live.drawn is None and len(live.points) == len(sent)
 
 
 def test_a_view_asks_for_its_share_and_the_answer_carries_it_exactly() -> None:

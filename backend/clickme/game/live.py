@@ -1,21 +1,32 @@
 """What a live round keeps in this process between its reveals (the runtime's caches)."""
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+
+from clickme.scoring.reveal import PreparedImage
+
+
+class Drawn(NamedTuple):
+    """A round's reveal drawn for the DNN: its mask, the mask's ``row_sums``, the image the
+    DNN saw, and the prepared photo they were drawn from (kept: not looked up at each batch)."""
+
+    mask: np.ndarray
+    sums: np.ndarray
+    image: np.ndarray
+    prepared: PreparedImage
 
 
 @dataclass
 class LiveReveal:
     """A round's reveal in this process after batch ``seq``: every point so far (native pixels,
-    float32 (N, 2)) and, with in-process scoring, its mask, the mask's ``row_sums`` and the
-    image the DNN saw (scoring workers draw those themselves)."""
+    float32 (N, 2)) and, with in-process scoring, what it drew (scoring workers draw
+    themselves)."""
 
     seq: int
     points: np.ndarray
-    mask: np.ndarray | None = None
-    sums: np.ndarray | None = None
-    image: np.ndarray | None = None
+    drawn: Drawn | None = None
 
 
 @dataclass(frozen=True)
