@@ -11,6 +11,7 @@ from sqlalchemy import (
     ForeignKey,
     Integer,
     MetaData,
+    String,
     Table,
     bindparam,
     create_engine,
@@ -24,6 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.pool import NullPool
+from sqlalchemy.types import TypeDecorator
 
 from clickme.core import db
 from clickme.core.db import Database, get_or_create
@@ -200,6 +202,68 @@ def test_scalar_of_answers_as_a_session_would(database: Database) -> None:
     with pytest.raises(DBAPIError):
         database.scalar_of(select(missing.c.id).where(missing.c.id == bindparam("id")), {"id": 1})
     assert pool.checkedout() == 0
+
+
+_RENAMED = (
+    update(ImageSet)
+    .where(ImageSet.name == bindparam("old"))
+    .values(name=bindparam("new"))
+    .returning(ImageSet.id, ImageSet.name, ImageSet.created_at)
+    .cte("renamed")
+)
+RENAMED_ROW = select(_RENAMED.c.name, _RENAMED.c.created_at, _RENAMED.c.id)
+
+
+def test_row_of_answers_as_connection_execute_would_and_commits(database: Database) -> None:
+    """On PostgreSQL: the first row by column name, each value as SQLAlchemy's result gives
+    it (a time zone-aware through its column's type), None for no row; what its CTE changed
+    committed; the connection back in the autocommit pool. Elsewhere refused."""
+    if database.engine.dialect.name != "postgresql":
+        with pytest.raises(ValueError, match="PostgreSQL only"):
+            database.row_of(NAMED, {"name": "kept"})
+        return
+    at = db.utcnow()
+    with database.engine.begin() as connection:
+        connection.execute(NEW_SET, {"name": "kept", "description": "", "at": at})
+        expected = connection.execute(select(ImageSet.name, ImageSet.created_at, ImageSet.id))
+        expected_row = expected.one()
+    row = database.row_of(RENAMED_ROW, {"old": "kept", "new": "moved"})
+    assert row is not None
+    assert tuple(row) == ("moved", *expected_row[1:])
+    assert (row.name, row.created_at, row.id) == ("moved", at, expected_row.id)
+    assert row.created_at.tzinfo is not None
+    assert database.row_of(RENAMED_ROW, {"old": "kept", "new": "again"}) is None
+    with database.session() as session:
+        assert session.scalars(select(ImageSet.name)).all() == ["moved"]
+    assert database.autocommit_engine.pool.checkedout() == 0
+    _check_results_go_through_their_types(database)
+    with pytest.raises(IntegrityError):
+        with database.engine.begin() as connection:
+            connection.execute(NEW_SET, {"name": "other", "description": "", "at": at})
+        database.row_of(RENAMED_ROW, {"old": "other", "new": "moved"})  # the name is unique
+    assert database.autocommit_engine.pool.checkedout() == 0
+
+
+class _Tagged(TypeDecorator[str]):
+    """Text read back tagged: whether a result went through its type."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def process_result_value(self, value: str | None, dialect: object) -> str | None:
+        return None if value is None else f"read {value}"
+
+
+def _check_results_go_through_their_types(database: Database) -> None:
+    tagged = Table("tagged_values", MetaData(), Column("value", _Tagged, primary_key=True))
+    tagged.create(database.engine)
+    try:
+        with database.engine.begin() as connection:
+            connection.execute(insert(tagged).values(value="x"))
+        query = select(tagged.c.value).where(tagged.c.value == bindparam("value"))
+        assert database.row_of(query, {"value": "x"}) == ("read x",)
+    finally:
+        tagged.drop(database.engine)
 
 
 def _image_sets(database: Database) -> list[tuple[str, str]]:

@@ -669,8 +669,7 @@ def start_clock_now(
         "created_since": now - timedelta(seconds=start_bound_s),
     }
     if database.engine.dialect.name == "postgresql":
-        with database.autocommit_engine.connect() as connection:
-            row = connection.execute(_FACTS_OF_STARTED, parameters).first()
+        row = database.row_of(_FACTS_OF_STARTED, parameters)
     else:  # SQLite's RETURNING names only the updated table's columns
         with database.engine.begin() as connection:
             if not connection.execute(_START_CLOCK_NOW, parameters).rowcount:
