@@ -1,5 +1,6 @@
-"""The reveal's fast path: a well-formed batch is answered by the pipeline without the route;
-anything else goes on to the route with its body intact, and errors read as the app's."""
+"""The game's fast path: a well-formed batch is answered by the pipeline, and a signed start
+call by the round's clock, without the routes; anything else goes on to the route with its body
+intact, and errors read as the app's."""
 
 import orjson
 import pytest
@@ -7,7 +8,8 @@ from fastapi.testclient import TestClient
 from starlette.requests import cookie_parser
 from starlette.types import Receive, Scope, Send
 
-from clickme.game.fast_path import REVEAL_ROUTE, RevealFastPath, _player_cookie
+from clickme.game.fast_path import REVEAL_ROUTE, START_ROUTE, RevealFastPath, _player_cookie
+from clickme.game.schemas import RoundClock
 from clickme.players.identity import PLAYER_COOKIE
 from tests.game.test_routes import start
 
@@ -57,6 +59,51 @@ def test_a_well_formed_batch_is_answered_without_the_route(
     assert passed == []
     repeat = fast.post(f"/api/rounds/{round_id}/points", content=points_body(1), headers=json)
     assert repeat.json()["duplicate"] and repeat.json()["guesses"] == answer["guesses"]
+
+
+def new_round(player: TestClient) -> dict:
+    response = player.post("/api/rounds", json={"viewport_width": 1280})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_a_signed_start_call_is_answered_without_the_route(
+    player: TestClient, fast: TestClient, passed: Passed
+) -> None:
+    """The clock as the route answers it (``RoundClock``), started once: a second call reads
+    the same start; its body, if any, is not read."""
+    round_ = new_round(player)
+    path = f"/api/rounds/{round_['round_id']}/start"
+    response = fast.post(path, content=b"ignored")
+    assert response.status_code == 200, response.text
+    clock = RoundClock.model_validate_json(response.content)
+    assert response.json() == clock.model_dump()
+    assert (clock.round_id, clock.time_limit_ms) == (round_["round_id"], round_["time_limit_ms"])
+    again = RoundClock.model_validate(fast.post(path).json())
+    assert again.display_ms == clock.display_ms and again.elapsed_ms >= clock.elapsed_ms
+    assert passed == []
+    points = f"/api/rounds/{round_['round_id']}/points"
+    json = {"content-type": "application/json"}
+    assert fast.post(points, content=points_body(1), headers=json).json()["state"] == "playing"
+
+
+def test_a_start_call_without_a_signed_cookie_goes_on(
+    player: TestClient, fast: TestClient, passed: Passed
+) -> None:
+    path = f"/api/rounds/{new_round(player)['round_id']}/start"
+    fast.cookies.clear()
+    fast.cookies.set("clickme_player", "12.3.forged")
+    assert fast.post(path, content=b"kept").status_code == 418
+    assert passed == [(path, b"kept")]
+
+
+def test_a_start_call_refused_reads_as_the_apps(player: TestClient, fast: TestClient) -> None:
+    response = fast.post("/api/rounds/987654/start")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": {"code": "round_not_found", "message": "no round 987654 for this player"}
+    }
+    assert START_ROUTE.path in player.app.openapi()["paths"]  # the metrics template
 
 
 @pytest.mark.parametrize(

@@ -1,14 +1,16 @@
-"""The reveal's fast path: a well-formed batch of points goes straight to the reveal pipeline.
+"""The game's fast path: a well-formed batch of points goes straight to the reveal pipeline,
+and a round's start call straight to its clock.
 
 A reveal is most of the game's traffic, and FastAPI's request handling (routing through every
 route, dependency solving, parsing the body to Python objects and validating them) cost the
 event loop more than the pipeline's own part. This pure ASGI middleware, innermost (inside the
 request observer, the security headers and the body limit), takes ``POST
 /api/rounds/{round_id}/points`` when the body is JSON that ``PointBatchIn`` accepts (validated
-from the bytes, in pydantic's Rust core) and the cookie is signed; it answers as the route does,
-errors through the app's own exception handlers. Anything else (a malformed body, a missing or
-forged cookie, another content type) goes on to the route with the body as received, so every
-refusal reads exactly as before.
+from the bytes, in pydantic's Rust core) and the cookie is signed; and ``POST
+/api/rounds/{round_id}/start`` (every round has one; its body is not read) when the cookie is
+signed. It answers as the routes do, errors through the app's own exception handlers. Anything
+else (a malformed body, a missing or forged cookie, another content type) goes on to the route
+with the body as received, so every refusal reads exactly as before.
 """
 
 import functools
@@ -28,6 +30,7 @@ from clickme.core.schemas import MAX_DB_ID
 from clickme.game import reveal
 from clickme.game.deps import GameRuntime
 from clickme.game.schemas import PointBatchIn
+from clickme.game.threads import off_loop
 from clickme.players.identity import (
     PLAYER_COOKIE,
     TOKENS_KEPT,
@@ -35,7 +38,8 @@ from clickme.players.identity import (
     verify_player_token,
 )
 
-_REVEAL_PATH = re.compile(r"/api/rounds/([1-9][0-9]{0,18})/points")
+# A round's reveal or start call: the round id (in range: checked against MAX_DB_ID), the action.
+_ROUND_ACTION = re.compile(r"/api/rounds/([1-9][0-9]{0,18})/(points|start)")
 _JSON = re.compile(rb"application/json\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
 
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
@@ -47,14 +51,15 @@ def revealed_response(revealed: reveal.Revealed) -> Response:
     return Response(orjson.dumps(revealed.body), media_type="application/json", headers=headers)
 
 
-def _round_id(scope: Scope) -> int | None:
-    """The round of a reveal request (POST to the points of a round id in range), else None."""
+def _round_action(scope: Scope) -> tuple[int, str] | None:
+    """The round (an id in range) and the action (``points`` or ``start``) of a POST to one of
+    them, else None."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
-    match = _REVEAL_PATH.fullmatch(scope["path"])
+    match = _ROUND_ACTION.fullmatch(scope["path"])
     if match is None or int(match[1]) > MAX_DB_ID:
         return None
-    return int(match[1])
+    return int(match[1]), match[2]
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -132,46 +137,64 @@ class MatchedRoute:
 
 
 REVEAL_ROUTE = MatchedRoute("/api/rounds/{round_id}/points")
+START_ROUTE = MatchedRoute("/api/rounds/{round_id}/start")
+
+
+async def _started(runtime: GameRuntime, round_id: int, player: PlayerToken) -> Response:
+    """The start call's answer, as the route's (``RoundClock``)."""
+    clock = await off_loop(runtime, lambda: reveal.start_clock(runtime, round_id, player))
+    return Response(orjson.dumps(clock.model_dump()), media_type="application/json")
 
 
 class RevealFastPath:
-    """Pure ASGI middleware: well-formed reveals answered without FastAPI's request handling
-    (see the module); the rest passes on, its body replayed."""
+    """Pure ASGI middleware: well-formed reveals and start calls answered without FastAPI's
+    request handling (see the module); the rest passes on, its body replayed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        round_id = _round_id(scope)
-        if round_id is None:
+        matched = _round_action(scope)
+        if matched is None:
             await self.app(scope, receive, send)
             return
-        body = await _body(receive)
-        if body is None:
-            return
+        round_id, action = matched
         runtime: GameRuntime = scope["app"].state.runtime
-        player = _signed_player(scope, runtime.settings.resolved_secret_key())
-        batch = _batch(scope, body) if player is not None else None
-        if player is None or batch is None:
-            await self.app(scope, _replaying(body, receive), send)
-            return
-        scope["route"] = REVEAL_ROUTE
-        response = await self._answer(scope, runtime, round_id, player, batch)
+        if action == "start":
+            player = _signed_player(scope, runtime.settings.resolved_secret_key())
+            if player is None:
+                await self.app(scope, receive, send)
+                return
+            scope["route"] = START_ROUTE
+            answer = _started(runtime, round_id, player)
+        else:
+            body = await _body(receive)
+            if body is None:
+                return
+            player = _signed_player(scope, runtime.settings.resolved_secret_key())
+            batch = _batch(scope, body) if player is not None else None
+            if player is None or batch is None:
+                await self.app(scope, _replaying(body, receive), send)
+                return
+            scope["route"] = REVEAL_ROUTE
+            answer = _revealed(runtime, round_id, player, batch)
+        response = await _answered(scope, answer)
         await response(scope, receive, send)
 
-    async def _answer(
-        self,
-        scope: Scope,
-        runtime: GameRuntime,
-        round_id: int,
-        player: PlayerToken,
-        batch: PointBatchIn,
-    ) -> Response:
-        try:
-            return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
-        except Exception as error:
-            handler = _handler(scope["app"], error)
-            if handler is None:
-                raise
-            response = handler(Request(scope), error)
-            return await response if inspect.isawaitable(response) else response
+
+async def _revealed(
+    runtime: GameRuntime, round_id: int, player: PlayerToken, batch: PointBatchIn
+) -> Response:
+    return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
+
+
+async def _answered(scope: Scope, answer: Awaitable[Response]) -> Response:
+    """The answer, or the app's handler's response to the error it raised."""
+    try:
+        return await answer
+    except Exception as error:
+        handler = _handler(scope["app"], error)
+        if handler is None:
+            raise
+        response = handler(Request(scope), error)
+        return await response if inspect.isawaitable(response) else response

@@ -8,7 +8,6 @@ from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import StaffMember
 from clickme.campaigns import service as campaigns
-from clickme.core.db import utcnow
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
 from clickme.game import reveal, service
@@ -26,7 +25,7 @@ from clickme.game.schemas import (
     RoundReplay,
     RoundResult,
 )
-from clickme.game.threads import as_player, in_player_session, in_session, off_loop
+from clickme.game.threads import as_player, in_session, off_loop
 from clickme.images.display import display_url
 from clickme.images.labels import class_name, class_names_shown
 from clickme.players import service as players
@@ -113,41 +112,9 @@ async def post_points(
 
 @router.post("/rounds/{round_id}/start")
 async def show_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundClock:
-    """The round's photo is on the player's screen: its clock starts (once). Its facts, now
-    fixed, are kept once committed: the round's first batch does not read them again."""
-    return await off_loop(runtime, lambda: _show_round(runtime, round_id, player))
-
-
-def _show_round(runtime: GameRuntime, round_id: int, player: PlayerToken) -> RoundClock:
-    """The hot path (``service.start_clock_now``) for a round whose clock this process has not
-    seen start, else ``show_round`` in a session, which says why it cannot start."""
-    started = None
-    if runtime.rounds.get(round_id) is None:
-        started = service.start_clock_now(
-            runtime.database,
-            round_id,
-            player.player_id,
-            player.epoch,
-            runtime.settings.round_start_bound_s,
-        )
-    if started is None:
-        return in_player_session(
-            runtime, player, _show_round_in_session, runtime, round_id, player.player_id
-        )
-    reveal.keep_facts(runtime, started)
-    return service.round_clock(started, utcnow())
-
-
-def _show_round_in_session(
-    session: Session, runtime: GameRuntime, round_id: int, player_id: int
-) -> RoundClock:
-    facts = reveal.round_facts(runtime, round_id, player_id, session)
-    clock, started = service.show_round(
-        session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
-    )
-    session.commit()
-    reveal.keep_facts(runtime, started)
-    return clock
+    """The round's photo is on the player's screen: its clock starts (once); a signed request
+    is answered by ``clickme.game.fast_path`` before it gets here (``reveal.start_clock``)."""
+    return await off_loop(runtime, lambda: reveal.start_clock(runtime, round_id, player))
 
 
 @router.post("/rounds/{round_id}/skip")
