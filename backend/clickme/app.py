@@ -28,7 +28,7 @@ from clickme.core.security_headers import SecurityHeaders
 from clickme.core.shared_store import connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
-from clickme.game.fast_path import RevealFastPath
+from clickme.game.fast_path import GameFastPath
 from clickme.game.leaderboard import leaderboard_store
 from clickme.game.routes import admin_router as admin_rounds_router
 from clickme.game.routes import router as game_router
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         telemetry=None if settings.opentelemetry else NO_TELEMETRY,
     )
     install_error_handlers(app)
-    app.add_middleware(RevealFastPath)  # innermost: inside the observer, headers and limits
+    app.add_middleware(GameFastPath)  # innermost: inside the observer, headers and limits
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

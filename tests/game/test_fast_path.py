@@ -1,6 +1,6 @@
-"""The game's fast path: a well-formed batch is answered by the pipeline, and a signed start
-call by the round's clock, without the routes; anything else goes on to the route with its body
-intact, and errors read as the app's."""
+"""The game's fast path: a well-formed batch is answered by the pipeline, a new round and a
+start call by their work, without the routes, for a signed player; anything else goes on to the
+route with its body intact, and errors read as the app's."""
 
 import orjson
 import pytest
@@ -8,8 +8,14 @@ from fastapi.testclient import TestClient
 from starlette.requests import cookie_parser
 from starlette.types import Receive, Scope, Send
 
-from clickme.game.fast_path import REVEAL_ROUTE, START_ROUTE, RevealFastPath, _player_cookie
-from clickme.game.schemas import RoundClock
+from clickme.game.fast_path import (
+    NEW_ROUND_ROUTE,
+    REVEAL_ROUTE,
+    START_ROUTE,
+    GameFastPath,
+    _player_cookie,
+)
+from clickme.game.schemas import RoundClock, RoundOut
 from clickme.players.identity import PLAYER_COOKIE
 from tests.game.test_routes import start
 
@@ -33,7 +39,7 @@ def fast(player: TestClient, passed: Passed) -> TestClient:
         await send({"type": "http.response.start", "status": 418, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    fast_path = RevealFastPath(rest_of_the_app)
+    fast_path = GameFastPath(rest_of_the_app)
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         scope["app"] = player.app
@@ -85,6 +91,46 @@ def test_a_signed_start_call_is_answered_without_the_route(
     points = f"/api/rounds/{round_['round_id']}/points"
     json = {"content-type": "application/json"}
     assert fast.post(points, content=points_body(1), headers=json).json()["state"] == "playing"
+
+
+def test_a_new_round_is_answered_without_the_route(fast: TestClient, passed: Passed) -> None:
+    """201 with the round as the route's model has it (JSON mode), then playable."""
+    json = {"content-type": "application/json"}
+    response = fast.post("/api/rounds", content=b'{"viewport_width": 1280}', headers=json)
+    assert response.status_code == 201, response.text
+    round_ = RoundOut.model_validate_json(response.content)
+    assert response.json() == round_.model_dump(mode="json")
+    assert round_.campaign == "default" and round_.image.url.startswith("/")
+    assert passed == []
+    assert fast.post(f"/api/rounds/{round_.round_id}/start").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "signed"),
+    [
+        (b'{"viewport_width": 0}', "application/json", True),  # out of range
+        (b"{not json", "application/json", True),
+        (b"{}", "text/plain", True),
+        (b"{}", "application/json", False),  # no cookie
+    ],
+    ids=["invalid", "malformed", "not-json", "no-cookie"],
+)
+def test_a_new_round_otherwise_goes_on_with_its_body(
+    fast: TestClient, passed: Passed, body: bytes, content_type: str, signed: bool
+) -> None:
+    if not signed:
+        fast.cookies.clear()
+    response = fast.post("/api/rounds", content=body, headers={"content-type": content_type})
+    assert response.status_code == 418
+    assert passed == [("/api/rounds", body)]
+
+
+def test_a_new_round_refused_reads_as_the_apps(player: TestClient, fast: TestClient) -> None:
+    json = {"content-type": "application/json"}
+    response = fast.post("/api/rounds", content=b'{"campaign": "nowhere"}', headers=json)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "campaign_not_found"
+    assert NEW_ROUND_ROUTE.path in player.app.openapi()["paths"]  # the metrics template
 
 
 def test_a_start_call_without_a_signed_cookie_goes_on(

@@ -1,16 +1,17 @@
-"""The game's fast path: a well-formed batch of points goes straight to the reveal pipeline,
-and a round's start call straight to its clock.
+"""The game's fast path: a well-formed batch of points goes straight to the reveal pipeline, a
+new round and a round's start call straight to their work.
 
 A reveal is most of the game's traffic, and FastAPI's request handling (routing through every
-route, dependency solving, parsing the body to Python objects and validating them) cost the
-event loop more than the pipeline's own part. This pure ASGI middleware, innermost (inside the
+route, dependency solving, parsing the body to Python objects and validating them, the answer
+validated again and encoded) cost the event loop more than the pipeline's own part; each round
+also has its new round and its start call. This pure ASGI middleware, innermost (inside the
 request observer, the security headers and the body limit), takes ``POST
 /api/rounds/{round_id}/points`` when the body is JSON that ``PointBatchIn`` accepts (validated
-from the bytes, in pydantic's Rust core) and the cookie is signed; and ``POST
-/api/rounds/{round_id}/start`` (every round has one; its body is not read) when the cookie is
-signed. It answers as the routes do, errors through the app's own exception handlers. Anything
-else (a malformed body, a missing or forged cookie, another content type) goes on to the route
-with the body as received, so every refusal reads exactly as before.
+from the bytes, in pydantic's Rust core), ``POST /api/rounds`` when it is JSON that
+``RoundCreate`` accepts, and ``POST /api/rounds/{round_id}/start`` (its body is not read), each
+when the cookie is signed. It answers as the routes do, errors through the app's own exception
+handlers. Anything else (a malformed body, a missing or forged cookie, another content type)
+goes on to the route with the body as received, so every refusal reads exactly as before.
 """
 
 import functools
@@ -18,31 +19,35 @@ import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.requests import Request, cookie_parser
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from clickme.core.schemas import MAX_DB_ID
-from clickme.game import reveal
+from clickme.game import reveal, starts
 from clickme.game.deps import GameRuntime
-from clickme.game.schemas import PointBatchIn
+from clickme.game.schemas import PointBatchIn, RoundCreate
 from clickme.game.threads import off_loop
 from clickme.players.identity import (
     PLAYER_COOKIE,
     TOKENS_KEPT,
     PlayerToken,
+    hash_ip,
     verify_player_token,
 )
 
-# A round's reveal or start call: the round id (in range: checked against MAX_DB_ID), the action.
-_ROUND_ACTION = re.compile(r"/api/rounds/([1-9][0-9]{0,18})/(points|start)")
+# A new round, or a round's reveal or start call: the round id (in range: checked against
+# MAX_DB_ID) and the action.
+_ROUND_ACTION = re.compile(r"/api/rounds(?:/([1-9][0-9]{0,18})/(points|start))?")
+NEW_ROUND = "new round"
 _JSON = re.compile(rb"application/json\s*(;\s*charset=\"?utf-8\"?\s*)?", re.IGNORECASE)
 
 ExceptionHandler = Callable[[Request, Exception], Response | Awaitable[Response]]
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def revealed_response(revealed: reveal.Revealed) -> Response:
@@ -52,12 +57,16 @@ def revealed_response(revealed: reveal.Revealed) -> Response:
 
 
 def _round_action(scope: Scope) -> tuple[int, str] | None:
-    """The round (an id in range) and the action (``points`` or ``start``) of a POST to one of
-    them, else None."""
+    """The round (an id in range; 0 for a new one) and the action (``points``, ``start`` or
+    ``NEW_ROUND``) of a POST to one of them, else None."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
     match = _ROUND_ACTION.fullmatch(scope["path"])
-    if match is None or int(match[1]) > MAX_DB_ID:
+    if match is None:
+        return None
+    if match[1] is None:
+        return 0, NEW_ROUND
+    if int(match[1]) > MAX_DB_ID:
         return None
     return int(match[1]), match[2]
 
@@ -83,12 +92,13 @@ def _signed_player(scope: Scope, secret: str) -> PlayerToken | None:
     return None if token is None else verify_player_token(secret, token)
 
 
-def _batch(scope: Scope, body: bytes) -> PointBatchIn | None:
+def _json_body(scope: Scope, body: bytes, model: type[Body]) -> Body | None:
+    """The body as the model, when it is JSON that the model accepts; else None."""
     content_type = _header(scope, b"content-type")
     if content_type is None or _JSON.fullmatch(content_type) is None:
         return None
     try:
-        return PointBatchIn.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError:
         return None
 
@@ -138,48 +148,30 @@ class MatchedRoute:
 
 REVEAL_ROUTE = MatchedRoute("/api/rounds/{round_id}/points")
 START_ROUTE = MatchedRoute("/api/rounds/{round_id}/start")
+NEW_ROUND_ROUTE = MatchedRoute("/api/rounds")
+
+
+def _json_response(model: BaseModel, status_code: int = 200) -> Response:
+    """A route's answer, as FastAPI encodes its model (in JSON mode)."""
+    content = orjson.dumps(model.model_dump(mode="json"))
+    return Response(content, status_code=status_code, media_type="application/json")
 
 
 async def _started(runtime: GameRuntime, round_id: int, player: PlayerToken) -> Response:
     """The start call's answer, as the route's (``RoundClock``)."""
-    clock = await off_loop(runtime, lambda: reveal.start_clock(runtime, round_id, player))
-    return Response(orjson.dumps(clock.model_dump()), media_type="application/json")
+    clock = await off_loop(runtime, lambda: starts.start_clock(runtime, round_id, player))
+    return _json_response(clock)
 
 
-class RevealFastPath:
-    """Pure ASGI middleware: well-formed reveals and start calls answered without FastAPI's
-    request handling (see the module); the rest passes on, its body replayed."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        matched = _round_action(scope)
-        if matched is None:
-            await self.app(scope, receive, send)
-            return
-        round_id, action = matched
-        runtime: GameRuntime = scope["app"].state.runtime
-        if action == "start":
-            player = _signed_player(scope, runtime.settings.resolved_secret_key())
-            if player is None:
-                await self.app(scope, receive, send)
-                return
-            scope["route"] = START_ROUTE
-            answer = _started(runtime, round_id, player)
-        else:
-            body = await _body(receive)
-            if body is None:
-                return
-            player = _signed_player(scope, runtime.settings.resolved_secret_key())
-            batch = _batch(scope, body) if player is not None else None
-            if player is None or batch is None:
-                await self.app(scope, _replaying(body, receive), send)
-                return
-            scope["route"] = REVEAL_ROUTE
-            answer = _revealed(runtime, round_id, player, batch)
-        response = await _answered(scope, answer)
-        await response(scope, receive, send)
+async def _new_round(
+    scope: Scope, runtime: GameRuntime, player: PlayerToken, body: RoundCreate
+) -> Response:
+    """The new round's answer, as the route's (``RoundOut``, 201)."""
+    slug = starts.admitted(runtime, body)
+    client = scope.get("client")
+    ip_hash = hash_ip(runtime.settings.resolved_secret_key(), client[0] if client else "")
+    out = await off_loop(runtime, lambda: starts.new_round(runtime, slug, body, player, ip_hash))
+    return _json_response(out, status_code=201)
 
 
 async def _revealed(
@@ -198,3 +190,62 @@ async def _answered(scope: Scope, answer: Awaitable[Response]) -> Response:
             raise
         response = handler(Request(scope), error)
         return await response if inspect.isawaitable(response) else response
+
+
+class GameFastPath:
+    """Pure ASGI middleware: well-formed reveals, new rounds and start calls answered without
+    FastAPI's request handling (see the module); the rest passes on, its body replayed."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        matched = _round_action(scope)
+        if matched is None:
+            await self.app(scope, receive, send)
+            return
+        round_id, action = matched
+        runtime: GameRuntime = scope["app"].state.runtime
+        player = _signed_player(scope, runtime.settings.resolved_secret_key())
+        answer: Awaitable[Response] | None
+        if action == "start":
+            if player is None:
+                await self.app(scope, receive, send)
+                return
+            scope["route"] = START_ROUTE
+            answer = _started(runtime, round_id, player)
+        else:
+            body = await _body(receive)
+            if body is None:
+                return
+            answer = self._with_body(scope, runtime, round_id, action, player, body)
+            if answer is None:
+                await self.app(scope, _replaying(body, receive), send)
+                return
+        response = await _answered(scope, answer)
+        await response(scope, receive, send)
+
+    @staticmethod
+    def _with_body(
+        scope: Scope,
+        runtime: GameRuntime,
+        round_id: int,
+        action: str,
+        player: PlayerToken | None,
+        body: bytes,
+    ) -> Awaitable[Response] | None:
+        """The answer to a new round or a reveal from a signed player with a well-formed
+        body; None for anything else (the route's to answer)."""
+        if player is None:
+            return None
+        if action == NEW_ROUND:
+            created = _json_body(scope, body, RoundCreate)
+            if created is None:
+                return None
+            scope["route"] = NEW_ROUND_ROUTE
+            return _new_round(scope, runtime, player, created)
+        batch = _json_body(scope, body, PointBatchIn)
+        if batch is None:
+            return None
+        scope["route"] = REVEAL_ROUTE
+        return _revealed(runtime, round_id, player, batch)

@@ -24,15 +24,14 @@ from typing import cast
 import numpy as np
 from sqlalchemy.orm import Session
 
-from clickme.core.db import utcnow
 from clickme.core.errors import NotFound
 from clickme.core.futures import Reply
 from clickme.game import service
 from clickme.game.deps import GameRuntime as Runtime
 from clickme.game.live import Answer, Drawn, LiveReveal
 from clickme.game.points import xy_of
-from clickme.game.schemas import PointBatchIn, RoundClock
-from clickme.game.threads import in_player_session, off_loop, settled_off_loop
+from clickme.game.schemas import PointBatchIn
+from clickme.game.threads import off_loop, settled_off_loop
 from clickme.images.labels import class_name
 from clickme.players.identity import PlayerToken
 from clickme.players.ratelimit import enforce
@@ -105,40 +104,6 @@ def keep_facts(runtime: Runtime, facts: service.RoundFacts) -> None:
     """Caches facts whose clock has started (before, ``shown_at`` may still change)."""
     if facts.shown_at is not None:
         runtime.rounds.put(facts.round_id, facts)
-
-
-def start_clock(runtime: Runtime, round_id: int, player: PlayerToken) -> RoundClock:
-    """The start call (blocking): the round's photo is on the player's screen, its clock starts
-    (once) and its facts, now fixed, are kept (the round's first batch does not read them
-    again). The hot path (``service.start_clock_now``) for a round whose clock this process has
-    not seen start, else ``service.show_round`` in a session, which says why it cannot start."""
-    started = None
-    if runtime.rounds.get(round_id) is None:
-        started = service.start_clock_now(
-            runtime.database,
-            round_id,
-            player.player_id,
-            player.epoch,
-            runtime.settings.round_start_bound_s,
-        )
-    if started is None:
-        return in_player_session(
-            runtime, player, _start_clock_in_session, runtime, round_id, player.player_id
-        )
-    keep_facts(runtime, started)
-    return service.round_clock(started, utcnow())
-
-
-def _start_clock_in_session(
-    session: Session, runtime: Runtime, round_id: int, player_id: int
-) -> RoundClock:
-    facts = round_facts(runtime, round_id, player_id, session)
-    clock, started = service.show_round(
-        session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
-    )
-    session.commit()
-    keep_facts(runtime, started)
-    return clock
 
 
 def _prepared(runtime: Runtime, facts: service.RoundFacts) -> PreparedImage:

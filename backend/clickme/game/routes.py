@@ -10,12 +10,10 @@ from clickme.accounts.deps import StaffMember
 from clickme.campaigns import service as campaigns
 from clickme.core.deps import AppSettings, DbSession
 from clickme.core.schemas import DbId
-from clickme.game import reveal, service
+from clickme.game import reveal, service, starts
 from clickme.game.deps import AppRuntime, GameRuntime
 from clickme.game.fast_path import revealed_response
 from clickme.game.schemas import (
-    Brush,
-    ImageRef,
     Leaderboard,
     PointBatchIn,
     RevealOut,
@@ -26,22 +24,15 @@ from clickme.game.schemas import (
     RoundResult,
 )
 from clickme.game.threads import as_player, in_session, off_loop
-from clickme.images.display import display_url
-from clickme.images.labels import class_name, class_names_shown
 from clickme.players import service as players
 from clickme.players.deps import IpHash, SignedPlayer
-from clickme.players.identity import PlayerToken
-from clickme.players.ratelimit import enforce
 
 router = APIRouter(prefix="/api", tags=["game"])
 
 
 async def admitted(body: RoundCreate, runtime: AppRuntime) -> str:
-    """The campaign slug a new round is asked in, refused first thing (before the player is
-    read) while its DNN is saturated, when this process knows which DNN that is."""
-    slug = body.campaign or campaigns.DEFAULT_CAMPAIGN_SLUG
-    reveal.admit_new_round_early(runtime, slug)
-    return slug
+    """The campaign slug a new round is asked in (``starts.admitted``)."""
+    return starts.admitted(runtime, body)
 
 
 @router.post("/rounds", status_code=201)
@@ -53,52 +44,9 @@ async def start_round(
     ip_hash: IpHash,
 ) -> RoundOut:
     """A new round and its photo (sized for the screen); its clock waits for the photo. Not
-    while the campaign's DNN is saturated (``reveal.admit_new_round``)."""
-    return await off_loop(
-        runtime, lambda: in_session(runtime, _new_round, runtime, slug, body, player, ip_hash)
-    )
-
-
-def _new_round(
-    session: Session,
-    runtime: GameRuntime,
-    slug: str,
-    body: RoundCreate,
-    player: PlayerToken,
-    ip_hash: str,
-) -> RoundOut:
-    """Whose first query checks the cookie's token epoch (``service.campaign_for_player``)."""
-    found = service.campaign_for_player(session, player.player_id, player.epoch, slug)
-    enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
-    campaign, model = campaigns.playable(slug, *found)  # model held: get_campaign_with_model
-    reveal.admit_new_round_of(runtime, slug, model.name)
-    round_, image = service.start_round(
-        session,
-        player.player_id,
-        campaign,
-        (body.viewport_width, body.viewport_height),
-        runtime.map_rules,
-        runtime.settings.round_grace_ms,
-        runtime.settings.round_start_bound_s,
-    )
-    rule = campaigns.reveal_rule(campaign)
-    return RoundOut(
-        round_id=round_.id,
-        campaign=campaign.slug,
-        image=ImageRef(
-            id=image.id,
-            url=display_url(image, runtime.settings.display_max_side),
-            width=image.width,
-            height=image.height,
-        ),
-        class_name=class_name(image.class_index),
-        class_label=class_names_shown(image.class_index),
-        time_limit_ms=campaign.time_limit_ms,
-        top_k=campaign.top_k,
-        brush=Brush(radius_px=rule.radius_px(image.width, image.height), softness=rule.softness),
-        start_within_ms=round(runtime.settings.round_start_bound_s * 1000),
-        repeat=round_.is_repeat,
-    )
+    while the campaign's DNN is saturated (``reveal.admit_new_round``). A signed request with a
+    well-formed body is answered by ``clickme.game.fast_path`` before it gets here."""
+    return await off_loop(runtime, lambda: starts.new_round(runtime, slug, body, player, ip_hash))
 
 
 @router.post("/rounds/{round_id}/points", response_model=RevealOut)
@@ -113,8 +61,8 @@ async def post_points(
 @router.post("/rounds/{round_id}/start")
 async def show_round(round_id: DbId, runtime: AppRuntime, player: SignedPlayer) -> RoundClock:
     """The round's photo is on the player's screen: its clock starts (once); a signed request
-    is answered by ``clickme.game.fast_path`` before it gets here (``reveal.start_clock``)."""
-    return await off_loop(runtime, lambda: reveal.start_clock(runtime, round_id, player))
+    is answered by ``clickme.game.fast_path`` before it gets here (``starts.start_clock``)."""
+    return await off_loop(runtime, lambda: starts.start_clock(runtime, round_id, player))
 
 
 @router.post("/rounds/{round_id}/skip")
