@@ -702,10 +702,8 @@ def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
         started = []
         for _ in range(count):
             player, _created = create_player(session)
-            round_, _image = start_round(
-                session, player.id, campaign, (None, None), MapSettings(), 0, 60.0
-            )
-            started.append((round_.id, player.id))
+            new = start_round(session, player.id, campaign, (None, None), MapSettings(), 0, 60.0)
+            started.append((new.id, player.id))
     with database.session() as session:
         return [replace(load_facts(session, r, p), time_limit_ms=10**9) for r, p in started]
 

@@ -36,9 +36,10 @@ def play_concurrently(world: World, campaign_id: int, rounds_each: int) -> Count
             try:
                 with world.database.session() as session:
                     campaign = load(session, campaign_id)
-                    round_, _image = game.start_round(
+                    new = game.start_round(
                         session, player_id, campaign, (1, 1), RULE, GRACE_MS, START_BOUND_S
                     )
+                    round_ = session.get_one(Round, new.id)
                     round_.outcome, round_.n_points = "timeout", RULE.min_points
             except ClickmeError as refused:
                 refusals[refused.code] += 1

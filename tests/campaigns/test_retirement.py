@@ -26,7 +26,7 @@ def play(world: World, campaign_id: int, player_id: int, paint: Painter, seed: i
     measured after it ended as the game does; None when the campaign gives them no image."""
     with world.database.session() as session:
         try:
-            round_, image = game.start_round(
+            new = game.start_round(
                 session,
                 player_id,
                 load(session, campaign_id),
@@ -38,6 +38,7 @@ def play(world: World, campaign_id: int, player_id: int, paint: Painter, seed: i
         except ClickmeError as refusal:
             assert refusal.code in ("no_images_left", "campaign_complete")
             return None
+        round_, image = session.get_one(Round, new.id), new.image
         round_.outcome, round_.last_seq, round_.n_points = "timeout", 1, POINTS_PER_ROUND
         data = paint(image, np.random.default_rng(seed))
         session.add(

@@ -24,10 +24,10 @@ from tests.campaigns.conftest import GRACE_MS, RULE, START_BOUND_S, World, load
 
 def start(world: World, campaign_id: int, player_id: int) -> Round:
     with world.database.session() as session:
-        round_, _image = game.start_round(
+        new = game.start_round(
             session, player_id, load(session, campaign_id), (1, 1), RULE, GRACE_MS, START_BOUND_S
         )
-        return round_
+        return session.get_one(Round, new.id)
 
 
 def played(world: World, campaign_id: int, player_id: int) -> Round:
@@ -326,9 +326,10 @@ def test_a_pilot_gets_maps_early_when_assignment_goes_depth_first(world: World) 
             for player in players:
                 with world.database.session() as session:
                     campaign = load(session, campaign_id)
-                    round_, _image = game.start_round(
+                    new = game.start_round(
                         session, player, campaign, (1, 1), rule, 0, START_BOUND_S
                     )
+                    round_ = session.get_one(Round, new.id)
                     round_.outcome, round_.n_points = "timeout", rule.min_points
         with world.database.session() as session:
             mapped = mapped_image_ids(session, campaign_id, rule)

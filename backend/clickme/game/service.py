@@ -182,6 +182,14 @@ def campaign_for_player(
     return row[1], row[2]
 
 
+class NewRound(NamedTuple):
+    """A round just made (not committed yet): its id, its image, and whether it is a repeat."""
+
+    id: int
+    image: Image
+    repeat: bool
+
+
 def start_round(
     session: Session,
     player_id: int,
@@ -190,35 +198,34 @@ def start_round(
     rule: RoundRule,
     grace_ms: int,
     start_bound_s: float,
-) -> tuple[Round, Image]:
+) -> NewRound:
     """A new round for the player (ending the one they had in flight in the campaign), on the
     image assignment picks (a repeat when it says so); ``rule``: what makes a round count (the
-    campaign's map rules)."""
+    campaign's map rules). Inserted without the ORM's unit of work (a third of the new round's
+    thread, ``benchmarks/bench_requests.py``): load it (``session.get``) to change it."""
     _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s)
     history = player_history(campaign.id, player_id)
     pick = campaigns.pick_image(session, campaign, rule.min_rounds, history)
-    image = pick.image
     model = campaign_model(session, campaign)
-    round_ = Round(
-        player_id=player_id,
-        campaign_id=campaign.id,
-        campaign_version=campaign.version,
-        image_id=image.id,
-        model_id=model.id,
-        model_version=model.version,
-        started_at=utcnow(),
-        viewport_width=viewport[0],
-        viewport_height=viewport[1],
-        is_repeat=pick.repeat,
-    )
-    session.add(round_)
+    row = {
+        "player_id": player_id,
+        "campaign_id": campaign.id,
+        "campaign_version": campaign.version,
+        "image_id": pick.image.id,
+        "model_id": model.id,
+        "model_version": model.version,
+        "started_at": utcnow(),
+        "viewport_width": viewport[0],
+        "viewport_height": viewport[1],
+        "is_repeat": pick.repeat,
+    }
     try:
-        session.flush()
+        round_id = session.connection().execute(_NEW_ROUND, row).scalar_one()
     except IntegrityError as exc:  # the same player started a round on this image at this moment
         raise Conflict(
             "round_conflict", "another round was starting at the same moment: try again"
         ) from exc
-    return round_, image
+    return NewRound(round_id, pick.image, pick.repeat)
 
 
 class _RoundRow(NamedTuple):
@@ -532,6 +539,7 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
 
 # A mapped class's ``__table__`` is typed as any FromClause; these are their Tables.
 _ROUNDS = cast(Table, Round.__table__)
+_NEW_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
 _PLAYERS = cast(Table, Player.__table__)
 # The player's cookie is of their current token epoch (a forgotten player's old cookie changes

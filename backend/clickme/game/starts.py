@@ -46,7 +46,7 @@ def _new_round(
     enforce(runtime.limiter, runtime.limits.rounds_per_ip, ip_hash)
     campaign, model = campaigns.playable(slug, *found)  # model held: get_campaign_with_model
     reveal.admit_new_round_of(runtime, slug, model.name)
-    round_, image = service.start_round(
+    new = service.start_round(
         session,
         player.player_id,
         campaign,
@@ -55,9 +55,9 @@ def _new_round(
         runtime.settings.round_grace_ms,
         runtime.settings.round_start_bound_s,
     )
-    rule = campaigns.reveal_rule(campaign)
+    rule, image = campaigns.reveal_rule(campaign), new.image
     return RoundOut(
-        round_id=round_.id,
+        round_id=new.id,
         campaign=campaign.slug,
         image=ImageRef(
             id=image.id,
@@ -71,7 +71,7 @@ def _new_round(
         top_k=campaign.top_k,
         brush=Brush(radius_px=rule.radius_px(image.width, image.height), softness=rule.softness),
         start_within_ms=round(runtime.settings.round_start_bound_s * 1000),
-        repeat=round_.is_repeat,
+        repeat=new.repeat,
     )
 
 
