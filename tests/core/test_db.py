@@ -204,44 +204,45 @@ def test_scalar_of_answers_as_a_session_would(database: Database) -> None:
     assert pool.checkedout() == 0
 
 
-_RENAMED = (
+RENAMING = (
     update(ImageSet)
     .where(ImageSet.name == bindparam("old"))
     .values(name=bindparam("new"))
-    .returning(ImageSet.id, ImageSet.name, ImageSet.created_at)
-    .cte("renamed")
+    .returning(ImageSet.name, ImageSet.created_at, ImageSet.id)
 )
+_RENAMED = RENAMING.cte("renamed")
 RENAMED_ROW = select(_RENAMED.c.name, _RENAMED.c.created_at, _RENAMED.c.id)
 
 
 def test_row_of_answers_as_connection_execute_would_and_commits(database: Database) -> None:
-    """On PostgreSQL: the first row by column name, each value as SQLAlchemy's result gives
-    it (a time zone-aware through its column's type), None for no row; what its CTE changed
-    committed; the connection back in the autocommit pool. Elsewhere refused."""
-    if database.engine.dialect.name != "postgresql":
-        with pytest.raises(ValueError, match="PostgreSQL only"):
-            database.row_of(NAMED, {"name": "kept"})
-        return
+    """The first row of a RETURNING (and on PostgreSQL, of a query over a data-modifying CTE)
+    by column name, each value as SQLAlchemy's result gives it (a time zone-aware through its
+    column's type), None for no row; what it changed committed; the connection back in its
+    pool; a refused statement raised as SQLAlchemy's error."""
+    postgresql = database.engine.dialect.name == "postgresql"
+    pool = database.autocommit_engine.pool if postgresql else database.engine.pool
     at = db.utcnow()
     with database.engine.begin() as connection:
         connection.execute(NEW_SET, {"name": "kept", "description": "", "at": at})
         expected = connection.execute(select(ImageSet.name, ImageSet.created_at, ImageSet.id))
         expected_row = expected.one()
-    row = database.row_of(RENAMED_ROW, {"old": "kept", "new": "moved"})
-    assert row is not None
-    assert tuple(row) == ("moved", *expected_row[1:])
-    assert (row.name, row.created_at, row.id) == ("moved", at, expected_row.id)
-    assert row.created_at.tzinfo is not None
-    assert database.row_of(RENAMED_ROW, {"old": "kept", "new": "again"}) is None
-    with database.session() as session:
-        assert session.scalars(select(ImageSet.name)).all() == ["moved"]
-    assert database.autocommit_engine.pool.checkedout() == 0
+    steps = [(RENAMING, "kept", "moved"), (RENAMED_ROW, "moved", "again")]
+    for statement, old, new in steps if postgresql else steps[:1]:
+        row = database.row_of(statement, {"old": old, "new": new})
+        assert row is not None
+        assert tuple(row) == (new, *expected_row[1:])
+        assert (row.name, row.created_at, row.id) == (new, at, expected_row.id)
+        assert row.created_at.tzinfo is not None
+        assert database.row_of(statement, {"old": old, "new": "never"}) is None
+        with database.session() as session:
+            assert session.scalars(select(ImageSet.name)).all() == [new]
+        assert pool.checkedout() == 0
     _check_results_go_through_their_types(database)
+    with database.engine.begin() as connection:
+        connection.execute(NEW_SET, {"name": "other", "description": "", "at": at})
     with pytest.raises(IntegrityError):
-        with database.engine.begin() as connection:
-            connection.execute(NEW_SET, {"name": "other", "description": "", "at": at})
-        database.row_of(RENAMED_ROW, {"old": "other", "new": "moved"})  # the name is unique
-    assert database.autocommit_engine.pool.checkedout() == 0
+        database.row_of(RENAMING, {"old": "other", "new": new})  # the name is unique
+    assert pool.checkedout() == 0
 
 
 class _Tagged(TypeDecorator[str]):

@@ -207,7 +207,7 @@ class _RawStatement:
         processors = tuple(
             binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         )
-        columns = list(getattr(statement, "selected_columns", ()))
+        columns = list(getattr(statement, "exported_columns", ()))  # a query's, or RETURNING's
         results = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         )
@@ -291,7 +291,9 @@ def _rowcount(cursor: Any) -> int:
 
 
 def _first_row(cursor: Any) -> tuple | None:
-    return cursor.fetchone()
+    """Every row read (SQLite runs a RETURNING statement to its end only then): the first."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
 
 
 def _first_value(cursor: Any) -> Any:
@@ -365,19 +367,21 @@ class Database:
         with _dbapi_connection(engine) as connection:
             return _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_value)
 
-    def row_of(self, query: ClauseElement, parameters: dict[str, Any]) -> Any:
-        """The first row of a query's result (None for none), by column name, its values as
-        SQLAlchemy's result gives them; one statement in autocommit on a DBAPI connection of
-        its pool, compiled once (``rowcount_of``), on PostgreSQL only: it may change rows too
-        (a data-modifying CTE), committed with it. For the start call's statement: its thread
-        0.92 against 1.17 CPU ms with ``Connection.execute`` (``benchmarks/bench_requests.py``).
-        It fires no engine event; errors come as ``Connection.execute`` raises them."""
-        if self.autocommit_engine.dialect.name != "postgresql":
-            raise ValueError("row_of runs on PostgreSQL only (one statement in autocommit)")
-        raw = self._raw_statement(query)
-        with _dbapi_connection(self.autocommit_engine) as connection:
-            values = raw.values(parameters)
-            first = _on_cursor(self.autocommit_engine, connection, raw.sql, values, _first_row)
+    def row_of(self, statement: ClauseElement, parameters: dict[str, Any]) -> Any:
+        """The first row of one statement's result (None for none; a query's, or RETURNING's),
+        by column name, its values as SQLAlchemy's result gives them; what it changed committed
+        with it (PostgreSQL: in autocommit). On a DBAPI connection of a pool, compiled once
+        (``rowcount_of``): for the start call's statement, its thread 0.92 against 1.17 CPU ms
+        with ``Connection.execute`` (``benchmarks/bench_requests.py``). It fires no engine
+        event; errors come as ``Connection.execute`` raises them."""
+        postgresql = self.engine.dialect.name == "postgresql"
+        engine = self.autocommit_engine if postgresql else self.engine
+        raw = self._raw_statement(statement)
+        with _dbapi_connection(engine) as connection:
+            first = _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_row)
+            if not postgresql:  # SQLite's module began a transaction for a change
+                with _as_sqlalchemy_errors(engine, connection, "COMMIT", None):
+                    connection.commit()
         return raw.row(first)
 
     def _raw_statement(self, statement: ClauseElement) -> _RawStatement:
