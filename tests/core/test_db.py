@@ -238,6 +238,9 @@ def test_row_of_answers_as_connection_execute_would_and_commits(database: Databa
             assert session.scalars(select(ImageSet.name)).all() == [new]
         assert pool.checkedout() == 0
     _check_results_go_through_their_types(database)
+    twice = select(ImageSet.id, ImageSet.id.label("id")).where(ImageSet.name == bindparam("name"))
+    with pytest.raises(ValueError, match="distinct name"):
+        database.row_of(twice, {"name": new})
     with database.engine.begin() as connection:
         connection.execute(NEW_SET, {"name": "other", "description": "", "at": at})
     with pytest.raises(IntegrityError):

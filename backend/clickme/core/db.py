@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cached_property
+from keyword import iskeyword
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
@@ -194,8 +195,9 @@ class _RawStatement:
     names: tuple[str, ...]
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
-    # what a row of its result holds: each column's name and result processor (None: as it is)
-    row_type: Callable[..., tuple]
+    # what a row of its result holds: each column's name (None: not all distinct names) and
+    # result processor (None: as it is)
+    row_type: Callable[..., tuple] | None
     results: tuple[Callable[[Any], Any] | None, ...]
 
     @classmethod
@@ -211,8 +213,10 @@ class _RawStatement:
         results = tuple(
             column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
         )
-        keys = [str(column.key) for column in columns]  # one not a name (or none): _0, _1...
-        row_type = namedtuple("Row", keys, rename=True)  # type: ignore[misc]
+        keys = [column.key for column in columns]
+        named = all(isinstance(key, str) and key.isidentifier() for key in keys)
+        distinct = named and len(set(keys)) == len(keys) and not any(map(iskeyword, keys))
+        row_type = namedtuple("Row", keys) if distinct else None
         return cls(str(compiled), names, processors, dialect.positional, row_type, results)
 
     def values(self, parameters: dict[str, Any]) -> tuple | dict[str, Any]:
@@ -225,7 +229,7 @@ class _RawStatement:
     def row(self, values: tuple | None) -> tuple | None:
         """A row as the DBAPI gives it, its values through their types (as SQLAlchemy's
         result gives them), by column name; None for None."""
-        if values is None:
+        if values is None or self.row_type is None:
             return None
         processed = (
             value if process is None else process(value)
@@ -377,6 +381,8 @@ class Database:
         postgresql = self.engine.dialect.name == "postgresql"
         engine = self.autocommit_engine if postgresql else self.engine
         raw = self._raw_statement(statement)
+        if raw.row_type is None:
+            raise ValueError("row_of reads columns by name: give each a distinct name")
         with _dbapi_connection(engine) as connection:
             first = _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_row)
             if not postgresql:  # SQLite's module began a transaction for a change
