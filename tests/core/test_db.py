@@ -3,14 +3,17 @@ the autocommit pool commits each statement alone and closes with the database; P
 pooled connections are pinged only after sitting idle."""
 
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from sqlalchemy import (
     Column,
+    Float,
     ForeignKey,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     bindparam,
@@ -259,13 +262,25 @@ class _Tagged(TypeDecorator[str]):
 
 
 def _check_results_go_through_their_types(database: Database) -> None:
-    tagged = Table("tagged_values", MetaData(), Column("value", _Tagged, primary_key=True))
+    """A result processor of the test's own type; numbers whose processors need the DBAPI's
+    type code (PostgreSQL's numeric as a float, a float as a Decimal), as SQLAlchemy reads
+    them."""
+    tagged = Table(
+        "tagged_values",
+        MetaData(),
+        Column("value", _Tagged, primary_key=True),
+        Column("share", Numeric(6, 3, asdecimal=False)),
+        Column("ratio", Float(asdecimal=True)),
+    )
     tagged.create(database.engine)
     try:
         with database.engine.begin() as connection:
-            connection.execute(insert(tagged).values(value="x"))
-        query = select(tagged.c.value).where(tagged.c.value == bindparam("value"))
-        assert database.row_of(query, {"value": "x"}) == ("read x",)
+            connection.execute(insert(tagged).values(value="x", share=0.125, ratio=0.5))
+            query = select(tagged).where(tagged.c.value == bindparam("value"))
+            expected = connection.execute(query, {"value": "x"}).one()
+        row = database.row_of(query, {"value": "x"})
+        assert row == ("read x", 0.125, Decimal("0.5")) == tuple(expected)
+        assert [type(value) for value in row] == [type(value) for value in expected]
     finally:
         tagged.drop(database.engine)
 

@@ -2,7 +2,7 @@
 
 import time
 from collections import namedtuple
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,7 +18,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from clickme.core import config
 
@@ -196,9 +196,9 @@ class _RawStatement:
     processors: tuple[Callable[[Any], Any] | None, ...]
     positional: bool
     # what a row of its result holds: each column's name (None: not all distinct names) and
-    # result processor (None: as it is)
+    # type (its result processor needs the DBAPI's type code: ``_RowReader``)
     row_type: Callable[..., tuple] | None
-    results: tuple[Callable[[Any], Any] | None, ...]
+    result_types: tuple[TypeEngine, ...]
 
     @classmethod
     def of(cls, statement: ClauseElement, engine: Engine) -> "_RawStatement":
@@ -210,14 +210,12 @@ class _RawStatement:
             binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
         )
         columns = list(getattr(statement, "exported_columns", ()))  # a query's, or RETURNING's
-        results = tuple(
-            column.type.dialect_impl(dialect).result_processor(dialect, None) for column in columns
-        )
+        types = tuple(column.type.dialect_impl(dialect) for column in columns)
         keys = [column.key for column in columns]
         named = all(isinstance(key, str) and key.isidentifier() for key in keys)
         distinct = named and len(set(keys)) == len(keys) and not any(map(iskeyword, keys))
         row_type = namedtuple("Row", keys) if distinct else None
-        return cls(str(compiled), names, processors, dialect.positional, row_type, results)
+        return cls(str(compiled), names, processors, dialect.positional, row_type, types)
 
     def values(self, parameters: dict[str, Any]) -> tuple | dict[str, Any]:
         values = (
@@ -226,14 +224,28 @@ class _RawStatement:
         )
         return tuple(values) if self.positional else dict(zip(self.names, values, strict=True))
 
-    def row(self, values: tuple | None) -> tuple | None:
-        """A row as the DBAPI gives it, its values through their types (as SQLAlchemy's
-        result gives them), by column name; None for None."""
-        if values is None or self.row_type is None:
-            return None
+
+@dataclass(frozen=True)
+class _RowReader:
+    """How a statement's rows are read by column name, each value through its type's result
+    processor (None: as it is) for the type code the DBAPI reported, as SQLAlchemy reads them."""
+
+    row_type: Callable[..., tuple]
+    processors: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def of(cls, raw: _RawStatement, dialect: Any, description: Sequence[Any]) -> "_RowReader":
+        assert raw.row_type is not None  # checked before the statement ran
+        processors = tuple(
+            type_.result_processor(dialect, column[1])  # DBAPI: the type code, second
+            for type_, column in zip(raw.result_types, description, strict=True)
+        )
+        return cls(raw.row_type, processors)
+
+    def row(self, values: tuple) -> tuple:
         processed = (
             value if process is None else process(value)
-            for value, process in zip(values, self.results, strict=True)
+            for value, process in zip(values, self.processors, strict=True)
         )
         return self.row_type(*processed)
 
@@ -294,10 +306,11 @@ def _rowcount(cursor: Any) -> int:
     return cursor.rowcount
 
 
-def _first_row(cursor: Any) -> tuple | None:
-    """Every row read (SQLite runs a RETURNING statement to its end only then): the first."""
+def _first_row(cursor: Any) -> tuple[tuple | None, Any]:
+    """The first row (every row read: SQLite runs a RETURNING statement to its end only then)
+    and the columns' description."""
     rows = cursor.fetchall()
-    return rows[0] if rows else None
+    return (rows[0] if rows else None), cursor.description
 
 
 def _first_value(cursor: Any) -> Any:
@@ -315,6 +328,8 @@ class Database:
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         # what ``rowcount_of`` and ``each_changes_a_row`` run, by statement
         self._raw_statements: dict[ClauseElement, _RawStatement] = {}
+        # how ``row_of`` reads each statement's rows, once it has run
+        self._row_readers: dict[ClauseElement, _RowReader] = {}
 
     @cached_property
     def autocommit_engine(self) -> Engine:
@@ -384,11 +399,18 @@ class Database:
         if raw.row_type is None:
             raise ValueError("row_of reads columns by name: give each a distinct name")
         with _dbapi_connection(engine) as connection:
-            first = _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_row)
+            values = raw.values(parameters)
+            first, description = _on_cursor(engine, connection, raw.sql, values, _first_row)
             if not postgresql:  # SQLite's module began a transaction for a change
                 with _as_sqlalchemy_errors(engine, connection, "COMMIT", None):
                     connection.commit()
-        return raw.row(first)
+        if first is None:
+            return None
+        reader = self._row_readers.get(statement)
+        if reader is None:
+            reader = _RowReader.of(raw, engine.dialect, description)
+            self._row_readers[statement] = reader
+        return reader.row(first)
 
     def _raw_statement(self, statement: ClauseElement) -> _RawStatement:
         """The statement compiled once for this database (both engines share its dialect)."""

@@ -117,8 +117,7 @@ def measure_after_round(
     not measured, or when every split was flat). Reads, measures and writes in turn, holding no
     transaction while it measures. A round that cannot make its image due (most: see
     ``_may_be_due``) costs one query, in autocommit (no BEGIN and COMMIT of its own)."""
-    with database.autocommit_engine.connect() as connection:
-        found = connection.execute(_ROUND_AND_TARGET, {"round_id": round_id}).first()
+    found = database.row_of(_ROUND_AND_TARGET, {"round_id": round_id})
     if not _may_be_due(found, settings):
         return None
     with database.session() as session:
