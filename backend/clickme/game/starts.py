@@ -9,7 +9,6 @@ from clickme.campaigns import service as campaigns
 from clickme.core.db import utcnow
 from clickme.game import reveal, service
 from clickme.game.deps import GameRuntime
-from clickme.game.reveal import keep_facts, round_facts
 from clickme.game.schemas import Brush, ImageRef, RoundClock, RoundCreate, RoundOut
 from clickme.game.threads import in_player_session, in_session
 from clickme.images.display import display_url
@@ -93,17 +92,17 @@ def start_clock(runtime: GameRuntime, round_id: int, player: PlayerToken) -> Rou
         return in_player_session(
             runtime, player, _start_clock_in_session, runtime, round_id, player.player_id
         )
-    keep_facts(runtime, started)
+    reveal.keep_facts(runtime, started)
     return service.round_clock(started, utcnow())
 
 
 def _start_clock_in_session(
     session: Session, runtime: GameRuntime, round_id: int, player_id: int
 ) -> RoundClock:
-    facts = round_facts(runtime, round_id, player_id, session)
+    facts = reveal.round_facts(runtime, round_id, player_id, session)
     clock, started = service.show_round(
         session, facts, runtime.map_rules, runtime.settings.round_start_bound_s
     )
     session.commit()
-    keep_facts(runtime, started)
+    reveal.keep_facts(runtime, started)
     return clock
