@@ -59,3 +59,12 @@ def test_the_kept_tokens_are_bounded(signatures: list[int]) -> None:
     signatures.clear()
     verify_player_token("secret-a", tokens[0])  # the oldest was dropped: signed again
     assert signatures == [0]
+
+
+def test_the_callers_address_is_kept_as_its_salted_hash() -> None:
+    """From the ASGI scope's client (the routes and the game's fast path alike); none: ""."""
+    address = identity.scope_ip_hash("secret", {"client": ("203.0.113.7", 5000)})
+    assert address == identity.hash_ip("secret", "203.0.113.7") != "203.0.113.7"
+    assert address != identity.scope_ip_hash("other", {"client": ("203.0.113.7", 1)})
+    assert identity.scope_ip_hash("secret", {"client": None}) == identity.hash_ip("secret", "")
+    assert identity.scope_ip_hash("secret", {}) == identity.hash_ip("secret", "")

@@ -380,8 +380,7 @@ class Database:
         compiled once and given its values as SQLAlchemy would: after an idle pause, a third
         of a session's CPU (SQLite), for the checks repeated while nothing happens. It fires no
         engine event; errors come as ``Connection.execute`` raises them."""
-        postgresql = self.engine.dialect.name == "postgresql"
-        engine = self.autocommit_engine if postgresql else self.engine
+        engine = self._engine_alone()
         raw = self._raw_statement(statement)
         with _dbapi_connection(engine) as connection:
             return _on_cursor(engine, connection, raw.sql, raw.values(parameters), _first_value)
@@ -393,15 +392,14 @@ class Database:
         (``rowcount_of``): for the start call's statement, its thread 0.92 against 1.17 CPU ms
         with ``Connection.execute`` (``benchmarks/bench_requests.py``). It fires no engine
         event; errors come as ``Connection.execute`` raises them."""
-        postgresql = self.engine.dialect.name == "postgresql"
-        engine = self.autocommit_engine if postgresql else self.engine
+        engine = self._engine_alone()
         raw = self._raw_statement(statement)
         if raw.row_type is None:
             raise ValueError("row_of reads columns by name: give each a distinct name")
         with _dbapi_connection(engine) as connection:
             values = raw.values(parameters)
             first, description = _on_cursor(engine, connection, raw.sql, values, _first_row)
-            if not postgresql:  # SQLite's module began a transaction for a change
+            if engine is self.engine:  # SQLite's module began a transaction for a change
                 with _as_sqlalchemy_errors(engine, connection, "COMMIT", None):
                     connection.commit()
         if first is None:
@@ -411,6 +409,12 @@ class Database:
             reader = _RowReader.of(raw, engine.dialect, description)
             self._row_readers[statement] = reader
         return reader.row(first)
+
+    def _engine_alone(self) -> Engine:
+        """Where one statement runs on its own: PostgreSQL's autocommit pool (no BEGIN or COMMIT
+        round trips), else the engine (SQLite)."""
+        postgresql = self.engine.dialect.name == "postgresql"
+        return self.autocommit_engine if postgresql else self.engine
 
     def _raw_statement(self, statement: ClauseElement) -> _RawStatement:
         """The statement compiled once for this database (both engines share its dialect)."""

@@ -36,7 +36,7 @@ from clickme.players.identity import (
     PLAYER_COOKIE,
     TOKENS_KEPT,
     PlayerToken,
-    hash_ip,
+    scope_ip_hash,
     verify_player_token,
 )
 
@@ -168,8 +168,7 @@ async def _new_round(
 ) -> Response:
     """The new round's answer, as the route's (``RoundOut``, 201)."""
     slug = starts.admitted(runtime, body)
-    client = scope.get("client")
-    ip_hash = hash_ip(runtime.settings.resolved_secret_key(), client[0] if client else "")
+    ip_hash = scope_ip_hash(runtime.settings.resolved_secret_key(), scope)
     out = await off_loop(runtime, lambda: starts.new_round(runtime, slug, body, player, ip_hash))
     return _json_response(out, status_code=201)
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from clickme.core.deps import AppSettings, DbSession, get_runtime
 from clickme.core.errors import NotSignedIn
 from clickme.players import service
-from clickme.players.identity import PlayerToken, hash_ip, verify_player_token
+from clickme.players.identity import PlayerToken, scope_ip_hash, verify_player_token
 from clickme.players.models import Player
 from clickme.players.ratelimit import GameLimits, RateLimiter
 from clickme.players.schemas import PlayerOut
@@ -78,8 +78,8 @@ CurrentPlayer = Annotated[Player, Depends(current_player)]
 
 
 async def client_ip_hash(request: Request, settings: AppSettings) -> str:
-    """The caller's address as kept and rate-limited: a salted hash, never the address."""
-    return hash_ip(settings.resolved_secret_key(), request.client.host if request.client else "")
+    """The caller's address as kept and rate-limited (``scope_ip_hash``)."""
+    return scope_ip_hash(settings.resolved_secret_key(), request.scope)
 
 
 IpHash = Annotated[str, Depends(client_ip_hash)]

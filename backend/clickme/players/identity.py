@@ -5,7 +5,9 @@ import base64
 import functools
 import hashlib
 import hmac
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 PLAYER_COOKIE = "clickme_player"
 COOKIE_MAX_AGE_S = 365 * 24 * 3600
@@ -61,3 +63,10 @@ def verify_player_token(secret: str, token: str | None) -> PlayerToken | None:
 def hash_ip(secret: str, ip: str) -> str:
     """The IP address as the database keeps it: HMAC-SHA256 with the server's secret, in hex."""
     return hmac.new(secret.encode(), f"ip:{ip}".encode(), hashlib.sha256).hexdigest()
+
+
+def scope_ip_hash(secret: str, scope: Mapping[str, Any]) -> str:
+    """The caller's address (an ASGI scope's client) as kept and rate-limited: a salted hash,
+    never the address."""
+    client = scope.get("client")
+    return hash_ip(secret, client[0] if client else "")
