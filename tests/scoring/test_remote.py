@@ -4,6 +4,7 @@ Each test has its own key prefix (deleted afterwards); workers run the cached ON
 """
 
 import asyncio
+import contextlib
 import itertools
 import os
 import re
@@ -16,6 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -34,7 +36,7 @@ from clickme.game.models import PointBatch
 from clickme.scoring import worker as worker_module
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
-    READ_POLL_S,
+    CLOSE_WAIT_S,
     UNREACHABLE,
     RedisScorer,
     ScoreRequest,
@@ -384,18 +386,80 @@ async def test_what_a_killed_worker_held_is_answered_by_another(
     assert stats["taken_over"] >= 1
 
 
-def test_an_idle_reader_looks_rarely_and_closes_at_once(
-    models_cache_dir: Path, queue: Queue
+def test_an_idle_reader_keeps_its_channel_and_closes_at_once(
+    models_cache_dir: Path, queue: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """While no answer comes, the reader waits ``READ_POLL_S`` (seconds) between looks: the
+    """While no answer comes, the reader waits on its connection with no timeout (redis-py's
+    default, 5 s, would drop the channel: answers lost while it subscribes again): the
     scorer's close wakes it with a message on its channel."""
-    assert READ_POLL_S >= 5
     with remote_scorer(queue.settings(models_cache_dir)) as scorer:
-        time.sleep(0.5)  # the reader waits in its look
+        time.sleep(5.5)  # the reader waits for its next message
+        assert scorer._listening.is_set()
         started = time.monotonic()
         scorer.close()
         assert time.monotonic() - started < 1
         assert not scorer._reader.is_alive()
+    assert "lost the scoring answers channel" not in caplog.text
+
+
+class SilencingProxy:
+    """A TCP proxy to Redis that can go silent towards subscribers: what Redis sends to a
+    connection that subscribed is then dropped, its socket kept open (a network partition
+    neither end sees), while the other connections go on."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.silent = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"redis://127.0.0.1:{self.listener.getsockname()[1]}/0"
+        self.sockets: list[socket.socket] = [self.listener]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def _accept(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                server = socket.create_connection(self.target)
+                self.sockets += [client, server]
+                subscriber = threading.Event()
+                for from_redis in (False, True):
+                    pair = (server, client) if from_redis else (client, server)
+                    pump = partial(self._pump, *pair, subscriber, from_redis)
+                    threading.Thread(target=pump, daemon=True).start()
+
+    def _pump(
+        self,
+        source: socket.socket,
+        sink: socket.socket,
+        subscriber: threading.Event,
+        from_redis: bool,
+    ) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                if not from_redis and b"SUBSCRIBE" in data:
+                    subscriber.set()
+                if not (from_redis and subscriber.is_set() and self.silent.is_set()):
+                    sink.sendall(data)
+
+
+def test_a_reader_cut_off_unseen_is_stopped_by_close(models_cache_dir: Path, queue: Queue) -> None:
+    """Redis out of reach without the connection's end seen (its answers no longer arrive):
+    close wakes the reader by cutting its connection after ``CLOSE_WAIT_S``, not never."""
+    redis_address = redis.Redis.from_url(queue.url).get_connection_kwargs()
+    proxy = SilencingProxy((redis_address["host"], redis_address["port"]))
+    try:
+        with remote_scorer(Queue(proxy.url, queue.prefix).settings(models_cache_dir)) as scorer:
+            proxy.silent.set()
+            started = time.monotonic()
+            scorer.close()
+            assert CLOSE_WAIT_S <= time.monotonic() - started < CLOSE_WAIT_S + 1
+            assert not scorer._reader.is_alive()
+    finally:
+        proxy.close()
 
 
 async def test_without_a_worker_requests_fail_in_time_and_are_dropped_later(

@@ -15,8 +15,12 @@ Answers come back on one pub/sub channel per API process and model, read by one 
 connection carries every answer, one hop from the worker, with nothing to clean up when the
 process goes. (Measured on one host: ~230 us per answer against ~265 us for a list emptied by
 BLPOP, which must be re-armed after every answer; a list per request would hold a connection per
-waiting request.) Whatever is published while the reader is reconnecting is lost, so the requests
-waiting then are failed at once with a clear 503.
+waiting request.) The thread reads the channel's messages as replies of its own connection
+(RESP2, blocking, no timeout), not through redis-py's ``PubSub``, whose ``get_message`` polls
+the socket and builds a dict per message: 60 to 75 CPU us per answer against 110 to 130 after a
+20 ms pause (``benchmarks/bench_requests.py`` has the figure in the API). Whatever is published
+while the reader is reconnecting is lost, so the requests waiting then are failed at once with a
+clear 503.
 """
 
 import asyncio
@@ -58,9 +62,10 @@ log = logging.getLogger(__name__)
 GROUP = "workers"
 CONNECT_TIMEOUT_S = 1.0
 RECONNECT_DELAY_S = 0.5
-# The answers' reader looks for a stop this often while no answer comes (each look at an idle
-# channel cost about 0.2 CPU ms: 1 ms a second at 0.2 s); ``close`` wakes it at once.
-READ_POLL_S = 5.0
+# How long ``close`` waits for the answers' reader, woken by a message on its channel (it waits
+# for the next message with no timeout: an idle reader costs nothing); past it, its connection
+# is cut under it (Redis out of reach without the connection's end seen: a network partition).
+CLOSE_WAIT_S = 2.0
 UNREACHABLE = "the DNN partner cannot be reached right now, try again"
 _ANSWERED = b"\x00"
 _CLOSING = b""  # published on its own channel by a closing scorer, to wake its reader
@@ -214,7 +219,14 @@ class RedisScorer:
         self.queue_max = settings.score_queue_max
         self._sender = connect(settings.redis_url, "clickme-api")
         self._commands = ThreadsConnections(self._sender)
-        self._subscriber = connect(settings.redis_url, "clickme-api-answers", retries=0)
+        self._answers = redis.ConnectionPool.from_url(
+            settings.redis_url,
+            client_name="clickme-api-answers",
+            socket_connect_timeout=CONNECT_TIMEOUT_S,
+            socket_timeout=None,  # redis-py's default is 5 s
+            socket_keepalive=True,
+            protocol=2,  # a message is then a reply: [b"message", channel, data]
+        )
         self._waiting: dict[bytes, Future[Scored]] = {}
         self.rate = AnswerRate()
         self._listening = threading.Event()
@@ -230,17 +242,19 @@ class RedisScorer:
             log.warning("Redis is out of reach: reveals answer 503 until it is back")
 
     def close(self) -> None:
-        """Stops the reader (woken by a message on its channel, else at its next look);
+        """Stops the reader (woken by a message on its channel, else by its connection cut);
         requests still waiting fail (503), new ones are refused."""
         self._closed.set()
         self._listening.clear()
         if self._reader.is_alive():
             with contextlib.suppress(RedisError):
                 self._sender.publish(self.channel, _CLOSING)
+            self._reader.join(CLOSE_WAIT_S)
+            self._answers.disconnect()  # a reader still waiting: its read fails, it stops
             self._reader.join()
+        self._answers.disconnect()
         self._fail_waiting(ScorerBusyError(UNREACHABLE))
         self._sender.close()
-        self._subscriber.close()
 
     async def classify(self, image: np.ndarray) -> np.ndarray:
         """From the event loop: sent from a thread of the loop's default pool."""
@@ -311,29 +325,33 @@ class RedisScorer:
         """Subscribes to this scorer's channel and settles each answer; resubscribes after a
         lost connection, failing the requests that were waiting (their answers may be lost)."""
         while not self._closed.is_set():
-            pubsub = self._subscriber.pubsub()
+            connection = None
             try:
-                pubsub.subscribe(self.channel)
+                connection = self._answers.get_connection()
+                connection.send_command("SUBSCRIBE", self.channel)
                 while not self._closed.is_set():
-                    message = pubsub.get_message(timeout=READ_POLL_S)
-                    if message is not None:
-                        self._receive(message)
+                    self._receive(connection.read_response())
             except RedisError as error:
-                if self._listening.is_set():
+                if self._listening.is_set() and not self._closed.is_set():
                     log.warning("lost the scoring answers channel: %s", error)
                 self._listening.clear()
                 self._fail_waiting(ScorerBusyError(UNREACHABLE))
                 self._closed.wait(RECONNECT_DELAY_S)
             finally:
-                pubsub.close()
+                if connection is not None:
+                    connection.disconnect()
+                    self._answers.release(connection)
 
-    def _receive(self, message: dict) -> None:
-        if message["type"] == "subscribe":
+    def _receive(self, reply: list[bytes]) -> None:
+        """A reply on the answers' connection: the subscription's confirmation, or a message
+        (``[b"message", channel, data]``)."""
+        kind, data = reply[0], reply[2]
+        if kind == b"subscribe":
             self._listening.set()
             return
-        if message["type"] != "message" or message["data"] == _CLOSING:
+        if kind != b"message" or data == _CLOSING:
             return
-        request_id, outcome = decode_answer(message["data"])
+        request_id, outcome = decode_answer(cast(bytes, data))
         self.rate.note()
         future = self._waiting.get(request_id)
         if future is not None:
