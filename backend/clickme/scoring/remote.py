@@ -351,7 +351,7 @@ class RedisScorer:
             return
         if kind != b"message" or data == _CLOSING:
             return
-        request_id, outcome = decode_answer(cast(bytes, data))
+        request_id, outcome = decode_answer(data)
         self.rate.note()
         future = self._waiting.get(request_id)
         if future is not None:
