@@ -44,3 +44,17 @@ def test_errors_are_redis_pys_and_a_refused_command_leaves_the_connection_usable
     nowhere = redis.Redis(port=1, socket_connect_timeout=1)
     with pytest.raises(redis.ConnectionError):
         ThreadsConnections(nowhere).execute("PING")
+
+
+def test_a_script_runs_by_its_hash_on_the_threads_connection_and_is_loaded_when_missing(
+    redis_client: redis.Redis, redis_prefix: str
+) -> None:
+    commands = ThreadsConnections(redis_client)
+    script = redis_client.register_script("return redis.call('INCR', KEYS[1])")
+    key = redis_key(redis_prefix, "scripted")
+    redis_client.script_flush()  # a new or restarted Redis: the client loads it
+    assert commands.run_script(script, [key], []) == 1
+    mine = commands.execute("CLIENT", "ID")
+    assert commands.run_script(script, [key], []) == 2
+    (entry,) = redis_client.client_list(client_id=[mine])
+    assert entry["cmd"] == "evalsha"  # the last command of this thread's connection

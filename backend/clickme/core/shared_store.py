@@ -8,8 +8,10 @@ import threading
 from typing import Any
 
 from redis import Redis
+from redis.commands.core import Script
 from redis.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.typing import EncodableT
 
@@ -59,6 +61,15 @@ class ThreadsConnections:
             connection.disconnect()  # what it held is unusable: sent again on a new connection
             connection.send_packed_command(packed)
             return connection.read_response()
+
+    def run_script(self, script: Script, keys: list[str], args: list[EncodableT]) -> Any:
+        """A script registered with the client, by its hash (EVALSHA) on this thread's
+        connection; loaded through the client first where Redis does not have it (a new or
+        restarted Redis)."""
+        try:
+            return self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            return script(keys=keys, args=args)
 
     def _connection(self) -> AbstractConnection:
         connection: AbstractConnection | None = getattr(self._kept, "connection", None)

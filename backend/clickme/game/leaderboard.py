@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from typing import NamedTuple, Protocol
 
 from redis import Redis, RedisError
+from redis.typing import EncodableT
 from sqlalchemy import Integer, Row, Select, Subquery, bindparam, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from clickme.core.db import Database
-from clickme.core.shared_store import redis_key
+from clickme.core.shared_store import ThreadsConnections, redis_key
 from clickme.game.models import Round
 from clickme.game.outcomes import COUNTED
 from clickme.game.schemas import Leaderboard, LeaderboardEntry
@@ -232,6 +233,7 @@ class RedisLeaderboard:
         self._raise = redis.register_script(_RAISE_TOTALS)
         self._read_board = redis.register_script(_READ_BOARD)
         self._set_member = redis.register_script(_SET_MEMBER)
+        self._commands = ThreadsConnections(redis)  # for ``player_changed``, after every round
         self._stale = False
 
     def _keys(self, campaign_id: int | None) -> list[str]:
@@ -251,16 +253,16 @@ class RedisLeaderboard:
     def player_changed(self, player_id: int) -> None:
         """After every round a player ends, or a change of their standing: their entries raised
         to their totals on their boards or, hidden, removed from every board they may be on; one
-        query and one Redis call."""
+        query and one Redis call (the script by its hash, on this thread's connection)."""
         with self._database.autocommit_engine.connect() as connection:
             boards = _boards_of(connection.execute(_PLAYER_BOARDS, {"player_id": player_id}).all())
-        args: list[str | int] = [_member(player_id), "1" if boards.hidden else "0"]
+        args: list[EncodableT] = [_member(player_id), "1" if boards.hidden else "0"]
         args += [value for score, rounds in boards.totals.values() for value in (-score, rounds)]
         try:
             self._forget_if_stale()
             if boards.totals:
                 keys = [key for board in boards.totals for key in self._keys(board)]
-                self._set_member(keys=keys, args=args)
+                self._commands.run_script(self._set_member, keys, args)
         except RedisError as exc:  # the round is stored: the board catches up when Redis is back
             self._stale = True
             log.warning("leaderboard update for player %s failed: %s", player_id, exc)

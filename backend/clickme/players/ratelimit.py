@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from redis import Redis
-from redis.exceptions import NoScriptError
 from redis.typing import EncodableT
 
 from clickme.core.config import Settings
@@ -142,11 +141,8 @@ class RedisRateLimiter:
             now,
             IDLE_KEY_SLACK_S,
         ]
-        try:  # the script by its hash, on this thread's connection (every reveal counts one)
-            wait_s = self._commands.execute("EVALSHA", self._hit.sha, len(keys), *keys, *args)
-        except NoScriptError:  # not loaded (a new or restarted Redis): the client loads it
-            wait_s = self._hit(keys=keys, args=args)
-        return float(wait_s)
+        # on this thread's connection: every reveal counts one
+        return float(self._commands.run_script(self._hit, keys, args))
 
 
 def rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:
