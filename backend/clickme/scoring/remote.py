@@ -18,9 +18,9 @@ BLPOP, which must be re-armed after every answer; a list per request would hold 
 waiting request.) The thread reads the channel's messages as replies of its own connection
 (RESP2, blocking, no timeout), not through redis-py's ``PubSub``, whose ``get_message`` polls
 the socket and builds a dict per message: 60 to 75 CPU us per answer against 110 to 130 after a
-20 ms pause (``benchmarks/bench_requests.py`` has the figure in the API). Whatever is published
-while the reader is reconnecting is lost, so the requests waiting then are failed at once with a
-clear 503.
+20 ms pause; in the API, the reader's thread 0.31 → 0.24 CPU ms a reveal, side by side
+(``benchmarks/bench_requests.py``). Whatever is published while the reader is reconnecting is
+lost, so the requests waiting then are failed at once with a clear 503.
 """
 
 import asyncio
@@ -342,14 +342,14 @@ class RedisScorer:
                     connection.disconnect()
                     self._answers.release(connection)
 
-    def _receive(self, reply: list[bytes]) -> None:
-        """A reply on the answers' connection: the subscription's confirmation, or a message
-        (``[b"message", channel, data]``)."""
+    def _receive(self, reply: list[bytes | int]) -> None:
+        """A reply on the answers' connection: the subscription's confirmation (``[b"subscribe",
+        channel, count]``), or a message (``[b"message", channel, data]``)."""
         kind, data = reply[0], reply[2]
         if kind == b"subscribe":
             self._listening.set()
             return
-        if kind != b"message" or data == _CLOSING:
+        if kind != b"message" or not isinstance(data, bytes) or data == _CLOSING:
             return
         request_id, outcome = decode_answer(data)
         self.rate.note()
