@@ -872,19 +872,32 @@ def print_report(
     print("\nSizing inputs:\n" + sizing_inputs(results, bare, write))
 
 
-def main() -> None:
+def _positive_seconds(text: str) -> float:
+    """A duration above zero (a step or the write stress of none would divide by zero, after
+    minutes of the run)."""
+    seconds = float(text)
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"a number of seconds above 0, not {text}")
+    return seconds
+
+
+def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per step")
+    parser.add_argument("--duration", type=_positive_seconds, default=20.0, help="seconds per step")
     parser.add_argument("--worker-threads", type=int, default=0, help="0: all cores")
     parser.add_argument("--bare-repeats", type=int, default=200)
     parser.add_argument("--write-threads", type=int, default=16)
-    parser.add_argument("--write-seconds", type=float, default=8.0)
+    parser.add_argument("--write-seconds", type=_positive_seconds, default=8.0)
     parser.add_argument("--postgres-admin-url", default=POSTGRES_ADMIN_URL)
     parser.add_argument("--redis-url", default=REDIS_URL)
     parser.add_argument("--models-dir", type=Path, help="ONNX export cache (default: per run)")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    args = arguments()
     sample = os.environ.get("CLICKME_IMAGENET_SAMPLE")
     load = [os.getloadavg()]
     with ExitStack() as stack:

@@ -2,7 +2,16 @@
 
 from pathlib import Path
 
-from benchmarks.bench_load import CONFIGS, deployment, measure_step, spiral_point, started
+import pytest
+
+from benchmarks.bench_load import (
+    CONFIGS,
+    arguments,
+    deployment,
+    measure_step,
+    spiral_point,
+    started,
+)
 from tests.conftest import POSTGRES_ADMIN_URL, REDIS_TEST_URL
 
 
@@ -15,6 +24,18 @@ def test_spiral_starts_at_the_centre_and_moves_out_at_hand_speed() -> None:
     assert radii == sorted(radii)
     # The path is about HAND_SPEED short sides long after 1 s: its radius, far less.
     assert 0 < radii[1] < 0.8 * 300
+
+
+@pytest.mark.parametrize("option", ["--write-seconds", "--duration"])
+@pytest.mark.parametrize("seconds", ["0", "-1", "nan"])
+def test_no_duration_of_zero_is_taken(
+    option: str, seconds: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Refused at once: it would end the run in a division by zero after minutes of load."""
+    with pytest.raises(SystemExit):
+        arguments([option, seconds])
+    assert "above 0" in capsys.readouterr().err
+    assert arguments([option, "0.5"]).write_seconds == (0.5 if option == "--write-seconds" else 8)
 
 
 def test_two_players_for_three_seconds_lose_no_point(
