@@ -157,19 +157,15 @@ def _ping_if_idle(engine: Engine) -> None:
 
 def make_engine(url: str, pooled: bool = True, autocommit: bool = False) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL
-    pooled connections pinged only after sitting idle (``PING_IF_IDLE_S``). A pool hands out
-    the connection given back last: at low concurrency one connection serves request after
-    request (SQLite's page cache nobody else made stale; PostgreSQL's not idle long enough to
-    be pinged: 117 → 41 pings in ``bench_load.py``'s 8- and 32-player steps). With
+    pooled connections pinged only after sitting idle (``PING_IF_IDLE_S``). With
     ``autocommit``, its connections are outside any transaction from the start."""
     pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}
     if autocommit:
         pool_args["isolation_level"] = "AUTOCOMMIT"
-    if pooled:
-        pool_args["pool_use_lifo"] = True
     if url.startswith("sqlite"):
-        if pooled:
+        if pooled:  # last in, first out: a connection whose page cache nobody else made stale
             pool_args["pool_size"] = 8
+            pool_args["pool_use_lifo"] = True
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_args)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
