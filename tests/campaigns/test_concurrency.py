@@ -89,9 +89,16 @@ def test_least_played_images_go_first_under_concurrency(pg_world: World) -> None
 def test_depth_first_fills_images_to_a_map_and_no_further_under_concurrency(
     pg_world: World,
 ) -> None:
-    """30 images, 40 players at once, depth first: no image passes a map's minimum of rounds
-    while fresh images are left, and nobody repeats."""
-    pg_world.add_images(27)
+    """40 images, 40 players at once, depth first: no image passes a map's minimum of rounds
+    while fresh images are left, and an image gets its second round while fresh images are
+    left (breadth first would give each image one).
+
+    Players whose transactions overlap skip each other's locked images (nobody waits for a row
+    lock), so the overlap spreads rounds over fresh images: with as many images as the pool has
+    connections (30), all of them could be taken at once, one round each (it happened in about
+    one run of 15). With 40, the players past the pool's 30 connections start once a round is
+    committed, and the first of them takes that image again."""
+    pg_world.add_images(37)
     campaign_id = pg_world.campaign(plays_wanted_per_image=1000, assignment_order="depth")
     refusals = play_concurrently(pg_world, campaign_id, rounds_each=1)
     assert not refusals
