@@ -250,9 +250,9 @@ class RedisScorer:
             with contextlib.suppress(RedisError):
                 self._sender.publish(self.channel, _CLOSING)
             self._reader.join(CLOSE_WAIT_S)
-            self._answers.disconnect()  # a reader still waiting: its read fails, it stops
+        self._answers.disconnect()  # a reader still waiting: its read fails, it stops
+        if self._reader.is_alive():
             self._reader.join()
-        self._answers.disconnect()
         self._fail_waiting(ScorerBusyError(UNREACHABLE))
         self._sender.close()
 
