@@ -1,6 +1,7 @@
 """The API process's CPU per request type, one request at a time, optionally beside older code.
 
     .venv/bin/python benchmarks/bench_requests.py [--cycles 200] [--pause-ms 20] [--before PATH]
+        [--floor]
 
 Builds a deployment as ``bench_load.py`` does (PostgreSQL, Redis, the demo photos, one API and
 one scoring worker) and plays one player's rounds, one request at a time with a pause after
@@ -19,11 +20,17 @@ With ``--before PATH`` (a checkout's ``backend`` folder, e.g. a ``git worktree``
 commit) a second deployment runs that code (``PYTHONPATH``) at the same time, and the cycles
 alternate between the two, so that both see the same machine: the machine's drift between runs
 (tens of percent) is larger than most changes measured here.
+
+With ``--floor`` a third side runs ``floor_app.py`` (uvicorn, httptools and uvloop as ``clickme
+serve`` runs, and a reveal's round trips to PostgreSQL and Redis in one thread hop, nothing
+else) and gets the same requests: what any Python request with those round trips costs on this
+machine, beside what ClickMe's cost.
 """
 
 import argparse
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -40,6 +47,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, deployment, started
 
 from clickme.core.metrics import cpu_by_thread_s
+from tests.live_server import free_port, stop_process
+
+FLOOR_START_TIMEOUT_S = 30.0
 
 KINDS = ("start", "start call", "reveal", "skip")
 REVEALS_PER_ROUND = 3
@@ -130,6 +140,44 @@ def first_round_admitted(client: httpx.Client, timeout_s: float = 30.0) -> None:
         time.sleep(0.25)
 
 
+def start_floor(
+    stack: ExitStack,
+    pause_s: float,
+    database_url: str = POSTGRES_ADMIN_URL,
+    redis_url: str = REDIS_URL,
+) -> Side:
+    """``floor_app.py`` under uvicorn as ``clickme serve`` runs (httptools on uvloop), its
+    round trips to this PostgreSQL and Redis; answering once it does."""
+    port = free_port()
+    env = os.environ | {
+        "CLICKME_FLOOR_DATABASE_URL": database_url,
+        "CLICKME_FLOOR_REDIS_URL": redis_url,
+    }
+    command = [sys.executable, "-m", "uvicorn", "floor_app:app", "--port", str(port)]
+    command += [
+        "--http",
+        "httptools",
+        "--loop",
+        "uvloop",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    popen = subprocess.Popen(command, cwd=Path(__file__).resolve().parent, env=env)
+    stack.callback(stop_process, popen)
+    client = stack.enter_context(httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30))
+    deadline = time.monotonic() + FLOOR_START_TIMEOUT_S
+    while True:
+        try:
+            client.post("/api/players", json={"consent": True})
+            break
+        except httpx.TransportError:
+            if popen.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the floor app did not start") from None
+            time.sleep(0.1)
+    return Side("floor", client, popen.pid, pause_s)
+
+
 def report(sides: list[Side]) -> str:
     header = "| request | " + " | ".join(f"{s.name}: median / mean CPU ms (n)" for s in sides)
     lines = [header + " |", "| --- |" + " --- |" * len(sides)]
@@ -168,6 +216,7 @@ def main() -> None:
     parser.add_argument("--before", help="a backend folder to run beside this code (PYTHONPATH)")
     parser.add_argument("--models-dir", type=Path, help="ONNX export cache (default: per run)")
     parser.add_argument("--pause-ms", type=float, default=20.0, help="idle after each request")
+    parser.add_argument("--floor", action="store_true", help="beside floor_app.py (see above)")
     args = parser.parse_args()
     models_dir = args.models_dir or Path(tempfile.mkdtemp(prefix="bench-requests-models-"))
     pause_s = args.pause_ms / 1000
@@ -175,6 +224,8 @@ def main() -> None:
         sides = [start_side(stack, "this code", None, models_dir, pause_s)]
         if args.before is not None:
             sides.insert(0, start_side(stack, "before", args.before, models_dir, pause_s))
+        if args.floor:
+            sides.append(start_floor(stack, pause_s))
         for cycle in tqdm(range(args.cycles), desc="rounds", unit="round"):
             for side in sides if cycle % 2 == 0 else reversed(sides):
                 side.play_round()

@@ -3,13 +3,22 @@
 import os
 import threading
 import time
+from contextlib import ExitStack
 
 import httpx
 import pytest
+import redis
 
 from benchmarks.bench_model import schedstat_cpu_s
-from benchmarks.bench_requests import first_round_admitted, thread_shares_ms
+from benchmarks.bench_requests import (
+    REVEALS_PER_ROUND,
+    first_round_admitted,
+    start_floor,
+    thread_shares_ms,
+)
+from benchmarks.floor_app import RATE_KEY
 from clickme.core.metrics import cpu_by_thread_s
+from tests.conftest import POSTGRES_ADMIN_URL, REDIS_TEST_URL
 
 
 def test_a_request_is_split_into_the_event_loop_the_two_busiest_threads_and_the_rest() -> None:
@@ -78,3 +87,16 @@ def test_any_other_refusal_or_a_long_one_stops_the_benchmark() -> None:
     client, _ = _api([503] * 1000)
     with pytest.raises(RuntimeError, match="503"):
         first_round_admitted(client, timeout_s=0.3)
+
+
+def test_the_floor_answers_a_round_after_each_requests_round_trips(redis_prefix: str) -> None:
+    """``--floor``: the frameworkless app plays a round's requests, each after its PostgreSQL
+    statement and its Redis commands (the rate key counts them), each request's CPU read."""
+    with ExitStack() as stack, redis.Redis.from_url(REDIS_TEST_URL) as client:
+        stack.callback(client.delete, RATE_KEY)
+        floor = start_floor(stack, 0.0, POSTGRES_ADMIN_URL, REDIS_TEST_URL)
+        client.delete(RATE_KEY)
+        floor.play_round()
+        assert int(client.get(RATE_KEY) or 0) == 3 + REVEALS_PER_ROUND  # start, its call, skip
+    assert len(floor.cpu_ms["reveal"]) == REVEALS_PER_ROUND
+    assert all(ms > 0 for kind in ("start", "reveal", "skip") for ms in floor.cpu_ms[kind])
