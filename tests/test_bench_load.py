@@ -35,7 +35,10 @@ def test_no_duration_of_zero_is_taken(
     with pytest.raises(SystemExit):
         arguments([option, seconds])
     assert "above 0" in capsys.readouterr().err
-    assert arguments([option, "0.5"]).write_seconds == (0.5 if option == "--write-seconds" else 8)
+    parsed = arguments([option, "0.5"])
+    assert (parsed.duration, parsed.write_seconds) == (
+        (0.5, 8.0) if option == "--duration" else (20.0, 0.5)
+    )
 
 
 def test_two_players_for_three_seconds_lose_no_point(
