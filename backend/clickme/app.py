@@ -25,7 +25,7 @@ from clickme.core.head import HeadAsGet
 from clickme.core.https import HttpsOnly
 from clickme.core.limits import BodySizeLimit
 from clickme.core.security_headers import SecurityHeaders
-from clickme.core.shared_store import connect_redis
+from clickme.core.shared_store import ThreadsConnections, connect_redis
 from clickme.exports.jobs import ExportJobs
 from clickme.exports.routes import router as admin_exports_router
 from clickme.game.fast_path import GameFastPath
@@ -63,9 +63,12 @@ def load_scorer(settings: Settings) -> Scorer:
 
 def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
     """Open the database, load the DNN (unless one is given) and the image cache; rate limits
-    and the leaderboard in Redis when configured, else in this process."""
+    and the leaderboard in Redis when configured (a thread that uses both keeps one connection
+    for them), else in this process."""
     database = Database(settings.resolved_database_url)
     redis = connect_redis(settings)
+    commands = None if redis is None else ThreadsConnections(redis)
+    prefix = settings.redis_key_prefix
     return Runtime(
         settings=settings,
         database=database,
@@ -73,8 +76,8 @@ def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
         owns_scorer=scorer is None,
         images=PreparedImageCache(settings.image_cache_size, settings.prepared_dir),
         redis=redis,
-        limiter=rate_limiter(redis, settings.redis_key_prefix),
-        leaderboard=leaderboard_store(redis, settings.redis_key_prefix, database),
+        limiter=rate_limiter(redis, prefix, commands),
+        leaderboard=leaderboard_store(redis, prefix, database, commands),
     )
 
 

@@ -226,14 +226,21 @@ class RedisLeaderboard:
     rebuilt.
     """
 
-    def __init__(self, redis: Redis, prefix: str, database: Database) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        database: Database,
+        commands: ThreadsConnections | None = None,
+    ) -> None:
+        """``commands``: the client's connections kept by thread, when shared with others."""
         self._redis = redis
         self._database = database
         self._prefix = prefix
         self._raise = redis.register_script(_RAISE_TOTALS)
         self._read_board = redis.register_script(_READ_BOARD)
         self._set_member = redis.register_script(_SET_MEMBER)
-        self._commands = ThreadsConnections(redis)  # for ``player_changed``, after every round
+        self._commands = commands or ThreadsConnections(redis)  # ``player_changed``, every round
         self._stale = False
 
     def _keys(self, campaign_id: int | None) -> list[str]:
@@ -334,6 +341,13 @@ class RedisLeaderboard:
             self._stale = False
 
 
-def leaderboard_store(redis: Redis | None, prefix: str, database: Database) -> LeaderboardStore:
+def leaderboard_store(
+    redis: Redis | None,
+    prefix: str,
+    database: Database,
+    commands: ThreadsConnections | None = None,
+) -> LeaderboardStore:
     """Totals in Redis when there is one (shared by the processes), else the SQL query."""
-    return RedisLeaderboard(redis, prefix, database) if redis is not None else SqlLeaderboard()
+    if redis is None:
+        return SqlLeaderboard()
+    return RedisLeaderboard(redis, prefix, database, commands)

@@ -125,9 +125,16 @@ IDLE_KEY_SLACK_S = 60
 class RedisRateLimiter:
     """Sliding windows in Redis, shared by every process; ``clock`` (tests) replaces Redis's."""
 
-    def __init__(self, redis: Redis, prefix: str, clock: Callable[[], float] | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        clock: Callable[[], float] | None = None,
+        commands: ThreadsConnections | None = None,
+    ) -> None:
+        """``commands``: the client's connections kept by thread, when shared with others."""
         self._hit = redis.register_script(_SLIDING_WINDOW_HIT)
-        self._commands = ThreadsConnections(redis)
+        self._commands = commands or ThreadsConnections(redis)
         self._prefix = prefix
         self._clock = clock
 
@@ -145,9 +152,13 @@ class RedisRateLimiter:
         return float(self._commands.run_script(self._hit, keys, args))
 
 
-def rate_limiter(redis: Redis | None, prefix: str) -> RateLimiter:
+def rate_limiter(
+    redis: Redis | None, prefix: str, commands: ThreadsConnections | None = None
+) -> RateLimiter:
     """Windows in Redis when there is one (shared by the processes), else in this process."""
-    return RedisRateLimiter(redis, prefix) if redis is not None else SlidingWindowLimiter()
+    if redis is None:
+        return SlidingWindowLimiter()
+    return RedisRateLimiter(redis, prefix, commands=commands)
 
 
 def enforce(limiter: RateLimiter, limit: Limit, key: str) -> None:
