@@ -40,6 +40,19 @@ def redis_client(redis_prefix: str) -> Iterator[redis.Redis]:
         yield client
 
 
+def pool_checkouts(monkeypatch: pytest.MonkeyPatch, pool: redis.ConnectionPool) -> list[tuple]:
+    """Each connection the pool hands out from now on (its checkout's arguments), counted."""
+    checkouts: list[tuple] = []
+    real_checkout = pool.get_connection
+
+    def checkout(*args: object, **options: object) -> object:
+        checkouts.append(args)
+        return real_checkout(*args, **options)
+
+    monkeypatch.setattr(pool, "get_connection", checkout)
+    return checkouts
+
+
 def _answers(port: int) -> bool:
     with redis.Redis(port=port, socket_connect_timeout=1) as client:
         try:

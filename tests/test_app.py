@@ -19,6 +19,7 @@ from clickme.game.models import Round
 from clickme.scoring.scorer import Scorer
 from tests.conftest import REDIS_TEST_URL
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
+from tests.redis_server import pool_checkouts
 
 
 @pytest.mark.parametrize("opentelemetry", [False, True])
@@ -61,12 +62,7 @@ def test_a_thread_that_rate_limits_and_updates_the_leaderboard_keeps_one_redis_c
     configured = {"redis_url": REDIS_TEST_URL, "redis_key_prefix": redis_prefix}
     runtime = build_runtime(settings.model_copy(update=configured), shared_scorer)
     assert runtime.redis is not None
-    pool = runtime.redis.connection_pool
-    checkouts: list[object] = []
-    real_checkout = pool.get_connection
-    monkeypatch.setattr(
-        pool, "get_connection", lambda *a, **k: checkouts.append(a) or real_checkout(*a, **k)
-    )
+    checkouts = pool_checkouts(monkeypatch, runtime.redis.connection_pool)
 
     def reveal_thread() -> None:
         runtime.limiter.hit(runtime.limits.reveals_per_player, str(player_id))

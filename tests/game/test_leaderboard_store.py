@@ -22,6 +22,7 @@ from clickme.players.models import Player
 from clickme.players.service import exclude_player, lift_exclusion, on_standing_changed
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
 from tests.game.test_store import expressions_built_during
+from tests.redis_server import pool_checkouts
 
 # Each player's scores on the two images; None: that round is still running.
 SCORES = [(50, 50), (100, 0), (30, 20), (0, 0), (50, 0), (None, None), (None, 10)]
@@ -281,15 +282,7 @@ def test_a_players_update_is_one_query_and_one_redis_call(
     top_names(database, board)  # built
     board.player_changed(players[0])  # the script loaded, this thread's connection kept
     statements: list[str] = []
-    checkouts: list[object] = []
-    pool = redis_client.connection_pool
-    real_checkout = pool.get_connection
-
-    def checkout(*args: object, **options: object) -> object:
-        checkouts.append(args)
-        return real_checkout(*args, **options)
-
-    monkeypatch.setattr(pool, "get_connection", checkout)
+    checkouts = pool_checkouts(monkeypatch, redis_client.connection_pool)
 
     def statement(_conn, _cursor, sql: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(sql)
