@@ -56,7 +56,7 @@ CATS = [
             "send (clickme/scoring",
             "settled_off_loop",
             "wait_for",
-            "_read_answers",
+            "_read (clickme/scoring/answers",
             "_receive",
             "send_view",
             "_queue (clickme/scoring",

@@ -62,9 +62,10 @@ def _answers(port: int) -> bool:
 
 
 @contextmanager
-def private_redis(port: int, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """A throwaway redis-server (nothing saved) on the port, answering PING; killed at the end."""
-    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no"]
+def private_redis(port: int, log_path: Path, *options: str) -> Iterator[subprocess.Popen[bytes]]:
+    """A throwaway redis-server (nothing saved) on the port, answering PING; killed at the end.
+    ``options``: more of redis-server's command line (a TLS port, say)."""
+    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", *options]
     with log_path.open("ab") as log:
         server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:

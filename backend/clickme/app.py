@@ -1,5 +1,6 @@
 """The app factory: API routes, the game's static files, and the runtime's lifecycle."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -43,6 +44,7 @@ from clickme.ops import router as ops_router
 from clickme.players.ratelimit import rate_limiter
 from clickme.players.routes import router as players_router
 from clickme.runtime import Runtime
+from clickme.scoring.answers import running_loop
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import open_scorer
 from clickme.scoring.reveal import PreparedImageCache
@@ -64,7 +66,8 @@ def load_scorer(settings: Settings) -> Scorer:
 def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
     """Open the database, load the DNN (unless one is given) and the image cache; rate limits
     and the leaderboard in Redis when configured (a thread that uses both keeps one connection
-    for them), else in this process."""
+    for them), else in this process. Built on the app's event loop, the scorers' answers are
+    read on it."""
     database = Database(settings.resolved_database_url)
     redis = connect_redis(settings)
     commands = None if redis is None else ThreadsConnections(redis)
@@ -74,11 +77,18 @@ def build_runtime(settings: Settings, scorer: Scorer | None = None) -> Runtime:
         database=database,
         scorer=scorer or load_scorer(settings),
         owns_scorer=scorer is None,
+        loop=running_loop(),
         images=PreparedImageCache(settings.image_cache_size, settings.prepared_dir),
         redis=redis,
         limiter=rate_limiter(redis, prefix, commands),
         leaderboard=leaderboard_store(redis, prefix, database, commands),
     )
+
+
+def _close(app: FastAPI) -> None:
+    app.state.alignment_jobs.close()
+    app.state.export_jobs.close()
+    app.state.runtime.close()
 
 
 def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -> FastAPI:
@@ -92,10 +102,8 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
         app.state.alignment_jobs = AlignmentJobs.start(app.state.runtime.database, settings)
         try:
             yield
-        finally:
-            app.state.alignment_jobs.close()
-            app.state.export_jobs.close()
-            app.state.runtime.close()
+        finally:  # off the loop: a job's last wait for the DNN is answered on it
+            await asyncio.to_thread(_close, app)
 
     app = FastAPI(
         title="ClickMe",

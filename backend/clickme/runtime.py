@@ -1,5 +1,6 @@
 """What a running API process holds: settings, database, scorer and in-memory caches."""
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from functools import cached_property, partial
@@ -49,6 +50,7 @@ class Runtime:
     scorer: Scorer
     images: PreparedImageCache
     owns_scorer: bool = True
+    loop: asyncio.AbstractEventLoop | None = None  # the app's: scorers read their answers on it
     rounds: LruCache[int, RoundFacts] = field(default_factory=lambda: LruCache(LIVE_ROUNDS_KEPT))
     # Each live round's reveal so far.
     masks: LruCache[int, LiveReveal] = field(default_factory=lambda: LruCache(LIVE_MASKS_KEPT))
@@ -115,7 +117,7 @@ class Runtime:
         with self._scorers_lock:
             scorer = self.other_scorers.get(model_name)
             if scorer is None:
-                scorer = open_scorer(self.settings, get_model_spec(model_name))
+                scorer = open_scorer(self.settings, get_model_spec(model_name), self.loop)
                 self.other_scorers[model_name] = scorer
         return scorer
 

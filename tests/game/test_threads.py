@@ -139,6 +139,17 @@ async def test_a_follower_of_work_whose_caller_gave_up_is_cancelled() -> None:
     assert started.is_set() and sent_before.cancelled() and sent_after.cancelled()
 
 
+async def test_an_answer_given_on_the_loops_own_thread_settles_at_once() -> None:
+    """The scorer's answers are read on the loop: the reveal's reply is then settled there and
+    then, without a wake of the loop through its self-pipe; from another thread, as before."""
+    here: Reply[int] = Reply(asyncio.get_running_loop())
+    here(7)
+    assert here.waiter.done() and here.waiter.result() == 7  # no turn of the loop in between
+    there: Reply[int] = Reply(asyncio.get_running_loop())
+    await asyncio.to_thread(there, 8)
+    assert await there.waiter == 8
+
+
 def test_every_round_route_refuses_a_cookie_of_an_older_token_epoch(
     player: TestClient, hops: dict
 ) -> None:

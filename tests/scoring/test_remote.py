@@ -36,7 +36,6 @@ from clickme.game.models import PointBatch
 from clickme.scoring import worker as worker_module
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
 from clickme.scoring.remote import (
-    CLOSE_WAIT_S,
     UNREACHABLE,
     RedisScorer,
     ScoreRequest,
@@ -323,7 +322,9 @@ async def test_a_worker_answers_as_this_process_would(
     worker = start_worker(queue, "--metrics-port", str(metrics_port))
     with remote_scorer(queue.settings(models_cache_dir)) as scorer:
         assert_same_answers(await classify_each(scorer, images), expected)
-        assert_same_answers(scorer.classify_batch_sync(images), expected)
+        assert_same_answers(await asyncio.to_thread(scorer.classify_batch_sync, images), expected)
+        with pytest.raises(RuntimeError, match="would block the loop"):
+            scorer.classify_batch_sync(images)  # its answers are read on this loop
     metrics = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
     assert f"clickme_inference_batch_size_sum {2 * len(images)}.0" in metrics
     assert worker.stop()["answered"] == 2 * len(images)
@@ -389,16 +390,21 @@ async def test_what_a_killed_worker_held_is_answered_by_another(
 def test_an_idle_reader_keeps_its_channel_and_closes_at_once(
     models_cache_dir: Path, queue: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """While no answer comes, the reader waits on its connection with no timeout (redis-py's
-    default, 5 s, would drop the channel: answers lost while it subscribes again): the
-    scorer's close wakes it with a message on its channel."""
-    with remote_scorer(queue.settings(models_cache_dir)) as scorer:
-        time.sleep(5.5)  # the reader waits for its next message
-        assert scorer._listening.is_set()
+    """While no answer comes, the channel's connection waits with no timeout (redis-py's
+    default, 5 s, would drop the channel: answers lost while it subscribes again); close
+    stops its loop at once."""
+    with remote_scorer(queue.settings(models_cache_dir)) as scorer, queue.client() as client:
+        time.sleep(5.5)  # the channel waits for its next message
+        assert scorer.answers.listening.is_set()
+        assert client.pubsub_numsub(scorer.channel) == [(scorer.channel, 1)]
+        own_loop = scorer.answers._own_loop
+        assert own_loop is not None and own_loop.is_alive()  # no loop runs in this test
         started = time.monotonic()
         scorer.close()
         assert time.monotonic() - started < 1
-        assert not scorer._reader.is_alive()
+        assert not own_loop.is_alive()
+        unsubscribed = [(scorer.channel, 0)]
+        wait_for(lambda: client.pubsub_numsub(scorer.channel) == unsubscribed, "the channel", 2)
     assert "lost the scoring answers channel" not in caplog.text
 
 
@@ -448,7 +454,7 @@ class SilencingProxy:
 
 def test_a_reader_cut_off_unseen_is_stopped_by_close(models_cache_dir: Path, queue: Queue) -> None:
     """Redis out of reach without the connection's end seen (its answers no longer arrive):
-    close wakes the reader by cutting its connection after ``CLOSE_WAIT_S``, not never."""
+    close still returns at once, its connection cut."""
     redis_address = redis.Redis.from_url(queue.url).get_connection_kwargs()
     proxy = SilencingProxy((redis_address["host"], redis_address["port"]))
     try:
@@ -456,8 +462,9 @@ def test_a_reader_cut_off_unseen_is_stopped_by_close(models_cache_dir: Path, que
             proxy.silent.set()
             started = time.monotonic()
             scorer.close()
-            assert CLOSE_WAIT_S <= time.monotonic() - started < CLOSE_WAIT_S + 1
-            assert not scorer._reader.is_alive()
+            assert time.monotonic() - started < 1
+            own_loop = scorer.answers._own_loop
+            assert own_loop is not None and not own_loop.is_alive()
     finally:
         proxy.close()
 
@@ -471,7 +478,7 @@ async def test_without_a_worker_requests_fail_in_time_and_are_dropped_later(
         with pytest.raises(TimeoutError):
             await scorer.classify(filled(1))
         with pytest.raises(ScorerBusyError, match="busy"):
-            scorer.classify_batch_sync(np.stack([filled(2), filled(3)]))
+            await asyncio.to_thread(scorer.classify_batch_sync, np.stack([filled(2), filled(3)]))
         assert time.monotonic() - started < 3
     model = Recording()
     with queue.client() as client:
@@ -491,7 +498,7 @@ async def test_redis_out_of_reach_is_a_clear_error_at_once(
             await scorer.classify(images[0])
         assert raised.value.status == 503 and raised.value.message == UNREACHABLE
         with pytest.raises(ScorerBusyError, match="cannot be reached"):
-            scorer.classify_batch_sync(images)
+            await asyncio.to_thread(scorer.classify_batch_sync, images)
         assert time.monotonic() - started < 1
 
 
@@ -548,6 +555,23 @@ def test_with_redis_the_api_process_loads_no_model(models_cache_dir: Path, queue
         assert isinstance(scorer, OnnxScorer)
     finally:
         scorer.close()
+
+
+async def test_in_the_app_every_scorer_reads_its_answers_on_the_apps_loop(
+    models_cache_dir: Path, queue: Queue
+) -> None:
+    """Built on the app's event loop (in its lifespan), the runtime's scorers read their answers
+    there: the default one, and one a reveal thread opens later; none runs a loop of its own."""
+    runtime = build_runtime(queue.settings(models_cache_dir))
+    try:
+        other = await asyncio.to_thread(runtime.scorer_for, "efficientnet-lite2")
+        for scorer in (runtime.scorer, other):
+            assert isinstance(scorer, RedisScorer)
+            assert scorer.answers.loop is asyncio.get_running_loop() is runtime.loop
+            assert scorer.answers._own_loop is None and scorer.answers.listening.is_set()
+    finally:
+        await asyncio.to_thread(runtime.close)
+    assert not other.answers.listening.is_set()
 
 
 @pytest.mark.parametrize(

@@ -11,23 +11,18 @@ after the float64 share revealed when reported, or an error message), then ackno
 deletes the entries (``clickme.scoring.worker``). A worker that does not know ``share`` answers
 without it, and an API that does not ask is never sent it: either may be upgraded first.
 
-Answers come back on one pub/sub channel per API process and model, read by one thread: one
-connection carries every answer, one hop from the worker, with nothing to clean up when the
-process goes. (Measured on one host: ~230 us per answer against ~265 us for a list emptied by
-BLPOP, which must be re-armed after every answer; a list per request would hold a connection per
-waiting request.) The thread reads the channel's messages as replies of its own connection
-(RESP2, blocking, no timeout), not through redis-py's ``PubSub``, whose ``get_message`` polls
-the socket and builds a dict per message: 60 to 75 CPU us per answer against 110 to 130 after a
-20 ms pause; in the API, the reader's thread 0.31 → 0.24 CPU ms a reveal, side by side
-(``benchmarks/bench_requests.py``). Whatever is published while the reader is reconnecting is
-lost, so the requests waiting then are failed at once with a clear 503.
+Answers come back on one pub/sub channel per API process and model: one connection carries
+every answer, one hop from the worker, with nothing to clean up when the process goes.
+(Measured on one host: ~230 us per answer against ~265 us for a list emptied by BLPOP, which
+must be re-armed after every answer; a list per request would hold a connection per waiting
+request.) The channel is read on the API's event loop (``clickme.scoring.answers``). Whatever
+is published while it is subscribing again after a lost connection is lost, so the requests
+waiting then are failed at once with a clear 503.
 """
 
 import asyncio
-import contextlib
 import logging
 import struct
-import threading
 import time
 import uuid
 from concurrent.futures import Future, wait
@@ -46,6 +41,7 @@ from redis.typing import EncodableT, FieldT
 from clickme.core.config import Settings
 from clickme.core.futures import settle
 from clickme.core.shared_store import ThreadsConnections, redis_key
+from clickme.scoring.answers import CONNECT_TIMEOUT_S, AnswersChannel, running_loop
 from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
 from clickme.scoring.reveal import RevealRule, RevealView
@@ -60,15 +56,8 @@ from clickme.scoring.scorer import (
 log = logging.getLogger(__name__)
 
 GROUP = "workers"
-CONNECT_TIMEOUT_S = 1.0
-RECONNECT_DELAY_S = 0.5
-# How long ``close`` waits for the answers' reader, woken by a message on its channel (it waits
-# for the next message with no timeout: an idle reader costs nothing); past it, its connection
-# is cut under it (Redis out of reach without the connection's end seen: a network partition).
-CLOSE_WAIT_S = 2.0
 UNREACHABLE = "the DNN partner cannot be reached right now, try again"
 _ANSWERED = b"\x00"
-_CLOSING = b""  # published on its own channel by a closing scorer, to wake its reader
 _FAILED = b"\x01"
 _ANSWERED_WITH_SHARE = b"\x02"  # then the share revealed (float64), then the probabilities
 _SHARE = struct.Struct("<d")
@@ -206,53 +195,40 @@ def _probabilities(payload: bytes) -> np.ndarray:
 class RedisScorer:
     """The Scorer of an API process when workers score: each request goes onto the model's
     stream from the thread that sends it (one round trip to Redis: not from the event loop),
-    answers come back on this scorer's own channel (a reader thread). Redis out of reach: 503
+    answers come back on this scorer's own channel, read on ``loop`` (else the loop running
+    where it starts, else a loop of its own: ``AnswersChannel``). Redis out of reach: 503
     ``scorer_busy`` at once; no answer in time: TimeoutError."""
 
-    def __init__(self, settings: Settings, spec: ModelSpec) -> None:
+    def __init__(
+        self, settings: Settings, spec: ModelSpec, loop: asyncio.AbstractEventLoop | None = None
+    ) -> None:
         if not settings.redis_url:
             raise ValueError("scoring through Redis needs CLICKME_REDIS_URL")
         self.spec = spec
         self.stream = stream_key(settings.redis_key_prefix, spec.name)
-        self.channel = redis_key(settings.redis_key_prefix, "answers", uuid.uuid4().hex).encode()
+        channel = redis_key(settings.redis_key_prefix, "answers", uuid.uuid4().hex).encode()
         self.timeout_ms = settings.scorer_timeout_ms
         self.queue_max = settings.score_queue_max
         self._sender = connect(settings.redis_url, "clickme-api")
         self._commands = ThreadsConnections(self._sender)
-        self._answers = redis.ConnectionPool.from_url(
-            settings.redis_url,
-            client_name="clickme-api-answers",
-            socket_connect_timeout=CONNECT_TIMEOUT_S,
-            socket_timeout=None,  # redis-py's default is 5 s
-            socket_keepalive=True,
-            protocol=2,  # a message is then a reply: [b"message", channel, data]
-        )
         self._waiting: dict[bytes, Future[Scored]] = {}
         self.rate = AnswerRate()
-        self._listening = threading.Event()
-        self._closed = threading.Event()
-        self._reader = threading.Thread(
-            target=self._read_answers, name="score-answers", daemon=True
+        self.answers = AnswersChannel(
+            settings.redis_url, channel, self._receive, self._channel_lost, loop
         )
 
+    @property
+    def channel(self) -> bytes:
+        return self.answers.channel
+
     def start(self) -> None:
-        """Starts the answers' reader and waits briefly for its channel (Redis may be down)."""
-        self._reader.start()
-        if not self._listening.wait(CONNECT_TIMEOUT_S * 2):
+        """Subscribes to the answers' channel (blocking, briefly: Redis may be down)."""
+        if not self.answers.open():
             log.warning("Redis is out of reach: reveals answer 503 until it is back")
 
     def close(self) -> None:
-        """Stops the reader (woken by a message on its channel, else by its connection cut);
-        requests still waiting fail (503), new ones are refused."""
-        self._closed.set()
-        self._listening.clear()
-        if self._reader.is_alive():
-            with contextlib.suppress(RedisError):
-                self._sender.publish(self.channel, _CLOSING)
-            self._reader.join(CLOSE_WAIT_S)
-        self._answers.disconnect()  # a reader still waiting: its read fails, it stops
-        if self._reader.is_alive():
-            self._reader.join()
+        """Stops reading answers; requests still waiting fail (503), new ones are refused."""
+        self.answers.close()
         self._fail_waiting(ScorerBusyError(UNREACHABLE))
         self._sender.close()
 
@@ -277,6 +253,9 @@ class RedisScorer:
         return self.rate.wait_s(len(self._waiting) + 1)
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
+        """Blocking: never on the loop that reads the answers (it could not read them)."""
+        if running_loop() is self.answers.loop:
+            raise RuntimeError("classify_batch_sync would block the loop its answers come on")
         check_batch(images)
         futures = self._send(list(images))
         try:
@@ -290,7 +269,7 @@ class RedisScorer:
     def _send(self, images: list[np.ndarray] | list[RevealView]) -> list[Future[Scored]]:
         """One request per image onto the stream, in one round trip; each answer settles its
         future, and a future leaves the waiting requests once settled or cancelled."""
-        if not self._listening.is_set():
+        if not self.answers.listening.is_set():
             raise ScorerBusyError(UNREACHABLE)
         deadline_ms = int(time.time() * 1000) + self.timeout_ms
         requests = [ScoreRequest(uuid.uuid4().bytes, self.channel, deadline_ms, i) for i in images]
@@ -321,41 +300,17 @@ class RedisScorer:
                 pipe.xadd(self.stream, request.fields(), maxlen=self.queue_max, approximate=True)
             pipe.execute()
 
-    def _read_answers(self) -> None:
-        """Subscribes to this scorer's channel and settles each answer; resubscribes after a
-        lost connection, failing the requests that were waiting (their answers may be lost)."""
-        while not self._closed.is_set():
-            connection = None
-            try:
-                connection = self._answers.get_connection()
-                connection.send_command("SUBSCRIBE", self.channel)
-                while not self._closed.is_set():
-                    self._receive(connection.read_response())
-            except RedisError as error:
-                if self._listening.is_set() and not self._closed.is_set():
-                    log.warning("lost the scoring answers channel: %s", error)
-                self._listening.clear()
-                self._fail_waiting(ScorerBusyError(UNREACHABLE))
-                self._closed.wait(RECONNECT_DELAY_S)
-            finally:
-                if connection is not None:
-                    connection.disconnect()
-                    self._answers.release(connection)
-
-    def _receive(self, reply: list[bytes | int]) -> None:
-        """A reply on the answers' connection: the subscription's confirmation (``[b"subscribe",
-        channel, count]``), or a message (``[b"message", channel, data]``)."""
-        kind, data = reply[0], reply[2]
-        if kind == b"subscribe":
-            self._listening.set()
-            return
-        if kind != b"message" or not isinstance(data, bytes) or data == _CLOSING:
-            return
+    def _receive(self, data: bytes) -> None:
+        """An answer on the channel (on the answers' loop): its request's future settled."""
         request_id, outcome = decode_answer(data)
         self.rate.note()
         future = self._waiting.get(request_id)
         if future is not None:
             settle(future, outcome)
+
+    def _channel_lost(self) -> None:
+        """Answers may have been lost: the requests waiting fail at once (503)."""
+        self._fail_waiting(ScorerBusyError(UNREACHABLE))
 
     def _fail_waiting(self, error: Exception) -> None:
         for future in list(self._waiting.values()):
@@ -366,11 +321,13 @@ def _probs(answer: Scored) -> np.ndarray:
     return answer.probs if isinstance(answer, ViewAnswer) else answer
 
 
-def open_scorer(settings: Settings, spec: ModelSpec) -> Scorer:
-    """The model's scorer, started: through Redis to the workers when scoring is remote, else
-    loaded in this process."""
+def open_scorer(
+    settings: Settings, spec: ModelSpec, loop: asyncio.AbstractEventLoop | None = None
+) -> Scorer:
+    """The model's scorer, started: through Redis to the workers when scoring is remote (its
+    answers read on ``loop``: see ``RedisScorer``), else loaded in this process."""
     if not settings.remote_scoring:
         return start_scorer(settings, spec)
-    scorer = RedisScorer(settings, spec)
+    scorer = RedisScorer(settings, spec, loop)
     scorer.start()
     return scorer

@@ -23,10 +23,10 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from clickme.core import metrics
 from clickme.core.config import Settings
+from clickme.scoring.answers import RECONNECT_DELAY_S
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.remote import (
     GROUP,
-    RECONNECT_DELAY_S,
     ScoreRequest,
     connect,
     encode_answer,
