@@ -11,8 +11,10 @@ three reveals, a skip. Around each request it reads the API process's CPU from
 ``/proc/<pid>/task/*/schedstat`` (nanoseconds on a CPU, each thread), so each request type gets
 its median and mean CPU, and its median split by thread: the event loop (the main thread), the
 other thread that spent the most on the request (for a reveal, the reveal thread that stored it
-and sent it to the worker), the next one (for a reveal, the scorer's answer reader), and the
-rest. After its first five rounds the player has seen every demo photo: its rounds are
+and sent it to the worker), the next one (for a reveal, before its answer was read on the
+event loop, the scorer's answer reader), and the rest. Beside it, the CPU of the PostgreSQL backends connected to the API's database over
+the same request (their schedstat; listed before each request from ``pg_stat_activity``).
+After its first five rounds the player has seen every demo photo: its rounds are
 repeats, as in ``bench_load.py``. A process that has idled for the pause wakes up slower than
 one kept busy: compare figures taken with the same pause only.
 
@@ -40,11 +42,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
+import sqlalchemy as sa
 from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, deployment, started
+from bench_load import CONFIGS, POSTGRES_ADMIN_URL, REDIS_URL, backend_pids, deployment, started
+from bench_model import schedstat_cpu_s
 
 from clickme.core.metrics import cpu_by_thread_s
 from tests.live_server import free_port, stop_process
@@ -65,6 +69,16 @@ def thread_shares_ms(pid: int, before: dict[int, float], after: dict[int, float]
     return [spent.get(pid, 0.0), others[0], others[1], sum(others[2:])]
 
 
+def postgres_cpu_s(backends: list[int]) -> dict[int, float]:
+    """Each PostgreSQL backend's CPU seconds (exact to the nanosecond: schedstat)."""
+    return {pid: schedstat_cpu_s(pid) for pid in backends}
+
+
+def postgres_ms(before: dict[int, float], after: dict[int, float]) -> float:
+    """The backends' CPU ms between two readings (one gone meanwhile: not counted)."""
+    return sum(max(after[pid] - seconds, 0.0) for pid, seconds in before.items()) * 1000
+
+
 @dataclass
 class Side:
     """One deployment's API, its player's client and the CPU each request type cost it."""
@@ -73,16 +87,22 @@ class Side:
     client: httpx.Client
     pid: int
     pause_s: float
+    engine: sa.Engine | None = None  # its database, whose backends' CPU is read too
     cpu_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     shares_ms: dict[str, list[list[float]]] = field(default_factory=lambda: defaultdict(list))
+    postgres_ms: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
 
     def post(self, kind: str, path: str, body: dict | None = None) -> httpx.Response:
+        backends = [] if self.engine is None else backend_pids(self.engine)
+        postgres_before = postgres_cpu_s(backends)
         before = cpu_by_thread_s(self.pid)
         response = self.client.post(path, json=body)
         time.sleep(self.pause_s)
         shares = thread_shares_ms(self.pid, before, cpu_by_thread_s(self.pid))
         self.cpu_ms[kind].append(sum(shares))
         self.shares_ms[kind].append(shares)
+        if self.engine is not None:
+            self.postgres_ms[kind].append(postgres_ms(postgres_before, postgres_cpu_s(backends)))
         if response.status_code not in (200, 201):
             status = response.status_code
             raise RuntimeError(f"{self.name}: {path} answered {status}: {response.text}")
@@ -119,7 +139,7 @@ def start_side(
         deploy = replace(deploy, env=deploy.env | {"PYTHONPATH": pythonpath})
     api = stack.enter_context(started(deploy, CONFIGS["worker"], 0)).apis[0]
     client = stack.enter_context(httpx.Client(base_url=api.url, timeout=30))
-    side = Side(name, client, api.popen.pid, pause_s)
+    side = Side(name, client, api.popen.pid, pause_s, deploy.engine)
     side.post("join", "/api/players", {"consent": True})
     first_round_admitted(client)
     return side
@@ -210,6 +230,20 @@ def report_by_thread(sides: list[Side]) -> str:
     return "\n".join(lines)
 
 
+def report_postgres(sides: list[Side]) -> str:
+    """Each request type's PostgreSQL CPU (the API's database's backends), median / mean."""
+    measured = [side for side in sides if side.engine is not None]
+    header = "| request | " + " | ".join(f"{s.name}: median / mean ms" for s in measured)
+    lines = [header + " |", "| --- |" + " --- |" * len(measured)]
+    for kind in KINDS:
+        cells = [
+            f"{statistics.median(values):.2f} / {statistics.mean(values):.2f}" if values else "-"
+            for values in (side.postgres_ms[kind] for side in measured)
+        ]
+        lines.append(f"| {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cycles", type=int, default=200, help="rounds played on each side")
@@ -233,6 +267,9 @@ def main() -> None:
     print()
     print(f"Median CPU ms by thread ({args.pause_ms:g} ms idle after each request):")
     print(report_by_thread(sides))
+    print()
+    print("PostgreSQL's CPU ms per request (the backends of the API's database):")
+    print(report_postgres(sides))
 
 
 if __name__ == "__main__":

@@ -8,11 +8,15 @@ from contextlib import ExitStack
 import httpx
 import pytest
 import redis
+import sqlalchemy as sa
 
+from benchmarks.bench_load import backend_pids
 from benchmarks.bench_model import schedstat_cpu_s
 from benchmarks.bench_requests import (
     REVEALS_PER_ROUND,
     first_round_admitted,
+    postgres_cpu_s,
+    postgres_ms,
     start_floor,
     thread_shares_ms,
 )
@@ -57,6 +61,26 @@ def test_each_thread_is_read_apart_and_the_process_is_their_sum() -> None:
     assert threading.get_native_id() in during
     assert total >= sum(during.values())  # read just after, every thread still running
     assert cpu_by_thread_s(2**22 + 1) == {}  # no such process
+
+
+def test_a_requests_postgresql_cpu_is_its_databases_backends_between_two_readings() -> None:
+    engine = sa.create_engine(POSTGRES_ADMIN_URL)
+    try:
+        with engine.connect() as busy, engine.connect() as idle:
+            busy_pid, idle_pid = (
+                c.scalar(sa.text("SELECT pg_backend_pid()")) for c in (busy, idle)
+            )
+            backends = backend_pids(engine)
+            assert {busy_pid, idle_pid} <= set(backends)
+            before = postgres_cpu_s(backends)
+            busy.execute(sa.text("SELECT count(*) FROM generate_series(1, 3000000)"))
+            after = postgres_cpu_s(backends)
+        spent = {pid: after[pid] - before[pid] for pid in before}
+        assert spent[busy_pid] > 0.05 and spent[idle_pid] < 0.005
+        assert postgres_ms(before, after) == pytest.approx(sum(spent.values()) * 1000)
+        assert postgres_ms(before, {**after, busy_pid: 0.0}) < 1  # a backend gone: not counted
+    finally:
+        engine.dispose()
 
 
 def _api(answers: list[int]) -> tuple[httpx.Client, list[str]]:
