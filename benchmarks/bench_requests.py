@@ -12,11 +12,12 @@ three reveals, a skip. Around each request it reads the API process's CPU from
 its median and mean CPU, and its median split by thread: the event loop (the main thread), the
 other thread that spent the most on the request (for a reveal, the reveal thread that stored it
 and sent it to the worker), the next one (for a reveal, before its answer was read on the
-event loop, the scorer's answer reader), and the rest. Beside it, the CPU of the PostgreSQL backends connected to the API's database over
-the same request (their schedstat; listed before each request from ``pg_stat_activity``).
-After its first five rounds the player has seen every demo photo: its rounds are
-repeats, as in ``bench_load.py``. A process that has idled for the pause wakes up slower than
-one kept busy: compare figures taken with the same pause only.
+event loop, the scorer's answer reader), and the rest. Beside it, the CPU of the PostgreSQL
+backends connected to the API's database over the same request (their schedstat; listed
+before each request from ``pg_stat_activity``). After its first five rounds the player has
+seen every demo photo: its rounds are repeats, as in ``bench_load.py``. A process that has
+idled for the pause wakes up slower than one kept busy: compare figures taken with the same
+pause only.
 
 With ``--before PATH`` (a checkout's ``backend`` folder, e.g. a ``git worktree`` of an older
 commit) a second deployment runs that code (``PYTHONPATH``) at the same time, and the cycles
