@@ -692,7 +692,14 @@ class WriteRate:
 
 
 POINTS_PER_BATCH = BATCH_EVERY_MS // POINT_EVERY_MS
-WRITE_RULES = BatchRules(max_points=500, grace_ms=0, rule=MapSettings(), start_bound_s=60.0)
+# committed as the game commits them by default (``CLICKME_STROKES_SYNCHRONOUS_COMMIT``)
+WRITE_RULES = BatchRules(
+    max_points=500,
+    grace_ms=0,
+    rule=MapSettings(),
+    start_bound_s=60.0,
+    durable=Settings().strokes_synchronous_commit,
+)
 
 
 def _open_rounds(database: Database, count: int) -> list[RoundFacts]:
@@ -856,7 +863,9 @@ def print_report(
     print(cpu_table(results, bare))
     print(
         f"\nPostgreSQL write stress ({write.threads} threads, the reveal's store: the claim and "
-        f"the insert in one statement, {write.points_per_batch} points a batch): "
+        f"the insert in one statement, {write.points_per_batch} points a batch, "
+        f"{'durable' if WRITE_RULES.durable else 'not waiting for the WAL'} as the game's "
+        "default): "
         f"{write.batches_per_s:.0f} batches/s "
         f"= {write.points_per_s:.0f} points/s, {write.postgres_cpu_ms_per_batch:.2f} backend "
         f"CPU ms and {write.writer_cpu_ms_per_batch:.2f} writer CPU ms per batch."

@@ -152,6 +152,26 @@ def test_rowcount_of_runs_a_statement_on_its_own_as_connection_execute_would(
     assert database.autocommit_engine.pool.checkedout() == 0
 
 
+def test_rowcount_of_not_durable_commits_without_waiting_for_the_wal(database: Database) -> None:
+    """Not ``durable``: the statement runs with PostgreSQL's ``synchronous_commit`` off (on a
+    pool of its own), committed all the same; ``durable`` (the default) with it on."""
+    _postgres_only(database)
+    only_if = "current_setting('synchronous_commit') = :wanted"
+    rename = RENAME.where(text(only_if))
+    assert database.rowcount_of(NEW_SET, {"name": "raw", "description": "", "at": db.utcnow()})
+    renamed = {"old": "raw", "new": "lazy"}
+    assert database.rowcount_of(rename, renamed | {"wanted": "on"}, durable=False) == 0
+    assert database.rowcount_of(rename, renamed | {"wanted": "off"}, durable=False) == 1
+    assert database.rowcount_of(rename, {"old": "lazy", "new": "on", "wanted": "off"}) == 0
+    assert database.rowcount_of(rename, {"old": "lazy", "new": "on", "wanted": "on"}) == 1
+    with database.session() as session:
+        assert session.scalar(select(ImageSet.name)) == "on"
+        assert session.scalar(text("SHOW synchronous_commit")) == "on"
+    assert database.lazy_commit_engine.pool.checkedin() == 1
+    database.dispose()
+    assert database.lazy_commit_engine.pool.checkedin() == 0
+
+
 def test_rowcount_of_raises_database_errors_as_sqlalchemy_does(database: Database) -> None:
     """A refused statement as SQLAlchemy's IntegrityError; a database out of reach as its
     OperationalError (the API's 503 ``database_unavailable``), at the connection's checkout or

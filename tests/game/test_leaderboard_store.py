@@ -287,7 +287,7 @@ def test_a_players_update_is_one_query_and_one_redis_call(
     def statement(_conn, _cursor, sql: str, *_args) -> None:  # type: ignore[no-untyped-def]
         statements.append(sql)
 
-    engines = (database.engine, database.autocommit_engine)
+    engines = (database.engine, database.autocommit_engine, database.lazy_commit_engine)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", statement)
     for hidden in (False, True):

@@ -174,11 +174,11 @@ def test_a_win_giving_its_play_back_is_left_to_record_success(
 
 
 def statements_on(database: Database, action: Callable[[], object]) -> list[str]:
-    """The SQL statements run on the database during the action: through its pooled and its
-    autocommit engine, and on their DBAPI connections (``Database.rowcount_of``,
+    """The SQL statements run on the database during the action: through its pooled engine and
+    its autocommit ones, and on their DBAPI connections (``Database.rowcount_of``,
     ``each_changes_a_row`` and ``scalar_of``, which fire no engine event, run each one through
     ``db._on_cursor``)."""
-    engines = (database.engine, database.autocommit_engine)
+    engines = (database.engine, database.autocommit_engine, database.lazy_commit_engine)
     statements: list[str] = []
 
     def note(_conn, _cursor, statement: str, *_args) -> None:  # type: ignore[no-untyped-def]
@@ -240,7 +240,7 @@ def test_a_batch_switches_no_connection_into_autocommit_and_back(
     round_id = start(player)["round_id"]
     assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200  # the pools' connections
     switched: list[str] = []
-    for engine in (database.engine, database.autocommit_engine):
+    for engine in (database.engine, database.autocommit_engine, database.lazy_commit_engine):
         real = engine.dialect.set_isolation_level
 
         def spy(dbapi_connection: object, level: str, real=real) -> None:  # type: ignore[no-untyped-def]
@@ -419,3 +419,27 @@ def test_a_rounds_requests_run_statements_built_once(
     )
     assert built["start call"] == built["batch"] == 0, built
     assert built["start"] <= 5 and built["skip"] <= 5, built
+
+
+def test_a_reveal_waits_for_its_commits_wal_only_when_set_to(
+    player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL a round's next batch is committed without waiting for the WAL's flush
+    unless ``strokes_synchronous_commit`` is set (the round's end flushes it with its own)."""
+    if database.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's store commits every batch alike (WAL, synchronous NORMAL)")
+    durable: list[bool] = []
+    rowcount_of = Database.rowcount_of
+
+    def recorded(self: Database, statement: Any, parameters: dict, durable_: bool = True) -> int:
+        durable.append(durable_)
+        return rowcount_of(self, statement, parameters, durable_)
+
+    monkeypatch.setattr(Database, "rowcount_of", recorded)
+    round_id = start(player)["round_id"]
+    assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200
+    runtime = player.app.state.runtime  # type: ignore[attr-defined]
+    runtime.settings = runtime.settings.model_copy(update={"strokes_synchronous_commit": True})
+    assert send(player, round_id, 2, [[6, 6, 60]]).status_code == 200
+    assert durable == [False, True]
+    assert stored_seqs(database, round_id) == [1, 2]

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     export_stale_after_s: float = Field(default=30.0, gt=0, description="silent: interrupted")
 
     max_points_per_batch: int = Field(default=500, ge=1)
+    strokes_synchronous_commit: bool = Field(
+        default=False, description="each batch durable on its own (PostgreSQL; see README)"
+    )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
     round_start_bound_s: float = Field(

@@ -155,13 +155,18 @@ def _ping_if_idle(engine: Engine) -> None:
     event.listen(engine, "checkout", checkout)
 
 
-def make_engine(url: str, pooled: bool = True, autocommit: bool = False) -> Engine:
+def make_engine(
+    url: str, pooled: bool = True, autocommit: bool = False, synchronous_commit: bool = True
+) -> Engine:
     """An engine for the URL; SQLite gets WAL, foreign keys and a busy timeout, PostgreSQL
     pooled connections pinged only after sitting idle (``PING_IF_IDLE_S``). With
-    ``autocommit``, its connections are outside any transaction from the start."""
+    ``autocommit``, its connections are outside any transaction from the start; without
+    ``synchronous_commit`` (PostgreSQL), a commit returns before its WAL is flushed to disk."""
     pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}
     if autocommit:
         pool_args["isolation_level"] = "AUTOCOMMIT"
+    if not synchronous_commit and not url.startswith("sqlite"):
+        pool_args["connect_args"] = {"options": "-c synchronous_commit=off"}
     if url.startswith("sqlite"):
         if pooled:  # last in, first out: a connection whose page cache nobody else made stale
             pool_args["pool_size"] = 8
@@ -339,19 +344,30 @@ class Database:
         its checkout and back at its checkin (a fifth of the reveal's store, measured)."""
         return make_engine(self.url, autocommit=True)
 
-    def rowcount_of(self, statement: ClauseElement, parameters: dict[str, Any]) -> int:
+    @cached_property
+    def lazy_commit_engine(self) -> Engine:
+        """``autocommit_engine``'s like, whose commits return before their WAL is on disk
+        (PostgreSQL's ``synchronous_commit`` off: a crash of the database loses at most its
+        last 3 ``wal_writer_delay``, 0.6 s by default, of such commits, and nothing a later
+        synchronous commit followed: the WAL is flushed in order)."""
+        return make_engine(self.url, autocommit=True, synchronous_commit=False)
+
+    def rowcount_of(
+        self, statement: ClauseElement, parameters: dict[str, Any], durable: bool = True
+    ) -> int:
         """The rows one statement changed, run in autocommit on a DBAPI connection of its pool,
-        on PostgreSQL: the statement compiled once, its values given as SQLAlchemy would
-        (``_RawStatement``), none of SQLAlchemy's other work per execution (a fifth of the
-        reveal's thread, ``benchmarks/bench_requests.py``). It fires no engine event. Errors
-        come as ``Connection.execute`` raises them (SQLAlchemy's, a lost connection
-        invalidated)."""
-        if self.autocommit_engine.dialect.name != "postgresql":
+        on PostgreSQL (not ``durable``: ``lazy_commit_engine``'s): the statement compiled once,
+        its values given as SQLAlchemy would (``_RawStatement``), none of SQLAlchemy's other
+        work per execution (a fifth of the reveal's thread, ``benchmarks/bench_requests.py``).
+        It fires no engine event. Errors come as ``Connection.execute`` raises them
+        (SQLAlchemy's, a lost connection invalidated)."""
+        if self.engine.dialect.name != "postgresql":
             raise ValueError("rowcount_of runs on PostgreSQL only (one statement in autocommit)")
+        engine = self.autocommit_engine if durable else self.lazy_commit_engine
         raw = self._raw_statement(statement)
-        with _dbapi_connection(self.autocommit_engine) as connection:
+        with _dbapi_connection(engine) as connection:
             values = raw.values(parameters)
-            return _on_cursor(self.autocommit_engine, connection, raw.sql, values, _rowcount)
+            return _on_cursor(engine, connection, raw.sql, values, _rowcount)
 
     def each_changes_a_row(self, steps: list[tuple[ClauseElement, dict[str, Any]]]) -> bool:
         """Runs the statements in order in one transaction on a DBAPI connection of the pool,
@@ -436,8 +452,9 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
-        if "autocommit_engine" in self.__dict__:
-            self.autocommit_engine.dispose()
+        for made in ("autocommit_engine", "lazy_commit_engine"):
+            if made in self.__dict__:
+                self.__dict__[made].dispose()
 
 
 @contextmanager

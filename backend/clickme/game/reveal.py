@@ -185,6 +185,7 @@ def _store(runtime: Runtime, round_id: int, player: PlayerToken, batch: PointBat
         settings.round_grace_ms,
         runtime.map_rules,
         settings.round_start_bound_s,
+        settings.strokes_synchronous_commit,
     )
     stored = service.store_any_batch(runtime.database, facts, batch, rules, player.epoch)
     if stored.facts is not facts:

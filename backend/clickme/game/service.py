@@ -749,20 +749,28 @@ def display_ms(created_at: datetime, shown_at: datetime) -> int:
     return int((shown_at - created_at).total_seconds() * 1000)
 
 
-def _claim_and_insert(database: Database, claim: dict, row: dict) -> bool:
+def _claim_and_insert(database: Database, claim: dict, row: dict, durable: bool) -> bool:
     """The claim (``_CLAIM_NEXT_SEQ``) and, when it moved the round, the batch's insert,
-    committed; whether the batch was stored."""
+    committed (on PostgreSQL, unless ``durable``, without waiting for the WAL's flush);
+    whether the batch was stored."""
     if database.engine.dialect.name == "postgresql":
-        return bool(database.rowcount_of(_CLAIM_AND_INSERT_BATCH, {**claim, **row}))
+        parameters = {**claim, **row}
+        return bool(database.rowcount_of(_CLAIM_AND_INSERT_BATCH, parameters, durable))
     return database.each_changes_a_row([(_CLAIM_NEXT_SEQ, claim), (_INSERT_A_BATCH, row)])
 
 
 def store_next_batch(
-    database: Database, facts: RoundFacts, batch: PointBatchIn, max_points: int, token_epoch: int
+    database: Database,
+    facts: RoundFacts,
+    batch: PointBatchIn,
+    max_points: int,
+    token_epoch: int,
+    durable: bool = True,
 ) -> StoredBatch | None:
     """The hot path: the round's next batch, before its time is up, of a round whose clock
     runs, for a cookie of the player's current token epoch, stored and committed without the
-    ORM session; None for anything else, stored nothing (``store_batch`` then decides)."""
+    ORM session (``durable``: see ``BatchRules``); None for anything else, stored nothing
+    (``store_batch`` then decides)."""
     now = utcnow()
     _validate_points(batch, facts, max_points)
     if facts.shown_at is None:
@@ -772,7 +780,7 @@ def store_next_batch(
         return None
     packed = pack_points(batch.points)
     row = _batch_row(facts, batch, packed, elapsed, now)
-    if not _claim_and_insert(database, _claim_parameters(facts, batch, token_epoch), row):
+    if not _claim_and_insert(database, _claim_parameters(facts, batch, token_epoch), row, durable):
         return None
     POINTS_STORED.inc(len(batch.points))
     return StoredBatch(facts, batch.seq, unpack_points([packed]), False, elapsed, None, 0)
@@ -781,12 +789,16 @@ def store_next_batch(
 @dataclass(frozen=True)
 class BatchRules:
     """What batches are stored under: the most points in one, the grace past a round's time
-    limit, what makes a round count, and how long a round may wait for its photo's display."""
+    limit, what makes a round count, how long a round may wait for its photo's display, and
+    whether a round's next batch on time is durable on its own commit (PostgreSQL; else its
+    commit returns before the WAL's flush, as ``Database.lazy_commit_engine`` says: the
+    round's end, or any later durable commit, flushes it)."""
 
     max_points: int
     grace_ms: int
     rule: RoundRule
     start_bound_s: float
+    durable: bool = True
 
 
 def store_any_batch(
@@ -798,7 +810,7 @@ def store_any_batch(
 ) -> StoredBatch:
     """``store_next_batch``, else (anything but the round's next batch on time) ``store_batch``
     in a session of its own."""
-    stored = store_next_batch(database, facts, batch, rules.max_points, token_epoch)
+    stored = store_next_batch(database, facts, batch, rules.max_points, token_epoch, rules.durable)
     if stored is not None:
         return stored
     with database.session() as session:
