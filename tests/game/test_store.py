@@ -421,11 +421,11 @@ def test_a_rounds_requests_run_statements_built_once(
     assert built["start"] <= 5 and built["skip"] <= 5, built
 
 
-def test_a_reveal_waits_for_its_commits_wal_only_when_set_to(
+def test_a_reveal_waits_for_its_commits_wal_unless_set_not_to(
     player: TestClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """On PostgreSQL a round's next batch is committed without waiting for the WAL's flush
-    unless ``strokes_synchronous_commit`` is set (the round's end flushes it with its own)."""
+    """On PostgreSQL a round's next batch is acknowledged once its commit is on disk, unless
+    ``strokes_synchronous_commit`` is off (then the round's end flushes it with its own)."""
     if database.engine.dialect.name != "postgresql":
         pytest.skip("SQLite's store commits every batch alike (WAL, synchronous NORMAL)")
     durable: list[bool] = []
@@ -439,7 +439,7 @@ def test_a_reveal_waits_for_its_commits_wal_only_when_set_to(
     round_id = start(player)["round_id"]
     assert send(player, round_id, 1, [[5, 5, 10]]).status_code == 200
     runtime = player.app.state.runtime  # type: ignore[attr-defined]
-    runtime.settings = runtime.settings.model_copy(update={"strokes_synchronous_commit": True})
+    runtime.settings = runtime.settings.model_copy(update={"strokes_synchronous_commit": False})
     assert send(player, round_id, 2, [[6, 6, 60]]).status_code == 200
-    assert durable == [False, True]
+    assert durable == [True, False]
     assert stored_seqs(database, round_id) == [1, 2]

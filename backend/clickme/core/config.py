@@ -57,7 +57,7 @@ class Settings(BaseSettings):
 
     max_points_per_batch: int = Field(default=500, ge=1)
     strokes_synchronous_commit: bool = Field(
-        default=False, description="each batch durable on its own (PostgreSQL; see README)"
+        default=True, description="false: a batch's commit does not wait for its WAL (README)"
     )
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     round_grace_ms: int = Field(default=500, ge=0)
