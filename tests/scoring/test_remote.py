@@ -387,6 +387,15 @@ async def test_what_a_killed_worker_held_is_answered_by_another(
     assert stats["taken_over"] >= 1
 
 
+def test_a_scorer_not_started_refuses_at_once_and_closes(
+    models_cache_dir: Path, queue: Queue
+) -> None:
+    scorer = RedisScorer(queue.settings(models_cache_dir), get_model_spec(DEFAULT_MODEL))
+    with pytest.raises(ScorerBusyError, match="cannot be reached"):
+        scorer.classify_batch_sync(filled(1)[None])
+    scorer.close()
+
+
 def test_an_idle_reader_keeps_its_channel_and_closes_at_once(
     models_cache_dir: Path, queue: Queue, caplog: pytest.LogCaptureFixture
 ) -> None:

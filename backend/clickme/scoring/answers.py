@@ -156,6 +156,10 @@ class AnswersChannel:
         assert self._loop is not None, "open() first"
         return self._loop
 
+    def on_its_loop(self) -> bool:
+        """Whether this thread runs the loop the messages are read on."""
+        return self._loop is not None and running_loop() is self._loop
+
     def open(self) -> bool:
         """Subscribes (blocking: at most about ``CONNECT_TIMEOUT_S``) and reads on the given
         loop, else on the running loop of this thread, else on a loop of its own. Whether it
@@ -213,7 +217,7 @@ class AnswersChannel:
 
     def _on_loop(self, callback: Callable[[], None]) -> None:
         """``callback()`` on the loop: now when this is its thread, else soon."""
-        if running_loop() is self._loop:
+        if self.on_its_loop():
             callback()
         else:
             self.loop.call_soon_threadsafe(callback)

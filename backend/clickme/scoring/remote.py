@@ -41,7 +41,7 @@ from redis.typing import EncodableT, FieldT
 from clickme.core.config import Settings
 from clickme.core.futures import settle
 from clickme.core.shared_store import ThreadsConnections, redis_key
-from clickme.scoring.answers import CONNECT_TIMEOUT_S, AnswersChannel, running_loop
+from clickme.scoring.answers import CONNECT_TIMEOUT_S, AnswersChannel
 from clickme.scoring.batcher import AnswerRate
 from clickme.scoring.registry import ModelSpec
 from clickme.scoring.reveal import RevealRule, RevealView
@@ -254,7 +254,7 @@ class RedisScorer:
 
     def classify_batch_sync(self, images: np.ndarray) -> np.ndarray:
         """Blocking: never on the loop that reads the answers (it could not read them)."""
-        if running_loop() is self.answers.loop:
+        if self.answers.on_its_loop():
             raise RuntimeError("classify_batch_sync would block the loop its answers come on")
         check_batch(images)
         futures = self._send(list(images))
