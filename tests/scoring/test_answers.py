@@ -205,3 +205,28 @@ def test_over_tls_messages_larger_than_a_record_come_whole(tmp_path: Path) -> No
         finally:
             channel.close()
     assert received.lost == 0
+
+
+def test_a_password_and_a_unix_socket_go_through_redis_pys_own_connect(tmp_path: Path) -> None:
+    """The subscription is made by redis-py: its AUTH and its Unix sockets work as for every
+    other connection; a wrong password is Redis out of reach (told, and tried again)."""
+    port, path = free_port(), tmp_path / "redis.sock"
+    unix = ["--unixsocket", str(path), "--unixsocketperm", "700"]
+    with private_redis(port, tmp_path / "redis.log", *unix):
+        with redis.Redis(port=port) as admin:
+            admin.config_set("requirepass", "secret")
+        for url in (f"redis://:secret@127.0.0.1:{port}/0", f"unix://{path}?db=0&password=secret"):
+            received = Received()
+            channel = AnswersChannel(url, channel_name(), received.message, received.lost_one)
+            assert channel.open(), url
+            try:
+                with redis.Redis.from_url(url) as client:
+                    client.publish(channel.channel, b"in")
+                wait_until(lambda r=received: r.messages, f"the message on {url}")
+            finally:
+                channel.close()
+        refused = Received()
+        wrong = f"redis://:wrong@127.0.0.1:{port}/0"
+        channel = AnswersChannel(wrong, channel_name(), refused.message, refused.lost_one)
+        assert not channel.open() and refused.lost == 1
+        channel.close()

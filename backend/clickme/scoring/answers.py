@@ -135,13 +135,14 @@ class AnswersChannel:
         self.channel = channel
         self._on_message = on_message
         self._on_lost = on_lost
+        tcp = {} if url.startswith("unix:") else {"socket_keepalive": True}  # not on a Unix socket
         self._pool = redis.ConnectionPool.from_url(
             url,
             client_name="clickme-api-answers",
             socket_connect_timeout=CONNECT_TIMEOUT_S,
             socket_timeout=None,
-            socket_keepalive=True,
             protocol=2,  # a message is then a plain reply: [b"message", channel, data]
+            **tcp,
         )
         self._loop = loop
         self._own_loop: threading.Thread | None = None
