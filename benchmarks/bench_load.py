@@ -692,13 +692,14 @@ class WriteRate:
 
 
 POINTS_PER_BATCH = BATCH_EVERY_MS // POINT_EVERY_MS
-# committed as the game commits them by default (``CLICKME_STROKES_SYNCHRONOUS_COMMIT``)
+# committed as the game commits them by default (``CLICKME_STROKES_SYNCHRONOUS_COMMIT``; the
+# deployments get none of this environment's settings)
 WRITE_RULES = BatchRules(
     max_points=500,
     grace_ms=0,
     rule=MapSettings(),
     start_bound_s=60.0,
-    durable=Settings().strokes_synchronous_commit,
+    durable=Settings.model_fields["strokes_synchronous_commit"].default,
 )
 
 

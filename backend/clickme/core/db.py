@@ -165,8 +165,6 @@ def make_engine(
     pool_args: dict[str, object] = {} if pooled else {"poolclass": NullPool}
     if autocommit:
         pool_args["isolation_level"] = "AUTOCOMMIT"
-    if not synchronous_commit and not url.startswith("sqlite"):
-        pool_args["connect_args"] = {"options": "-c synchronous_commit=off"}
     if url.startswith("sqlite"):
         if pooled:  # last in, first out: a connection whose page cache nobody else made stale
             pool_args["pool_size"] = 8
@@ -174,6 +172,8 @@ def make_engine(
         engine = create_engine(url, connect_args={"check_same_thread": False}, **pool_args)
         event.listen(engine, "connect", _tune_sqlite)
         return engine
+    if not synchronous_commit:
+        pool_args["connect_args"] = {"options": "-c synchronous_commit=off"}
     if not pooled:
         return create_engine(url, **pool_args)
     engine = create_engine(url, pool_size=10, max_overflow=20, **pool_args)
