@@ -1,4 +1,4 @@
-"""Migrations 0003 and 0011 on a database that already holds a campaign and its rounds."""
+"""Migrations 0003, 0011 and 0013 on a database that already holds a campaign and its rounds."""
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,16 +76,31 @@ def test_downgrade_keeps_the_rounds(tmp_path: Path) -> None:
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database_at_0010(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database migrated to 0010, on each engine."""
-    if request.param == "sqlite":
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def empty_database(engine_kind: str, tmp_path: Path, revision: str) -> Iterator[str]:
+    """An empty database of the kind, migrated to the revision (dropped after, on PostgreSQL)."""
+    name = f"clickme_migration_{revision}_test"
+    if engine_kind == "sqlite":
         url = f"sqlite:///{tmp_path / 'old.db'}"
     else:
-        url = _create_postgres_database("clickme_migration_0011_test")
-    upgrade(url, "0010")
+        url = _create_postgres_database(name)
+    upgrade(url, revision)
     yield url
-    if request.param == "postgresql":
-        _drop_postgres_database("clickme_migration_0011_test")
+    if engine_kind == "postgresql":
+        _drop_postgres_database(name)
+
+
+@pytest.fixture
+def database_at_0010(engine_kind: str, tmp_path: Path) -> Iterator[str]:
+    yield from empty_database(engine_kind, tmp_path, "0010")
+
+
+@pytest.fixture
+def database_at_0012(engine_kind: str, tmp_path: Path) -> Iterator[str]:
+    yield from empty_database(engine_kind, tmp_path, "0012")
 
 
 REPEAT_ROUND = """INSERT INTO rounds (player_id, campaign_id, campaign_version, image_id, model_id,
@@ -140,3 +155,52 @@ def test_0011_turns_repeats_on_for_the_demo_and_lets_them_repeat_an_image(
         columns = {c["name"] for c in sa.inspect(connection).get_columns("rounds")}
     engine.dispose()
     assert "is_repeat" not in columns
+
+
+COUNTERS = 40
+MORE_IMAGES = """INSERT INTO images (id, image_set_id, sha256, file_name, original_name, width,
+    height, synset, class_index, created_at)
+    VALUES (:id, 1, :sha, 'x.jpg', 'x.jpg', 10, 10, 'n01443537', 1, '2026-01-01')"""
+COUNTER = "INSERT INTO image_plays (campaign_id, image_id, plays) VALUES (1, :image, :plays)"
+
+
+def test_0013_draws_a_shuffle_for_every_counter_and_indexes_the_order(
+    database_at_0012: str,
+) -> None:
+    url = database_at_0012
+    engine = make_engine(url, pooled=False)
+    with engine.begin() as connection:
+        for statement in ROWS.split(";"):
+            if statement.strip():
+                connection.execute(sa.text(statement))
+        ids = range(3, COUNTERS + 1)
+        connection.execute(sa.text(MORE_IMAGES), [{"id": i, "sha": f"s{i}"} for i in ids])
+        connection.execute(
+            sa.text(COUNTER), [{"image": i, "plays": i % 3} for i in range(1, COUNTERS)]
+        )
+    engine.dispose()
+    upgrade(url, "0013")
+    engine = make_engine(url, pooled=False)
+    with engine.begin() as connection:
+        connection.execute(sa.text(COUNTER), {"image": COUNTERS, "plays": 0})  # a new counter
+        rows = connection.execute(
+            sa.text("SELECT image_id, plays, shuffle FROM image_plays ORDER BY image_id")
+        ).all()
+        indexes = {
+            i["name"]: i["column_names"] for i in sa.inspect(connection).get_indexes("image_plays")
+        }
+    engine.dispose()
+    assert [(image, plays) for image, plays, _ in rows] == [
+        (i, i % 3 if i < COUNTERS else 0) for i in range(1, COUNTERS + 1)
+    ]  # the counters kept
+    shuffles = [shuffle for _, _, shuffle in rows]
+    assert None not in shuffles and len(set(shuffles)) == COUNTERS  # each drawn on its own
+    assert shuffles != sorted(shuffles)  # at random, not in the images' order (1 in 40!)
+    assert indexes["ix_image_plays_order"] == ["campaign_id", "plays", "shuffle"]
+    downgrade(url, "0012")
+    engine = make_engine(url, pooled=False)
+    with engine.connect() as connection:
+        assert connection.scalar(sa.text("SELECT count(*) FROM image_plays")) == COUNTERS
+        columns = {c["name"] for c in sa.inspect(connection).get_columns("image_plays")}
+    engine.dispose()
+    assert "shuffle" not in columns

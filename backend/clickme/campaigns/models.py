@@ -8,11 +8,13 @@ from sqlalchemy import (
     Boolean,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     false,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -83,6 +85,8 @@ class ImagePlays(Base):
     """An image's reserved plays in a campaign: its rounds not skipped, finished or in flight."""
 
     __tablename__ = "image_plays"
+    # Assignment's order read from an index: the least played first, equals by their shuffle.
+    __table_args__ = (Index("ix_image_plays_order", "campaign_id", "plays", "shuffle"),)
 
     campaign_id: Mapped[int] = mapped_column(
         ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True
@@ -91,6 +95,9 @@ class ImagePlays(Base):
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     plays: Mapped[int] = mapped_column(Integer, default=0)
+    # The image's place among those with as many plays: drawn at random once, as its row is
+    # made (``random()`` on both databases), so that equals go in a random order the index keeps.
+    shuffle: Mapped[float] = mapped_column(Float, server_default=text("random()"))
     # The image's corrected split-half value when last measured, on how many valid rounds.
     reliability: Mapped[float | None] = mapped_column(Float, nullable=True)
     reliability_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
