@@ -5,7 +5,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import Connection, event, select, update
 
 from clickme.campaigns import service
 from clickme.campaigns.models import CampaignVersion, ImagePlays
@@ -352,3 +352,138 @@ def test_depth_first_counts_only_valid_and_running_rounds(world: World) -> None:
         game.skip_round(session, empty.id, second, 0, RULE)
     assert plays(world, campaign_id)[filling] == 1
     assert start(world, campaign_id, third).image_id == filling
+
+
+def set_counters(world: World, campaign_id: int, counters: dict[int, tuple[int, float]]) -> None:
+    """Sets images' plays and shuffles (image id: (plays, shuffle))."""
+    with world.database.session() as session:
+        for image_id, (count, shuffle) in counters.items():
+            session.execute(
+                update(ImagePlays)
+                .where(ImagePlays.campaign_id == campaign_id, ImagePlays.image_id == image_id)
+                .values(plays=count, shuffle=shuffle)
+            )
+
+
+def test_equals_go_in_the_order_of_a_shuffle_drawn_once_for_each(world: World) -> None:
+    campaign_id = world.campaign(assignment_order="breadth")
+    with world.database.session() as session:
+        rows = session.execute(
+            select(ImagePlays.image_id, ImagePlays.shuffle).where(
+                ImagePlays.campaign_id == campaign_id
+            )
+        )
+        drawn: dict[int, float] = {image_id: shuffle for image_id, shuffle in rows}
+    assert len(set(drawn.values())) == len(world.image_ids)  # each counter drew its own
+    players = world.add_players(3)
+    got = [played(world, campaign_id, player).image_id for player in players]
+    assert got == sorted(world.image_ids, key=drawn.__getitem__)
+
+
+def test_depth_first_takes_equals_by_their_shuffle_on_both_sides_of_the_minimum(
+    world: World,
+) -> None:
+    """Below the map's minimum the most-played first, down to fresh images; then, at or past
+    it, the least-played; equals by their shuffle (descending below, ascending past)."""
+    a, b, c = world.image_ids
+    d, e = world.add_images(2)
+    campaign_id = world.campaign(assignment_order="depth", plays_wanted_per_image=10)
+    below, at = RULE.min_rounds - 2, RULE.min_rounds
+    set_counters(
+        world,
+        campaign_id,
+        {a: (below, 0.2), b: (below, 0.8), c: (0, 0.5), d: (at, 0.9), e: (at, 0.1)},
+    )
+    (player,) = world.add_players(1)
+    got = [played(world, campaign_id, player).image_id for _ in range(5)]
+    assert got == [b, a, c, e, d]
+
+
+def work_of(connection: Connection, statement: str, parameters: object) -> int:
+    """What running the statement reads. PostgreSQL: the counters' rows its plan reads (kept
+    and filtered out, over every loop; a sort reads them all). SQLite: its virtual machine's
+    steps (a seek and a few rows: some hundreds; a scan of the campaign: over ten per row)."""
+    with connection.begin():  # run, its locks let go
+        if connection.dialect.name == "postgresql":
+            explain = f"EXPLAIN (ANALYZE, FORMAT JSON) {statement}"
+            plan = connection.exec_driver_sql(explain, parameters).scalar_one()  # type: ignore[arg-type]
+            return counters_read(plan[0]["Plan"])
+        steps = 0
+
+        def step() -> int:
+            nonlocal steps
+            steps += 1
+            return 0
+
+        raw = connection.connection.driver_connection
+        raw.set_progress_handler(step, 1)  # type: ignore[union-attr]
+        try:
+            connection.exec_driver_sql(statement, parameters).all()  # type: ignore[arg-type]
+        finally:
+            raw.set_progress_handler(None, 1)  # type: ignore[union-attr]
+        return steps
+
+
+def counters_read(node: dict) -> int:
+    """The rows of ``image_plays`` a PostgreSQL plan node and those under it read."""
+    own = 0
+    if node.get("Relation Name") == "image_plays":
+        kept = node["Actual Rows"] + node.get("Rows Removed by Filter", 0)
+        own = kept * node["Actual Loops"]
+    return own + sum(counters_read(child) for child in node.get("Plans", []))
+
+
+IMAGES = 2000
+
+
+@pytest.mark.parametrize("order", ["breadth", "depth"])
+def test_a_new_round_reads_a_few_counters_of_thousands(world: World, order: str) -> None:
+    """Every statement that orders a campaign's counters in a new round reads the first open
+    one from ``ix_image_plays_order``, in a range of plays bounded on both sides: none sorts
+    the campaign's images or reads past its run, so a new round costs the same in a campaign of
+    any size (``benchmarks/bench_assignment.py``)."""
+    world.add_images(IMAGES)
+    campaign_id = world.campaign(assignment_order=order)
+    # Every image past where a run starts: a statement that read its run without both bounds
+    # would read them all (breadth: each played once; depth: each at its minimum, so that
+    # both of depth's runs are read).
+    played_each = 1 if order == "breadth" else RULE.min_rounds
+    with world.database.session() as session:
+        session.execute(update(ImagePlays).values(plays=played_each))
+    (player,) = world.add_players(1)
+    engine = world.database.engine
+    with engine.begin() as connection:
+        connection.exec_driver_sql("ANALYZE")
+    ordering: list[tuple[str, object]] = []
+
+    def keep(_conn, _cursor, statement, parameters, _context, _many) -> None:
+        if "FROM image_plays" in statement and "ORDER BY" in statement:
+            ordering.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", keep)
+    try:
+        start(world, campaign_id, player)
+    finally:
+        event.remove(engine, "before_cursor_execute", keep)
+    assert len(ordering) >= (4 if order == "depth" else 2)
+    most = 10 if engine.dialect.name == "postgresql" else 1000
+    with engine.connect() as connection:
+        work = [work_of(connection, statement, parameters) for statement, parameters in ordering]
+    assert max(work) <= most, work
+
+
+def test_the_order_runs_by_plays_and_each_run_narrows_before_a_candidate() -> None:
+    """Hand-worked: breadth is one run, least-played first; depth fills toward the minimum
+    (5 here), most-played first, then the least-played past it; before a candidate with 3
+    plays, a run keeps the plays that come first in its order."""
+    breadth = service._order_runs("breadth", wanted=10, min_rounds=5)
+    depth = service._order_runs("depth", wanted=10, min_rounds=5)
+    assert breadth == [service._Run(0, 10, most_first=False)]
+    assert depth == [service._Run(0, 5, most_first=True), service._Run(5, 10, most_first=False)]
+    assert service._order_runs("depth", wanted=3, min_rounds=5) == [
+        service._Run(0, 3, most_first=True),
+        service._Run(5, 3, most_first=False),  # empty: the quota comes before the minimum
+    ]
+    assert breadth[0].before(3) == service._Run(0, 3, most_first=False)
+    assert depth[0].before(3) == service._Run(4, 5, most_first=True)
+    assert depth[1].before(7) == service._Run(5, 7, most_first=False)

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import (
     ColumnElement,
     Connection,
+    Row,
     Select,
     Update,
     bindparam,
@@ -21,7 +22,7 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import Session
 from tqdm import tqdm
 
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
@@ -318,28 +319,47 @@ def ensure_default_campaign(session: Session, image_set: ImageSet, model: DnnMod
     return campaign
 
 
-def _assignable(leave_out_unwinnable: bool) -> ColumnElement[bool]:
-    """An open image of the campaign (``:for_campaign``) that assignment may give: under its play
-    count (``:wanted``), not retired by reliability and, where the campaign leaves them out, not
-    one its DNN does not get even on the whole photo."""
-    open_ = (
-        (ImagePlays.plays < bindparam("wanted"))
-        & ImagePlays.retired_by_reliability.is_(False)
-        & (ImagePlays.campaign_id == bindparam("for_campaign"))
+def _in_play(leave_out_unwinnable: bool) -> ColumnElement[bool]:
+    """A counter of the campaign (``:for_campaign``) that assignment may give, its plays aside:
+    not retired by reliability and, where the campaign leaves them out, not one its DNN does not
+    get even on the whole photo."""
+    open_ = ImagePlays.retired_by_reliability.is_(False) & (
+        ImagePlays.campaign_id == bindparam("for_campaign")
     )
     if leave_out_unwinnable:
         open_ &= ImagePlays.winnable.is_not(False)
     return open_
 
 
-def _order_key(assignment_order: str) -> ColumnElement[int] | InstrumentedAttribute[int]:
-    """The order of assignment, lowest first. Breadth: the least-played image. Depth: the
-    image closest to a map's minimum of rounds (``:min_rounds``) below it, then a fresh one,
-    then, once every image has its minimum, the least-played."""
+def _assignable(leave_out_unwinnable: bool) -> ColumnElement[bool]:
+    """An open image of the campaign: in play and under its play count (``:wanted``)."""
+    return _in_play(leave_out_unwinnable) & (ImagePlays.plays < bindparam("wanted"))
+
+
+class _Run(NamedTuple):
+    """A stretch of the order of assignment: the open images with ``low <= plays < high``, the
+    most-played first or the least, equals by their ``shuffle`` (both read from the index)."""
+
+    low: int
+    high: int
+    most_first: bool
+
+    def before(self, plays: int) -> "_Run":
+        """The part of the run strictly before an image with these plays."""
+        return self._replace(low=plays + 1) if self.most_first else self._replace(high=plays)
+
+
+def _order_runs(assignment_order: str, wanted: int, min_rounds: int) -> list[_Run]:
+    """The order of assignment. Breadth: the least-played image. Depth: the image closest to
+    a map's minimum of rounds below it, down to a fresh one, then, once every image has its
+    minimum, the least-played. A run bounds the plays once from below and once from above:
+    SQLite's range takes one bound of each (not the tighter of two, unknown when it plans)."""
     if assignment_order == "breadth":
-        return ImagePlays.plays
-    below = ImagePlays.plays < bindparam("min_rounds")
-    return case((below, -ImagePlays.plays), else_=ImagePlays.plays)
+        return [_Run(0, wanted, most_first=False)]
+    return [
+        _Run(0, min(min_rounds, wanted), most_first=True),
+        _Run(min_rounds, wanted, most_first=False),
+    ]
 
 
 @dataclass(frozen=True)
@@ -367,30 +387,30 @@ class Pick:
 class _Assignment(NamedTuple):
     """Assignment's statements for one shape of campaign and history (built once, kept)."""
 
-    candidates: Select[int, int]  # the first open image the player has not seen, locked
-    better: Select[int, int]  # the same, strictly earlier in the order than ``:best_key``
+    # The first open image with ``:low <= plays < :high`` the player has not seen, locked
+    # (``image_id``, ``plays``), in a run's order: the least-played first, or the most.
+    least_first: Select[int, int]
+    most_first: Select[int, int]
     take_play: Update  # ``:taken_image``'s counter up by one while it is open
     nothing_left: Select[int, int]  # the campaign's open images, and those the player has not seen
 
 
 @lru_cache(maxsize=32)
-def _assignment(
-    shown: Select[int], leave_out_unwinnable: bool, assignment_order: str
-) -> _Assignment:
-    assignable = _assignable(leave_out_unwinnable)
+def _assignment(shown: Select[int], leave_out_unwinnable: bool) -> _Assignment:
     in_set = (Image.image_set_id == bindparam("image_set_id")) & Image.is_catch.is_(False)
-    key = _order_key(assignment_order)
+    plays, shuffle = ImagePlays.plays, ImagePlays.shuffle
     candidates = (
-        select(ImagePlays.image_id, key.label("key"))
+        select(ImagePlays.image_id, plays)
         .join(Image, Image.id == ImagePlays.image_id)
-        .where(assignable, in_set, Image.id.not_in(shown))
-        .order_by(key, func.random())
+        .where(_in_play(leave_out_unwinnable), in_set, Image.id.not_in(shown))
+        .where(plays >= bindparam("low"), plays < bindparam("high"))
         .limit(1)
         .with_for_update(skip_locked=True, of=ImagePlays)
     )
+    assignable = _assignable(leave_out_unwinnable)
     return _Assignment(
-        candidates=candidates,
-        better=candidates.where(key < bindparam("best_key")),
+        least_first=candidates.order_by(plays, shuffle),
+        most_first=candidates.order_by(plays.desc(), shuffle.desc()),
         take_play=update(ImagePlays)
         .where(ImagePlays.image_id == bindparam("taken_image"), assignable)
         .values(plays=ImagePlays.plays + 1),
@@ -421,7 +441,6 @@ def pick_image(
         "for_campaign": campaign.id,
         "image_set_id": campaign.image_set_id,
         "wanted": campaign.plays_wanted_per_image,
-        "min_rounds": min_rounds,
     }
     limit = campaign.max_images_per_player
     if limit is not None:  # the images the player was shown, counted only against a limit
@@ -442,11 +461,10 @@ def pick_image(
         )
         if catch is not None:
             return Pick(catch)
-    statements = _assignment(
-        history.shown, campaign.leave_out_unwinnable, campaign.assignment_order
-    )
+    statements = _assignment(history.shown, campaign.leave_out_unwinnable)
+    runs = _order_runs(campaign.assignment_order, campaign.plays_wanted_per_image, min_rounds)
     try:
-        return Pick(_reserve_image(session, statements, parameters))
+        return Pick(_reserve_image(session, statements, runs, parameters))
     except ClickmeError as refusal:
         if refusal.code != "no_images_left" or not campaign.repeat_when_exhausted:
             raise
@@ -474,10 +492,10 @@ def _repeat_image(
 
 
 def _reserve_image(
-    session: Session, statements: _Assignment, parameters: dict[str, object]
+    session: Session, statements: _Assignment, runs: list[_Run], parameters: dict[str, object]
 ) -> Image:
-    """The first open image in the campaign's order the player has not seen, its counter taken
-    up by one.
+    """The first open image in the campaign's order (``runs``) the player has not seen, its
+    counter taken up by one.
 
     On PostgreSQL the counter row is locked with ``FOR UPDATE SKIP LOCKED``: a player never
     waits for a row lock (so never deadlocks), and when every open image is being taken by
@@ -487,7 +505,7 @@ def _reserve_image(
     """
     connection = session.connection()
     for _ in range(RESERVE_ATTEMPTS):
-        image_id = _lock_first(connection, statements, parameters)
+        image_id = _lock_first(connection, statements, runs, parameters)
         if image_id is not None and _take_play(connection, statements, parameters, image_id):
             return session.get_one(Image, image_id)
         refusal = _nothing_left(connection, statements, parameters)
@@ -498,17 +516,36 @@ def _reserve_image(
 
 
 def _lock_first(
-    connection: Connection, statements: _Assignment, parameters: dict[str, object]
+    connection: Connection, statements: _Assignment, runs: list[_Run], parameters: dict[str, object]
 ) -> int | None:
     """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
     concurrency), a free candidate strictly earlier in the order instead, until there is none."""
-    best = connection.execute(statements.candidates, parameters).first()
+    best = _first_in(connection, statements, runs, parameters)
     while best is not None:
-        better = connection.execute(statements.better, parameters | {"best_key": best.key})
-        found = better.first()
-        if found is None:
-            return best.image_id
-        best = found
+        place, row = best
+        better = _first_in(
+            connection, statements, [*runs[:place], runs[place].before(row.plays)], parameters
+        )
+        if better is None:
+            return row.image_id
+        best = better
+    return None
+
+
+def _first_in(
+    connection: Connection,
+    statements: _Assignment,
+    runs: list[_Run],
+    parameters: dict[str, object],
+) -> tuple[int, Row[int, int]] | None:
+    """The first candidate of the first of these runs that has one, locked, and its run's
+    place."""
+    for place, run in enumerate(runs):
+        statement = statements.most_first if run.most_first else statements.least_first
+        bounds = {"low": run.low, "high": run.high}
+        row = connection.execute(statement, parameters | bounds).first()
+        if row is not None:
+            return place, row
     return None
 
 
