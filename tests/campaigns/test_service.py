@@ -366,6 +366,7 @@ def set_counters(world: World, campaign_id: int, counters: dict[int, tuple[int, 
 
 
 def test_equals_go_in_the_order_of_a_shuffle_drawn_once_for_each(world: World) -> None:
+    world.add_images(5)  # 8 images: a random order matches theirs once in 40,320
     campaign_id = world.campaign(assignment_order="breadth")
     with world.database.session() as session:
         rows = session.execute(
@@ -375,7 +376,7 @@ def test_equals_go_in_the_order_of_a_shuffle_drawn_once_for_each(world: World) -
         )
         drawn: dict[int, float] = {image_id: shuffle for image_id, shuffle in rows}
     assert len(set(drawn.values())) == len(world.image_ids)  # each counter drew its own
-    players = world.add_players(3)
+    players = world.add_players(len(world.image_ids))
     got = [played(world, campaign_id, player).image_id for player in players]
     assert got == sorted(world.image_ids, key=drawn.__getitem__)
 
