@@ -67,28 +67,28 @@ def scratch_database(kind: str, admin_url: str) -> Iterator[Database]:
     """A fresh, migrated database of the kind, removed after."""
     if kind == "sqlite":
         with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/bench.db"
-            upgrade(url)
-            database = Database(url)
-            try:
-                yield database
-            finally:
-                database.dispose()
+            yield from _migrated(f"sqlite:///{folder}/bench.db")
         return
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    drop = sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
     with admin.connect() as connection:
-        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
+        connection.execute(drop)
         connection.execute(sa.text(f'CREATE DATABASE "{SCRATCH}"'))
-    url = admin_url.rsplit("/", 1)[0] + f"/{SCRATCH}"
+    try:
+        yield from _migrated(admin_url.rsplit("/", 1)[0] + f"/{SCRATCH}")
+    finally:
+        with admin.connect() as connection:
+            connection.execute(drop)
+        admin.dispose()
+
+
+def _migrated(url: str) -> Iterator[Database]:
     upgrade(url)
     database = Database(url)
     try:
         yield database
     finally:
         database.dispose()
-        with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def fill(database: Database, size: int) -> tuple[int, int, list[int]]:

@@ -32,16 +32,24 @@ INSERT INTO rounds (player_id, campaign_id, campaign_version, image_id, model_id
 """
 
 
-def migrated_with_rows(tmp_path: Path) -> str:
-    """A SQLite database at 0002 holding a campaign and its rounds, then migrated to 0003."""
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    upgrade(url, "0002")
+def insert_rows(url: str, *more: tuple[str, object]) -> None:
+    """The campaign, its images, players and rounds (``ROWS``), then ``more`` statements with
+    their parameters, in one transaction."""
     engine = make_engine(url, pooled=False)
     with engine.begin() as connection:
         for statement in ROWS.split(";"):
             if statement.strip():
                 connection.execute(sa.text(statement))
+        for statement, parameters in more:
+            connection.execute(sa.text(statement), parameters)  # type: ignore[arg-type]
     engine.dispose()
+
+
+def migrated_with_rows(tmp_path: Path) -> str:
+    """A SQLite database at 0002 holding a campaign and its rounds, then migrated to 0003."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0002")
+    insert_rows(url)
     upgrade(url, "0003")
     return url
 
@@ -103,6 +111,10 @@ def database_at_0012(engine_kind: str, tmp_path: Path) -> Iterator[str]:
     yield from empty_database(engine_kind, tmp_path, "0012")
 
 
+STUDY = """INSERT INTO campaigns (id, slug, name, state, version, image_set_id, model_id, top_k,
+    time_limit_ms, brush_radius, brush_softness, reveal_background, background_blur_sigma,
+    created_at) VALUES (2, 'study', 'S', 'draft', 1, 1, 1, 5, 7000, 0.06, 0.5, 'blur', 12.0,
+    '2026-01-01')"""
 REPEAT_ROUND = """INSERT INTO rounds (player_id, campaign_id, campaign_version, image_id, model_id,
     model_version, started_at, score, last_seq, n_points, is_repeat)
     VALUES (1, 1, 1, 1, 1, '1', '2026-01-02', 0, 0, 0, {})"""
@@ -112,20 +124,7 @@ def test_0011_turns_repeats_on_for_the_demo_and_lets_them_repeat_an_image(
     database_at_0010: str,
 ) -> None:
     url = database_at_0010
-    engine = make_engine(url, pooled=False)
-    with engine.begin() as connection:
-        for statement in ROWS.split(";"):
-            if statement.strip():
-                connection.execute(sa.text(statement))
-        connection.execute(
-            sa.text(
-                "INSERT INTO campaigns (id, slug, name, state, version, image_set_id, model_id,"
-                " top_k, time_limit_ms, brush_radius, brush_softness, reveal_background,"
-                " background_blur_sigma, created_at) VALUES (2, 'study', 'S', 'draft', 1, 1, 1,"
-                " 5, 7000, 0.06, 0.5, 'blur', 12.0, '2026-01-01')"
-            )
-        )
-    engine.dispose()
+    insert_rows(url, (STUDY, {}))
     upgrade(url, "0011")
     engine = make_engine(url, pooled=False)
     with engine.begin() as connection:
@@ -168,17 +167,9 @@ def test_0013_draws_a_shuffle_for_every_counter_and_indexes_the_order(
     database_at_0012: str,
 ) -> None:
     url = database_at_0012
-    engine = make_engine(url, pooled=False)
-    with engine.begin() as connection:
-        for statement in ROWS.split(";"):
-            if statement.strip():
-                connection.execute(sa.text(statement))
-        ids = range(3, COUNTERS + 1)
-        connection.execute(sa.text(MORE_IMAGES), [{"id": i, "sha": f"s{i}"} for i in ids])
-        connection.execute(
-            sa.text(COUNTER), [{"image": i, "plays": i % 3} for i in range(1, COUNTERS)]
-        )
-    engine.dispose()
+    images = [{"id": i, "sha": f"s{i}"} for i in range(3, COUNTERS + 1)]
+    counters = [{"image": i, "plays": i % 3} for i in range(1, COUNTERS)]
+    insert_rows(url, (MORE_IMAGES, images), (COUNTER, counters))
     upgrade(url, "0013")
     engine = make_engine(url, pooled=False)
     with engine.begin() as connection:
