@@ -14,11 +14,10 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
-    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clickme.core.db import Base, UTCDateTime, utcnow
+from clickme.core.db import Base, RandomUnit, UTCDateTime, utcnow
 
 
 class Campaign(Base):
@@ -95,9 +94,10 @@ class ImagePlays(Base):
         ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
     )
     plays: Mapped[int] = mapped_column(Integer, default=0)
-    # The image's place among those with as many plays: drawn at random once, as its row is
-    # made (``random()`` on both databases), so that equals go in a random order the index keeps.
-    shuffle: Mapped[float] = mapped_column(Float, server_default=text("random()"))
+    # The image's place among those with as many plays, in [0, 1): drawn at random by the
+    # database as its row is made and again at each play taken, so that assignment draws among
+    # equals from the index (``campaigns.service._pick_in``).
+    shuffle: Mapped[float] = mapped_column(Float, server_default=RandomUnit())
     # The image's corrected split-half value when last measured, on how many valid rounds.
     reliability: Mapped[float | None] = mapped_column(Float, nullable=True)
     reliability_rounds: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

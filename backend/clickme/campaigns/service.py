@@ -28,6 +28,7 @@ from tqdm import tqdm
 from clickme.campaigns.models import Campaign, CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignCreate, CampaignPublic, CampaignUpdate
 from clickme.core.config import Settings
+from clickme.core.db import RandomUnit
 from clickme.core.errors import ClickmeError, Conflict, NotFound, Unavailable, Unprocessable
 from clickme.images.display import display_file
 from clickme.images.models import Image, ImageSet
@@ -338,7 +339,7 @@ def _assignable(leave_out_unwinnable: bool) -> ColumnElement[bool]:
 
 class _Run(NamedTuple):
     """A stretch of the order of assignment: the open images with ``low <= plays < high``, the
-    most-played first or the least, equals by their ``shuffle`` (both read from the index)."""
+    most-played first or the least, equals drawn at random (``_drawn``)."""
 
     low: int
     high: int
@@ -347,6 +348,10 @@ class _Run(NamedTuple):
     def before(self, plays: int) -> "_Run":
         """The part of the run strictly before an image with these plays."""
         return self._replace(low=plays + 1) if self.most_first else self._replace(high=plays)
+
+    def past(self, plays: int) -> "_Run":
+        """The part of the run strictly after the images with these plays."""
+        return self._replace(high=plays) if self.most_first else self._replace(low=plays + 1)
 
 
 def _order_runs(assignment_order: str, wanted: int, min_rounds: int) -> list[_Run]:
@@ -387,11 +392,14 @@ class Pick:
 class _Assignment(NamedTuple):
     """Assignment's statements for one shape of campaign and history (built once, kept)."""
 
-    # The first open image with ``:low <= plays < :high`` the player has not seen, locked
-    # (``image_id``, ``plays``), in a run's order: the least-played first, or the most.
-    least_first: Select[int, int]
-    most_first: Select[int, int]
-    take_play: Update  # ``:taken_image``'s counter up by one while it is open
+    # The plays of the first open image with ``:low <= plays < :high`` the player has not seen,
+    # in a run's order (the least-played first, or the most); not locked.
+    lowest: Select[int]
+    highest: Select[int]
+    # An open image with ``:level`` plays the player has not seen, locked (``image_id``,
+    # ``plays``): the first from a shuffle of ``:draw`` on.
+    drawn: Select[int, int]
+    take_play: Update  # ``:taken_image``'s counter up by one while it is open, reshuffled
     nothing_left: Select[int, int]  # the campaign's open images, and those the player has not seen
 
 
@@ -399,21 +407,26 @@ class _Assignment(NamedTuple):
 def _assignment(shown: Select[int], leave_out_unwinnable: bool) -> _Assignment:
     in_set = (Image.image_set_id == bindparam("image_set_id")) & Image.is_catch.is_(False)
     plays, shuffle = ImagePlays.plays, ImagePlays.shuffle
-    candidates = (
-        select(ImagePlays.image_id, plays)
+    open_unseen = (_in_play(leave_out_unwinnable), in_set, Image.id.not_in(shown))
+    in_run = (
+        select(plays)
         .join(Image, Image.id == ImagePlays.image_id)
-        .where(_in_play(leave_out_unwinnable), in_set, Image.id.not_in(shown))
-        .where(plays >= bindparam("low"), plays < bindparam("high"))
+        .where(*open_unseen, plays >= bindparam("low"), plays < bindparam("high"))
         .limit(1)
-        .with_for_update(skip_locked=True, of=ImagePlays)
     )
     assignable = _assignable(leave_out_unwinnable)
     return _Assignment(
-        least_first=candidates.order_by(plays, shuffle),
-        most_first=candidates.order_by(plays.desc(), shuffle.desc()),
+        lowest=in_run.order_by(plays),
+        highest=in_run.order_by(plays.desc()),
+        drawn=select(ImagePlays.image_id, plays)
+        .join(Image, Image.id == ImagePlays.image_id)
+        .where(*open_unseen, plays == bindparam("level"), shuffle >= bindparam("draw"))
+        .order_by(shuffle)
+        .limit(1)
+        .with_for_update(skip_locked=True, of=ImagePlays),
         take_play=update(ImagePlays)
         .where(ImagePlays.image_id == bindparam("taken_image"), assignable)
-        .values(plays=ImagePlays.plays + 1),
+        .values(plays=ImagePlays.plays + 1, shuffle=RandomUnit()),
         nothing_left=select(func.count(), func.count(case((Image.id.not_in(shown), 1))))
         .select_from(ImagePlays)
         .join(Image, Image.id == ImagePlays.image_id)
@@ -538,14 +551,33 @@ def _first_in(
     runs: list[_Run],
     parameters: dict[str, object],
 ) -> tuple[int, Row[int, int]] | None:
-    """The first candidate of the first of these runs that has one, locked, and its run's
-    place."""
+    """A candidate of the first of these runs that has a free one, locked, and its run's
+    place: drawn among the run's first candidates (those with as many plays) that are free;
+    when others hold all of them, among the next ones."""
     for place, run in enumerate(runs):
-        statement = statements.most_first if run.most_first else statements.least_first
-        bounds = {"low": run.low, "high": run.high}
-        row = connection.execute(statement, parameters | bounds).first()
-        if row is not None:
-            return place, row
+        probe = statements.highest if run.most_first else statements.lowest
+        while run.low < run.high:
+            bounds = {"low": run.low, "high": run.high}
+            level = connection.execute(probe, parameters | bounds).scalar()
+            if level is None:
+                break
+            found = _drawn(connection, statements, parameters | {"level": level})
+            if found is not None:
+                return place, found
+            run = run.past(level)
+    return None
+
+
+def _drawn(
+    connection: Connection, statements: _Assignment, parameters: dict[str, object]
+) -> Row[int, int] | None:
+    """A free candidate with ``level`` plays, locked: the first whose shuffle follows a random
+    draw, else (past the last) the level's first. Each is drawn with the chance of the gap
+    before its shuffle, which is drawn anew at each play it takes (``take_play``)."""
+    for draw in (_rng.random(), 0.0):
+        found = connection.execute(statements.drawn, parameters | {"draw": draw}).first()
+        if found is not None:
+            return found
     return None
 
 

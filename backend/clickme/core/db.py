@@ -11,8 +11,18 @@ from keyword import iskeyword
 from typing import Any, TypeVar, cast
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import CursorResult, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import (
+    CursorResult,
+    DateTime,
+    Engine,
+    Float,
+    FunctionElement,
+    MetaData,
+    create_engine,
+    event,
+)
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
@@ -63,6 +73,24 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RandomUnit(FunctionElement[float]):
+    """A random number in [0, 1), drawn by the database for each row: PostgreSQL's
+    ``random()``; SQLite's ``random()`` is a 64-bit integer, scaled to the same range."""
+
+    type = Float()
+    inherit_cache = True
+
+
+@compiles(RandomUnit)
+def _random_unit(element: RandomUnit, compiler: SQLCompiler, **kw: Any) -> str:
+    return "random()"
+
+
+@compiles(RandomUnit, "sqlite")
+def _random_unit_sqlite(element: RandomUnit, compiler: SQLCompiler, **kw: Any) -> str:
+    return "(random() / 18446744073709551616.0 + 0.5)"
 
 
 def _tune_sqlite(dbapi_connection: object, _record: object) -> None:
