@@ -84,7 +84,7 @@ class ImagePlays(Base):
     """An image's reserved plays in a campaign: its rounds not skipped, finished or in flight."""
 
     __tablename__ = "image_plays"
-    # Assignment's order read from an index: the least played first, equals by their shuffle.
+    # Assignment's order read from an index: by plays, then equals drawn by their shuffle.
     __table_args__ = (Index("ix_image_plays_order", "campaign_id", "plays", "shuffle"),)
 
     campaign_id: Mapped[int] = mapped_column(
@@ -96,7 +96,7 @@ class ImagePlays(Base):
     plays: Mapped[int] = mapped_column(Integer, default=0)
     # The image's place among those with as many plays, in [0, 1): drawn at random by the
     # database as its row is made and again at each play taken, so that assignment draws among
-    # equals from the index (``campaigns.service._pick_in``).
+    # equals from the index (``campaigns.service._drawn``).
     shuffle: Mapped[float] = mapped_column(Float, server_default=RandomUnit())
     # The image's corrected split-half value when last measured, on how many valid rounds.
     reliability: Mapped[float | None] = mapped_column(Float, nullable=True)

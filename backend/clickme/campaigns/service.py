@@ -531,8 +531,9 @@ def _reserve_image(
 def _lock_first(
     connection: Connection, statements: _Assignment, runs: list[_Run], parameters: dict[str, object]
 ) -> int | None:
-    """The first candidate, locked; then, on a fresh snapshot (the first may be stale under
-    concurrency), a free candidate strictly earlier in the order instead, until there is none."""
+    """A candidate drawn among the first in the order, locked; then, on a fresh snapshot (it
+    may be stale under concurrency), one strictly earlier in the order instead, until there is
+    none."""
     best = _first_in(connection, statements, runs, parameters)
     while best is not None:
         place, row = best
