@@ -27,27 +27,28 @@ from pathlib import Path
 import sqlalchemy as sa
 from tqdm import tqdm
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "backend"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "backend"))
+from bench_load import POSTGRES_ADMIN_URL
 
-from clickme.campaigns import service as campaigns  # noqa: E402
-from clickme.campaigns.models import ImagePlays  # noqa: E402
-from clickme.campaigns.schemas import CampaignCreate  # noqa: E402
-from clickme.core.db import Database  # noqa: E402
-from clickme.core.migrate import upgrade  # noqa: E402
-from clickme.game import service as game  # noqa: E402
-from clickme.game.models import Round  # noqa: E402
-from clickme.images.models import Image, ImageSet  # noqa: E402
-from clickme.maps.aggregate import MapSettings  # noqa: E402
-from clickme.players.models import Player  # noqa: E402
-from clickme.scoring.tables import DnnModel  # noqa: E402
+from clickme.campaigns import service as campaigns
+from clickme.campaigns.models import ImagePlays
+from clickme.campaigns.schemas import CampaignCreate
+from clickme.core.config import Settings
+from clickme.core.db import Database
+from clickme.core.migrate import upgrade
+from clickme.game import service as game
+from clickme.game.models import Round
+from clickme.images.models import Image, ImageSet
+from clickme.maps.aggregate import MapSettings
+from clickme.players.models import Player
+from clickme.scoring.tables import DnnModel
 
-POSTGRES_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 SCRATCH = "clickme_bench_assignment"
 PLAYERS = 40
 INSERT_CHUNK = 10_000
 RULE = MapSettings()
-START_BOUND_S = 20.0  # the default CLICKME_ROUND_START_BOUND_S
+START_BOUND_S = Settings.model_fields["round_start_bound_s"].default  # as a deployment's
 FORMER = (  # the assignment's statement before this index, without its lock
     sa.select(ImagePlays.image_id)
     .join(Image, Image.id == ImagePlays.image_id)
