@@ -3,13 +3,15 @@
 import random
 from collections import Counter
 from datetime import timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select, update
+from sqlalchemy import Connection, Engine, select, update
 
 from clickme.campaigns import service
 from clickme.campaigns.models import CampaignVersion, ImagePlays
 from clickme.campaigns.schemas import CampaignUpdate
+from clickme.core import db
 from clickme.core.db import utcnow
 from clickme.core.errors import ClickmeError
 from clickme.game import service as game
@@ -448,7 +450,9 @@ IMAGES = 2000
 
 
 @pytest.mark.parametrize("order", ["breadth", "depth"])
-def test_a_new_round_reads_a_few_counters_of_thousands(world: World, order: str) -> None:
+def test_a_new_round_reads_a_few_counters_of_thousands(
+    world: World, order: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every statement that orders a campaign's counters in a new round reads the first open
     one from ``ix_image_plays_order``, in a range of plays bounded on both sides: none sorts
     the campaign's images or reads past its run, so a new round costs the same in a campaign of
@@ -466,16 +470,16 @@ def test_a_new_round_reads_a_few_counters_of_thousands(world: World, order: str)
     with engine.begin() as connection:
         connection.exec_driver_sql("ANALYZE")
     ordering: list[tuple[str, object]] = []
+    on_cursor = db._on_cursor  # where assignment's statements run (``InTransaction``)
 
-    def keep(_conn, _cursor, statement, parameters, _context, _many) -> None:
-        if "FROM image_plays" in statement and "ORDER BY" in statement:
-            ordering.append((statement, parameters))
+    def keep(engine: Engine, connection: Any, sql: str, values: Any, read: Any) -> Any:
+        if "FROM image_plays" in sql and "ORDER BY" in sql:
+            ordering.append((sql, values))
+        return on_cursor(engine, connection, sql, values, read)
 
-    event.listen(engine, "before_cursor_execute", keep)
-    try:
-        start(world, campaign_id, player)
-    finally:
-        event.remove(engine, "before_cursor_execute", keep)
+    monkeypatch.setattr(db, "_on_cursor", keep)
+    start(world, campaign_id, player)
+    monkeypatch.undo()
     assert len(ordering) >= (4 if order == "depth" else 3)  # the draw among them
     most = 10 if engine.dialect.name == "postgresql" else 1000
     with engine.connect() as connection:

@@ -31,7 +31,7 @@ from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from clickme.core import db
-from clickme.core.db import Database, get_or_create
+from clickme.core.db import Database, InTransaction, get_or_create
 from clickme.images.models import ImageSet
 
 
@@ -145,8 +145,8 @@ def test_rowcount_of_runs_a_statement_on_its_own_as_connection_execute_would(
     assert database.rowcount_of(NEW_SET, row) == 1
     assert database.rowcount_of(RENAME, {"old": "raw", "new": "kept"}) == 1
     assert database.rowcount_of(RENAME, {"old": "raw", "new": "kept"}) == 0
-    with pytest.raises(ValueError, match="every value as a parameter"):  # psycopg would not see it
-        database.rowcount_of(update(ImageSet).values(name="inside"), {})
+    with pytest.raises(ValueError, match="written at each execution"):
+        database.rowcount_of(update(ImageSet).where(ImageSet.name.in_(["kept", "x"])), {})
     with database.session() as session:
         assert session.scalars(select(ImageSet.name)).all() == ["kept"]
     assert database.autocommit_engine.pool.checkedout() == 0
@@ -216,8 +216,9 @@ def test_scalar_of_answers_as_a_session_would(database: Database) -> None:
         assert bool(database.scalar_of(CREATED_BEFORE, {"before": before})) is expected
     assert database.scalar_of(NAMED, {"name": "kept"}) == "kept"
     assert database.scalar_of(NAMED, {"name": "nobody"}) is None
-    with pytest.raises(ValueError, match="every value as a parameter"):
-        database.scalar_of(select(ImageSet.id).where(ImageSet.name == "inside"), {})
+    assert database.scalar_of(select(ImageSet.name).where(ImageSet.name == "kept"), {}) == "kept"
+    with pytest.raises(ValueError, match="written at each execution"):
+        database.scalar_of(select(ImageSet.id).where(ImageSet.name.in_(["kept", "x"])), {})
     postgresql = database.engine.dialect.name == "postgresql"
     pool = database.autocommit_engine.pool if postgresql else database.engine.pool
     assert pool.checkedout() == 0
@@ -330,8 +331,8 @@ def test_each_changes_a_row_passes_values_as_connection_execute_would(
     with database.session() as session:
         assert session.scalars(select(ImageSet.created_at)).all() == [at, at]
     assert database.engine.pool.checkedout() == 0
-    with pytest.raises(ValueError, match="every value as a parameter"):
-        database.each_changes_a_row([(update(ImageSet).values(name="inside"), {})])
+    with pytest.raises(ValueError, match="defaults of \\['created_at', 'description'\\]"):
+        database.each_changes_a_row([(insert(ImageSet).values(name=bindparam("name")), {})])
 
 
 def test_each_changes_a_row_stops_at_the_first_that_changes_none(database: Database) -> None:
@@ -392,3 +393,47 @@ def test_sqlite_hands_out_the_connection_given_back_last(tmp_path: Path) -> None
         again.close()
     finally:
         engine.dispose()
+
+
+FIRST_WRITTEN = (
+    select(ImageSet.name, ImageSet.created_at)
+    .where(ImageSet.description == "written")
+    .order_by(ImageSet.name)
+    .limit(1)
+)
+
+
+def test_in_transaction_runs_in_the_sessions_own_transaction(database: Database) -> None:
+    """On the session's connection: its statements see what the session did and the session
+    sees theirs; rolled back and committed with it; values written in a statement (a compared
+    text, a LIMIT) passed as SQLAlchemy passes them; rows by column name through their types;
+    an error raised as SQLAlchemy's; nothing left checked out."""
+    at = db.utcnow()
+    with database.session() as session:
+        session.add(ImageSet(name="orm", description="written", created_at=at))
+        session.flush()
+        transaction = InTransaction(session)
+        assert transaction.rowcount(NEW_SET, {"name": "raw", "description": "written", "at": at})
+        assert transaction.rows(FIRST_WRITTEN, {}) == [("orm", at)]
+        first = transaction.first(FIRST_WRITTEN, {})
+        assert (first.name, first.created_at.utcoffset()) == ("orm", timedelta(0))
+        assert transaction.first(NAMED, {"name": "nobody"}) is None
+        assert transaction.scalar(NAMED, {"name": "raw"}) == "raw"
+        assert session.scalars(select(ImageSet.name).order_by(ImageSet.name)).all() == [
+            "orm",
+            "raw",
+        ]
+        session.rollback()
+    assert _image_sets(database) == []
+    with database.session() as session:
+        InTransaction(session).rowcount(NEW_SET, {"name": "kept", "description": "", "at": at})
+    assert [name for name, _ in _image_sets(database)] == ["kept"]
+    with database.session() as session:
+        transaction = InTransaction(session)
+        with pytest.raises(IntegrityError):  # the name is unique
+            transaction.rowcount(NEW_SET, {"name": "kept", "description": "", "at": at})
+        session.rollback()
+        twice = select(ImageSet.id, ImageSet.id.label("id"))
+        with pytest.raises(ValueError, match="distinct name"):
+            InTransaction(session).rows(twice, {})
+    assert database.engine.pool.checkedout() == 0

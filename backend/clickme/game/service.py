@@ -26,7 +26,14 @@ from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
-from clickme.core.db import Database, after_commit, announce_committed, note_for_commit, utcnow
+from clickme.core.db import (
+    Database,
+    InTransaction,
+    after_commit,
+    announce_committed,
+    note_for_commit,
+    utcnow,
+)
 from clickme.core.errors import Conflict, NotFound, Unprocessable
 from clickme.core.metrics import POINTS_STORED
 from clickme.game.models import PointBatch, Round
@@ -203,7 +210,10 @@ def start_round(
     image assignment picks (a repeat when it says so); ``rule``: what makes a round count (the
     campaign's map rules). Inserted without the ORM's unit of work (0.2 to 0.4 of the new
     round's 3.5 thread CPU ms, ``benchmarks/bench_requests.py``): load it to change it."""
-    _end_held_rounds(session, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s)
+    transaction = InTransaction(session)
+    _end_held_rounds(
+        session, transaction, campaign, player_id, utcnow(), rule, grace_ms, start_bound_s
+    )
     history = player_history(campaign.id, player_id)
     pick = campaigns.pick_image(session, campaign, rule.min_rounds, history)
     model = campaign_model(session, campaign)
@@ -220,7 +230,7 @@ def start_round(
         "is_repeat": pick.repeat,
     }
     try:
-        round_id = session.connection().execute(_NEW_ROUND, row).scalar_one()
+        round_id = transaction.first(_NEW_ROUND, row).id
     except IntegrityError as exc:  # the same player started a round on this image at this moment
         raise Conflict(
             "round_conflict", "another round was starting at the same moment: try again"
@@ -491,6 +501,7 @@ _EXPIRED = (
 
 def _end_held_rounds(
     session: Session,
+    transaction: InTransaction,
     campaign: Campaign,
     player_id: int,
     now: datetime,
@@ -504,9 +515,8 @@ def _end_held_rounds(
     expiry_ms = _expiry_ms(session, campaign, grace_ms)
     parameters: dict[str, object] = {"campaign_id": campaign.id, "player_id": player_id}
     parameters |= deadline_parameters(now, expiry_ms, start_bound_s)
-    connection = session.connection()
-    own = connection.execute(_OWN_IN_FLIGHT, parameters).all()
-    left = connection.execute(_EXPIRED, parameters).all()
+    own = transaction.rows(_OWN_IN_FLIGHT, parameters)
+    left = transaction.rows(_EXPIRED, parameters)
     ending = [(row.id, Outcome.ABANDONED) for row in own]
     ending += [(row.id, Outcome.TIMEOUT) for row in left]
     _end_rounds(session, ending, now, rule)
@@ -539,7 +549,26 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
 
 # A mapped class's ``__table__`` is typed as any FromClause; these are their Tables.
 _ROUNDS = cast(Table, Round.__table__)
-_NEW_ROUND = insert(_ROUNDS).returning(_ROUNDS.c.id)
+# A new round: the values ``start_round`` gives, and the counters a round starts with written in
+# (the statement runs compiled once, ``InTransaction``: SQLAlchemy adds no defaults there).
+_NEW_ROUND_COLUMNS = (
+    "player_id",
+    "campaign_id",
+    "campaign_version",
+    "image_id",
+    "model_id",
+    "model_version",
+    "started_at",
+    "viewport_width",
+    "viewport_height",
+    "is_repeat",
+)
+_STARTING_COUNTERS = {"score": 0, "last_seq": 0, "n_points": 0}
+_NEW_ROUND = (
+    insert(_ROUNDS)
+    .values({name: bindparam(name) for name in _NEW_ROUND_COLUMNS} | _STARTING_COUNTERS)
+    .returning(_ROUNDS.c.id)
+)
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
 _PLAYERS = cast(Table, Player.__table__)
 # The player's cookie is of their current token epoch (a forgotten player's old cookie changes
