@@ -437,3 +437,21 @@ def test_in_transaction_runs_in_the_sessions_own_transaction(database: Database)
         with pytest.raises(ValueError, match="distinct name"):
             InTransaction(session).rows(twice, {})
     assert database.engine.pool.checkedout() == 0
+
+
+def test_rows_of_reads_every_row_as_row_of_reads_its_first(database: Database) -> None:
+    """In order, by column name, through their types; none: an empty list; nothing left
+    checked out."""
+    at = db.utcnow()
+    with database.engine.begin() as connection:
+        for name in ("b", "a"):
+            connection.execute(NEW_SET, {"name": name, "description": "written", "at": at})
+    by_name = FIRST_WRITTEN.limit(None)
+    rows = database.rows_of(by_name, {})
+    assert rows == [("a", at), ("b", at)]
+    assert [row.name for row in rows] == ["a", "b"]
+    assert database.row_of(by_name, {}) == rows[0]
+    assert database.rows_of(NAMED, {"name": "nobody"}) == []
+    postgresql = database.engine.dialect.name == "postgresql"
+    pool = database.autocommit_engine.pool if postgresql else database.engine.pool
+    assert pool.checkedout() == 0

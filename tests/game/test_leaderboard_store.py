@@ -4,13 +4,15 @@ every commit that ends a round (and by none that rolls back), rebuilt when lost 
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
-from sqlalchemy import event, select, update
+from sqlalchemy import Engine, event, select, update
 
 from clickme.campaigns.models import Campaign
 from clickme.campaigns.service import change_state, leaderboard_campaign_id
+from clickme.core import db
 from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
 from clickme.game import service
@@ -290,6 +292,13 @@ def test_a_players_update_is_one_query_and_one_redis_call(
     engines = (database.engine, database.autocommit_engine, database.lazy_commit_engine)
     for engine in engines:
         event.listen(engine, "before_cursor_execute", statement)
+    on_cursor = db._on_cursor  # the raw path's statements (``Database.rows_of``) fire no event
+
+    def raw_statement(engine: Engine, connection: Any, sql: str, values: Any, read: Any) -> Any:
+        statements.append(sql)
+        return on_cursor(engine, connection, sql, values, read)
+
+    monkeypatch.setattr(db, "_on_cursor", raw_statement)
     for hidden in (False, True):
         if hidden:
             with database.session() as session:  # its commit updates the boards too

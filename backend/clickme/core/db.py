@@ -375,6 +375,14 @@ def _raw_statement(statement: ClauseElement, engine: Engine) -> _RawStatement:
     return raw
 
 
+def _named_raw_statement(statement: ClauseElement, engine: Engine) -> _RawStatement:
+    """``_raw_statement``, for a statement whose rows are read by column name."""
+    raw = _raw_statement(statement, engine)
+    if raw.row_type is None:
+        raise ValueError("rows are read by column name: give each a distinct name")
+    return raw
+
+
 def _read_rows(
     statement: ClauseElement,
     raw: _RawStatement,
@@ -407,9 +415,7 @@ class InTransaction:
 
     def rows(self, statement: ClauseElement, parameters: Mapping[str, Any]) -> list[Any]:
         """Every row of a query (or of RETURNING), by column name (``row_of``'s)."""
-        raw = _raw_statement(statement, self._engine)
-        if raw.row_type is None:
-            raise ValueError("rows are read by column name: give each a distinct name")
+        raw = _named_raw_statement(statement, self._engine)
         values = raw.values(parameters)
         found = _on_cursor(self._engine, self._connection, raw.sql, values, _all_rows)
         return _read_rows(statement, raw, self._engine, *found)
@@ -514,17 +520,21 @@ class Database:
         (``rowcount_of``): for the start call's statement, its thread 0.92 against 1.17 CPU ms
         with ``Connection.execute`` (``benchmarks/bench_requests.py``). It fires no engine
         event; errors come as ``Connection.execute`` raises them."""
+        rows = self.rows_of(statement, parameters)
+        return rows[0] if rows else None
+
+    def rows_of(self, statement: ClauseElement, parameters: Mapping[str, Any]) -> list[Any]:
+        """Every row of one statement's result, read as ``row_of`` reads its first: for a
+        round's end, the player's leaderboard entries (``clickme.game.leaderboard``)."""
         engine = self._engine_alone()
-        raw = _raw_statement(statement, engine)
-        if raw.row_type is None:
-            raise ValueError("row_of reads columns by name: give each a distinct name")
+        raw = _named_raw_statement(statement, engine)
         with _dbapi_connection(engine) as connection:
             values = raw.values(parameters)
             rows, description = _on_cursor(engine, connection, raw.sql, values, _all_rows)
             if engine is self.engine:  # SQLite's module began a transaction for a change
                 with _as_sqlalchemy_errors(engine, connection, "COMMIT", None):
                     connection.commit()
-        return _read_rows(statement, raw, engine, rows[:1], description)[0] if rows else None
+        return _read_rows(statement, raw, engine, rows, description)
 
     def _engine_alone(self) -> Engine:
         """Where one statement runs on its own: PostgreSQL's autocommit pool (no BEGIN or COMMIT

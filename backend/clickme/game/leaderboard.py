@@ -261,8 +261,7 @@ class RedisLeaderboard:
         """After every round a player ends, or a change of their standing: their entries raised
         to their totals on their boards or, hidden, removed from every board they may be on; one
         query and one Redis call (the script by its hash, on this thread's connection)."""
-        with self._database.autocommit_engine.connect() as connection:
-            boards = _boards_of(connection.execute(_PLAYER_BOARDS, {"player_id": player_id}).all())
+        boards = _boards_of(self._database.rows_of(_PLAYER_BOARDS, {"player_id": player_id}))
         args: list[EncodableT] = [_member(player_id), "1" if boards.hidden else "0"]
         args += [value for score, rounds in boards.totals.values() for value in (-score, rounds)]
         try:

@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Collection
 
-from sqlalchemy import CompoundSelect, bindparam, select
+from sqlalchemy import CompoundSelect, bindparam, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -169,9 +169,10 @@ def excluded_player_ids(session: Session, flags: Collection[str] = ()) -> set[in
 
 def hidden_player_ids() -> CompoundSelect[int]:
     """The players no leaderboard shows: excluded, or with an open hiding flag."""
-    flagged = select(PlayerFlag.player_id).where(
-        PlayerFlag.kind.in_(HIDING_FLAGS), PlayerFlag.resolved.is_(False)
-    )
+    # one comparison per kind, not ``IN``: SQLAlchemy writes an ``IN`` list's SQL at each
+    # execution, which the raw path (``Database.rows_of``, after every round) refuses
+    hiding = or_(*(PlayerFlag.kind == kind for kind in HIDING_FLAGS))
+    flagged = select(PlayerFlag.player_id).where(hiding, PlayerFlag.resolved.is_(False))
     return select(PlayerExclusion.player_id).union(flagged)
 
 
