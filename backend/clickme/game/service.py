@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.base import ReadOnlyColumnCollection
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from clickme.campaigns import service as campaigns
 from clickme.campaigns.models import Campaign, CampaignVersion
@@ -549,8 +550,9 @@ def _validate_points(batch: PointBatchIn, facts: RoundFacts, max_points: int) ->
 
 # A mapped class's ``__table__`` is typed as any FromClause; these are their Tables.
 _ROUNDS = cast(Table, Round.__table__)
-# A new round: the values ``start_round`` gives, and the counters a round starts with written in
-# (the statement runs compiled once, ``InTransaction``: SQLAlchemy adds no defaults there).
+# A new round: the values ``start_round`` gives, and the model's fixed defaults of the other
+# columns (the counters a round starts with) written in: the statement runs compiled once
+# (``InTransaction``), where SQLAlchemy adds no defaults.
 _NEW_ROUND_COLUMNS = (
     "player_id",
     "campaign_id",
@@ -563,10 +565,15 @@ _NEW_ROUND_COLUMNS = (
     "viewport_height",
     "is_repeat",
 )
-_STARTING_COUNTERS = {"score": 0, "last_seq": 0, "n_points": 0}
+_ROUND_DEFAULTS = {
+    column.key: column.default.arg
+    for column in _ROUNDS.columns
+    if column.key not in _NEW_ROUND_COLUMNS
+    and isinstance(column.default, ScalarElementColumnDefault)
+}
 _NEW_ROUND = (
     insert(_ROUNDS)
-    .values({name: bindparam(name) for name in _NEW_ROUND_COLUMNS} | _STARTING_COUNTERS)
+    .values({name: bindparam(name) for name in _NEW_ROUND_COLUMNS} | _ROUND_DEFAULTS)
     .returning(_ROUNDS.c.id)
 )
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
