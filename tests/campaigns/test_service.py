@@ -173,6 +173,25 @@ def test_rounds_play_by_the_version_they_started_with(world: World) -> None:
     assert before.model_version == after.model_version == "1"
 
 
+def test_a_round_records_the_dnn_its_campaign_has_as_it_starts(world: World) -> None:
+    """The round's DNN and its version are the campaign's at the round's start (the version
+    read by the round's insert itself)."""
+    campaign_id = world.campaign()
+    player_a, player_b = world.add_players(2)
+    before = start(world, campaign_id, player_a)
+    with world.database.session() as session:
+        other = DnnModel(name="m2", version="7b", architecture="a", weights_sha256="2" * 64)
+        session.add(other)
+        session.flush()
+        service.update_campaign(
+            session, load(session, campaign_id), CampaignUpdate(model_id=other.id)
+        )
+        other_id = other.id
+    after = start(world, campaign_id, player_b)
+    assert (before.model_id, before.model_version) == (world.model_id, "1")
+    assert (after.model_id, after.model_version) == (other_id, "7b")
+
+
 def shown_ago(world: World, round_id: int, seconds: float) -> None:
     with world.database.session() as session:
         shown = utcnow() - timedelta(seconds=seconds)

@@ -28,6 +28,7 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool, PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
+from sqlalchemy.sql.elements import Label
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from clickme.core import config
@@ -398,6 +399,21 @@ def _read_rows(
     if reader is None:
         reader = _ROW_READERS[key] = _RowReader.of(raw, engine.dialect, description)
     return [reader.row(row) for row in rows]
+
+
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+def prefixed_columns(model: type[Base], prefix: str) -> tuple[Label[Any], ...]:
+    """The model's columns, each labelled ``{prefix}{key}``: to read two models' rows in one
+    statement without their names meeting (``built``)."""
+    return tuple(column.label(f"{prefix}{column.key}") for column in model.__table__.columns)
+
+
+def built(model: type[ModelT], row: Any, prefix: str = "") -> ModelT:
+    """An instance of the model from a row's columns (``{prefix}{key}``), in no session: for
+    reading only, without the ORM's load of the row (0.3 to 0.6 CPU ms an object in play)."""
+    return model(**{c.key: getattr(row, f"{prefix}{c.key}") for c in model.__table__.columns})
 
 
 class InTransaction:

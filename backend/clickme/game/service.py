@@ -32,7 +32,9 @@ from clickme.core.db import (
     InTransaction,
     after_commit,
     announce_committed,
+    built,
     note_for_commit,
+    prefixed_columns,
     utcnow,
 )
 from clickme.core.errors import Conflict, NotFound, Unprocessable
@@ -161,16 +163,14 @@ def player_summary(session: Session, player: Player) -> PlayerOut:
     )
 
 
-def campaign_model(session: Session, campaign: Campaign) -> DnnModel:
-    """The DNN the campaign's new rounds play with (while the caller holds it, ``start_round``
-    in the same session finds it there: the session keeps no loaded row alive by itself)."""
-    return session.get_one(DnnModel, campaign.model_id)
-
-
 # A new round's first read: the cookie's player's token epoch and the campaign asked for, with
 # its DNN (NULLs when there is no such campaign), in one query.
 _PLAYER_AND_CAMPAIGN = (
-    select(Player.token_epoch, Campaign, DnnModel)
+    select(
+        Player.token_epoch,
+        *prefixed_columns(Campaign, "campaign_"),
+        *prefixed_columns(DnnModel, "model_"),
+    )
     .select_from(Player)
     .outerjoin(Campaign, Campaign.slug == bindparam("slug"))
     .outerjoin(DnnModel, DnnModel.id == Campaign.model_id)
@@ -183,11 +183,16 @@ def campaign_for_player(
 ) -> tuple[Campaign | None, DnnModel | None]:
     """The campaign a new round is asked in (None: no such slug) with its DNN, read with the
     player's token epoch: 401 first unless the cookie's is current (``require_token_epoch``).
-    ``campaigns.playable`` then says whether it can be played."""
-    row = session.execute(_PLAYER_AND_CAMPAIGN, {"player_id": player_id, "slug": slug}).first()
+    ``campaigns.playable`` then says whether it can be played. Both are built from the row
+    (``built``), in no session: a new round only reads them."""
+    parameters = {"player_id": player_id, "slug": slug}
+    row = InTransaction(session).first(_PLAYER_AND_CAMPAIGN, parameters)
     players.require_epoch(None if row is None else row.token_epoch, token_epoch)
     assert row is not None  # the player exists: the epoch matched
-    return row[1], row[2]
+    if row.campaign_id is None:
+        return None, None
+    model = None if row.model_id is None else built(DnnModel, row, "model_")
+    return built(Campaign, row, "campaign_"), model
 
 
 class NewRound(NamedTuple):
@@ -217,14 +222,12 @@ def start_round(
     )
     history = player_history(campaign.id, player_id)
     pick = campaigns.pick_image(session, campaign, rule.min_rounds, history)
-    model = campaign_model(session, campaign)
     row = {
         "player_id": player_id,
         "campaign_id": campaign.id,
         "campaign_version": campaign.version,
         "image_id": pick.image.id,
-        "model_id": model.id,
-        "model_version": model.version,
+        "model_id": campaign.model_id,
         "started_at": utcnow(),
         "viewport_width": viewport[0],
         "viewport_height": viewport[1],
@@ -559,23 +562,24 @@ _NEW_ROUND_COLUMNS = (
     "campaign_version",
     "image_id",
     "model_id",
-    "model_version",
     "started_at",
     "viewport_width",
     "viewport_height",
     "is_repeat",
 )
+_NEW_ROUND_VALUES: dict[str, Any] = {name: bindparam(name) for name in _NEW_ROUND_COLUMNS} | {
+    # the version the campaign's DNN has as the round starts, read by the insert itself
+    "model_version": select(DnnModel.version)
+    .where(DnnModel.id == bindparam("model_id"))
+    .scalar_subquery(),
+}
 _ROUND_DEFAULTS = {
     column.key: column.default.arg
     for column in _ROUNDS.columns
-    if column.key not in _NEW_ROUND_COLUMNS
+    if column.key not in _NEW_ROUND_VALUES
     and isinstance(column.default, ScalarElementColumnDefault)
 }
-_NEW_ROUND = (
-    insert(_ROUNDS)
-    .values({name: bindparam(name) for name in _NEW_ROUND_COLUMNS} | _ROUND_DEFAULTS)
-    .returning(_ROUNDS.c.id)
-)
+_NEW_ROUND = insert(_ROUNDS).values(_NEW_ROUND_VALUES | _ROUND_DEFAULTS).returning(_ROUNDS.c.id)
 _POINT_BATCHES = cast(Table, PointBatch.__table__)
 _PLAYERS = cast(Table, Player.__table__)
 # The player's cookie is of their current token epoch (a forgotten player's old cookie changes
