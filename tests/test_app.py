@@ -16,6 +16,7 @@ from clickme.core.db import Database
 from clickme.core.shared_store import redis_key
 from clickme.game.leaderboard import GLOBAL_BOARD
 from clickme.game.models import Round
+from clickme.images import labels
 from clickme.scoring.scorer import Scorer
 from tests.conftest import REDIS_TEST_URL
 from tests.exports.fill import add_campaign, add_photos, add_players, add_rounds
@@ -41,6 +42,25 @@ def test_native_telemetry_asks_the_providers_only_when_configured(
         for _ in range(3):
             assert client.get("/healthz").status_code == 200
     assert len(asked) >= 3 if opentelemetry else asked == []
+
+
+def test_the_label_tables_are_read_once_at_start_not_by_the_first_rounds_threads(
+    game_settings: Settings, shared_scorer: Scorer
+) -> None:
+    """Each table read once, before any request: the reveal threads' first rounds would each
+    read them at once (``functools.cache`` holds none back while another computes)."""
+    tables = (
+        labels._lemmas,
+        labels._short_names,
+        labels._qualified_names,
+        labels._synsets,
+        labels._index_by_synset,
+        labels._indices_by_name,
+    )
+    for table in tables:
+        table.cache_clear()
+    with TestClient(create_app(game_settings, scorer=shared_scorer)):
+        assert [table.cache_info().misses for table in tables] == [1] * len(tables)
 
 
 def test_a_thread_that_rate_limits_and_updates_the_leaderboard_keeps_one_redis_connection(

@@ -33,6 +33,7 @@ from clickme.game.fast_path import GameFastPath
 from clickme.game.leaderboard import leaderboard_store
 from clickme.game.routes import admin_router as admin_rounds_router
 from clickme.game.routes import router as game_router
+from clickme.images.labels import load_labels
 from clickme.images.routes import UPLOAD_PATH
 from clickme.images.routes import admin_router as admin_image_sets_router
 from clickme.images.routes import router as images_router
@@ -98,6 +99,7 @@ def create_app(settings: Settings | None = None, scorer: Scorer | None = None) -
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.runtime = build_runtime(settings, scorer)
+        load_labels()
         app.state.export_jobs = ExportJobs.start(app.state.runtime.database, settings)
         app.state.alignment_jobs = AlignmentJobs.start(app.state.runtime.database, settings)
         try:

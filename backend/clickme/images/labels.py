@@ -54,6 +54,15 @@ def _index_by_synset() -> dict[str, int]:
     return {synset: index for index, synset in enumerate(_synsets())}
 
 
+def load_labels() -> None:
+    """Reads every label table now: a server does at its start, where its threads would each
+    read them at once on their first rounds (``cache`` does not hold one back while another
+    computes, and the qualified names take about 30 ms)."""
+    tables = (_lemmas, _short_names, _qualified_names, _synsets, _index_by_synset, _indices_by_name)
+    for table in tables:
+        table()
+
+
 def _checked(index: int) -> int:
     if not 0 <= index < NUM_CLASSES:
         raise IndexError(f"ImageNet class index must be in 0..{NUM_CLASSES - 1}, got {index}")
