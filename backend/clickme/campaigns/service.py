@@ -401,7 +401,7 @@ class _Assignment(NamedTuple):
     highest: Select[int]
     # An open image with ``:level`` plays the player has not seen, locked (``image_id``,
     # ``plays``, and the image's own columns): the first from a shuffle of ``:draw`` on.
-    drawn: Select[int, int]
+    drawn: Select[*tuple[Any, ...]]
     take_play: Update  # ``:taken_image``'s counter up by one while it is open, reshuffled
     nothing_left: Select[int, int]  # the campaign's open images, and those the player has not seen
 
