@@ -96,9 +96,17 @@ class Side:
             time.sleep(0.05)
         return json.loads(target.read_text())
 
-    def step(self, players: int, duration_s: float, seed: int) -> None:
+    def cleared(self) -> None:
+        """The clock's sums zeroed (asked for, and waited on until its file is gone)."""
         self.command("clear")
-        time.sleep(0.5)  # the clock polls five times a second
+        deadline = time.monotonic() + DUMP_TIMEOUT_S
+        while (self.folder / "clear").exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name}: the API's function clock did not clear")
+            time.sleep(0.05)
+
+    def step(self, players: int, duration_s: float, seed: int) -> None:
+        self.cleared()
         cpu = process_cpu_s(self.pid)
         tally = asyncio.run(run_players([self.url], players, duration_s, seed, self.name))
         self.api_cpu_s += process_cpu_s(self.pid) - cpu
