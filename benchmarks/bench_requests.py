@@ -1,7 +1,7 @@
 """The API process's CPU per request type, one request at a time, optionally beside older code.
 
     .venv/bin/python benchmarks/bench_requests.py [--cycles 200] [--pause-ms 20] [--before PATH]
-        [--floor]
+        [--floor] [--sample]
 
 Builds a deployment as ``bench_load.py`` does (PostgreSQL, Redis, the demo photos, one API and
 one scoring worker) and plays one player's rounds, one request at a time with a pause after
@@ -15,7 +15,9 @@ and sent it to the worker), the next one (for a reveal, before its answer was re
 event loop, the scorer's answer reader), and the rest. Beside it, the CPU of the PostgreSQL
 backends connected to the API's database over the same request (their schedstat; listed
 before each request from ``pg_stat_activity``). After its first five rounds the player has
-seen every demo photo: its rounds are repeats, as in ``bench_load.py``. A process that has
+seen every demo photo: its rounds are repeats, as in ``bench_load.py``; with ``--sample`` the
+deployment holds the ImageNet sample (``CLICKME_IMAGENET_SAMPLE``) instead, so that each new round
+draws a photo the player has not seen, as most new rounds do. A process that has
 idled for the pause wakes up slower than one kept busy: compare figures taken with the same
 pause only.
 
@@ -110,10 +112,12 @@ class Side:
         return response
 
     def play_round(self) -> None:
-        round_id = self.post("start", "/api/rounds", {"viewport_width": 1280}).json()["round_id"]
+        new_round = self.post("start", "/api/rounds", {"viewport_width": 1280}).json()
+        round_id, image = new_round["round_id"], new_round["image"]
+        corner = min(100, image["width"] // 3, image["height"] // 3)  # 100 on every demo photo
         self.post("start call", f"/api/rounds/{round_id}/start")
         for seq in range(1, REVEALS_PER_ROUND + 1):
-            points = [[100 + seq * 5 + k, 100 + k, 50 * k] for k in range(6)]
+            points = [[corner + seq * 5 + k, corner + k, 50 * k] for k in range(6)]
             body = {"seq": seq, "points": points, "pointer_type": "mouse"}
             answer = self.post("reveal", f"/api/rounds/{round_id}/points", body).json()
             if answer["state"] != "playing":
@@ -122,9 +126,15 @@ class Side:
 
 
 def start_side(
-    stack: ExitStack, name: str, pythonpath: str | None, models_dir: Path, pause_s: float
+    stack: ExitStack,
+    name: str,
+    pythonpath: str | None,
+    models_dir: Path,
+    pause_s: float,
+    images: Path | None = None,
 ) -> Side:
-    """A deployment (running the code on ``pythonpath`` if given) with a consenting player."""
+    """A deployment (running the code on ``pythonpath`` if given; the photos in ``images``,
+    else the demo's) with a consenting player."""
     root = Path(tempfile.mkdtemp(prefix=f"bench-requests-{name}-"))
     deploy = stack.enter_context(
         deployment(
@@ -133,7 +143,7 @@ def start_side(
             redis_url=REDIS_URL,
             redis_prefix=f"bench-requests-{name}-{os.getpid()}",
             models_dir=models_dir,
-            images_dir=None,
+            images_dir=images,
         )
     )
     if pythonpath is not None:
@@ -144,6 +154,14 @@ def start_side(
     side.post("join", "/api/players", {"consent": True})
     first_round_admitted(client)
     return side
+
+
+def sample_images() -> Path:
+    """The ImageNet sample's folder (``CLICKME_IMAGENET_SAMPLE``)."""
+    folder = os.environ.get("CLICKME_IMAGENET_SAMPLE", "")
+    if not folder or not Path(folder).is_dir():
+        raise SystemExit("--sample needs CLICKME_IMAGENET_SAMPLE: the ImageNet sample's folder")
+    return Path(folder)
 
 
 def first_round_admitted(client: httpx.Client, timeout_s: float = 30.0) -> None:
@@ -252,13 +270,16 @@ def main() -> None:
     parser.add_argument("--models-dir", type=Path, help="ONNX export cache (default: per run)")
     parser.add_argument("--pause-ms", type=float, default=20.0, help="idle after each request")
     parser.add_argument("--floor", action="store_true", help="beside floor_app.py (see above)")
+    parser.add_argument("--sample", action="store_true", help="the ImageNet sample (see above)")
     args = parser.parse_args()
     models_dir = args.models_dir or Path(tempfile.mkdtemp(prefix="bench-requests-models-"))
     pause_s = args.pause_ms / 1000
+    images = sample_images() if args.sample else None
     with ExitStack() as stack:
-        sides = [start_side(stack, "this code", None, models_dir, pause_s)]
+        sides = [start_side(stack, "this code", None, models_dir, pause_s, images)]
         if args.before is not None:
-            sides.insert(0, start_side(stack, "before", args.before, models_dir, pause_s))
+            before = start_side(stack, "before", args.before, models_dir, pause_s, images)
+            sides.insert(0, before)
         if args.floor:
             sides.append(start_floor(stack, pause_s))
         for cycle in tqdm(range(args.cycles), desc="rounds", unit="round"):

@@ -4,6 +4,7 @@ import os
 import threading
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from benchmarks.bench_requests import (
     first_round_admitted,
     postgres_cpu_s,
     postgres_ms,
+    sample_images,
     start_floor,
     thread_shares_ms,
 )
@@ -124,3 +126,14 @@ def test_the_floor_answers_a_round_after_each_requests_round_trips(redis_prefix:
         assert int(client.get(RATE_KEY) or 0) == 3 + REVEALS_PER_ROUND  # start, its call, skip
     assert len(floor.cpu_ms["reveal"]) == REVEALS_PER_ROUND
     assert all(ms > 0 for kind in ("start", "reveal", "skip") for ms in floor.cpu_ms[kind])
+
+
+def test_the_sample_option_needs_the_sample_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CLICKME_IMAGENET_SAMPLE", str(tmp_path))
+    assert sample_images() == tmp_path
+    for missing in ("", str(tmp_path / "absent")):
+        monkeypatch.setenv("CLICKME_IMAGENET_SAMPLE", missing)
+        with pytest.raises(SystemExit, match="CLICKME_IMAGENET_SAMPLE"):
+            sample_images()
