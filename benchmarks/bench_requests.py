@@ -113,8 +113,9 @@ class Side:
 
     def play_round(self) -> None:
         new_round = self.post("start", "/api/rounds", {"viewport_width": 1280}).json()
-        round_id, image = new_round["round_id"], new_round["image"]
-        corner = min(100, image["width"] // 3, image["height"] // 3)  # 100 on every demo photo
+        round_id, image = new_round["round_id"], new_round.get("image")  # the floor's: none
+        # the points' corner inside the photo: 100 px on every demo photo (and the floor's)
+        corner = 100 if image is None else min(100, image["width"] // 3, image["height"] // 3)
         self.post("start call", f"/api/rounds/{round_id}/start")
         for seq in range(1, REVEALS_PER_ROUND + 1):
             points = [[corner + seq * 5 + k, corner + k, 50 * k] for k in range(6)]
