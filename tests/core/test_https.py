@@ -7,17 +7,27 @@ from fastapi.testclient import TestClient
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from clickme.core.https import HttpsOnly, host_name, is_local_host
+from clickme.core.https import POLICY_VIOLATION, HttpsOnly, host_name, is_local_host
 
 
 async def scheme(request: Request) -> Response:
     return PlainTextResponse(request.url.scheme)
 
 
+async def socket_scheme(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_text(websocket.url.scheme)
+    await websocket.close()
+
+
 def guarded(production: bool = True) -> TestClient:
-    routes = [Route(path, scheme) for path in ("/", "/api/leaderboard", "/healthz", "/metrics")]
+    routes: list[Route | WebSocketRoute] = [
+        Route(path, scheme) for path in ("/", "/api/leaderboard", "/healthz", "/metrics")
+    ]
+    routes.append(WebSocketRoute("/api/strokes", socket_scheme))
     app = Starlette(routes=routes)
     app.add_middleware(HttpsOnly, production=production)
     return TestClient(app, follow_redirects=False)
@@ -36,6 +46,20 @@ def test_plain_http_api_calls_get_a_json_error() -> None:
     response = guarded().post("http://clickme.test:8000/api/leaderboard")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "https_required"
+
+
+def test_a_plain_websocket_handshake_by_host_name_is_refused() -> None:
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        guarded().websocket_connect("ws://clickme.test/api/strokes"),
+    ):
+        pass
+    assert refused.value.code == POLICY_VIOLATION  # uvicorn answers the handshake 403
+    for url in ("wss://clickme.test/api/strokes", "ws://localhost:8000/api/strokes"):
+        with guarded().websocket_connect(url) as socket:
+            assert socket.receive_text() in {"ws", "wss"}
+    with guarded(production=False).websocket_connect("ws://clickme.test/api/strokes") as socket:
+        assert socket.receive_text() == "ws"
 
 
 def test_https_local_hosts_operations_routes_and_the_demo_pass() -> None:

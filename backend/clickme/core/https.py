@@ -20,6 +20,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from clickme.core.errors import error_body
 
 OPERATIONS_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+PLAIN_SCHEMES = frozenset({"http", "ws"})
+# A WebSocket handshake refused before it is accepted (uvicorn answers it 403).
+POLICY_VIOLATION = 1008
 HTTPS_REQUIRED = "this server must be reached over HTTPS"
 UNTRUSTED_PROXY_HINT = (
     "A proxy in front of this server says the request came over HTTPS, but the server does "
@@ -78,7 +81,8 @@ def https_page(host: str, hint: str) -> str:
 
 
 class HttpsOnly:
-    """Pure ASGI: production's plain-HTTP requests by a host name do not reach the app."""
+    """Pure ASGI: production's plain-HTTP requests (and WebSocket handshakes) by a host name do
+    not reach the app."""
 
     def __init__(self, app: ASGIApp, production: bool) -> None:
         self.app = app
@@ -87,16 +91,18 @@ class HttpsOnly:
     def must_refuse(self, scope: Scope, headers: Headers) -> bool:
         return (
             self.production
-            and scope["type"] == "http"
-            and scope["scheme"] == "http"
+            and scope["scheme"] in PLAIN_SCHEMES
             and scope["path"] not in OPERATIONS_PATHS
             and not is_local_host(host_name(headers.get("host", "")))
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
+        if scope["type"] in ("http", "websocket"):
             headers = Headers(scope=scope)
             if self.must_refuse(scope, headers):
-                await https_required_response(scope, headers)(scope, receive, send)
+                if scope["type"] == "websocket":  # its handshake answered 403
+                    await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+                else:
+                    await https_required_response(scope, headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)

@@ -72,6 +72,10 @@ def server_options(settings: Settings) -> dict[str, Any]:
         "http": protocol,
         "timeout_keep_alive": settings.http_keepalive_timeout_s,
         "limit_concurrency": settings.http_max_connections,
+        # the strokes' socket: a message no larger than a request's body, and not compressed
+        # (deflate would cost each batch more CPU than its bytes on the wire save)
+        "ws_max_size": settings.max_body_bytes,
+        "ws_per_message_deflate": False,
     }
 
 

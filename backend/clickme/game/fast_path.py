@@ -85,7 +85,7 @@ def _player_cookie(raw: bytes) -> str | None:
     return cookie_parser(raw.decode("latin-1")).get(PLAYER_COOKIE)
 
 
-def _signed_player(scope: Scope, secret: str) -> PlayerToken | None:
+def signed_player(scope: Scope, secret: str) -> PlayerToken | None:
     """The player the request's cookie is signed for."""
     raw = _header(scope, b"cookie")
     token = None if raw is None else _player_cookie(raw)
@@ -129,7 +129,7 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def _handler(app: Any, error: Exception) -> ExceptionHandler | None:
+def exception_handler(app: Any, error: Exception) -> ExceptionHandler | None:
     """The app's handler for the error's class or its nearest base, as Starlette picks it."""
     handlers: dict[Any, ExceptionHandler] = app.exception_handlers
     for cls in type(error).__mro__:
@@ -184,7 +184,7 @@ async def _answered(scope: Scope, answer: Awaitable[Response]) -> Response:
     try:
         return await answer
     except Exception as error:
-        handler = _handler(scope["app"], error)
+        handler = exception_handler(scope["app"], error)
         if handler is None:
             raise
         response = handler(Request(scope), error)
@@ -205,7 +205,7 @@ class GameFastPath:
             return
         round_id, action = matched
         runtime: GameRuntime = scope["app"].state.runtime
-        player = _signed_player(scope, runtime.settings.resolved_secret_key())
+        player = signed_player(scope, runtime.settings.resolved_secret_key())
         answer: Awaitable[Response] | None
         if action == "start":
             if player is None:

@@ -3,7 +3,7 @@ and the staff's replay of a round's painted points."""
 
 from typing import Annotated
 
-from fastapi import APIRouter, Cookie, Depends, Query, Response
+from fastapi import APIRouter, Cookie, Depends, Query, Response, WebSocket
 from sqlalchemy.orm import Session
 
 from clickme.accounts.deps import StaffMember
@@ -23,6 +23,7 @@ from clickme.game.schemas import (
     RoundReplay,
     RoundResult,
 )
+from clickme.game.strokes_socket import serve_strokes
 from clickme.game.threads import as_player, in_session, off_loop
 from clickme.players import service as players
 from clickme.players.deps import IpHash, SignedPlayer
@@ -56,6 +57,13 @@ async def post_points(
     """Store the batch and answer with the DNN's guesses (``clickme.game.reveal``); a
     well-formed batch is answered by ``clickme.game.fast_path`` before it gets here."""
     return revealed_response(await reveal.reveal(runtime, round_id, player, batch))
+
+
+@router.websocket("/strokes")
+async def strokes(websocket: WebSocket) -> None:
+    """The player's batches of points over one WebSocket, each answered as ``post_points``
+    answers it (``clickme.game.strokes_socket``)."""
+    await serve_strokes(websocket, websocket.app.state.runtime)
 
 
 @router.post("/rounds/{round_id}/start")
