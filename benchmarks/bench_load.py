@@ -45,7 +45,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack, ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -67,7 +67,7 @@ from bench_model import (
     schedstat_cpu_s,
     scored_so_far,
 )
-from lean_http import LeanClient, Reply, TransportError
+from lean_http import LeanClient, Reply, StrokesSocket, TransportError
 
 from clickme.campaigns import service as campaigns
 from clickme.core.config import Settings
@@ -107,6 +107,7 @@ FINISH_RETRY_S = 0.2
 CLIENT_TIMEOUT_S = 30.0
 NEW_PLAYER_CODES = {"no_player", "no_images_left", "player_done"}
 WARMUP_PLAYERS = 4
+TRANSPORTS = ("http", "ws")
 WARMUP_S = 3.0
 
 
@@ -212,8 +213,11 @@ def _error_code(response: Reply) -> str:
 class SimPlayer:
     """One simulated player on its own connection to one API process."""
 
-    def __init__(self, client: LeanClient, rng: random.Random, tally: Tally) -> None:
+    def __init__(
+        self, client: LeanClient, rng: random.Random, tally: Tally, transport: str = "http"
+    ) -> None:
         self.client = client
+        self.socket = StrokesSocket(client) if transport == "ws" else None
         self.rng = rng
         self.tally = tally
         self.skipper = rng.random() < SKIPPER_SHARE
@@ -230,10 +234,14 @@ class SimPlayer:
     async def _request(self, path: str, body: dict | None = None) -> Reply | None:
         """POST, sent again unchanged on a transport error or a 5xx (with a growing delay);
         the last response, or None when every attempt failed on the network."""
+        return await self._sent(lambda: self.client.post(path, json=body))
+
+    async def _sent(self, exchange: Callable[[], Awaitable[Reply]]) -> Reply | None:
+        """The exchange's reply, tried again as ``_request`` says."""
         delay, response = FIRST_RETRY_S, None
         for _ in range(MAX_ATTEMPTS):
             try:
-                response = await self.client.post(path, json=body)
+                response = await exchange()
             except TransportError as error:
                 self.tally.errors[f"transport {str(error).split(':')[0]}"] += 1
                 response = None
@@ -297,7 +305,11 @@ class SimPlayer:
         """The round's state after the batch; None when the batch was refused or unanswered."""
         started = time.perf_counter()
         body = {"seq": seq, "points": points, "pointer_type": "mouse"}
-        response = await self._request(f"/api/rounds/{round_id}/points", body)
+        socket = self.socket
+        if socket is None:
+            response = await self._request(f"/api/rounds/{round_id}/points", body)
+        else:
+            response = await self._sent(lambda: socket.reveal(round_id, body))
         if response is not None and response.status_code == 200:
             self.tally.latencies_ms.append((time.perf_counter() - started) * 1000)
             self.tally.reveal_done_at.append(self.loop.time())
@@ -329,10 +341,16 @@ class SimPlayer:
 
 
 async def run_players(
-    base_urls: list[str], players: int, duration_s: float, seed: int, label: str = ""
+    base_urls: list[str],
+    players: int,
+    duration_s: float,
+    seed: int,
+    label: str = "",
+    transport: str = "http",
 ) -> Tally:
     """N players for duration_s (then each finishes its request in hand), round-robin over
-    the API processes, their starts spread over one batch interval."""
+    the API processes, their starts spread over one batch interval; their batches over HTTP or
+    (``ws``) each player's strokes' WebSocket."""
     loop = asyncio.get_running_loop()
     async with AsyncExitStack() as stack:
         clients = [
@@ -343,8 +361,12 @@ async def run_players(
         until = loop.time() + duration_s
         tally = Tally(until=until)
         crowd = [
-            SimPlayer(c, random.Random(seed * 100_003 + i), tally) for i, c in enumerate(clients)
+            SimPlayer(c, random.Random(seed * 100_003 + i), tally, transport)
+            for i, c in enumerate(clients)
         ]
+        for player in crowd:
+            if player.socket is not None:
+                stack.push_async_callback(player.socket.aclose)
         tasks = [
             asyncio.create_task(p.play(until, i * BATCH_EVERY_MS / 1000 / players))
             for i, p in enumerate(crowd)
@@ -590,6 +612,7 @@ def stored_points(engine: sa.Engine, round_ids: list[int]) -> int:
 @dataclass(frozen=True)
 class StepResult:
     config: Config
+    transport: str  # the batches': "http" or "ws" (the strokes' WebSocket)
     players: int
     duration_s: float
     wall_s: float
@@ -602,6 +625,9 @@ class StepResult:
     @property
     def reveals(self) -> int:
         return len(self.tally.latencies_ms)
+
+    def describe(self) -> str:
+        return f"{self.config.describe()}, batches over {self.transport}"
 
     @property
     def reveals_per_s(self) -> float:
@@ -620,21 +646,27 @@ class StepResult:
 
 
 def measure_step(
-    deploy: Deployment, running: Running, config: Config, players: int, duration_s: float, seed: int
+    deploy: Deployment,
+    running: Running,
+    config: Config,
+    players: int,
+    duration_s: float,
+    seed: int,
+    transport: str = "http",
 ) -> StepResult:
     before = cpu_snapshot(running, deploy.engine)
     images, passes = scored_by(running.scorers)
     started_at = time.monotonic()
-    label = f"{config.name} {players} players"
-    tally = asyncio.run(
-        run_players([api.url for api in running.apis], players, duration_s, seed, label)
-    )
+    label = f"{config.name} {transport} {players} players"
+    urls = [api.url for api in running.apis]
+    tally = asyncio.run(run_players(urls, players, duration_s, seed, label, transport))
     wall_s = time.monotonic() - started_at
     cpu = cpu_used(before, cpu_snapshot(running, deploy.engine))
     images_after, passes_after = scored_by(running.scorers)
     stored = stored_points(deploy.engine, tally.round_ids)
     return StepResult(
         config,
+        transport,
         players,
         duration_s,
         wall_s,
@@ -778,7 +810,7 @@ def load_table(results: list[StepResult], bare: dict[str, BareModel]) -> str:
         other = t.errors.total() - sum(n for k, n in t.errors.items() if k[:1] == "5")
         outcomes = " / ".join(str(t.outcomes[o]) for o in ("correct", "timeout", "skip"))
         rows.append(
-            f"| {r.config.describe()} | {r.players} | {r.reveals_per_s:.1f} "
+            f"| {r.describe()} | {r.players} | {r.reveals_per_s:.1f} "
             f"| {ratio:.0%} | {r.latency_ms(50):.1f} | {r.latency_ms(99):.1f} "
             f"| {t.overload_503s} | {t.other_5xx} | {other} | {t.acked_points} "
             f"| {r.stored_points} | {outcomes} |"
@@ -806,7 +838,7 @@ def cpu_table(results: list[StepResult], bare: dict[str, BareModel]) -> str:
         model = r.cpu_ms_per("worker" if r.config.workers else "api", r.images)
         cores = " / ".join(f"{r.cpu_s[g] / r.wall_s:.2f}" for g in CPU_GROUPS)
         rows.append(
-            f"| {r.config.describe()} | {r.players} | {r.cpu_ms_per('api', r.reveals):.2f} "
+            f"| {r.describe()} | {r.players} | {r.cpu_ms_per('api', r.reveals):.2f} "
             f"| {api_cpu_ms_per_reveal(r, bare[r.config.name]):.2f} "
             f"| {r.cpu_ms_per('api', r.tally.requests):.2f} | {model:.2f} "
             f"| {r.images / r.passes if r.passes else 0:.1f} | {r.images / r.wall_s:.1f} "
@@ -878,7 +910,7 @@ def print_report(
     )
     for r in results:
         if r.tally.errors:
-            print(f"{r.config.name} {r.players} players: {dict(r.tally.errors)}")
+            print(f"{r.config.name} {r.transport} {r.players} players: {dict(r.tally.errors)}")
     print("\nSizing inputs:\n" + sizing_inputs(results, bare, write))
 
 
@@ -895,6 +927,14 @@ def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, nargs="+", default=[1, 8, 32, 128])
     parser.add_argument("--configs", nargs="+", choices=list(CONFIGS), default=list(CONFIGS))
+    parser.add_argument(
+        "--transports",
+        nargs="+",
+        choices=TRANSPORTS,
+        default=list(TRANSPORTS),
+        help="how the batches go, each player count stepped with each in turn: HTTP requests, "
+        "or each player's strokes' WebSocket",
+    )
     parser.add_argument("--duration", type=_positive_seconds, default=20.0, help="seconds per step")
     parser.add_argument("--worker-threads", type=int, default=0, help="0: all cores")
     parser.add_argument("--bare-repeats", type=int, default=200)
@@ -930,8 +970,12 @@ def main() -> None:
                 urls = [api.url for api in running.apis]
                 asyncio.run(run_players(urls, WARMUP_PLAYERS, WARMUP_S, seed=0, label="warm-up"))
                 for players in args.players:
-                    step = measure_step(deploy, running, config, players, args.duration, players)
-                    results.append(step)
+                    for transport in args.transports:
+                        results.append(
+                            measure_step(
+                                deploy, running, config, players, args.duration, players, transport
+                            )
+                        )
         write = postgres_write_rate(deploy, args.write_threads, args.write_seconds)
     load.append(os.getloadavg())
     print_report(results, bare, write, load)

@@ -15,6 +15,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import WebSocketException
 
 MAX_HEADER_BYTES = 64 * 1024
 
@@ -45,10 +47,20 @@ class LeanClient:
     _streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
 
     async def post(self, path: str, json: object = None) -> Reply:
-        """POST ``path`` (with ``json`` as its body unless None); TransportError on failure."""
+        """POST ``path`` (with ``json`` as its body unless None); TransportError on failure.
+        A kept-alive connection the server closed while it idled (no byte of a reply came) is
+        opened again and the request sent once more, as browsers do."""
+        request = self._request(path, json)
         try:
             async with asyncio.timeout(self.timeout_s):
-                return await self._exchange(self._request(path, json))
+                reused = self._streams is not None
+                try:
+                    return await self._exchange(request)
+                except (ConnectionResetError, asyncio.IncompleteReadError) as closed:
+                    if not reused or getattr(closed, "partial", b""):
+                        raise
+                    await self.aclose()
+                    return await self._exchange(request)
         except (OSError, EOFError, TimeoutError, ValueError, asyncio.IncompleteReadError) as error:
             await self.aclose()
             raise TransportError(f"{type(error).__name__}: {error}") from error
@@ -87,6 +99,44 @@ class LeanClient:
         for line in reply.set_cookies:
             jar: SimpleCookie = SimpleCookie(line)
             self.cookies.update({name: morsel.value for name, morsel in jar.items()})
+
+
+@dataclass
+class StrokesSocket:
+    """One player's strokes' WebSocket (``/api/strokes``) beside its HTTP connection, with the
+    cookies that one holds; opened on first use and again after a failure."""
+
+    http: LeanClient
+    _connection: ClientConnection | None = None
+
+    async def reveal(self, round_id: int, batch: dict) -> Reply:
+        """The batch's answer, read as its POST's reply (its status, Retry-After and body);
+        TransportError on failure."""
+        message = orjson.dumps({"round_id": round_id, **batch})
+        try:
+            async with asyncio.timeout(self.http.timeout_s):
+                if self._connection is None:
+                    self._connection = await self._open()
+                await self._connection.send(message, text=True)
+                answer = orjson.loads(await self._connection.recv(decode=False))
+        except (OSError, TimeoutError, ValueError, WebSocketException) as error:
+            await self.aclose()
+            raise TransportError(f"{type(error).__name__}: {error}") from error
+        retry = answer["retry_after"]
+        headers = {} if retry is None else {"retry-after": str(retry)}
+        return Reply(answer["status"], headers, orjson.dumps(answer["body"]))
+
+    async def _open(self) -> ClientConnection:
+        url = "ws" + self.http.base_url.removeprefix("http") + "/api/strokes"
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        return await connect(
+            url, additional_headers={"Cookie": cookie}, compression=None, max_size=None
+        )
+
+    async def aclose(self) -> None:
+        if self._connection is not None:
+            connection, self._connection = self._connection, None
+            await connection.close()
 
 
 async def _read_reply(reader: asyncio.StreamReader) -> Reply:

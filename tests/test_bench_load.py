@@ -6,6 +6,7 @@ import pytest
 
 from benchmarks.bench_load import (
     CONFIGS,
+    TRANSPORTS,
     arguments,
     deployment,
     measure_step,
@@ -41,7 +42,7 @@ def test_no_duration_of_zero_is_taken(
     )
 
 
-def test_two_players_for_three_seconds_lose_no_point(
+def test_two_players_for_three_seconds_lose_no_point_over_either_transport(
     tmp_path: Path, models_cache_dir: Path, redis_prefix: str
 ) -> None:
     with (
@@ -55,11 +56,15 @@ def test_two_players_for_three_seconds_lose_no_point(
         ) as deploy,
         started(deploy, CONFIGS["inproc"], worker_threads=0) as running,
     ):
-        result = measure_step(deploy, running, CONFIGS["inproc"], 2, 3.0, seed=1)
-    tally = result.tally
-    assert result.reveals > 0
-    assert tally.acked_points == result.stored_points > 0
-    assert tally.unconfirmed_points == 0
-    assert tally.other_5xx == tally.transport_errors == 0
-    assert result.cpu_s["api"] > 0 and result.cpu_s["postgres"] > 0
-    assert result.images >= result.reveals
+        results = [
+            measure_step(deploy, running, CONFIGS["inproc"], 2, 3.0, seed=1, transport=transport)
+            for transport in TRANSPORTS
+        ]
+    for result in results:  # the batches over HTTP, then over the strokes' socket
+        tally = result.tally
+        assert result.reveals > 0, result.transport
+        assert tally.acked_points == result.stored_points > 0
+        assert tally.unconfirmed_points == 0
+        assert tally.other_5xx == tally.transport_errors == 0
+        assert result.cpu_s["api"] > 0 and result.cpu_s["postgres"] > 0
+        assert result.images >= result.reveals

@@ -64,3 +64,33 @@ async def test_no_server_is_a_transport_error() -> None:
     await server.wait_closed()
     with pytest.raises(TransportError, match="ConnectionRefusedError"):
         await LeanClient(f"http://127.0.0.1:{port}", timeout_s=5).post("/")
+
+
+async def test_a_kept_alive_connection_the_server_closed_is_opened_again_once() -> None:
+    """The server closes an idle kept-alive connection (its keep-alive timeout, while a round's
+    batches go over the strokes' socket): the next request goes on a new one, as a browser's
+    does; a connection that fails again is the transport error."""
+    connections = 0
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        if connections <= 2:  # answer one request, then close without saying so
+            head = await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0]))
+            writer.write(REPLIES[3])
+            await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    client = LeanClient(f"http://127.0.0.1:{port}", timeout_s=5)
+    async with server:
+        assert (await client.post("/a")).status_code == 200
+        await asyncio.sleep(0.05)  # the server has closed it
+        assert (await client.post("/b")).status_code == 200
+        await asyncio.sleep(0.05)
+        with pytest.raises(TransportError):  # reopened once: that one closes at once too
+            await client.post("/c")
+    assert connections == 3  # /a, /b after one reopening, /c once more
+    await client.aclose()
