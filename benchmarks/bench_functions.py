@@ -1,7 +1,7 @@
 """Where the API's CPU goes under load, function by function, optionally beside older code.
 
     .venv/bin/python benchmarks/bench_functions.py [--players 8] [--duration 20] [--steps 2]
-        [--before PATH] [--names NAME ...] [--models-dir DIR]
+        [--before PATH] [--transports http ws] [--names NAME ...] [--models-dir DIR]
 
 Builds a deployment as ``bench_load.py`` does (PostgreSQL, Redis, one API, one scoring worker;
 the ImageNet sample when ``CLICKME_IMAGENET_SAMPLE`` names it, else the demo photos) and plays
@@ -15,7 +15,8 @@ windows.
 With ``--before PATH`` (a checkout's ``backend`` folder, e.g. a ``git worktree`` of an older
 commit) a second deployment runs that code at the same time and the steps alternate between the
 two (before, this code, this code, before, ...), so both see the same machine. A name missing
-from one side's code shows as ``missing`` there.
+from one side's code shows as ``missing`` there. With ``--transports http ws`` each code runs
+twice, its players' batches over HTTP on one side and over the strokes' WebSocket on the other.
 """
 
 import argparse
@@ -39,6 +40,7 @@ from bench_load import (
     CONFIGS,
     POSTGRES_ADMIN_URL,
     REDIS_URL,
+    TRANSPORTS,
     WARMUP_PLAYERS,
     WARMUP_S,
     deployment,
@@ -77,6 +79,7 @@ class Side:
     url: str
     pid: int
     folder: Path
+    transport: str = "http"
     reveals: int = 0
     api_cpu_s: float = 0.0
     sums: dict[str, dict] = field(default_factory=dict)
@@ -108,7 +111,9 @@ class Side:
     def step(self, players: int, duration_s: float, seed: int) -> None:
         self.cleared()
         cpu = process_cpu_s(self.pid)
-        tally = asyncio.run(run_players([self.url], players, duration_s, seed, self.name))
+        tally = asyncio.run(
+            run_players([self.url], players, duration_s, seed, self.name, self.transport)
+        )
         self.api_cpu_s += process_cpu_s(self.pid) - cpu
         self.reveals += len(tally.latencies_ms)
         for name, figures in self.dump().items():
@@ -133,7 +138,12 @@ def clock_environment(folder: Path, names: list[str], pythonpath: str | None) ->
 
 @contextmanager
 def side(
-    name: str, pythonpath: str | None, names: list[str], models_dir: Path, images: Path | None
+    name: str,
+    pythonpath: str | None,
+    names: list[str],
+    models_dir: Path,
+    images: Path | None,
+    transport: str = "http",
 ) -> Iterator[Side]:
     """A deployment running the code on ``pythonpath`` (else this checkout's), with the clock
     in its API, warmed up."""
@@ -153,8 +163,9 @@ def side(
         folder.mkdir()
         deploy = replace(deploy, env=deploy.env | clock_environment(folder, names, pythonpath))
         api = stack.enter_context(started(deploy, CONFIGS["worker"], 0)).apis[0]
-        asyncio.run(run_players([api.url], WARMUP_PLAYERS, WARMUP_S, seed=0, label="warm-up"))
-        yield Side(name, api.url, api.popen.pid, folder)
+        warm_up = run_players([api.url], WARMUP_PLAYERS, WARMUP_S, 0, "warm-up", transport)
+        asyncio.run(warm_up)
+        yield Side(name, api.url, api.popen.pid, folder, transport)
 
 
 def report(sides: list[Side], names: list[str]) -> str:
@@ -180,12 +191,23 @@ def report(sides: list[Side], names: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _named(code: str, transport: str, transports: list[str]) -> str:
+    return f"{code} ({transport})" if len(transports) > 1 else code
+
+
 def arguments(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--players", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds a step")
     parser.add_argument("--steps", type=int, default=2, help="steps on each side")
     parser.add_argument("--before", help="a backend folder to run beside this code (PYTHONPATH)")
+    parser.add_argument(
+        "--transports",
+        nargs="+",
+        choices=TRANSPORTS,
+        default=["http"],
+        help="the players' batches over HTTP, the strokes' WebSocket, or each on its own side",
+    )
     parser.add_argument("--names", nargs="+", default=list(DEFAULT_NAMES), help="module:function")
     parser.add_argument("--models-dir", type=Path, help="ONNX export cache (default: per run)")
     return parser.parse_args(argv)
@@ -199,10 +221,23 @@ def main() -> None:
         models_dir = args.models_dir or Path(
             stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-functions-models-"))
         )
-        sides = [stack.enter_context(side("this code", None, args.names, models_dir, images))]
+        codes = [("this code", None)]
         if args.before is not None:
-            before = side("before", args.before, args.names, models_dir, images)
-            sides.insert(0, stack.enter_context(before))
+            codes.insert(0, ("before", args.before))
+        sides = [
+            stack.enter_context(
+                side(
+                    _named(code, transport, args.transports),
+                    path,
+                    args.names,
+                    models_dir,
+                    images,
+                    transport,
+                )
+            )
+            for code, path in codes
+            for transport in args.transports
+        ]
         for step in tqdm(range(args.steps), desc="steps"):
             for s in sides if step % 2 == 0 else reversed(sides):
                 s.step(args.players, args.duration, seed=step + 1)
