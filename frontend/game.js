@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { farEnough, RevealCanvas } from "./brush.js";
 import { PointSender } from "./sender.js";
+import { StrokesChannel } from "./strokes.js";
 
 const FINISH_RETRY_MS = 200;
 // The DNN is saturated: no new round for now (503 scorer_busy); asked again after 1 to 2 s.
@@ -66,6 +67,9 @@ const CLOSED = new Map([
 const REDIRECT_DELAY_MS = 5000;
 
 const byId = (id) => document.getElementById(id);
+
+// Every round's batches of points: over the strokes' socket, or over HTTP where it cannot open.
+const strokes = new StrokesChannel();
 
 const ui = {
   screens: [
@@ -252,7 +256,7 @@ class Round {
     this.lastGuesses = []; // the DNN's latest top-k, for the result's words
     this.acceptsInput = true;
     this.reveal.setPhoto(photo, data.image.width, data.image.height, data.brush);
-    this.sender = new PointSender((batch) => api.sendPoints(data.round_id, batch), {
+    this.sender = new PointSender((batch) => strokes.send(data.round_id, batch), {
       onReveal: (answer) => this.onReveal(answer),
       onBusy: () => {
         ui.busy.hidden = false;
@@ -571,6 +575,7 @@ class Game {
   async prepareRound() {
     const data = await api.startRound(window.innerWidth, window.innerHeight, CAMPAIGN);
     this.cookieSet = false; // it came back: a later no_player is a forgotten player
+    strokes.warm(); // the socket opens while the photo loads
     const startBy = performance.now() + data.start_within_ms - START_MARGIN_MS;
     const photo = await loadPhoto(data.image.url);
     return { data, photo, startBy };

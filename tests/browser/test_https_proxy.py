@@ -26,9 +26,12 @@ from tests.browser.test_play_round import (
     PHONE,
     RESULT_TEXT,
     accept_consent_and_start,
+    assert_sent_over_the_socket,
     paint_with_mouse,
     paint_with_touch,
+    socket_url,
     stored_round,
+    watch_strokes,
     zigzag,
 )
 from tests.certificates import Certificate, make_certificate
@@ -274,14 +277,19 @@ def clickme_test_browser(deployment: Deployment) -> Iterator[Browser]:
 
 
 def play_a_round(page: Page, deployment: Deployment, paint) -> None:
-    """Consent and one painted round through the proxy, ended and stored as the page says."""
+    """Consent and one painted round through the proxy, ended and stored as the page says, its
+    batches over the strokes' socket through the proxy."""
     server = deployment.live_server()
+    strokes = watch_strokes(page)
     played = accept_consent_and_start(page, server)
     assert page.evaluate("window.isSecureContext")
     paint(page, zigzag(played, [0.3, 0.45, 0.6, 0.75], (0.1, 0.9), 5))
     expect(page.get_by_test_id("round-result")).to_be_visible(timeout=played.time_limit_ms + 15_000)
     assert RESULT_TEXT.match(page.locator("#result-title").inner_text())
     assert stored_round(deployment.engine, played.round_id).outcome in {"correct", "timeout"}
+    # Caddy carries the strokes' socket (wss:): the batches went over it, none over HTTP.
+    assert [socket.url for socket in strokes.sockets] == [socket_url(deployment.https_url)]
+    assert_sent_over_the_socket(strokes, deployment.engine, played.round_id)
     cookies = {cookie["name"]: cookie for cookie in page.context.cookies()}
     assert cookies["clickme_player"]["secure"]
 

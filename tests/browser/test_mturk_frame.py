@@ -35,6 +35,7 @@ from clickme.players.models import Player
 from clickme.scoring.registry import get_model_spec
 from clickme.scoring.service import ensure_model_row
 from tests.browser.conftest import CHROMIUM_ARGS, CHROMIUM_PATH, wait_until
+from tests.browser.test_play_round import assert_sent_over_the_socket, socket_url, watch_strokes
 from tests.live_server import answers, free_port, prepared_env, stop_process, wait_until_up
 
 pytestmark = pytest.mark.browser
@@ -175,12 +176,14 @@ def test_a_participant_consents_and_plays_inside_the_frame(
     context = trusting_browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     violations = csp_messages(page)
+    strokes = watch_strokes(page)
     page.goto(origins.framer)
     game = page.frame_locator("iframe")
     expect(game.get_by_test_id("consent-accept")).to_be_visible(timeout=30_000)
     with page.expect_response(is_round_start) as started:
         game.get_by_test_id("consent-accept").click()
     assert started.value.status == 201, started.value.text()  # the cookie came along: no 401
+    round_id = started.value.json()["round_id"]
     expect(game.locator("#game-screen[data-state='playing']")).to_be_visible()
     box = game.get_by_test_id("game-canvas").bounding_box()
     assert box is not None
@@ -203,6 +206,9 @@ def test_a_participant_consents_and_plays_inside_the_frame(
         with engine.connect() as connection:
             players = connection.execute(sa.select(Player.id, Player.source)).all()
             outcomes = connection.execute(sa.select(Round.outcome)).scalars().all()
+        # The strokes' socket's handshake carried the partitioned cookie in the frame too.
+        assert [socket.url for socket in strokes.sockets] == [socket_url(origins.game)]
+        assert_sent_over_the_socket(strokes, engine, round_id)
     finally:
         engine.dispose()
     assert [source for _id, source in players] == ["mturk"]  # one player, no orphans

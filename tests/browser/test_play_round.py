@@ -1,16 +1,28 @@
-"""Rounds in a real Chromium against the real server: painting, live guesses, result, data."""
+"""Rounds in a real Chromium against the real server: painting, live guesses (over the strokes'
+socket, or POSTed where it is refused), result, data."""
 
 import itertools
 import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, Response, Route, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Request,
+    Response,
+    Route,
+    WebSocket,
+    WebSocketRoute,
+    expect,
+)
 
 from tests.browser.conftest import wait_until
 from tests.live_server import LiveServer
@@ -30,6 +42,8 @@ MIN_POINT_SPACING_PX = 4.0
 MATCH_TOLERANCE_PX = 0.75
 Position = tuple[int, int]
 RESULT_TEXT = re.compile(r"^(Correct! \+\d+|Time's up)$")
+# The strokes' WebSocket: the page's batches of points, each answered as its POST would be.
+STROKES_PATH = "/api/strokes"
 
 
 @dataclass(frozen=True)
@@ -76,8 +90,70 @@ def _is_round_start(response: Response) -> bool:
     return response.request.method == "POST" and response.url.endswith("/api/rounds")
 
 
+def _is_points_post(request: Request) -> bool:
+    return request.method == "POST" and request.url.endswith("/points")
+
+
 def _is_reveal(response: Response) -> bool:
-    return response.request.method == "POST" and response.url.endswith("/points")
+    return _is_points_post(response.request)
+
+
+@dataclass
+class Strokes:
+    """How the page sent its batches of points: the strokes' sockets it opened, the messages it
+    sent over them and the answers it received, and its POSTs of points (the HTTP fallback)."""
+
+    sockets: list[WebSocket] = field(default_factory=list)
+    sent: list[dict] = field(default_factory=list)
+    answers: list[dict] = field(default_factory=list)
+    posts: list[Request] = field(default_factory=list)
+
+    def reveals(self, round_id: int) -> list[dict]:
+        """The round's reveals, as received over the socket."""
+        return [a["body"] for a in self.answers if a["round_id"] == round_id and a["status"] == 200]
+
+    def batches(self, round_id: int) -> list[dict]:
+        """The round's batches, as sent over the socket."""
+        return [message for message in self.sent if message["round_id"] == round_id]
+
+
+def watch_strokes(page: Page) -> Strokes:
+    """Records the page's strokes' sockets, their frames, and its POSTs of points."""
+    strokes = Strokes()
+
+    def on_socket(socket: WebSocket) -> None:
+        if urlsplit(socket.url).path != STROKES_PATH:
+            return
+        strokes.sockets.append(socket)
+        socket.on("framesent", lambda payload: strokes.sent.append(json.loads(payload)))
+        socket.on("framereceived", lambda payload: strokes.answers.append(json.loads(payload)))
+
+    page.on("websocket", on_socket)
+    page.on("request", lambda r: strokes.posts.append(r) if _is_points_post(r) else None)
+    return strokes
+
+
+def socket_url(base_url: str) -> str:
+    """The strokes' socket of the server at base_url (ws: for http:, wss: for https:)."""
+    return f"{base_url.replace('http', 'ws', 1)}{STROKES_PATH}"
+
+
+def assert_sent_over_the_socket(strokes: Strokes, engine: sa.Engine, round_id: int) -> None:
+    """Every batch the round stored came over the socket, as sent, and was answered there; none
+    was POSTed."""
+    assert not strokes.posts, [request.url for request in strokes.posts]
+    first_tries = {}
+    for message in strokes.batches(round_id):
+        first_tries.setdefault(message["seq"], message)
+    batches = stored_batches(engine, round_id)
+    assert sorted(first_tries) == [row.seq for row in batches] != []
+    for row in batches:
+        stored = np.frombuffer(row.data, dtype=STORED_POINT)
+        sent = first_tries[row.seq]["points"]
+        assert stored["x"].tolist() == pytest.approx([point[0] for point in sent])
+        assert stored["t"].tolist() == [point[2] for point in sent]
+    answered = {a["seq"] for a in strokes.answers if a["round_id"] == round_id}
+    assert answered == set(first_tries), "a batch was not answered over the socket"
 
 
 def accept_consent_and_start(page: Page, live_server: LiveServer) -> PlayedRound:
@@ -236,16 +312,17 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     desktop: BrowserContext, live_server: LiveServer, shots_dir: Path
 ) -> None:
     page = desktop.new_page()
-    reveals: list[Response] = []
-    page.on("response", lambda response: reveals.append(response) if _is_reveal(response) else None)
+    strokes = watch_strokes(page)
     starts: list[Response] = []
     page.on("response", lambda r: starts.append(r) if _is_round_start(r) and r.ok else None)
     played = accept_consent_and_start(page, live_server)
     page.screenshot(path=shots_dir / "desktop-start.png")
 
-    with page.expect_response(_is_reveal):
-        corner = line(played.to_client(0.03, 0.05), played.to_client(0.12, 0.05), 6)
-        visited = paint_with_mouse(page, corner)
+    corner = line(played.to_client(0.03, 0.05), played.to_client(0.12, 0.05), 6)
+    visited = paint_with_mouse(page, corner)
+    wait_until(
+        page, lambda: bool(strokes.reveals(played.round_id)), "no reveal came over the socket"
+    )
     guesses = page.get_by_test_id("dnn-guesses").locator("li")
     expect(guesses).to_have_count(5)
 
@@ -254,7 +331,7 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     expect(result).to_be_visible(timeout=played.time_limit_ms + 10_000)
     page.screenshot(path=shots_dir / "desktop-result.png")
 
-    bodies = reveal_bodies(reveals)
+    bodies = strokes.reveals(played.round_id)
     assert len(bodies) >= 2
     assert len({json.dumps(body["guesses"]) for body in bodies}) >= 2, "guesses never changed"
     shown = page.get_by_test_id("dnn-guesses").locator(".guess-name").all_inner_texts()
@@ -281,6 +358,8 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
     assert row.last_seq == len(stored_batches(live_server.engine, played.round_id))
     assert len(points) >= 10
     assert_traces_path(points, played, visited)
+    assert_sent_over_the_socket(strokes, live_server.engine, played.round_id)
+    assert [socket.url for socket in strokes.sockets] == [socket_url(live_server.base_url)]
 
     # Its one photo seen, the demo plays it again (the game made the round while the result
     # showed): a replay, said to be one, that counts nowhere.
@@ -303,6 +382,11 @@ def test_desktop_round_paints_guesses_and_stores_the_path(
         set_repeats(live_server.engine, True)
     expect(page.locator("#done-score")).to_have_text(str(row.score))
     page.screenshot(path=shots_dir / "desktop-done.png")
+    # The replay's batches too, over the socket opened for the first round.
+    replay = starts[1].json()["round_id"]
+    assert_sent_over_the_socket(strokes, live_server.engine, replay)
+    assert {message["round_id"] for message in strokes.sent} == {played.round_id, replay}
+    assert len(strokes.sockets) == 1
 
 
 def set_repeats(engine: sa.Engine, on: bool) -> None:
@@ -318,6 +402,7 @@ def test_phone_round_paints_with_touch_without_scrolling(
     phone: BrowserContext, live_server: LiveServer, shots_dir: Path
 ) -> None:
     page = phone.new_page()
+    strokes = watch_strokes(page)
     played = accept_consent_and_start(page, live_server)
     assert played.box["x"] >= 0 and played.box["x"] + played.box["width"] <= 390
     skip_box = page.get_by_test_id("skip-button").bounding_box()
@@ -342,6 +427,7 @@ def test_phone_round_paints_with_touch_without_scrolling(
     # A DNN that guesses early ends the round (later points are not sent): a few points at least.
     assert len(points) >= (10 if row.outcome == "timeout" else 3)
     assert_traces_path(points, played, visited)
+    assert_sent_over_the_socket(strokes, live_server.engine, played.round_id)
 
 
 def test_reduced_motion_turns_transitions_off(browser: Browser, live_server: LiveServer) -> None:
@@ -374,27 +460,55 @@ def test_skip_and_rename(desktop: BrowserContext, live_server: LiveServer, shots
     assert "Painter of Fish" in names
 
 
-def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
+def busy_answer(message: str) -> str:
+    """The socket's answer to a batch when the DNN is busy, as the server gives it."""
+    batch = json.loads(message)
+    body = {"error": {"code": "scorer_busy", "message": "the DNN partner is busy, try again"}}
+    answer = {"round_id": batch["round_id"], "seq": batch["seq"], "status": 503}
+    return json.dumps({**answer, "retry_after": None, "body": body})
+
+
+def test_a_batch_refused_while_the_dnn_is_busy_is_sent_again_unchanged_and_time_runs_out(
     desktop: BrowserContext, live_server: LiveServer, shots_dir: Path
 ) -> None:
     page = desktop.new_page()
-    sent: list[str] = []
+    posts: list[Request] = []
+    page.on("request", lambda r: posts.append(r) if _is_points_post(r) else None)
+    sent: list[str] = []  # the page's messages over the socket, as sent
+    from_server: list[str] = []  # the server's answers
+    delivered: list[dict] = []  # the server's answers the page was given
     # The 5th try waits here until the test has seen the busy notice (however slowly the machine
     # painted, the notice cannot be gone before the test looks).
-    held: list[Route] = []
+    held: list[Callable[[], None]] = []
 
-    def lose_then_refuse(route: Route) -> None:
-        """1st try: stored, but the answer is lost; 2nd to 4th: scorer busy; then through."""
-        sent.append(route.request.post_data or "")
-        if len(sent) == 1:
-            route.fetch()
-            route.abort("connectionreset")
-        elif len(sent) <= 4:
-            route.fulfill(status=503, json={"error": {"code": "scorer_busy", "message": "busy"}})
-        elif len(sent) == 5:
-            held.append(route)
-        else:
-            route.continue_()
+    def busy_then_through(socket: WebSocketRoute) -> None:
+        """1st try: stored, but the DNN's answer comes too late (503 scorer_busy, as the server
+        answers then); 2nd to 4th: shed before being stored (503 scorer_busy); then through."""
+        server = socket.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            assert isinstance(message, str)
+            sent.append(message)
+            if len(sent) == 1:
+                server.send(message)
+            elif len(sent) <= 4:
+                socket.send(busy_answer(message))
+            elif len(sent) == 5:
+                held.append(lambda: server.send(message))
+            else:
+                server.send(message)
+
+        def to_page(message: str | bytes) -> None:
+            assert isinstance(message, str)
+            from_server.append(message)
+            if len(from_server) == 1:  # the answer to the 1st try
+                socket.send(busy_answer(sent[0]))
+            else:
+                delivered.append(json.loads(message))
+                socket.send(message)
+
+        socket.on_message(from_page)
+        server.on_message(to_page)
 
     finishes: list[str] = []
 
@@ -407,20 +521,21 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
         else:
             route.continue_()
 
-    page.route("**/api/rounds/*/points", lose_then_refuse)
+    page.route_web_socket(f"**{STROKES_PATH}", busy_then_through)
     page.route("**/api/rounds/*/finish", early_first_finish)
     played = accept_consent_and_start(page, live_server)
     busy = page.get_by_text("The DNN partner is busy")
     # Along the left edge, outside the DNN's centre crop: the DNN cannot get it, time runs out.
     left_edge = line(played.to_client(0.05, 0.15), played.to_client(0.05, 0.85), 6)
-    with page.expect_response(lambda response: _is_reveal(response) and response.ok) as delivered:
-        paint_with_mouse(page, left_edge)
-        expect(busy).to_be_visible()
-        page.screenshot(path=shots_dir / "desktop-busy.png")
-        # The 5th try comes after the page's back-off (3.75 s in all).
-        wait_until(page, lambda: bool(held), "the batch was not sent a 5th time")
-        held[0].continue_()
-    reveal = delivered.value.json()
+    paint_with_mouse(page, left_edge)
+    expect(busy).to_be_visible()
+    page.screenshot(path=shots_dir / "desktop-busy.png")
+    # The 5th try comes after the page's back-off (3.75 s in all).
+    wait_until(page, lambda: bool(held), "the batch was not sent a 5th time")
+    held[0]()
+    wait_until(page, lambda: bool(delivered), "the 5th try was not answered")
+    assert delivered[0]["status"] == 200
+    reveal = delivered[0]["body"]
     assert reveal["seq"] == 1 and reveal["duplicate"] is True
     assert len(sent) >= 5 and sent[1:5] == [sent[0]] * 4
     expect(busy).to_be_hidden()
@@ -436,10 +551,58 @@ def test_a_failed_batch_is_sent_again_unchanged_and_time_runs_out(
     assert len(finishes) >= 2
     batches = stored_batches(live_server.engine, played.round_id)
     first = json.loads(sent[0])
+    assert first["round_id"] == played.round_id
     assert batches[0].seq == 1 == first["seq"]
     stored = np.frombuffer(batches[0].data, dtype=STORED_POINT)
     assert stored["x"].tolist() == pytest.approx([p[0] for p in first["points"]])
     assert stored["t"].tolist() == [p[2] for p in first["points"]]
+    # Every batch, and every try of one, went over the socket: the busy answers did not make
+    # the page give it up for HTTP.
+    assert not posts, [request.url for request in posts]
+    assert {json.loads(message)["seq"] for message in sent} >= {row.seq for row in batches}
+
+
+def test_a_refused_socket_falls_back_to_posting_the_points(
+    desktop: BrowserContext, live_server: LiveServer
+) -> None:
+    """A proxy or network that refuses the strokes' socket: the page POSTs each batch instead
+    (POST /api/rounds/{id}/points), and the round plays as over the socket."""
+    page = desktop.new_page()
+    refused: list[str] = []
+    carried: list[str | bytes] = []
+
+    def refuse(socket: WebSocketRoute) -> None:
+        """Closed before it opens, as a refused handshake is."""
+        refused.append(socket.url)
+        socket.on_message(lambda message: carried.append(message))
+        socket.close()
+
+    page.route_web_socket(f"**{STROKES_PATH}", refuse)
+    posted: list[Response] = []
+    page.on("response", lambda response: posted.append(response) if _is_reveal(response) else None)
+    played = accept_consent_and_start(page, live_server)
+    visited = paint_with_mouse(page, zigzag(played, [0.3, 0.4, 0.5, 0.6, 0.7], (0.12, 0.88), 6))
+    expect(page.get_by_test_id("round-result")).to_be_visible(timeout=played.time_limit_ms + 10_000)
+    assert refused and set(refused) == {socket_url(live_server.base_url)}
+    assert not carried, "a batch went over the refused socket"
+
+    assert posted and [response.status for response in posted] == [200] * len(posted)
+    assert {urlsplit(r.url).path for r in posted} == {f"/api/rounds/{played.round_id}/points"}
+    bodies = reveal_bodies(posted)
+    shown = page.get_by_test_id("dnn-guesses").locator(".guess-name").all_inner_texts()
+    assert len(shown) == 5 and shown == [guess["name"] for guess in bodies[-1]["guesses"]]
+    assert RESULT_TEXT.match(page.locator("#result-title").inner_text())
+
+    row = stored_round(live_server.engine, played.round_id)
+    assert row.outcome in {"correct", "timeout"}
+    posted_batches = [json.loads(response.request.post_data or "") for response in posted]
+    assert row.last_seq == len(posted_batches)
+    assert [batch["seq"] for batch in posted_batches] == list(range(1, row.last_seq + 1))
+    points = stored_points(live_server.engine, played.round_id)
+    sent_points = [point for batch in posted_batches for point in batch["points"]]
+    assert points["x"].tolist() == pytest.approx([point[0] for point in sent_points])
+    assert len(points) >= 3
+    assert_traces_path(points, played, visited)
 
 
 def test_a_new_round_refused_while_the_dnn_is_busy_is_asked_again(

@@ -12,15 +12,17 @@ import pytest
 import skimage.data
 import sqlalchemy as sa
 from PIL import Image
-from playwright.sync_api import Browser, Page, Response, expect
+from playwright.sync_api import Browser, Page, expect
 
 from clickme.game.models import Round
 from tests.browser.test_play_round import (
     DESKTOP,
     PlayedRound,
     accept_consent_and_start,
+    assert_sent_over_the_socket,
     line,
     round_is_over,
+    watch_strokes,
 )
 from tests.live_server import LiveServer, running_server
 
@@ -67,10 +69,6 @@ def cat_server(
     with running_server(root, models_cache_dir, import_args, CAT_SET) as server:
         server.cli("images", "prepare", "--campaign", "default")
         yield server
-
-
-def _is_reveal(response: Response) -> bool:
-    return response.request.method == "POST" and response.url.endswith("/points")
 
 
 def photo_arrival_s(page: Page) -> float:
@@ -145,8 +143,7 @@ def test_a_slow_link_gets_the_photo_fast_and_the_whole_time_limit(
 ) -> None:
     context = browser.new_context(**DESKTOP)
     page = context.new_page()
-    reveals: list[Response] = []
-    page.on("response", lambda response: reveals.append(response) if _is_reveal(response) else None)
+    strokes = watch_strokes(page)
     if throttled:
         cdp = context.new_cdp_session(page)
         cdp.send("Network.enable")
@@ -168,8 +165,10 @@ def test_a_slow_link_gets_the_photo_fast_and_the_whole_time_limit(
     display_ms = (row.shown_at - row.started_at).total_seconds() * 1000
     receipts = stored_receipts(cat_server.engine, played.round_id)
     print(f"time to display {display_ms:.0f} ms; won at {row.solved_ms} ms; batches {receipts}")
-    assert [r.status for r in reveals] == [200] * len(reveals), "a batch was refused"
-    assert row.last_seq == len(receipts) == len(reveals)
+    answers = [a for a in strokes.answers if a["round_id"] == played.round_id]
+    assert [a["status"] for a in answers] == [200] * len(answers), "a batch was refused"
+    assert row.last_seq == len(receipts) == len(answers)
+    assert_sent_over_the_socket(strokes, cat_server.engine, played.round_id)
     assert row.outcome == "correct", row
     assert WIN_FROM_S * 1000 <= row.solved_ms <= played.time_limit_ms
     assert page.locator("#result-title").inner_text().startswith("Correct!")
