@@ -5,8 +5,12 @@ kept alive across requests and opened again after the server closes it."""
 import asyncio
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.server import ServerProtocol
+from websockets.uri import parse_uri
 
-from benchmarks.lean_http import LeanClient, TransportError
+from benchmarks.lean_http import LeanClient, TransportError, client_frame, read_frame
 
 REPLIES = [
     b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\nSet-Cookie: player=abc; HttpOnly; Path=/\r\n"
@@ -94,3 +98,35 @@ async def test_a_kept_alive_connection_the_server_closed_is_opened_again_once() 
             await client.post("/c")
     assert connections == 3  # /a, /b after one reopening, /c once more
     await client.aclose()
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65_535, 65_536])
+def test_a_client_frame_reads_as_websockets_reads_it(size: int) -> None:
+    """The generator's frames, parsed by the websockets library's server: one text message each
+    (the lengths where the frame's length field changes size)."""
+    server = ServerProtocol(max_size=None)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/api/strokes"))
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    server.send_response(server.accept(server.events_received()[0]))
+    text = bytes(range(48, 58)) * (size // 10) + b"x" * (size % 10)
+    server.receive_data(client_frame(0x1, text))
+    [frame] = server.events_received()
+    assert (frame.opcode, frame.data) == (Opcode.TEXT, text)
+
+
+async def test_a_server_frame_is_read_with_its_length_and_opcode() -> None:
+    server = ServerProtocol(max_size=None)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1/api/strokes"))
+    client.send_request(client.connect())
+    server.receive_data(b"".join(client.data_to_send()))
+    server.send_response(server.accept(server.events_received()[0]))
+    server.data_to_send()  # the handshake's answer
+    reader = asyncio.StreamReader()
+    server.send_ping(b"ping")
+    server.send_text(b"a" * 70_000)
+    server.send_text(b'{"status":200}')
+    reader.feed_data(b"".join(server.data_to_send()))
+    assert await read_frame(reader) == (0x9, b"ping")
+    assert await read_frame(reader) == (0x1, b"a" * 70_000)
+    assert await read_frame(reader) == (0x1, b'{"status":200}')
