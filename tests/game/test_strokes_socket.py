@@ -2,6 +2,9 @@
 socket kept open through them; the handshake only for a signed player from this site's page; a
 real `clickme serve` carries it and closes a socket whose message is over the body limit."""
 
+import threading
+from collections.abc import Callable
+
 import httpx
 import orjson
 import pytest
@@ -228,3 +231,37 @@ def test_a_real_server_carries_the_socket_and_refuses_an_oversized_message(
         with pytest.raises(ConnectionClosed) as closed:
             socket.recv()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009  # message too big
+
+
+def within(seconds: float, call: Callable[[], object]) -> object:
+    """What the call returned or raised, on a daemon thread; fails after ``seconds``."""
+    outcome: list[object] = []
+
+    def run() -> None:
+        try:
+            outcome.append(call())
+        except Exception as error:
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"no outcome within {seconds} s"
+    return outcome[0]
+
+
+def test_an_idle_socket_is_closed_and_a_new_one_answers(
+    player: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a message for the idle timeout the server closes the socket (going away); the
+    page opens another for its next batch."""
+    round_id = start(player)["round_id"]
+    monkeypatch.setattr(strokes_socket, "IDLE_TIMEOUT_S", 0.3)
+    with player.websocket_connect(STROKES_PATH) as socket:
+        socket.send_text(message(round_id, 1))
+        assert orjson.loads(socket.receive_text())["status"] == 200
+        closed = within(5.0, socket.receive_text)  # a socket left open would block: fail
+    assert isinstance(closed, WebSocketDisconnect) and closed.code == strokes_socket.GOING_AWAY
+    with player.websocket_connect(STROKES_PATH) as socket:
+        socket.send_text(message(round_id, 2, [[30, 30, 60]]))
+        assert orjson.loads(socket.receive_text())["body"]["seq"] == 2

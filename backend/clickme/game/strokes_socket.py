@@ -16,6 +16,7 @@ the message's (null where it had none that could be read). Messages are answered
 at a time: the page has one batch in flight.
 """
 
+import asyncio
 import inspect
 import logging
 import time
@@ -28,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import Field, ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Message
 
 from clickme.core.https import POLICY_VIOLATION
 from clickme.core.metrics import REQUEST_SECONDS
@@ -43,6 +45,9 @@ log = logging.getLogger("clickme.requests")
 STROKES_PATH = "/api/strokes"
 # A reveal over the socket in the request latency histogram (its "method").
 SOCKET_METHOD = "WS"
+# A socket without a message this long is closed (a player reading a result, or gone).
+IDLE_TIMEOUT_S = 60.0
+GOING_AWAY = 1001
 
 
 class StrokeBatchIn(PointBatchIn):
@@ -130,6 +135,19 @@ async def _answered(
     return status, _answer(round_id, seq, status, bytes(response.body), retry_after)
 
 
+async def _next_message(websocket: WebSocket) -> Message | None:
+    """The next message, or None once the socket is closed, or closed here (``GOING_AWAY``)
+    after ``IDLE_TIMEOUT_S`` without one: the page opens it again for its next batch, and an
+    idle socket holds none of the server's connections meanwhile."""
+    try:
+        async with asyncio.timeout(IDLE_TIMEOUT_S):
+            message = await websocket.receive()
+    except TimeoutError:
+        await websocket.close(GOING_AWAY)
+        return None
+    return None if message["type"] == "websocket.disconnect" else message
+
+
 async def serve_strokes(websocket: WebSocket, runtime: GameRuntime) -> None:
     """Accept a signed player's socket from this site's page, then answer its batches in turn
     until it closes."""
@@ -140,8 +158,8 @@ async def serve_strokes(websocket: WebSocket, runtime: GameRuntime) -> None:
     await websocket.accept()
     opened, answered = time.perf_counter(), 0
     while True:
-        message = await websocket.receive()
-        if message["type"] == "websocket.disconnect":
+        message = await _next_message(websocket)
+        if message is None:
             break
         started = time.perf_counter()
         data = message.get("text")
