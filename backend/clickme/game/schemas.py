@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
+from clickme.core.schemas import MAX_DB_ID
 from clickme.game.outcomes import Outcome
 
 FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
@@ -68,6 +69,13 @@ class PointBatchIn(BaseModel):
     seq: int = Field(ge=1, le=1_000_000)
     points: list[Point] = Field(min_length=1)
     pointer_type: PointerType | None = None
+
+
+class StrokeBatchIn(PointBatchIn):
+    """A batch of points over the strokes' socket (``game.strokes_socket``): ``PointBatchIn``
+    and its round."""
+
+    round_id: int = Field(ge=1, le=MAX_DB_ID)
 
 
 class GuessOut(BaseModel):
