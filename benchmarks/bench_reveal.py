@@ -9,6 +9,9 @@ what the bare model, measured in this process, spends on the images and passes t
 and, read apart, the CPU of the server's own threads (the event loop, the reveal threads and
 the rest) against its DNN's (the batching thread and the runtime's pool), from its /metrics;
 and the client's own CPU per reveal (this process's player thread), which the latency includes.
+Each player count is played twice, its batches POSTed and then over the strokes' WebSocket
+(``--transports``), as the game page sends them; the socket's answers carry no Server-Timing, so
+its store and DNN columns are empty.
 The bare model is measured twice: back to back, and paced as the step's passes come (one every
 200 ms divided by the players), which is what a server facing painting players can do at best.
 """
@@ -16,6 +19,7 @@ The bare model is measured twice: back to back, and paced as the step's passes c
 import argparse
 import http.client
 import json
+import math
 import os
 import random
 import socket
@@ -25,12 +29,14 @@ import tempfile
 import threading
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 from tqdm import tqdm
+from websockets.sync.client import ClientConnection, connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_model import (
@@ -52,6 +58,7 @@ from clickme.scoring.scorer import build_scorer
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BATCH_INTERVAL_S = 0.2
 PLAYER_STEPS = (1, 8)
+TRANSPORTS = ("http", "ws")
 POINTS_PER_BATCH = 4
 # The server's thread roles (``clickme_thread_cpu_seconds_total``): its own, and its DNN's.
 API_ROLES = ("main", "reveal", "other")
@@ -117,6 +124,7 @@ class Player:
 
     port: int
     rng: random.Random
+    transport: str = "http"  # the batches': POSTed, or over the strokes' socket ("ws")
     latencies_ms: list[float] = field(default_factory=list)
     server_ms: list[tuple[float, float]] = field(default_factory=list)
     # this client's own CPU per answered reveal (building the request, reading the answer)
@@ -126,11 +134,23 @@ class Player:
     def __post_init__(self) -> None:
         self.connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
         self.cookie = ""
+        self.socket: ClientConnection | None = None
+        self.sockets = ExitStack()  # the socket's context, closed with ``close``
         self.round: dict | None = None
         self.seq = 0
         self.t_ms = 0
 
     def call(self, method: str, path: str, body: object | None = None) -> tuple[int, dict]:
+        """The status and JSON answer; on a connection the server closed while it idled past
+        its keep-alive (a round's batches over the socket), sent again on a new one, as
+        browsers do."""
+        try:
+            return self._exchange(method, path, body)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.connection.close()
+            return self._exchange(method, path, body)
+
+    def _exchange(self, method: str, path: str, body: object | None) -> tuple[int, dict]:
         headers = {"content-type": "application/json", "cookie": self.cookie}
         self.connection.request(
             method, path, json.dumps(body) if body is not None else None, headers
@@ -147,6 +167,7 @@ class Player:
         status, payload = self.call("POST", "/api/rounds", {"viewport_width": 1280})
         if status == 401 or (status == 409 and payload["error"]["code"] == "no_images_left"):
             self.cookie = ""
+            self.close()  # the socket's player is its handshake's
             self.call("POST", "/api/players", {"consent": True})
             status, payload = self.call("POST", "/api/rounds", {"viewport_width": 1280})
         self.call("POST", f"/api/rounds/{payload['round_id']}/start")  # the photo is shown
@@ -162,14 +183,14 @@ class Player:
         ]
         self.seq += 1
         self.t_ms += int(BATCH_INTERVAL_S * 1000)
-        path = f"/api/rounds/{self.round['round_id']}/points"
         started, cpu_started = time.perf_counter(), time.thread_time()
-        status, payload = self.call("POST", path, {"seq": self.seq, "points": points})
+        status, payload = self.send_points({"seq": self.seq, "points": points})
         elapsed = (time.perf_counter() - started) * 1000
         if status == 200:
             self.latencies_ms.append(elapsed)
             self.client_cpu_ms.append((time.thread_time() - cpu_started) * 1000)
-            self.server_ms.append(server_timing(self.last_timing))
+            timing = server_timing(self.last_timing) if self.last_timing else (math.nan, math.nan)
+            self.server_ms.append(timing)
             if payload["state"] != "playing":
                 self.round = None
         elif status == 409:
@@ -177,6 +198,25 @@ class Player:
         else:
             self.errors[f"{status} {payload.get('error', {}).get('code', '')}"] += 1
             self.round = None
+
+    def send_points(self, batch: dict) -> tuple[int, dict]:
+        """The batch's status and answer, POSTed or over the player's strokes' socket."""
+        assert self.round is not None
+        round_id = self.round["round_id"]
+        if self.transport == "http":
+            return self.call("POST", f"/api/rounds/{round_id}/points", batch)
+        if self.socket is None:
+            url = f"ws://127.0.0.1:{self.port}/api/strokes"
+            opened = connect(url, additional_headers={"Cookie": self.cookie}, compression=None)
+            self.socket = self.sockets.enter_context(opened)
+        self.socket.send(json.dumps({"round_id": round_id, **batch}))
+        answer = json.loads(self.socket.recv(timeout=30))
+        self.last_timing = ""
+        return answer["status"], answer["body"]
+
+    def close(self) -> None:
+        self.sockets.close()
+        self.socket = None
 
 
 class Played(NamedTuple):
@@ -189,9 +229,9 @@ class Played(NamedTuple):
     errors: Counter[str]
 
 
-def play(port: int, players: int, reveals_each: int, seed: int) -> Played:
+def play(port: int, players: int, reveals_each: int, seed: int, transport: str = "http") -> Played:
     """Each player sends a batch every 200 ms (or straight after a slower answer)."""
-    crowd = [Player(port, random.Random(seed + i)) for i in range(players)]
+    crowd = [Player(port, random.Random(seed + i), transport) for i in range(players)]
     for player in crowd:
         player.new_round()
     bar = tqdm(total=players * reveals_each, desc=f"{players} player(s)", leave=False)
@@ -209,6 +249,8 @@ def play(port: int, players: int, reveals_each: int, seed: int) -> Played:
         thread.start()
     for thread in threads:
         thread.join()
+    for player in crowd:
+        player.close()
     bar.close()
     return Played(
         np.concatenate([np.array(p.latencies_ms) for p in crowd]),
@@ -239,12 +281,14 @@ class Step:
         return max(1, len(self.played.latencies))
 
 
-def measured_play(server: subprocess.Popen, port: int, players: int, reveals: int) -> Step:
+def measured_play(
+    server: subprocess.Popen, port: int, players: int, reveals: int, transport: str = "http"
+) -> Step:
     """``play``, with the server's CPU and its DNN's images and passes over it."""
     url = f"http://127.0.0.1:{port}"
     cpu_before, (images, passes) = process_cpu_s(server.pid), scored_so_far(url)
     roles_before = thread_cpu_so_far_s(url)
-    played = play(port, players, reveals, seed=players)
+    played = play(port, players, reveals, players, transport)
     cpu_ms = (process_cpu_s(server.pid) - cpu_before) * 1000
     roles = thread_cpu_so_far_s(url)
     by_role_ms = {role: (roles[role] - roles_before.get(role, 0.0)) * 1000 for role in roles}
@@ -257,6 +301,7 @@ def main() -> None:
     parser.add_argument("--reveals", type=int, default=150, help="reveal requests per player")
     parser.add_argument("--forward-repeats", type=int, default=200)
     parser.add_argument("--paced-repeats", type=int, default=50, help="paced passes per step")
+    parser.add_argument("--transports", nargs="+", choices=TRANSPORTS, default=list(TRANSPORTS))
     args = parser.parse_args()
 
     forward = {}
@@ -277,7 +322,11 @@ def main() -> None:
         server = start_server(Path(data_dir), port)
         try:
             play(port, 1, 20, seed=0)  # warm-up: caches, connections
-            results = {n: measured_play(server, port, n, args.reveals) for n in PLAYER_STEPS}
+            results = {
+                (n, transport): measured_play(server, port, n, args.reveals, transport)
+                for n in PLAYER_STEPS
+                for transport in args.transports
+            }
         finally:
             server.terminate()
             server.wait(timeout=30)
@@ -296,20 +345,20 @@ def main() -> None:
             f"ONNX paced, a pass every {figures.interval_s * 1000:.0f} ms: p50 "
             f"{figures.p50_ms:.2f} ms, {figures.cpu_ms:.2f} CPU ms per pass"
         )
-    print("\nReveal over HTTP (ONNX Runtime, SQLite, in-process scoring; ms)")
+    print("\nReveal, POSTed or over the socket (ONNX Runtime, SQLite, in-process scoring; ms)")
     print(
-        f"{'players':<9}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
+        f"{'players':<9}{'via':>5}{'reveals':>8}{'errors':>7}{'p50':>8}{'p99':>8}{'p50 - bare':>12}"
         f"{'p50 / bare':>11}{'- paced':>9}{'store p50':>11}{'dnn p50':>9}{'img/pass':>9}"
         f"{'own CPU':>9}{'vs paced':>10}{'API thr':>9}{'DNN thr':>9}{'client':>8}"
     )
-    for players, step in results.items():
+    for (players, transport), step in results.items():
         played = step.played
         p50, p99 = np.percentile(played.latencies, [50, 99])
-        store, dnn = np.median(played.server, axis=0)
+        store, dnn = np.median(played.server, axis=0)  # NaN over the socket: printed so
         per_pass = step.images / step.passes if step.passes else 0.0
         paced_cpu = ForwardCpu(paced[players].cpu_ms, model_cpu.extra_ms)
         print(
-            f"{players:<9}{len(played.latencies):>8}{played.errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
+            f"{players:<9}{transport:>5}{len(played.latencies):>8}{played.errors.total():>7}{p50:>8.2f}{p99:>8.2f}"
             f"{p50 - bare:>12.2f}{p50 / bare:>11.2f}{p50 - paced[players].p50_ms:>9.2f}"
             f"{store:>11.2f}{dnn:>9.2f}{per_pass:>9.2f}"
             f"{step.own_cpu_ms_per_reveal(model_cpu):>9.2f}"
@@ -320,12 +369,15 @@ def main() -> None:
         )
     print("\nThe server's CPU per reveal by thread role (ms)")
     roles = sorted({role for step in results.values() for role in step.by_role_ms})
-    print(f"{'players':<9}" + "".join(f"{role:>9}" for role in roles))
-    for players, step in results.items():
-        print(f"{players:<9}" + "".join(f"{step.role_ms_per_reveal(r):>9.2f}" for r in roles))
+    print(f"{'players':<9}{'via':>5}" + "".join(f"{role:>9}" for role in roles))
+    for (players, transport), step in results.items():
+        cells = "".join(f"{step.role_ms_per_reveal(r):>9.2f}" for r in roles)
+        print(f"{players:<9}{transport:>5}" + cells)
     print(
+        "via: the batches POSTed (http) or over the strokes' WebSocket (ws);\n"
         "store: the server's own work before the DNN (validate, commit the batch, render the "
-        "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing);\n"
+        "mask);\ndnn: the wait for the micro-batched forward pass (both from Server-Timing, "
+        "which the socket's answers do not carry: nan);\n"
         "- paced: p50 less the bare pass paced as the step's passes come;\n"
         "own CPU: the server process's CPU ms per reveal less the bare model's for its passes "
         "(back to back; vs paced: a pass costing what a paced one does);\n"
