@@ -129,7 +129,7 @@ def _replaying(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-def exception_handler(app: Any, error: Exception) -> ExceptionHandler | None:
+def _handler(app: Any, error: Exception) -> ExceptionHandler | None:
     """The app's handler for the error's class or its nearest base, as Starlette picks it."""
     handlers: dict[Any, ExceptionHandler] = app.exception_handlers
     for cls in type(error).__mro__:
@@ -184,11 +184,20 @@ async def _answered(scope: Scope, answer: Awaitable[Response]) -> Response:
     try:
         return await answer
     except Exception as error:
-        handler = exception_handler(scope["app"], error)
-        if handler is None:
+        response = await handled(scope, error)
+        if response is None:
             raise
-        response = handler(Request(scope), error)
-        return await response if inspect.isawaitable(response) else response
+        return response
+
+
+async def handled(scope: Scope, error: Exception) -> Response | None:
+    """The app's own exception handler's response to the error (an HTTP scope's request given
+    to it), or None when the app has none for it."""
+    handler = _handler(scope["app"], error)
+    if handler is None:
+        return None
+    response = handler(Request(scope), error)
+    return await response if inspect.isawaitable(response) else response
 
 
 class GameFastPath:

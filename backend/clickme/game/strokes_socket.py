@@ -18,7 +18,6 @@ at a time: the page has one batch in flight.
 """
 
 import asyncio
-import inspect
 import logging
 import time
 from typing import Any
@@ -28,15 +27,15 @@ import orjson
 from fastapi import WebSocket
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message
 
+from clickme.core.errors import error_body
 from clickme.core.https import POLICY_VIOLATION
 from clickme.core.metrics import REQUEST_SECONDS
 from clickme.game import reveal
 from clickme.game.deps import GameRuntime
-from clickme.game.fast_path import exception_handler, signed_player
+from clickme.game.fast_path import handled, signed_player
 from clickme.game.schemas import StrokeBatchIn
 from clickme.players.identity import PlayerToken
 
@@ -94,15 +93,13 @@ def _answer(round_id: Any, seq: Any, status: int, body: bytes, retry_after: Any 
 
 async def _handled(websocket: WebSocket, error: Exception) -> Response:
     """The app's answer to an error, as its route would have given it; a 500 for a bug."""
-    handler = exception_handler(websocket.scope["app"], error)
-    if handler is None:
-        log.exception("a batch over the strokes' socket failed", exc_info=error)
-        body = orjson.dumps({"error": {"code": "internal_error", "message": "internal error"}})
-        return Response(body, status_code=500)
     # the handlers take a request (the socket's handshake, as HTTP: they read nothing of it)
-    request = Request({**websocket.scope, "type": "http", "method": "GET"})
-    response = handler(request, error)
-    return await response if inspect.isawaitable(response) else response
+    response = await handled({**websocket.scope, "type": "http", "method": "GET"}, error)
+    if response is None:
+        log.exception("a batch over the strokes' socket failed", exc_info=error)
+        body = orjson.dumps(error_body("internal_error", "internal error"))
+        return Response(body, status_code=500)
+    return response
 
 
 async def _answered(
