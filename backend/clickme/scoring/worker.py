@@ -183,7 +183,7 @@ class ScoringWorker:
         """Scores the live requests in one pass, publishes the answers, then acks and deletes
         every entry (answered, expired or malformed)."""
         requests = self._live_requests(entries)
-        answers = self._score(requests)
+        answers = self.score(requests)
         ids = [entry_id for entry_id, _ in entries]
         with self._redis.pipeline(transaction=False) as pipe:
             for request, answer in zip(requests, answers, strict=True):
@@ -240,7 +240,7 @@ class ScoringWorker:
                 images[i], shares[i] = image, float(share)
         return np.stack(images), shares
 
-    def _score(self, requests: list[ScoreRequest]) -> list[bytes]:
+    def score(self, requests: list[ScoreRequest]) -> list[bytes]:
         """Draws the views, then one forward pass; a view that cannot be drawn (its photo is
         gone) is answered with its error, and if the pass fails, each request is."""
         answers: dict[bytes, bytes] = {}
