@@ -1,6 +1,7 @@
 """Alembic environment: one history for SQLite and PostgreSQL."""
 
 from alembic import context
+
 from clickme.core.db import make_engine
 from clickme.tables import Base
 

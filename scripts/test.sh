@@ -14,6 +14,6 @@ if ! command -v caddy >/dev/null; then
 fi
 export CLICKME_IMAGENET_SAMPLE="${CLICKME_IMAGENET_SAMPLE:-$(cd .. && pwd)/shared/imagenet-sample}"
 
-.venv/bin/ruff check --no-cache backend tests benchmarks
+.venv/bin/ruff check --no-cache .  # all of it: backend, tests, benchmarks, scripts, migrations
 .venv/bin/mypy  # [tool.mypy] in pyproject.toml: backend/clickme, with pydantic's plugin
 .venv/bin/pytest -q -p no:cacheprovider "$@"
