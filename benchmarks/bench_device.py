@@ -41,6 +41,8 @@ from clickme.alignment.train import (
     train_step,
     trainable_parameters,
 )
+from clickme.campaigns.schemas import CampaignCreate
+from clickme.campaigns.service import rules_from_settings
 from clickme.core.config import Settings
 from clickme.images.service import DEMO_PHOTOS
 from clickme.scoring.registry import DEFAULT_MODEL, get_model_spec
@@ -50,7 +52,6 @@ from clickme.scoring.scorer import TorchScorer
 from clickme.scoring.torch_views import compose_views
 from clickme.scoring.worker import ScoringWorker
 
-DEFAULT_RULE = RevealRule(radius=0.06, softness=0.5, background="blur", blur_sigma=12.0)
 WARMUP = 3
 UNUSED_REDIS = "redis://127.0.0.1:1/0"  # the worker's client is made, never used: no Redis here
 
@@ -83,6 +84,12 @@ def timed(call: Callable[[], object], device: torch.device, repeats: int, items:
     return Timing(statistics.median(times), items)
 
 
+def default_rule() -> RevealRule:
+    """The reveal rule a new campaign gets when its settings leave it out."""
+    defaults = {name: field.default for name, field in CampaignCreate.model_fields.items()}
+    return rules_from_settings(defaults).reveal
+
+
 def demo_folder(folder: Path) -> list[str]:
     """The demo photos (shipped inside scikit-image) as files in ``folder``: their names."""
     names = []
@@ -96,13 +103,14 @@ def demo_folder(folder: Path) -> list[str]:
 def views(names: list[str], composer: ViewComposer, count: int, points: int) -> list[RevealView]:
     """``count`` views over the photos, each a wandering stroke of ``points`` native pixels."""
     rng = np.random.default_rng(0)
+    rule = default_rule()
     made = []
     for i in range(count):
         name = names[i % len(names)]
-        photo = composer.prepared(RevealView(name, DEFAULT_RULE, np.zeros((0, 2), np.float32)))
+        photo = composer.prepared(RevealView(name, rule, np.zeros((0, 2), np.float32)))
         steps = rng.normal(0, 0.03 * min(photo.width, photo.height), size=(points, 2))
         stroke = np.add(steps.cumsum(axis=0), (photo.width / 2, photo.height / 2))
-        made.append(RevealView(name, DEFAULT_RULE, stroke.astype(np.float32)))
+        made.append(RevealView(name, rule, stroke.astype(np.float32)))
     return made
 
 
